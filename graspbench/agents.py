@@ -1,0 +1,185 @@
+"""Agents: anything that turns an observation into a grasp.
+
+The protocol every planner follows (learned ones included)::
+
+    class MyPlanner:
+        name = "my-planner"
+        def reset(self, seed: int | None) -> None: ...          # a new episode begins
+        def act(self, observation: dict, info: dict) -> Grasp: ...
+
+``observation`` is the environment's (``depth`` in metres, ``rgb``); ``info`` carries the camera
+(``intrinsics``, ``extrinsics``) and the gripper's ``max_opening_m``, as a calibrated robot knows
+them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from scipy import ndimage
+
+from .grasp import Grasp, wrap_angle
+from .sim.camera import Camera
+
+
+class Agent(Protocol):
+    name: str
+
+    def reset(self, seed: int | None) -> None: ...
+
+    def act(self, observation: dict, info: dict) -> Grasp: ...
+
+
+def camera_from_info(observation: dict, info: dict) -> Camera:
+    height, width = observation["depth"].shape
+    return Camera(info["intrinsics"], info["extrinsics"], width, height)
+
+
+class RandomAgent:
+    """A uniform pixel on the foreground (anything above the table), a random angle, full opening.
+
+    Args:
+        min_height_m: pixels higher than this above the table count as foreground.
+    """
+
+    name = "random"
+
+    def __init__(self, min_height_m: float = 0.005):
+        self.min_height_m = min_height_m
+        self.rng = np.random.default_rng()
+
+    def reset(self, seed: int | None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, observation: dict, info: dict) -> Grasp:
+        depth = observation["depth"]
+        camera = camera_from_info(observation, info)
+        rows, cols = np.nonzero(camera.heights_m(depth) > self.min_height_m)
+        if len(rows) == 0:
+            rows, cols = np.indices(depth.shape).reshape(2, -1)
+        i = self.rng.integers(len(rows))
+        u, v = float(cols[i]), float(rows[i])
+        opening_px = info["max_opening_m"] / float(camera.metres_per_pixel(depth[rows[i], cols[i]]))
+        return Grasp(u, v, float(self.rng.uniform(-np.pi / 2, np.pi / 2)), opening_px)
+
+
+@dataclass
+class HeuristicAgent:
+    """The papers' centroid-style baseline, made as strong as geometry alone allows.
+
+    From the height map: take the highest object (the pixels near the highest point, connected to
+    it), grasp at its centroid across its minor axis, and among angles near the minor axis pick the
+    first whose two finger footprints and palm land on free space; the opening is the object's
+    width across the closing axis plus a margin.
+    """
+
+    name: str = "heuristic"
+    min_height_m: float = 0.005
+    """pixels higher than this above the table count as foreground"""
+    top_band_m: float = 0.03
+    """pixels within this of the highest point (and connected to it) belong to the top object"""
+    grasp_depth_m: float = 0.025
+    """fingertips go this far below the object's top (less for flat objects)"""
+    margin_m: float = 0.012
+    """free space between each finger and the object when the fingers arrive"""
+    finger_thickness_m: float = 0.012
+    finger_width_m: float = 0.02
+    finger_length_m: float = 0.05
+    palm_size_m: tuple[float, float] = (0.20, 0.06)
+    """the hand's footprint along and across the closing axis"""
+    clearance_m: float = 0.003
+    """finger footprints must be this much lower than the fingertips"""
+
+    def __post_init__(self):
+        self.failed: list[Grasp] = []
+        self.last: Grasp | None = None
+
+    def reset(self, seed: int | None) -> None:
+        self.failed, self.last = [], None
+
+    def act(self, observation: dict, info: dict) -> Grasp:
+        # Remember failures in this episode, so a retry on an unchanged scene tries something else.
+        if self.last is not None and info.get("outcome") not in (None, "success"):
+            self.failed.append(self.last)
+        self.last = self._plan(observation, info)
+        return self.last
+
+    def _tried(self, grasp: Grasp, px_m: float) -> bool:
+        return any(np.hypot(grasp.u - f.u, grasp.v - f.v) * px_m < 0.01 and
+                   abs(wrap_angle(grasp.angle_rad - f.angle_rad)) < np.radians(20) for f in self.failed)
+
+    def _plan(self, observation: dict, info: dict) -> Grasp:
+        depth = observation["depth"]
+        camera = camera_from_info(observation, info)
+        heights = camera.heights_m(depth)
+        foreground = heights > self.min_height_m
+        if not foreground.any():
+            v, u = (np.array(depth.shape) - 1) / 2
+            return Grasp(float(u), float(v), 0.0, 1.0)
+        peak = np.unravel_index(np.argmax(np.where(foreground, heights, -np.inf)), depth.shape)
+        top = heights[peak]
+        labels, _ = ndimage.label(heights > max(top - self.top_band_m, self.min_height_m))
+        region = labels == labels[peak]
+        rows, cols = np.nonzero(region)
+        u, v = cols.mean(), rows.mean()
+        px_m = float(camera.metres_per_pixel(depth[peak]))  # metres per pixel near the object's top
+
+        object_height = top - np.min(heights[ndimage.binary_dilation(region, iterations=3)])
+        fingertip_z = max(top - min(self.grasp_depth_m, 0.6 * object_height), 0.0)
+        points = np.stack([cols - u, rows - v], axis=1)
+        minor = np.linalg.eigh(np.cov(points.T) + 1e-9 * np.eye(2))[1][:, 0]  # smallest eigenvalue first
+        minor_angle = float(np.arctan2(-minor[1], minor[0]))
+        max_opening_px = info["max_opening_m"] / px_m
+        half_jaw_px = self.finger_width_m / px_m / 2
+
+        # Candidates near the minor axis; each is centred on what the finger pads will actually
+        # squeeze (the object's pixels in the strip swept by the pads), the narrowest free one wins.
+        best, best_width = None, np.inf
+        for delta in np.radians(np.arange(-45, 46, 7.5)):
+            angle = wrap_angle(minor_angle + delta)
+            axis = np.array([np.cos(angle), -np.sin(angle)])
+            across = np.array([axis[1], -axis[0]])
+            along = points @ axis
+            in_strip = np.abs(points @ across) <= half_jaw_px
+            if not in_strip.any():
+                continue
+            low, high = along[in_strip].min(), along[in_strip].max()
+            width_px = high - low
+            opening_px = width_px + 2 * self.margin_m / px_m
+            if opening_px > max_opening_px or width_px >= best_width:
+                continue
+            centre = np.array([u, v]) + axis * (low + high) / 2
+            grasp = Grasp(float(centre[0]), float(centre[1]), angle, float(opening_px))
+            if self._footprint_free(heights, grasp, px_m, fingertip_z) and not self._tried(grasp, px_m):
+                best, best_width = grasp, width_px
+        if best is None:
+            best = Grasp(float(u), float(v), minor_angle, float(max_opening_px))
+        depth_m = float(camera.depth_at_height(best.u, best.v, fingertip_z))
+        return Grasp(best.u, best.v, best.angle_rad, best.opening_px, depth_m=depth_m)
+
+    def _footprint_free(self, heights, grasp: Grasp, px_m: float, fingertip_z: float) -> bool:
+        """Do both fingers and the palm come down on free space?"""
+        axis = np.array([np.cos(grasp.angle_rad), -np.sin(grasp.angle_rad)])
+        across = np.array([axis[1], -axis[0]])
+        rows, cols = np.indices(heights.shape)
+        along = (cols - grasp.u) * axis[0] + (rows - grasp.v) * axis[1]
+        side = (cols - grasp.u) * across[0] + (rows - grasp.v) * across[1]
+        inner = grasp.opening_px / 2
+        thickness = self.finger_thickness_m / px_m
+        fingers = (np.abs(side) <= self.finger_width_m / px_m / 2) & \
+            (np.abs(along) >= inner) & (np.abs(along) <= inner + thickness)
+        palm = (np.abs(along) <= self.palm_size_m[0] / px_m / 2) & (np.abs(side) <= self.palm_size_m[1] / px_m / 2)
+        fingers_free = not fingers.any() or heights[fingers].max() < fingertip_z - self.clearance_m
+        palm_free = not palm.any() or heights[palm].max() < fingertip_z + self.finger_length_m - self.clearance_m
+        return fingers_free and palm_free
+
+
+SCRIPTED_AGENTS = {"random": RandomAgent, "heuristic": HeuristicAgent}
+
+
+def make_agent(name: str) -> Agent:
+    if name not in SCRIPTED_AGENTS:
+        raise ValueError(f"agent {name!r} is not one of {sorted(SCRIPTED_AGENTS)}")
+    return SCRIPTED_AGENTS[name]()

@@ -1,0 +1,110 @@
+"""``graspbench perf sim``: what a grasp trial costs against the physics floor, measured in one run.
+
+For each object kind, on pile scenes: a heuristic grasp trial is timed (approach, close, lift,
+outcome), then the same scene is rebuilt exactly from its recorded poses and stepped the same
+number of times with the gripper parked: that is the floor. ``overhead_ratio`` = trial / floor.
+``physics_share`` says how much of the trial was spent inside ``stepSimulation``: the rest is
+graspbench's own Python. Render time and the memory growth over many resets are measured too.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from ..agents import HeuristicAgent
+from ..envs import make_env
+from ..sim.gripper import Gripper
+from ..sim.scenes import rebuild_scene
+
+OBJECT_KINDS = {"boxes": "blocks", "meshes": "random_urdfs"}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def trial_cost(objects: str, trials: int, env_id: str = "GraspBench/Pile-v0", progress: bool = True) -> dict:
+    env = make_env(env_id, scene={"objects": objects, "split": "all"})
+    agent = HeuristicAgent()
+    steps, trial_s, floor_s, physics_s, outcomes = [], [], [], [], []
+    try:
+        for i in tqdm(range(trials), desc=f"trials ({objects})", disable=not progress):
+            observation, info = env.reset(seed=i)
+            record = env.scene.record()
+            position, yaw, opening_m = env.grasp_to_pose(agent.act(observation, info))
+
+            world = env.world
+            steps_before, physics_before = world.steps, world.physics_time_s
+            start = time.perf_counter()
+            result = env.gripper.execute(position, yaw, opening_m, env.scene.bodies)
+            trial_s.append(time.perf_counter() - start)
+            steps.append(world.steps - steps_before)
+            physics_s.append(world.physics_time_s - physics_before)
+            outcomes.append(result.outcome.value)
+
+            world.reset()
+            rebuild_scene(world, record, env.bench_spec.scene.workspace_m)
+            Gripper(world, env.bench_spec.gripper)
+            step = world.client.stepSimulation
+            start = time.perf_counter()
+            for _ in range(steps[-1]):
+                step()
+            floor_s.append(time.perf_counter() - start)
+    finally:
+        env.close()
+    trial_ms, floor_ms = 1000 * np.sum(trial_s) / trials, 1000 * np.sum(floor_s) / trials
+    return {
+        "objects": objects,
+        "scene": env_id,
+        "trials": trials,
+        "steps_per_trial": float(np.mean(steps)),
+        "trial_ms": round(trial_ms, 3),
+        "floor_ms": round(floor_ms, 3),
+        "overhead_ratio": round(trial_ms / floor_ms, 3),
+        "physics_share": round(float(np.sum(physics_s) / np.sum(trial_s)), 3),
+        "step_us_in_trial": round(1e6 * np.sum(physics_s) / np.sum(steps), 2),
+        "step_us_floor": round(1e6 * np.sum(floor_s) / np.sum(steps), 2),
+        "trials_per_core_second": round(1000 / trial_ms, 2),
+        "success_rate": round(float(np.mean([o == "success" for o in outcomes])), 3),
+    }
+
+
+def render_cost(env_id: str = "GraspBench/Pile-v0", renders: int = 20) -> dict:
+    env = make_env(env_id)
+    try:
+        env.reset(seed=0)
+        start = time.perf_counter()
+        for _ in range(renders):
+            env.camera.render(env.world.client)
+        ms = 1000 * (time.perf_counter() - start) / renders
+        return {"render_ms": round(ms, 3), "width_px": env.camera.width_px, "height_px": env.camera.height_px}
+    finally:
+        env.close()
+
+
+def reset_memory(resets: int, env_id: str = "GraspBench/Single-v0", progress: bool = True) -> dict:
+    env = make_env(env_id)
+    try:
+        env.reset(seed=0)  # warm-up: first-time allocations are not growth
+        before = _rss_mb()
+        start = time.perf_counter()
+        for i in tqdm(range(resets), desc="resets", disable=not progress):
+            env.reset(seed=i)
+        return {"env": env_id, "resets": resets, "rss_before_mb": round(before, 1), "rss_after_mb": round(_rss_mb(), 1),
+                "growth_mb": round(_rss_mb() - before, 1), "reset_ms": round(1000 * (time.perf_counter() - start) / resets, 2)}
+    finally:
+        env.close()
+
+
+def perf_sim(trials: int = 30, resets: int = 1000, progress: bool = True) -> dict:
+    results = {kind: trial_cost(objects, trials, progress=progress) for kind, objects in OBJECT_KINDS.items()}
+    results["render"] = render_cost()
+    results["reset_memory"] = reset_memory(resets, progress=progress)
+    return results

@@ -1,0 +1,187 @@
+"""The ``graspbench`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import gymnasium as gym
+
+
+def _write_atomic_csv(frame, path: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
+        frame.to_csv(f, index=False)
+    os.replace(f.name, path)
+
+
+def _print_summary(label: str, summary: dict) -> None:
+    print(f"{label}: {summary['episodes']} episodes, {summary['attempts']} attempts")
+    print(f"  grasp success rate  {summary['gsr']}")
+    print(f"  object removal rate {summary['removal_rate']}")
+    print(f"  collision rate      {summary['collision_rate']}")
+    if "top_level_rate" in summary:
+        print(f"  top-level first     {summary['top_level_rate']}")
+    if summary["sim_errors"]:
+        print(f"  simulation errors (scene rebuilt, not counted): {summary['sim_errors']}")
+
+
+def cmd_envs(args) -> int:
+    from .envs import make_env  # noqa: F401  (registers)
+    from .envs.spec import load_spec
+
+    for env_id, entry in sorted(gym.registry.items()):
+        if env_id.startswith("GraspBench/"):
+            spec = load_spec(entry.kwargs["spec"])
+            s = spec.scene
+            print(f"{env_id:26s} {s.kind:8s} {s.objects} ({s.split}, x{s.object_scale:g}), "
+                  f"{s.object_count[0]}-{s.object_count[1]} objects   {entry.kwargs['spec']}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .agents import make_agent
+    from .bench.metrics import summarize
+    from .bench.runner import run_episodes
+
+    attempts = run_episodes(args.env, make_agent(args.agent), args.episodes, args.seed, progress=not args.quiet)
+    _print_summary(f"{args.agent} on {args.env}", summarize(attempts))
+    if args.out:
+        _write_atomic_csv(attempts, args.out)
+        print(f"wrote {len(attempts)} attempts to {args.out}")
+    return 0
+
+
+def cmd_benchmark(args) -> int:
+    import pandas as pd
+
+    from .agents import SCRIPTED_AGENTS, make_agent
+    from .bench.metrics import summarize
+    from .bench.runner import run_episodes
+    from .envs import register_all
+
+    frames, rows = [], []
+    for env_id in register_all():
+        for name in SCRIPTED_AGENTS:
+            attempts = run_episodes(env_id, make_agent(name), args.episodes, args.seed, progress=not args.quiet)
+            frames.append(attempts)
+            s = summarize(attempts)
+            rows.append({"env": env_id, "agent": name, "episodes": s["episodes"], "attempts": s["attempts"],
+                         "success rate": str(s["gsr"]), "removal rate": str(s["removal_rate"]),
+                         "collision rate": str(s["collision_rate"]), "planning_ms": round(s["planning_ms"], 2)})
+    table = pd.DataFrame(rows)
+    print()
+    print(table.to_string(index=False))
+    if args.out:
+        _write_atomic_csv(pd.concat(frames), Path(args.out) / "attempts.csv")
+        _write_atomic_csv(table, Path(args.out) / "summary.csv")
+        print(f"wrote {args.out}/attempts.csv and {args.out}/summary.csv")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .bench.show import show_scene
+
+    show_scene(args.env, args.seed, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_perf(args) -> int:
+    from .bench.perf import perf_sim
+
+    results = perf_sim(trials=args.trials, resets=args.resets, progress=not args.quiet)
+    for kind in ("boxes", "meshes"):
+        r = results[kind]
+        print(f"{kind:6s} ({r['objects']}, pile scenes): {r['steps_per_trial']:.0f} steps per trial, "
+              f"trial {r['trial_ms']:.1f} ms vs floor {r['floor_ms']:.1f} ms -> overhead x{r['overhead_ratio']:.2f} "
+              f"({100 * r['physics_share']:.0f}% of the trial inside stepSimulation; "
+              f"{r['step_us_in_trial']:.0f} us/step in the trial, {r['step_us_floor']:.0f} us/step at rest); "
+              f"{r['trials_per_core_second']:.1f} trials per core-second")
+    print(f"render {results['render']['width_px']}x{results['render']['height_px']}: {results['render']['render_ms']:.1f} ms")
+    m = results["reset_memory"]
+    print(f"{m['resets']} resets of {m['env']}: resident memory {m['rss_before_mb']:.0f} -> {m['rss_after_mb']:.0f} MB "
+          f"(+{m['growth_mb']:.1f} MB), {m['reset_ms']:.1f} ms per reset")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _env_id(text: str) -> str:
+    from .envs import register_all
+
+    ids = register_all()
+    if text not in ids and not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a registered id ({', '.join(ids)}) nor a spec file")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .agents import SCRIPTED_AGENTS
+
+    parser = argparse.ArgumentParser(prog="graspbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("envs", help="list the registered environments")
+    p.set_defaults(func=cmd_envs)
+
+    p = sub.add_parser("run", help="run clutter-removal episodes of an agent and print its rates")
+    p.add_argument("--env", type=_env_id, required=True, help="environment id or spec file")
+    p.add_argument("--agent", choices=sorted(SCRIPTED_AGENTS), required=True)
+    p.add_argument("--episodes", type=_positive_int, default=10)
+    p.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
+    p.add_argument("--out", help="CSV file with one row per attempt")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("benchmark", help="every scripted agent on every environment, as a table")
+    p.add_argument("--episodes", type=_positive_int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="folder for attempts.csv and summary.csv")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("show", help="a picture of a scene: RGB, depth, segmentation, support graph")
+    p.add_argument("--env", type=_env_id, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="scene.png")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("perf", help="speed measurements")
+    perf = p.add_subparsers(dest="what", required=True)
+    q = perf.add_parser("sim", help="grasp trials against the physics floor, render time, reset memory")
+    q.add_argument("--trials", type=_positive_int, default=30)
+    q.add_argument("--resets", type=_positive_int, default=1000)
+    q.add_argument("--json", help="write the figures to this file")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(func=cmd_perf)
+    return parser
+
+
+def main(argv=None) -> int:
+    import graspbench  # noqa: F401  (registers the environments)
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"graspbench: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

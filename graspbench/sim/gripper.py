@@ -1,0 +1,212 @@
+"""The parallel-jaw gripper and the execution of one top-down grasp.
+
+The hand (``assets/gripper/parallel_jaw.urdf``) hangs from a virtual gantry whose joints are the
+tool centre point's x, y, z and the closing axis' yaw. Every motion is a joint motor target with a
+velocity limit, so the physics engine drives it inside ``stepSimulation``; Python only checks,
+every few steps, whether the motion is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+URDF = Path(__file__).resolve().parents[2] / "assets" / "gripper" / "parallel_jaw.urdf"
+GANTRY_JOINTS = ("x", "y", "z", "yaw")
+FINGER_JOINTS = ("finger_left", "finger_right")
+PARK_TCP = (0.0, 0.0, 1.0, 0.0)
+
+
+class Outcome(str, Enum):
+    """How a grasp attempt ended. Exactly one per attempt."""
+
+    SUCCESS = "success"  # exactly one object lifted and held
+    COLLISION = "collision"  # the gripper touched something before closing
+    NO_CONTACT = "no_contact"  # the fingers closed on nothing
+    SLIPPED = "slipped"  # something was between the fingers but not held after the lift
+    MULTI_PICK = "multi_pick"  # more than one object came up
+
+
+@dataclass(frozen=True)
+class GripperSpec:
+    """The gripper and its grasp motions.
+
+    Attributes:
+        max_opening_m: widest opening of the fingers (Franka hand: 0.08 m).
+        finger_force_n: force limit of each finger motor.
+        finger_speed_m_s: closing speed of each finger.
+        approach_m: the grasp starts this far above the grasp pose and moves straight down.
+        lift_m: height the hand lifts after closing.
+        speed_m_s: speed of the approach.
+        lift_speed_m_s: speed of the lift; a held object slips out of a hand that jerks up faster.
+        check_every: motion progress and contacts are checked every this many physics steps.
+        grasp_depth_m: how far below the surface at the grasp pixel the fingertips go when a grasp
+            gives no depth of its own (the MLGSL paper: 1 cm).
+        fingertip_clearance_m: the fingertips never go lower than this above the table.
+    """
+
+    max_opening_m: float = 0.08
+    finger_force_n: float = 20.0
+    finger_speed_m_s: float = 0.1
+    approach_m: float = 0.06
+    lift_m: float = 0.12
+    speed_m_s: float = 0.3
+    lift_speed_m_s: float = 0.1
+    check_every: int = 4
+    grasp_depth_m: float = 0.01
+    fingertip_clearance_m: float = 0.003
+
+
+@dataclass
+class GraspResult:
+    """What one executed grasp did.
+
+    Attributes:
+        outcome: the outcome code.
+        touched_ids: bodies the gripper touched during the approach (collisions) or at the end
+            (held objects).
+        lifted_ids: objects that came up with the gripper (the env removes them).
+        opening_after_close_m: finger opening once the fingers stopped closing.
+        steps: physics steps the attempt took.
+    """
+
+    outcome: Outcome
+    touched_ids: list[int] = field(default_factory=list)
+    lifted_ids: list[int] = field(default_factory=list)
+    opening_after_close_m: float = 0.0
+    steps: int = 0
+
+    @property
+    def collision(self) -> bool:
+        return self.outcome is Outcome.COLLISION
+
+
+class Gripper:
+    """The gripper in one world. Load it after every ``World.reset``.
+
+    Args:
+        world: the world it lives in.
+        spec: its dimensions and motions.
+    """
+
+    def __init__(self, world, spec: GripperSpec = GripperSpec()):
+        self.world, self.spec = world, spec
+        c = world.client
+        self.body = c.loadURDF(str(URDF), useFixedBase=True)
+        index = {c.getJointInfo(self.body, j)[1].decode(): j for j in range(c.getNumJoints(self.body))}
+        self.gantry = [index[n] for n in GANTRY_JOINTS]
+        self.fingers = [index[n] for n in FINGER_JOINTS]
+        # The gear keeps the fingers centred on the TCP when one of them meets the object first.
+        gear = c.createConstraint(self.body, self.fingers[0], self.body, self.fingers[1], c.JOINT_GEAR,
+                                  [1, 0, 0], [0, 0, 0], [0, 0, 0])
+        c.changeConstraint(gear, gearRatio=-1, erp=0.1, maxForce=50)
+        for link in self.fingers:
+            c.changeDynamics(self.body, link, lateralFriction=1.0, spinningFriction=0.002)
+        self.park()
+
+    # --- low level ---------------------------------------------------------------------------------
+
+    def teleport(self, tcp, opening_m: float) -> None:
+        """Put the hand at ``tcp`` = (x, y, z, yaw) with the given opening, at rest, holding there."""
+        c = self.world.client
+        for joint, q in zip(self.gantry, tcp):
+            c.resetJointState(self.body, joint, q)
+        for joint in self.fingers:
+            c.resetJointState(self.body, joint, opening_m / 2)
+        self._move_to(tcp)
+        self._fingers_to(opening_m, force_n=self.spec.finger_force_n)
+
+    def park(self) -> None:
+        self.teleport(PARK_TCP, self.spec.max_opening_m)
+
+    def _move_to(self, tcp, speed_m_s: float | None = None) -> None:
+        c = self.world.client
+        for joint, q in zip(self.gantry, tcp):
+            c.setJointMotorControl2(self.body, joint, c.POSITION_CONTROL, targetPosition=q, force=500,
+                                    maxVelocity=speed_m_s or self.spec.speed_m_s)
+
+    def _fingers_to(self, opening_m: float, force_n: float) -> None:
+        c = self.world.client
+        for joint in self.fingers:
+            c.setJointMotorControl2(self.body, joint, c.POSITION_CONTROL, targetPosition=opening_m / 2,
+                                    force=force_n, maxVelocity=self.spec.finger_speed_m_s)
+
+    def tcp_z(self) -> float:
+        return self.world.client.getJointState(self.body, self.gantry[2])[0]
+
+    def opening_m(self) -> float:
+        c = self.world.client
+        return sum(c.getJointState(self.body, j)[0] for j in self.fingers)
+
+    def _contacts(self) -> set[int]:
+        # PyBullet also reports points up to a few millimetres apart; only touching ones count.
+        return {p[2] for p in self.world.client.getContactPoints(bodyA=self.body) if p[8] <= 0.0}
+
+    def _step_until(self, done, max_time_s: float, watch_contacts: bool = False) -> set[int]:
+        """Step in chunks until ``done()`` or ``max_time_s``; with ``watch_contacts``, stop at the
+        first contact and return the bodies touched."""
+        every = self.spec.check_every
+        for _ in range(int(max_time_s / self.world.time_step_s / every) + 1):
+            self.world.step(every)
+            if watch_contacts:
+                touched = self._contacts()
+                if touched:
+                    return touched
+            if done():
+                break
+        return set()
+
+    # --- a grasp -----------------------------------------------------------------------------------
+
+    def execute(self, position_m, yaw_rad: float, opening_m: float, objects: list[int]) -> GraspResult:
+        """Approach top-down to ``position_m`` (the TCP: midway between the fingertips), close,
+        lift, and say what happened. The hand is parked afterwards; lifted objects stay in the
+        world (hanging where the hand was) for the caller to remove."""
+        s, world = self.spec, self.world
+        start_steps = world.steps
+        x, y, z = (float(a) for a in position_m)
+        opening_m = float(np.clip(opening_m, 0.0, s.max_opening_m))
+        heights_before = {b: world.pose(b)[0][2] for b in objects}
+
+        self.teleport((x, y, z + s.approach_m, yaw_rad), opening_m)
+        world.client.performCollisionDetection()
+        touched = self._contacts()  # does the hand start inside something?
+        if not touched:
+            self._move_to((x, y, z, yaw_rad))
+            touched = self._step_until(lambda: abs(self.tcp_z() - z) < 1e-3, 2 * s.approach_m / s.speed_m_s,
+                                       watch_contacts=True)
+        if touched:
+            self.park()
+            return GraspResult(Outcome.COLLISION, sorted(touched), steps=world.steps - start_steps)
+
+        self._fingers_to(0.0, s.finger_force_n)
+        previous = [self.opening_m()]
+
+        def fingers_stopped() -> bool:
+            now = self.opening_m()
+            stopped = abs(previous[0] - now) < 1e-4 * s.check_every
+            previous[0] = now
+            return stopped
+
+        self._step_until(fingers_stopped, 2 * s.max_opening_m / s.finger_speed_m_s)
+        opening_after_close = self.opening_m()
+
+        top = z + s.lift_m
+        self._move_to((x, y, top, yaw_rad), s.lift_speed_m_s)
+        self._step_until(lambda: abs(self.tcp_z() - top) < 1e-3, 2 * s.lift_m / s.lift_speed_m_s)
+
+        held = sorted(self._contacts() & set(objects))
+        lifted = sorted(b for b in objects if world.pose(b)[0][2] - heights_before[b] > s.lift_m / 2)
+        if len(lifted) > 1:
+            outcome = Outcome.MULTI_PICK
+        elif len(lifted) == 1 and held:
+            outcome = Outcome.SUCCESS
+        elif opening_after_close > 0.002:
+            outcome = Outcome.SLIPPED
+        else:
+            outcome = Outcome.NO_CONTACT
+        self.park()
+        return GraspResult(outcome, held, lifted, opening_after_close, world.steps - start_steps)
