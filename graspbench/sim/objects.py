@@ -33,6 +33,7 @@ BUILTIN_SETS = ("random_urdfs", "procedural", "blocks")
 MESH_SUFFIXES = (".obj", ".stl", ".ply")
 DENSITY_KG_M3 = 400.0
 MASS_RANGE_KG = (0.02, 0.5)
+MESH_FRICTION = 1.0
 PROCEDURAL_SET_SIZE = 500
 
 
@@ -75,7 +76,11 @@ class ObjectModel:
         mesh_scale = [self.scale] * 3
         collision = client.createCollisionShape(client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale)
         visual = client.createVisualShape(client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale, rgbaColor=self.rgba)
-        return client.createMultiBody(self.mass_kg, collision, visual, position, orientation)
+        body = client.createMultiBody(self.mass_kg, collision, visual, position, orientation)
+        # PyBullet's default friction (0.5) lets light objects squirt out of the fingers;
+        # random_urdfs' own URDFs say 1.0, and so do graspbench's meshes.
+        client.changeDynamics(body, -1, lateralFriction=MESH_FRICTION)
+        return body
 
 
 def load_object_set(name: str, split: str = "all", scale: float = 1.0, max_opening_m: float = 0.08,
@@ -210,6 +215,7 @@ def convex_decomposition(mesh_path: Path) -> Path:
     digest = hashlib.sha256(Path(mesh_path).read_bytes()).hexdigest()[:16]
     out = cache_dir() / "vhacd" / f"{digest}.obj"
     if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
         source = mesh_path
         if Path(mesh_path).suffix.lower() != ".obj":
             source = out.with_suffix(".source.obj")
@@ -219,6 +225,16 @@ def convex_decomposition(mesh_path: Path) -> Path:
         pybullet.vhacd(str(source), str(tmp), str(out.with_suffix(".log")))
         os.replace(tmp, out)
     return out
+
+
+def box_model(extents_m, folder: Path, name: str = "box") -> ObjectModel:
+    """A box of the given size as an ObjectModel (for hand-built scenes and tests)."""
+    import trimesh
+
+    path = Path(folder) / f"{name}.obj"
+    write_atomic(path, _obj_text([trimesh.creation.box(extents_m)]))
+    extents = tuple(float(e) for e in extents_m)
+    return ObjectModel(name, str(path), extents, mass_kg=_mass_kg(extents))
 
 
 # --- the procedural set -------------------------------------------------------------------------
