@@ -73,7 +73,8 @@ def cmd_benchmark(args) -> int:
             s = summarize(attempts)
             rows.append({"env": env_id, "agent": name, "episodes": s["episodes"], "attempts": s["attempts"],
                          "success rate": str(s["gsr"]), "removal rate": str(s["removal_rate"]),
-                         "collision rate": str(s["collision_rate"]), "planning_ms": round(s["planning_ms"], 2)})
+                         "collision rate": str(s["collision_rate"]),
+                         "top-level first": str(s.get("top_level_rate", "")), "planning_ms": round(s["planning_ms"], 2)})
     table = pd.DataFrame(rows)
     print()
     print(table.to_string(index=False))

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import sys
 import time
 
 import numpy as np
-import pybullet
-from pybullet_utils import bullet_client
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """PyBullet's C code prints its build time and 'argv[0]=' to stdout; keep the terminal clean."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        ctypes.CDLL(None).fflush(None)  # C's stdout is buffered: flush it while it still goes nowhere
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+with _quiet_stdout():
+    import pybullet
+    from pybullet_utils import bullet_client
 
 GRAVITY_M_S2 = -9.81
 
@@ -27,7 +49,8 @@ class World:
     def __init__(self, time_step_s: float = 1.0 / 240.0, solver_iterations: int = 150, gui: bool = False):
         self.time_step_s = time_step_s
         self.solver_iterations = solver_iterations
-        self.client = bullet_client.BulletClient(connection_mode=pybullet.GUI if gui else pybullet.DIRECT)
+        with _quiet_stdout():
+            self.client = bullet_client.BulletClient(connection_mode=pybullet.GUI if gui else pybullet.DIRECT)
         self.steps = 0
         self.physics_time_s = 0.0  # wall-clock spent inside stepSimulation, for the benchmarks
         self.reset()
