@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import gymnasium as gym
 
 
-def _write_atomic_csv(frame, path: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as f:
-        frame.to_csv(f, index=False)
-    os.replace(f.name, path)
+def _write_atomic_csv(frame, path) -> None:
+    from .sim.objects import write_atomic
+
+    write_atomic(Path(path), frame.to_csv(index=False))
 
 
 def _print_summary(label: str, summary: dict) -> None:

@@ -48,6 +48,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     mode = "wb" if isinstance(data, bytes) else "w"
     with tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
         f.write(data)
+    os.chmod(f.name, 0o644)  # temporary files are private; the result is not
     os.replace(f.name, path)
 
 
