@@ -22,6 +22,7 @@ from scipy import ndimage
 
 from .grasp import Grasp, wrap_angle
 from .sim.camera import Camera
+from .sim.gripper import FINGER_WIDTH_M, footprint_clear
 
 
 class Agent(Protocol):
@@ -84,11 +85,6 @@ class HeuristicAgent:
     """fingertips go this far below the object's top (less for flat objects)"""
     margin_m: float = 0.012
     """free space between each finger and the object when the fingers arrive"""
-    finger_thickness_m: float = 0.012
-    finger_width_m: float = 0.02
-    finger_length_m: float = 0.05
-    palm_size_m: tuple[float, float] = (0.20, 0.06)
-    """the hand's footprint along and across the closing axis"""
     clearance_m: float = 0.003
     """finger footprints must be this much lower than the fingertips"""
 
@@ -132,7 +128,7 @@ class HeuristicAgent:
         minor = np.linalg.eigh(np.cov(points.T) + 1e-9 * np.eye(2))[1][:, 0]  # smallest eigenvalue first
         minor_angle = float(np.arctan2(-minor[1], minor[0]))
         max_opening_px = info["max_opening_m"] / px_m
-        half_jaw_px = self.finger_width_m / px_m / 2
+        half_jaw_px = FINGER_WIDTH_M / px_m / 2
 
         # Candidates near the minor axis; each is centred on what the finger pads will actually
         # squeeze (the object's pixels in the strip swept by the pads), the narrowest free one wins.
@@ -152,28 +148,13 @@ class HeuristicAgent:
                 continue
             centre = np.array([u, v]) + axis * (low + high) / 2
             grasp = Grasp(float(centre[0]), float(centre[1]), angle, float(opening_px))
-            if self._footprint_free(heights, grasp, px_m, fingertip_z) and not self._tried(grasp, px_m):
+            if footprint_clear(heights, grasp.u, grasp.v, angle, grasp.opening_px, px_m, fingertip_z, self.clearance_m) \
+                    and not self._tried(grasp, px_m):
                 best, best_width = grasp, width_px
         if best is None:
             best = Grasp(float(u), float(v), minor_angle, float(max_opening_px))
         depth_m = float(camera.depth_at_height(best.u, best.v, fingertip_z))
         return Grasp(best.u, best.v, best.angle_rad, best.opening_px, depth_m=depth_m)
-
-    def _footprint_free(self, heights, grasp: Grasp, px_m: float, fingertip_z: float) -> bool:
-        """Do both fingers and the palm come down on free space?"""
-        axis = np.array([np.cos(grasp.angle_rad), -np.sin(grasp.angle_rad)])
-        across = np.array([axis[1], -axis[0]])
-        rows, cols = np.indices(heights.shape)
-        along = (cols - grasp.u) * axis[0] + (rows - grasp.v) * axis[1]
-        side = (cols - grasp.u) * across[0] + (rows - grasp.v) * across[1]
-        inner = grasp.opening_px / 2
-        thickness = self.finger_thickness_m / px_m
-        fingers = (np.abs(side) <= self.finger_width_m / px_m / 2) & \
-            (np.abs(along) >= inner) & (np.abs(along) <= inner + thickness)
-        palm = (np.abs(along) <= self.palm_size_m[0] / px_m / 2) & (np.abs(side) <= self.palm_size_m[1] / px_m / 2)
-        fingers_free = not fingers.any() or heights[fingers].max() < fingertip_z - self.clearance_m
-        palm_free = not palm.any() or heights[palm].max() < fingertip_z + self.finger_length_m - self.clearance_m
-        return fingers_free and palm_free
 
 
 SCRIPTED_AGENTS = {"random": RandomAgent, "heuristic": HeuristicAgent}

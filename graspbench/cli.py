@@ -111,6 +111,53 @@ def cmd_perf(args) -> int:
     return 0
 
 
+def cmd_generate(args) -> int:
+    from .data.generate import generate_dataset
+
+    summary = generate_dataset(args.env, args.scenes, args.out, seed=args.seed, split=args.split, workers=args.workers,
+                               executor=args.executor, address=args.address, progress=not args.quiet)
+    print(f"{args.out}: {summary['scenes']} scenes ({summary['made_now']} made now in {summary['wall_s']:.0f} s), "
+          f"{summary['candidates']} candidates, {summary['successes']} verified successes "
+          f"({summary['collision_free_successes']} collision-free)")
+    if summary["made_now"]:
+        print(f"  {summary['trials']} grasp trials, {summary['trials_per_core_hour']:.0f} per core-hour")
+    return 0
+
+
+def cmd_dataset_info(args) -> int:
+    from .data.inspect import dataset_info, print_info
+
+    info = dataset_info(args.dir)
+    if args.json:
+        print(json.dumps(info, indent=1))
+    else:
+        print_info(info)
+    return 0
+
+
+def cmd_dataset_show(args) -> int:
+    from .data.inspect import show_labels
+
+    show_labels(args.dir, args.scene, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_perf_datagen(args) -> int:
+    from .bench.perf import perf_datagen
+
+    r = perf_datagen(scenes=args.scenes, progress=not args.quiet)
+    print(f"{r['env']} ({r['objects']}, {r['split']} objects), {r['scenes']} scenes on one core: "
+          f"{r['scenes_per_hour']:.0f} scenes per hour, {r['trials_per_core_hour']:.0f} grasp trials and "
+          f"{r['verified_successes_per_core_hour']:.0f} verified successes per core-hour "
+          f"({r['successes_per_object']:.2f} successes per object)")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(r, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -158,6 +205,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="scene.png")
     p.set_defaults(func=cmd_show)
 
+    p = sub.add_parser("generate", help="make a dataset of scenes with grasps labelled by executing them")
+    p.add_argument("--env", type=_env_id, required=True, help="environment id or spec file: the kind of scene")
+    p.add_argument("--scenes", type=_positive_int, required=True)
+    p.add_argument("--out", required=True, help="dataset folder; an existing one is resumed")
+    p.add_argument("--split", choices=["train", "test", "all"], default="train",
+                   help="which objects of the set (train for training data, test for held-out validation)")
+    p.add_argument("--seed", type=int, default=0, help="scene i is built with seed + i")
+    p.add_argument("--workers", type=_positive_int, help="worker processes (default: one per core)")
+    p.add_argument("--executor", choices=["local", "ray", "serial"], default="local")
+    p.add_argument("--address", help="Ray cluster address (default: start a local one)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("dataset", help="look at a dataset")
+    data = p.add_subparsers(dest="what", required=True)
+    q = data.add_parser("info", help="counts and rates")
+    q.add_argument("dir")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=cmd_dataset_info)
+    q = data.add_parser("show", help="one scene with its labels drawn, coloured by outcome")
+    q.add_argument("dir")
+    q.add_argument("--scene", type=int, default=0)
+    q.add_argument("--out", default="labels.png")
+    q.set_defaults(func=cmd_dataset_show)
+
     p = sub.add_parser("perf", help="speed measurements")
     perf = p.add_subparsers(dest="what", required=True)
     q = perf.add_parser("sim", help="grasp trials against the physics floor, render time, reset memory")
@@ -166,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", help="write the figures to this file")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_perf)
+    q = perf.add_parser("datagen", help="dataset generation throughput on one core")
+    q.add_argument("--scenes", type=_positive_int, default=8)
+    q.add_argument("--json", help="write the figures to this file")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(func=cmd_perf_datagen)
     return parser
 
 

@@ -108,3 +108,24 @@ def perf_sim(trials: int = 30, resets: int = 1000, progress: bool = True) -> dic
     results["render"] = render_cost()
     results["reset_memory"] = reset_memory(resets, progress=progress)
     return results
+
+
+def perf_datagen(scenes: int = 8, env_id: str = "GraspBench/Pile-v0", progress: bool = True) -> dict:
+    """Dataset generation on one core (serial executor): pile scenes of random_urdfs train objects."""
+    import tempfile
+
+    from ..data.generate import generate_dataset
+
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        summary = generate_dataset(env_id, scenes, out, executor="serial", progress=progress)
+        wall_s = time.perf_counter() - start
+    return {
+        "env": env_id, "objects": "random_urdfs", "split": "train", "scenes": scenes, "wall_s": round(wall_s, 2),
+        "scenes_per_hour": round(3600 * scenes / wall_s, 1),
+        "trials": summary["trials"],
+        "trials_per_core_hour": round(3600 * summary["trials"] / wall_s),
+        "verified_successes_per_core_hour": round(3600 * summary["successes"] / wall_s),
+        "candidates": summary["candidates"], "successes": summary["successes"],
+        "successes_per_object": round(summary["successes"] / max(summary["objects"], 1), 2),
+    }

@@ -1,0 +1,357 @@
+"""Labelling grasps by executing them: one scene in, one npz of images, objects and labels out.
+
+For each scene: render it (clean and noisy depth), record the settled poses and the support graph,
+sample antipodal candidates on every object's mesh, and execute each candidate (and a few perturbed
+copies, for a robustness score) on the scene rebuilt exactly from the recorded poses.
+
+Determinism: scene ``i`` is built with seed ``seed + i`` and its candidates drawn from
+``default_rng([seed, i])``; every trial starts from a fresh rebuild. A scene's labels therefore do
+not depend on which worker made it or what that worker did before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..envs.spec import EnvSpec, load_spec
+from ..sim.camera import DepthNoise
+from ..grasp import wrap_angle
+from ..sim.gripper import FINGER_WIDTH_M, Gripper, GripperSpec, Outcome, footprint_clear
+from ..sim.scenes import SceneRecord, rebuild_scene
+from .store import scene_path, write_scene
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """How candidates are sampled and verified."""
+
+    candidates_per_object: int = 8
+    """antipodal candidates executed per object"""
+    surface_points: int = 400
+    """points sampled on each object's mesh to search for antipodal pairs"""
+    friction_cone_deg: float = 25.0
+    """a contact normal may deviate this much from the closing axis (friction coefficient ~0.47)"""
+    horizontal_tolerance_deg: float = 15.0
+    """the closing axis of a top-down grasp must be this close to horizontal"""
+    margin_m: float = 0.01
+    """free space between each finger and its contact when the fingers arrive"""
+    finger_below_contact_m: float = 0.01
+    """the fingertips go this far below the contacts' midpoint"""
+    perturbations: int = 2
+    """perturbed copies of every nominal success, executed for the robustness score"""
+    perturbation_m: float = 0.004
+    """standard deviation of the perturbation of the grasp centre (x, y)"""
+    perturbation_rad: float = 0.1
+    """standard deviation of the perturbation of the yaw"""
+
+
+@dataclass
+class Candidate:
+    """A grasp in the world: TCP position, closing-axis yaw, opening, and the object it was sampled on."""
+
+    position_m: np.ndarray
+    yaw: float
+    opening_m: float
+    object_index: int
+
+
+def sample_candidates(record: SceneRecord, settings: LabelSettings, gripper: GripperSpec, camera, depth_m: np.ndarray,
+                      rng: np.random.Generator) -> list[Candidate]:
+    """Antipodal pairs of surface points on each object's mesh with a near-horizontal closing axis,
+    kept when the fingers and palm would come down on free space in the depth image (executing
+    the others would mostly waste a trial on a collision)."""
+    candidates = []
+    cos_cone = np.cos(np.radians(settings.friction_cone_deg))
+    sin_horizontal = np.sin(np.radians(settings.horizontal_tolerance_deg))
+    max_width = gripper.max_opening_m - 2 * settings.margin_m
+    heights = camera.heights_m(depth_m)
+    for index, (model, position, orientation) in enumerate(zip(record.models, record.positions, record.orientations)):
+        points, normals = _surface_samples(model, position, orientation, settings.surface_points, rng)
+        axis = points[None, :, :] - points[:, None, :]  # pair (i, j): from i to j
+        width = np.linalg.norm(axis, axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            direction = axis / width[..., None]
+        # Outward normals: at i pointing away from j, at j pointing away from i.
+        antipodal = (np.einsum("ijk,ik->ij", direction, normals) < -cos_cone) & \
+                    (np.einsum("ijk,jk->ij", direction, normals) > cos_cone)
+        valid = antipodal & (np.abs(direction[..., 2]) < sin_horizontal) & (width > 0.002) & (width < max_width)
+        pairs = np.argwhere(np.triu(valid))
+        kept = 0
+        for i, j in pairs[rng.permutation(len(pairs))]:
+            centre = (points[i] + points[j]) / 2
+            centre[2] = max(centre[2] - settings.finger_below_contact_m, gripper.fingertip_clearance_m)
+            yaw = float(np.arctan2(points[j][1] - points[i][1], points[j][0] - points[i][0]))
+            candidate = Candidate(centre, yaw, float(width[i, j] + 2 * settings.margin_m), index)
+            if _clear_in_image(candidate, camera, heights):
+                candidates.append(candidate)
+                kept += 1
+                if kept == settings.candidates_per_object:
+                    break
+    return candidates
+
+
+def _clear_in_image(candidate: Candidate, camera, heights: np.ndarray) -> bool:
+    u, v, depth = camera.world_to_pixel(candidate.position_m)
+    if not (0 <= u < camera.width_px and 0 <= v < camera.height_px):
+        return False
+    px_m = float(camera.metres_per_pixel(depth))
+    angle = _image_angle(camera, candidate)
+    return footprint_clear(heights, float(u), float(v), angle, candidate.opening_m / px_m, px_m, candidate.position_m[2])
+
+
+def _image_angle(camera, candidate: Candidate) -> float:
+    u, v, _ = camera.world_to_pixel(candidate.position_m)
+    u2, v2, _ = camera.world_to_pixel(candidate.position_m + 0.01 * np.array([np.cos(candidate.yaw), np.sin(candidate.yaw), 0.0]))
+    return wrap_angle(float(np.arctan2(-(v2 - v), u2 - u)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _mesh(path: str, scale: float):
+    """The object's collision mesh in its own frame, as PyBullet sees it (URDFs: their mesh file)."""
+    import re
+    from pathlib import Path
+
+    import trimesh
+
+    mesh_path, mesh_scale = Path(path), 1.0
+    if mesh_path.suffix == ".urdf":
+        text = mesh_path.read_text()
+        match = re.search(r'<collision>.*?filename="([^"]+)"(?:\s+scale="([^" ]+))?', text, re.S)
+        mesh_path = mesh_path.parent / match.group(1)
+        mesh_scale = float(match.group(2) or 1.0)
+    mesh = trimesh.load(mesh_path, force="mesh", process=False)
+    return np.asarray(mesh.vertices) * mesh_scale * scale, np.asarray(mesh.faces), np.asarray(mesh.face_normals), mesh.area_faces
+
+
+def _surface_samples(model, position, orientation, count: int, rng: np.random.Generator):
+    """Area-weighted points on the mesh surface with their face normals, in the world frame."""
+    vertices, faces, face_normals, areas = _mesh(model.path, model.scale)
+    chosen = rng.choice(len(faces), size=count, p=areas / areas.sum())
+    r1, r2 = rng.random(count), rng.random(count)
+    flip = r1 + r2 > 1
+    r1, r2 = np.where(flip, 1 - r1, r1), np.where(flip, 1 - r2, r2)
+    a, b, c = (vertices[faces[chosen, k]] for k in range(3))
+    local = a + r1[:, None] * (b - a) + r2[:, None] * (c - a)
+    rotation = _rotation(orientation)
+    return local @ rotation.T + position, face_normals[chosen] @ rotation.T
+
+
+def _rotation(quaternion) -> np.ndarray:
+    x, y, z, w = quaternion
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+@dataclass
+class TrialResult:
+    outcome: Outcome
+    geometric_free: bool
+
+
+def try_grasp(world, record: SceneRecord, spec: EnvSpec, position_m, yaw: float, opening_m: float) -> TrialResult:
+    """Rebuild ``record`` exactly, check the open gripper at the grasp pose against everything,
+    then execute the grasp. The same arguments always give the same result."""
+    world.reset()
+    scene = rebuild_scene(world, record, spec.scene.workspace_m)
+    gripper = Gripper(world, spec.gripper)
+    x, y, z = (float(a) for a in position_m)
+    gripper.teleport((x, y, z, yaw), opening_m)
+    world.client.performCollisionDetection()
+    geometric_free = not gripper._contacts()
+    result = gripper.execute(position_m, yaw, opening_m, scene.bodies)
+    return TrialResult(result.outcome, geometric_free)
+
+
+def stored_record(spec: EnvSpec, scene: dict) -> SceneRecord:
+    """The SceneRecord of a stored scene (a dict read from its npz), to replay its labels."""
+    from ..sim.objects import load_object_set
+
+    s = spec.scene
+    models = {m.name: m for m in load_object_set(s.objects, "all", s.object_scale, spec.gripper.max_opening_m)}
+    missing = [str(n) for n in scene["object_names"] if str(n) not in models]
+    if missing:
+        raise ValueError(f"objects {missing[:3]} of the stored scene are not in object set {s.objects!r}")
+    return SceneRecord(s.kind, tuple(models[str(n)] for n in scene["object_names"]),
+                       scene["object_positions"], scene["object_orientations"])
+
+
+# --- one scene, as a worker runs it ---------------------------------------------------------------
+
+@functools.lru_cache(maxsize=4)
+def _env(spec_json: str):
+    from ..envs.grasp_env import GraspEnv
+
+    return GraspEnv(json.loads(spec_json), observe_segmentation=True)
+
+
+def label_scene(task: dict) -> dict:
+    """Make, label and store one scene; returns its index row.
+
+    ``task``: ``spec`` (a spec mapping), ``seed``, ``scene`` (index), ``settings`` (LabelSettings
+    fields), ``out`` (the dataset folder). Runs in worker processes, so it takes plain data.
+    """
+    start = time.perf_counter()
+    spec_json = json.dumps(task["spec"], sort_keys=True)
+    env = _env(spec_json)
+    spec = env.bench_spec
+    settings = LabelSettings(**task["settings"])
+    scene_index = task["scene"]
+    observation, info = env.reset(seed=task["seed"] + scene_index)
+    record = env.scene.record()
+    graph = env.scene.support_graph()
+    bodies = env.scene.bodies
+    camera = env.camera
+    rng = np.random.default_rng([task["seed"], scene_index])
+
+    depth = observation["depth"]
+    if spec.noise is not None:  # the observation was noisy: render the clean one
+        depth = camera.render(env.world.client).depth_m
+    noise = spec.noise or DepthNoise()
+    depth_noisy = noise.apply(depth, np.random.default_rng([task["seed"], scene_index, 1]))
+    body_to_index = {b: k for k, b in enumerate(bodies)}
+    segmentation = np.full(depth.shape, -1, dtype=np.int16)
+    for body, k in body_to_index.items():
+        segmentation[observation["segmentation"] == body] = k
+
+    candidates = sample_candidates(record, settings, spec.gripper, camera, depth, rng)
+    labels = []
+    world = env.world
+    for candidate in candidates:
+        trial = try_grasp(world, record, spec, candidate.position_m, candidate.yaw, candidate.opening_m)
+        successes = int(trial.outcome is Outcome.SUCCESS)
+        trials = 1
+        if successes:
+            for _ in range(settings.perturbations):
+                offset = np.append(rng.normal(0, settings.perturbation_m, 2), 0.0)
+                yaw = candidate.yaw + rng.normal(0, settings.perturbation_rad)
+                successes += try_grasp(world, record, spec, candidate.position_m + offset, yaw, candidate.opening_m).outcome is Outcome.SUCCESS
+                trials += 1
+        labels.append(_label(camera, depth, candidate, trial, successes / trials))
+
+    levels = np.array([graph.level[b] for b in bodies], dtype=np.int16)
+    top_level = np.array([graph.top_level[b] for b in bodies], dtype=bool)
+    edges = np.array([(body_to_index[u], body_to_index[l]) for u in bodies for l in graph.rests_on[u]], dtype=np.int16).reshape(-1, 2)
+    arrays = {
+        "rgb": observation["rgb"], "depth": depth.astype(np.float32), "depth_noisy": depth_noisy.astype(np.float32),
+        "segmentation": segmentation, "priority": priority_map(segmentation, bodies, graph),
+        "intrinsics": camera.intrinsics, "extrinsics": camera.extrinsics,
+        "object_names": np.array([m.name for m in record.models]),
+        "object_positions": record.positions, "object_orientations": record.orientations,
+        "object_levels": levels, "object_top_level": top_level, "support_edges": edges,
+        **_label_arrays(labels),
+    }
+    write_scene(task["out"], scene_index, arrays)
+    return {"scene": scene_index, "seconds": time.perf_counter() - start, "trials": _trials(labels, settings)}
+
+
+def _trials(labels, settings) -> int:
+    return sum(1 + (settings.perturbations if label["success"] else 0) for label in labels)
+
+
+def priority_map(segmentation: np.ndarray, bodies: list[int], graph) -> np.ndarray:
+    """GP-Net's ground truth: top-level objects 1, each level of objects resting above lowers it."""
+    above: dict[int, int] = {}
+
+    def layers_above(body, seen=()):
+        if body not in above:
+            resting = [b for b in bodies if body in graph.rests_on[b] and b not in seen]
+            above[body] = 1 + max((layers_above(b, seen + (body,)) for b in resting), default=-1)
+        return above[body]
+
+    d = np.array([layers_above(b) for b in bodies])
+    values = 1.0 - d / (d.max(initial=0) + 1)
+    priority = np.zeros(segmentation.shape, dtype=np.float32)
+    for k in range(len(bodies)):
+        priority[segmentation == k] = values[k]
+    return priority
+
+
+def _label(camera, depth, candidate: Candidate, trial: TrialResult, robustness: float) -> dict:
+    u, v, depth_m = camera.world_to_pixel(candidate.position_m)
+    angle = _image_angle(camera, candidate)
+    row = int(np.clip(round(float(v)), 0, depth.shape[0] - 1))
+    col = int(np.clip(round(float(u)), 0, depth.shape[1] - 1))
+    px_per_m = camera.fx / float(depth[row, col])  # as the environment converts openings: at the surface
+    return {
+        "u": float(u), "v": float(v), "angle": angle,
+        "opening_px": candidate.opening_m * px_per_m, "jaw_size_px": FINGER_WIDTH_M * px_per_m,
+        "depth_m": float(depth_m), "object": candidate.object_index, "outcome": trial.outcome.value,
+        "success": trial.outcome is Outcome.SUCCESS, "robustness": robustness,
+        "collision_free": trial.geometric_free and trial.outcome is not Outcome.COLLISION,
+        "position_m": candidate.position_m, "yaw": candidate.yaw, "opening_m": candidate.opening_m,
+    }
+
+
+def _label_arrays(labels: list[dict]) -> dict:
+    def column(key, dtype):
+        return np.array([label[key] for label in labels], dtype=dtype)
+
+    return {
+        "label_u": column("u", np.float32), "label_v": column("v", np.float32), "label_angle": column("angle", np.float32),
+        "label_opening_px": column("opening_px", np.float32), "label_jaw_size_px": column("jaw_size_px", np.float32),
+        "label_depth_m": column("depth_m", np.float32), "label_object": column("object", np.int16),
+        "label_outcome": np.array([label["outcome"] for label in labels], dtype="<U10"),
+        "label_success": column("success", bool), "label_robustness": column("robustness", np.float32),
+        "label_collision_free": column("collision_free", bool),
+        "label_position_m": np.array([label["position_m"] for label in labels], dtype=np.float32).reshape(-1, 3),
+        "label_yaw": column("yaw", np.float32), "label_opening_m": column("opening_m", np.float32),
+    }
+
+
+def spec_mapping(env: str, split: str | None = None) -> dict:
+    """The full spec of an environment id or spec file, as plain data, with an object split override."""
+    import gymnasium as gym
+
+    source = gym.registry[env].kwargs["spec"] if env in gym.registry else env
+    overrides = {"scene": {"split": split}} if split else {}
+    return json.loads(json.dumps(dataclasses.asdict(load_spec(source, **overrides))))
+
+
+def task_list(spec: dict, seed: int, scenes: int, settings: LabelSettings, out: str) -> list[dict]:
+    return [{"spec": spec, "seed": seed, "scene": i, "settings": dataclasses.asdict(settings), "out": str(out)}
+            for i in range(scenes) if not scene_path(out, i).exists()]
+
+
+def generate_dataset(env: str, scenes: int, out, seed: int = 0, split: str | None = "train", workers: int | None = None,
+                     executor: str = "local", address: str | None = None, settings: LabelSettings = LabelSettings(),
+                     progress: bool = True) -> dict:
+    """Make (or finish) a dataset of ``scenes`` labelled scenes in ``out``; returns a summary.
+
+    Scenes already in ``out`` are skipped, so running the same command again resumes.
+    """
+    from tqdm import tqdm
+
+    from .. import __version__
+    from ..parallel import run_tasks
+    from .store import write_index, write_metadata
+
+    spec = spec_mapping(env, split)
+    write_metadata(out, {"graspbench_version": __version__, "env": env, "spec": spec, "seed": seed,
+                         "scenes": scenes, "labelling": dataclasses.asdict(settings)})
+    tasks = task_list(spec, seed, scenes, settings, out)
+    start, trials, busy_s = time.perf_counter(), 0, 0.0
+    try:
+        with tqdm(total=scenes, initial=scenes - len(tasks), desc="scenes", unit="scene", disable=not progress) as bar:
+            for _, result in run_tasks(label_scene, tasks, executor=executor, workers=workers, address=address):
+                trials += result["trials"]
+                busy_s += result["seconds"]
+                bar.update()
+    finally:
+        index = write_index(out)  # even when interrupted: the index lists exactly the finished scenes
+    wall_s = time.perf_counter() - start
+    return {
+        "scenes": len(index), "made_now": len(tasks), "wall_s": wall_s, "trials": trials,
+        "trials_per_core_hour": 3600 * trials / busy_s if busy_s else float("nan"),
+        "objects": int(index["objects"].sum()),
+        "candidates": int(index["candidates"].sum()), "successes": int(index["successes"].sum()),
+        "collision_free_successes": int(index["collision_free_successes"].sum()),
+    }

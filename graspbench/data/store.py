@@ -1,0 +1,87 @@
+"""The on-disk store of a dataset (see docs/dataset_format.md): dataset.json, index.csv, one npz per scene.
+
+Every file goes through a temporary name and a rename, so an interrupted run leaves nothing
+half-written, and the index is always rebuilt from the scene files, so a resumed run ends with
+the same index as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..sim.objects import write_atomic
+
+FORMAT = 1
+INDEX_COLUMNS = ["scene", "file", "objects", "candidates", "successes", "collision_free_successes", "objects_with_success"]
+
+
+def scene_path(root, index: int) -> Path:
+    return Path(root) / "scenes" / f"{index:06d}.npz"
+
+
+def write_scene(root, index: int, arrays: dict) -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_atomic(scene_path(root, index), buffer.getvalue())
+
+
+def read_scene(root, index: int) -> dict:
+    path = scene_path(root, index)
+    if not path.exists():
+        raise ValueError(f"{path}: no such scene file; regenerate the dataset with `graspbench generate`")
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def write_metadata(root, metadata: dict) -> None:
+    """Write dataset.json, or check that an existing one describes the same dataset (resume)."""
+    path = Path(root) / "dataset.json"
+    metadata = {"format": FORMAT, **metadata}
+    if path.exists():
+        existing = json.loads(path.read_text())
+        for key in ("env", "spec", "seed", "labelling"):
+            if existing.get(key) != metadata.get(key):
+                raise ValueError(f"{path} was made with a different {key}; use a new --out folder or the same arguments to resume")
+        metadata["scenes"] = max(metadata["scenes"], existing.get("scenes", 0))
+    write_atomic(path, json.dumps(metadata, indent=1, sort_keys=True))
+
+
+def read_metadata(root) -> dict:
+    path = Path(root) / "dataset.json"
+    if not path.exists():
+        raise ValueError(f"{root} is not a graspbench dataset (no dataset.json); make one with `graspbench generate`")
+    return json.loads(path.read_text())
+
+
+def index_row(root, index: int, scene: dict | None = None) -> dict:
+    scene = read_scene(root, index) if scene is None else scene
+    success = scene["label_success"]
+    return {
+        "scene": index,
+        "file": str(scene_path(root, index).relative_to(root)),
+        "objects": len(scene["object_names"]),
+        "candidates": len(success),
+        "successes": int(success.sum()),
+        "collision_free_successes": int((success & scene["label_collision_free"]).sum()),
+        "objects_with_success": len(set(scene["label_object"][success].tolist())),
+    }
+
+
+def write_index(root) -> pd.DataFrame:
+    """index.csv from the scene files present, in scene order."""
+    files = sorted((Path(root) / "scenes").glob("*.npz"))
+    index = pd.DataFrame([index_row(root, int(f.stem)) for f in files], columns=INDEX_COLUMNS)
+    write_atomic(Path(root) / "index.csv", index.to_csv(index=False))
+    return index
+
+
+def read_index(root) -> pd.DataFrame:
+    path = Path(root) / "index.csv"
+    if not path.exists():
+        raise ValueError(f"{path} is missing; run the same `graspbench generate` command again to finish the dataset")
+    return pd.read_csv(path)
