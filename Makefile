@@ -5,7 +5,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: benchmark test setup
+.PHONY: benchmark test setup datasets
 benchmark: $(STAMP)
 	$(VENV)/bin/graspbench benchmark --out results/benchmark
 
@@ -13,6 +13,21 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
 setup: $(STAMP)
+
+# The datasets the planners train on (docs/datasets.md): train objects for training, test objects
+# for validation. Each command resumes where an interrupted one stopped. WORKERS=1 leaves a core free.
+DATA    := data
+WORKERS ?= 2
+GENERATE = $(VENV)/bin/graspbench generate --workers $(WORKERS) --seed 0
+datasets: $(STAMP)
+	$(GENERATE) --env GraspBench/Single-v0  --split train --scenes 500 --out $(DATA)/single-train
+	$(GENERATE) --env GraspBench/Pile-v0    --split train --scenes 300 --out $(DATA)/pile-train
+	$(GENERATE) --env GraspBench/Stacked-v0 --split train --scenes 300 --out $(DATA)/stacked-train
+	$(GENERATE) --env GraspBench/Packed-v0  --split train --scenes 200 --out $(DATA)/packed-train
+	$(GENERATE) --env GraspBench/Single-v0  --split test  --scenes 100 --out $(DATA)/single-test
+	$(GENERATE) --env GraspBench/Pile-v0    --split test  --scenes 60  --out $(DATA)/pile-test
+	$(GENERATE) --env GraspBench/Stacked-v0 --split test  --scenes 60  --out $(DATA)/stacked-test
+	$(GENERATE) --env GraspBench/Packed-v0  --split test  --scenes 60  --out $(DATA)/packed-test
 
 $(STAMP): pyproject.toml
 	@ldconfig -p | grep -q libusb-1.0.so.0 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libusb-1.0-0; }

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import gymnasium as gym
+import yaml
 
 
 def _write_atomic_csv(frame, path) -> None:
@@ -158,6 +159,74 @@ def cmd_perf_datagen(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .train import TrainArgs, train
+
+    options = {}
+    for item in args.option or []:
+        key, _, value = item.partition("=")
+        if not key or not value:
+            raise ValueError(f"--option {item!r}: expected key=value, e.g. sam=all")
+        options[key] = yaml.safe_load(value)
+    best = train(TrainArgs(model=args.model, loss=args.loss, data=args.data, out=args.out, input=args.input,
+                           labels_per_image=args.labels_per_image, positives=args.positives, val_data=args.val_data,
+                           epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                           augment=not args.no_augment, crop_px=args.crop_px or None, model_options=options,
+                           progress=not args.quiet))
+    print(f"best: epoch {best['epoch']}, validation top-1 {100 * best['val_top1']:.1f}%, "
+          f"top-5 {100 * best['val_top5']:.1f}% -> {args.out}/best.pt")
+    return 0
+
+
+def cmd_evaluate_offline(args) -> int:
+    from torch.utils.data import DataLoader
+
+    from .bench.offline import rectangle_scores, simulated_top1
+    from .data.dataset import GraspDataset, collate
+    from .postprocess import PostProcess
+    from .train import load_checkpoint
+
+    model, checkpoint = load_checkpoint(args.checkpoint)
+    positives = checkpoint.get("args", {}).get("positives", "collision_free")
+    scenes = list(range(args.scenes)) if args.scenes else None
+    dataset = GraspDataset(args.data, input=checkpoint["input"], positives=positives, scenes=scenes)
+    settings = PostProcess(**checkpoint["postprocess"])
+    result = {"checkpoint": args.checkpoint, "data": args.data,
+              **rectangle_scores(model, DataLoader(dataset, batch_size=8, collate_fn=collate), settings)}
+    if not args.no_sim:
+        result.update(simulated_top1(model, dataset, settings, progress=not args.quiet))
+    print(f"{args.checkpoint} on {args.data} ({result['images']} images): top-1 {100 * result['top1']:.1f}%, "
+          f"top-5 {100 * result['top5']:.1f}%" + (f", top-1 executed in simulation {100 * result['sim_top1_success']:.1f}% "
+                                                    f"{result['sim_outcomes']}" if not args.no_sim else ""))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_perf_planners(args) -> int:
+    from .bench.perf import perf_planners
+
+    rows = perf_planners(repeats=args.repeats)
+    for r in rows:
+        print(f"{r['name']:10s} {r['input']:5s} {r['params']:>9,d} parameters  {r['ctpg_ms']:7.2f} ms per grasp "
+              f"(network {r['network_ms']:.2f} ms)")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from .bench.experiments import reproduce
+
+    table = reproduce(args.experiment, epochs=args.epochs, seed=args.seed, progress=not args.quiet)
+    print(table[["run", "val_top1", "val_top5", "best_epoch", "train_minutes"]].to_string(index=False))
+    print(f"wrote results/{args.experiment}.csv and results/{args.experiment}.png")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -230,6 +299,41 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default="labels.png")
     q.set_defaults(func=cmd_dataset_show)
 
+    p = sub.add_parser("train", help="train a grasp network on a dataset")
+    p.add_argument("--model", required=True, help="ggcnn, ggcnn2, grconvnet, mlgsl_fcn, mtgcnn, gpnet")
+    p.add_argument("--loss", required=True, help="imgmse, pixmse, mlgsl, mlgsl_log, positional, priority, smooth_l1")
+    p.add_argument("--data", required=True, help="dataset folder from `graspbench generate`")
+    p.add_argument("--out", required=True, help="run folder; an existing run is resumed")
+    p.add_argument("--input", choices=["depth", "rgb", "rgbd"], default="depth")
+    p.add_argument("--labels-per-image", type=_positive_int, help="keep at most K positive labels per training image")
+    p.add_argument("--positives", choices=["success", "collision_free"], default="collision_free")
+    p.add_argument("--val-data", help="separate validation dataset (default: 20%% of the scenes of --data)")
+    p.add_argument("--epochs", type=_positive_int, default=30)
+    p.add_argument("--batch-size", type=_positive_int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-augment", action="store_true", help="no rotations, zoom or flips")
+    p.add_argument("--crop-px", type=int, default=112, help="train on windows of this size around labels (0: whole images)")
+    p.add_argument("--option", action="append", help="model option key=value (repeatable), e.g. sam=all, aux=saliency")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate-offline", help="rectangle metric and simulated top-1 of a checkpoint on a dataset")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--scenes", type=_positive_int, help="only the first N scenes")
+    p.add_argument("--no-sim", action="store_true", help="skip executing the top-1 grasps in simulation")
+    p.add_argument("--json", help="write the scores to this file")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate_offline)
+
+    p = sub.add_parser("reproduce", help="a training finding of the papers, on graspbench data, into results/")
+    p.add_argument("experiment", help="mlgsl_losses, mlgsl_labels, mlgsl_sam, mtgcnn or gpnet")
+    p.add_argument("--epochs", type=_positive_int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_reproduce)
+
     p = sub.add_parser("perf", help="speed measurements")
     perf = p.add_subparsers(dest="what", required=True)
     q = perf.add_parser("sim", help="grasp trials against the physics floor, render time, reset memory")
@@ -243,6 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", help="write the figures to this file")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_perf_datagen)
+    q = perf.add_parser("planners", help="parameters and computation time per grasp of every network (one core)")
+    q.add_argument("--repeats", type=_positive_int, default=30)
+    q.add_argument("--json", help="write the figures to this file")
+    q.set_defaults(func=cmd_perf_planners)
     return parser
 
 

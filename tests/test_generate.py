@@ -1,5 +1,6 @@
 """Dataset generation: the store, resume, labels against the images and the simulator, executors."""
 
+import json
 import os
 import signal
 import subprocess
@@ -118,3 +119,16 @@ def test_priority_map_ranks_levels_from_the_top():
     graph = SupportGraph.from_edges([1, 2, 3, 4], {1: [2], 2: [3]})
     segmentation = np.array([[0, 1, 2, 3, -1]], dtype=np.int16)
     assert priority_map(segmentation, [1, 2, 3, 4], graph) == pytest.approx(np.array([[1.0, 2 / 3, 1 / 3, 1.0, 0.0]]))
+
+
+def test_offline_evaluation_replays_the_top_grasp_in_the_simulator(dataset, tmp_path):
+    from graspbench.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", "ggcnn", "--loss", "imgmse", "--data", str(dataset), "--out", str(out),
+                 "--epochs", "1", "--quiet"]) == 0
+    assert main(["evaluate-offline", "--checkpoint", str(out / "best.pt"), "--data", str(dataset),
+                 "--json", str(tmp_path / "scores.json"), "--quiet"]) == 0
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert {"top1", "top5", "sim_top1_success"} <= set(scores)
+    assert scores["sim_trials"] == 3 and sum(scores["sim_outcomes"].values()) == 3

@@ -129,3 +129,54 @@ def perf_datagen(scenes: int = 8, env_id: str = "GraspBench/Pile-v0", progress: 
         "candidates": summary["candidates"], "successes": summary["successes"],
         "successes_per_object": round(summary["successes"] / max(summary["objects"], 1), 2),
     }
+
+
+PLANNER_INPUTS = {"ggcnn": "depth", "ggcnn2": "depth", "grconvnet": "depth", "mlgsl_fcn": "depth", "mtgcnn": "rgb",
+                  "gpnet": "rgbd"}
+
+
+def perf_planners(repeats: int = 30, size_px: int = 224) -> list[dict]:
+    """Computation time per grasp on one CPU core, batch 1: normalising the raw image, the network
+    (in channels-last memory, see ``models.for_inference``), and post-processing to the best grasp,
+    each network with the input its paper uses."""
+    import torch
+
+    from ..data.dataset import normalise_depth, normalise_rgb
+    from ..models import build_model, for_inference
+    from ..postprocess import PostProcess, grasps_from_maps, maps_to_numpy
+    from ..train import INPUT_CHANNELS
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    depth = (0.5 - 0.05 * rng.random((size_px, size_px))).astype(np.float32)
+    rgb = rng.integers(0, 256, (size_px, size_px, 3), dtype=np.uint8)
+    rows = []
+    for name, kind in PLANNER_INPUTS.items():
+        model = for_inference(build_model(name, INPUT_CHANNELS[kind]))
+
+        def plan():
+            channels = ([normalise_depth(depth)[None]] if kind in ("depth", "rgbd") else []) + \
+                ([normalise_rgb(rgb)] if kind in ("rgb", "rgbd") else [])
+            x = torch.from_numpy(np.concatenate(channels))[None].to(memory_format=torch.channels_last)
+            with torch.no_grad():
+                maps = model(x)
+            return grasps_from_maps(**maps_to_numpy(maps, 0), settings=PostProcess(top_k=1))
+
+        x = torch.zeros(1, INPUT_CHANNELS[kind], size_px, size_px).to(memory_format=torch.channels_last)
+        with torch.no_grad():
+            for _ in range(3):
+                plan()
+                model(x)
+            network = _median_ms(lambda: model(x), repeats)
+        rows.append({"name": name, "input": kind, "params": sum(p.numel() for p in model.parameters()),
+                     "ctpg_ms": round(_median_ms(plan, repeats), 3), "network_ms": round(network, 3)})
+    return rows
+
+
+def _median_ms(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(1000 * (time.perf_counter() - start))
+    return float(np.median(times))

@@ -10,7 +10,7 @@ from gymnasium import spaces
 
 from ..grasp import Grasp, wrap_angle
 from ..sim.camera import Camera
-from ..sim.gripper import Gripper, Outcome
+from ..sim.gripper import Gripper, GripperSpec, Outcome
 from ..sim.objects import load_object_set
 from ..sim.scenes import build_scene, rebuild_scene
 from ..sim.world import World
@@ -173,18 +173,7 @@ class GraspEnv(gym.Env):
     def grasp_to_pose(self, grasp: Grasp) -> tuple[np.ndarray, float, float]:
         """World TCP position, closing-axis yaw and opening in metres of a grasp, from the last
         observed depth image (as a robot would use its own sensor)."""
-        g, cam = self.bench_spec.gripper, self.camera
-        u = int(np.clip(round(grasp.u), 0, cam.width_px - 1))
-        v = int(np.clip(round(grasp.v), 0, cam.height_px - 1))
-        surface_depth = float(self._frame.depth_m[v, u])
-        depth = surface_depth + g.grasp_depth_m if grasp.depth_m is None else grasp.depth_m
-        position = cam.pixel_to_world(grasp.u, grasp.v, depth)
-        position[2] = max(position[2], g.fingertip_clearance_m)
-        axis_end = cam.pixel_to_world(grasp.u + np.cos(grasp.angle_rad), grasp.v - np.sin(grasp.angle_rad), depth)
-        direction = axis_end - cam.pixel_to_world(grasp.u, grasp.v, depth)
-        yaw = float(np.arctan2(direction[1], direction[0]))
-        opening_m = float(grasp.opening_px * cam.metres_per_pixel(surface_depth))
-        return position, yaw, opening_m
+        return grasp_to_pose(grasp, self.camera, self._frame.depth_m, self.bench_spec.gripper)
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -225,3 +214,20 @@ class GraspEnv(gym.Env):
             "intrinsics": self.camera.intrinsics.copy(),
             "extrinsics": self.camera.extrinsics.copy(),
         }
+
+
+def grasp_to_pose(grasp: Grasp, camera: Camera, depth_m: np.ndarray, gripper: GripperSpec) -> tuple[np.ndarray, float, float]:
+    """World TCP position, closing-axis yaw and opening (metres) of an image grasp: the fingertips
+    at the depth observed at (u, v) plus ``gripper.grasp_depth_m`` (or at ``grasp.depth_m``),
+    never lower than ``gripper.fingertip_clearance_m``; the opening converted at the observed depth."""
+    u = int(np.clip(round(grasp.u), 0, camera.width_px - 1))
+    v = int(np.clip(round(grasp.v), 0, camera.height_px - 1))
+    surface_depth = float(depth_m[v, u])
+    depth = surface_depth + gripper.grasp_depth_m if grasp.depth_m is None else grasp.depth_m
+    position = camera.pixel_to_world(grasp.u, grasp.v, depth)
+    position[2] = max(position[2], gripper.fingertip_clearance_m)
+    axis_end = camera.pixel_to_world(grasp.u + np.cos(grasp.angle_rad), grasp.v - np.sin(grasp.angle_rad), depth)
+    direction = axis_end - camera.pixel_to_world(grasp.u, grasp.v, depth)
+    yaw = float(np.arctan2(direction[1], direction[0]))
+    opening_m = float(grasp.opening_px * camera.metres_per_pixel(surface_depth))
+    return position, yaw, opening_m

@@ -1,0 +1,109 @@
+"""The papers' training findings, reproduced on graspbench data: ``graspbench reproduce NAME``.
+
+Each experiment is a list of training runs (the same trainer, data and seed; one thing varies),
+trained in ``runs/NAME/...`` (resumable) and summarised as ``results/NAME.csv`` and
+``results/NAME.png``: best validation Top-1 and Top-5 per run, and the validation curves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..sim.objects import write_atomic
+from ..train import TrainArgs, train
+
+SINGLE, STACKED = "data/single-train", "data/stacked-train"
+
+
+def _run(label: str, **fields) -> tuple[str, dict]:
+    return label, fields
+
+
+EXPERIMENTS = {
+    # MLGSL paper, Fig. 4 / Table I: the loss, at 16 labels per image, single objects.
+    "mlgsl_losses": [
+        _run("MLGSL", model="mlgsl_fcn", loss="mlgsl", labels_per_image=16),
+        _run("ImgMSE", model="mlgsl_fcn", loss="imgmse", labels_per_image=16),
+        _run("PixMSE", model="mlgsl_fcn", loss="pixmse", labels_per_image=16),
+        _run("MLGSL+Log", model="mlgsl_fcn", loss="mlgsl_log", labels_per_image=16),
+    ],
+    # MLGSL paper, Fig. 6 / Table I: fewer labels per image.
+    "mlgsl_labels": [
+        _run(f"{name} {k} labels", model="mlgsl_fcn", loss=loss, labels_per_image=k)
+        for k in (16, 4, 2) for name, loss in (("MLGSL", "mlgsl"), ("ImgMSE", "imgmse"))
+    ],
+    # MLGSL paper, IV-C-4: spatial attention on the down, up, all or no layers.
+    "mlgsl_sam": [
+        _run(f"SAM {where}", model="mlgsl_fcn", loss="mlgsl", labels_per_image=16, model_options={"sam": where})
+        for where in ("none", "down", "up", "all")
+    ],
+    # MTG-CNN paper, Table I: RGB input, auxiliary task and positional loss.
+    "mtgcnn": [
+        _run(f"{title}{' + positional' if loss == 'positional' else ''}", model="mtgcnn", loss=loss, input="rgb",
+             model_options=options)
+        for title, options in (("GG-CNN (RGB)", {"auxiliary": False}), ("MTG-CNN depth", {"aux": "depth"}),
+                               ("MTG-CNN saliency", {"aux": "saliency"}))
+        for loss in ("imgmse", "positional")
+    ],
+    # GP-Net paper, Table I: stacked scenes, against GG-CNN and GR-ConvNet, and its ablations.
+    "gpnet": [
+        _run("GG-CNN", model="ggcnn", loss="imgmse", data=STACKED, input="rgbd"),
+        _run("GR-ConvNet", model="grconvnet", loss="smooth_l1", data=STACKED, input="rgbd"),
+        _run("GP-Net", model="gpnet", loss="priority", data=STACKED, input="rgbd"),
+        _run("GP-Net without CGC", model="gpnet", loss="priority", data=STACKED, input="rgbd", model_options={"cgc": False}),
+        _run("GP-Net without GPP", model="gpnet", loss="imgmse", data=STACKED, input="rgbd", model_options={"gpp": False}),
+    ],
+}
+
+
+def reproduce(name: str, epochs: int = 30, seed: int = 0, runs_dir: str = "runs", results_dir: str = "results",
+              progress: bool = True) -> pd.DataFrame:
+    """Train every run of experiment ``name`` (resuming finished or interrupted ones) and write its
+    table and plot."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment {name!r} is not one of {sorted(EXPERIMENTS)}")
+    rows, curves = [], {}
+    for label, fields in EXPERIMENTS[name]:
+        slug = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
+        args = TrainArgs(**{"data": SINGLE, **fields}, epochs=epochs, seed=seed, out=f"{runs_dir}/{name}/{slug}",
+                         progress=progress)
+        if progress:
+            print(f"== {name}: {label} -> {args.out}")
+        best = train(args)
+        history = pd.read_csv(Path(args.out) / "metrics.csv")
+        curves[label] = history
+        rows.append({"run": label, "model": args.model, "loss": args.loss, "input": args.input,
+                     "labels_per_image": args.labels_per_image or "all", "data": args.data,
+                     "options": ", ".join(f"{k}={v}" for k, v in args.model_options.items()),
+                     "best_epoch": best["epoch"], "val_top1": round(best["val_top1"], 4), "val_top5": round(best["val_top5"], 4),
+                     "train_minutes": round(history["seconds"].sum() / 60, 1)})
+    table = pd.DataFrame(rows)
+    out = Path(results_dir)
+    write_atomic(out / f"{name}.csv", table.to_csv(index=False))
+    _plot(name, curves, out / f"{name}.png")
+    return table
+
+
+def _plot(name: str, curves: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, history in curves.items():
+        ax.plot(history["epoch"], 100 * history["val_top1"], label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation top-1 rectangle success (%)")
+    ax.set_title(name)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def describe() -> str:
+    return "\n".join(f"{name}: " + "; ".join(label for label, _ in runs) for name, runs in EXPERIMENTS.items())

@@ -1,0 +1,180 @@
+"""From a planar FCN's output maps to grasps: smoothing, angle decoding, peak picking.
+
+The public GG-CNN / GR-ConvNet post-processing (REFERENCE, "Post-processing"), with one fix:
+
+1. quality: the q map read through ``PostProcess.quality`` ("raw" for MSE-trained networks,
+   "softmax" for MLGSL-trained ones), times the predicted priority P when there is one (GP-Net's
+   Q* = Q * P), then smoothed with a Gaussian of ``smoothing_sigma_px``;
+2. angle: cos 2a and sin 2a are smoothed separately and the angle is atan2(sin, cos) / 2. The
+   public repos smooth the decoded angle map instead, which is wrong where it wraps at +-pi/2:
+   the average of +88 and -88 degrees is 0 degrees, a grasp at right angles to both;
+3. opening_px = opening * OPENING_SCALE_PX (150), the opening map smoothed likewise;
+4. peaks: local maxima of the quality within a square window of half-size ``min_distance_px``
+   (``scipy.ndimage.maximum_filter``), above ``threshold``, best first, at most ``top_k``.
+   If no pixel passes the threshold the single best pixel is returned anyway: a planner must
+   always answer, and the caller can read its low ``quality``.
+
+Unlike ``skimage.feature.peak_local_max`` as the repos call it, peaks near the image border are
+kept (objects may lie there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter, maximum_filter
+
+from .data.dataset import OPENING_SCALE_PX
+from .grasp import Grasp, wrap_angle
+
+QUALITY_MODES = ("raw", "softmax", "normalized")
+
+
+@dataclass
+class PostProcess:
+    """Settings of :func:`grasps_from_maps`.
+
+    Attributes:
+        smoothing_sigma_px: Gaussian sigma for the quality, cos2/sin2 and opening maps; 0 turns
+            smoothing off. REFERENCE: sigma 2 in the public repos (5 in the MTG-CNN paper).
+        min_distance_px: no two returned peaks lie within this many pixels of each other
+            (Chebyshev distance: the square window of the maximum filter).
+        threshold: a peak must have a quality above this (after the ``quality`` transform and
+            the priority).
+        top_k: at most this many grasps, best first.
+        quality: how to read the q output:
+
+            * ``"raw"``: as it is (MSE-trained networks: q is already a quality in about [0, 1]);
+            * ``"softmax"``: MLGSL with the softmax pixel term: probabilities over the pixels,
+              divided by their maximum, i.e. exp(q - max q), so the threshold reads relative to
+              the best pixel;
+            * ``"normalized"``: MLGSL with the normalized pixel term: softplus(q), divided by its
+              maximum.
+
+            Smoothing is applied after the transform, and the division by the maximum after
+            smoothing, so the best smoothed pixel has quality 1 in the last two modes.
+        use_priority: when a priority map is given, select on Q* = Q * max(P, 0) (GP-Net).
+    """
+
+    smoothing_sigma_px: float = 2.0
+    min_distance_px: int = 20
+    threshold: float = 0.2
+    top_k: int = 5
+    quality: str = "raw"
+    use_priority: bool = True
+
+    def __post_init__(self):
+        if self.quality not in QUALITY_MODES:
+            raise ValueError(f"unknown quality mode {self.quality!r}; choose one of {QUALITY_MODES}")
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, not {self.top_k}")
+        if self.min_distance_px < 0 or self.smoothing_sigma_px < 0:
+            raise ValueError("min_distance_px and smoothing_sigma_px must not be negative")
+
+
+def grasps_from_maps(q, cos2, sin2, opening, priority=None, settings: PostProcess | None = None) -> list[Grasp]:
+    """The best grasps of ONE image's output maps.
+
+    Args:
+        q, cos2, sin2, opening: (H, W) arrays, or tensors of shape (1, 1, H, W) / (1, H, W), raw
+            network outputs (no activation).
+        priority: predicted priority map of the same shape (GP-Net), or None.
+        settings: :class:`PostProcess`; the defaults if None.
+
+    Returns:
+        1 to ``settings.top_k`` grasps ``Grasp(u, v, angle_rad, opening_px, quality=...)``, best
+        first, with (u, v) = (column, row) of the peak pixel, ``angle_rad`` in [-pi/2, pi/2) and
+        ``quality`` the smoothed quality (Q* with priority) there. When no peak is above the
+        threshold, the single best pixel.
+    """
+    settings = PostProcess() if settings is None else settings
+    q, cos2, sin2, opening = (_image(x, name) for x, name in
+                              ((q, "q"), (cos2, "cos2"), (sin2, "sin2"), (opening, "opening")))
+    for x, name in ((cos2, "cos2"), (sin2, "sin2"), (opening, "opening")):
+        if x.shape != q.shape:
+            raise ValueError(f"{name} has shape {x.shape}, q has {q.shape}")
+
+    quality = quality_map(q, priority, settings)
+    cos2, sin2, opening = (_smooth(x, settings.smoothing_sigma_px) for x in (cos2, sin2, opening))
+    angle = np.arctan2(sin2, cos2) / 2
+
+    rows, cols = _peaks(quality, settings)
+    return [Grasp(u=float(c), v=float(r), angle_rad=wrap_angle(angle[r, c]),
+                  opening_px=float(opening[r, c] * OPENING_SCALE_PX), quality=float(quality[r, c]))
+            for r, c in zip(rows, cols)]
+
+
+def quality_map(q, priority=None, settings: PostProcess | None = None) -> np.ndarray:
+    """The smoothed (H, W) score the peaks are picked on (see :class:`PostProcess`)."""
+    settings = PostProcess() if settings is None else settings
+    q = _image(q, "q")
+    if settings.quality == "raw":
+        score = q
+    elif settings.quality == "softmax":
+        score = np.exp(q - q.max())  # softmax over pixels up to its normaliser, which cancels below
+    else:
+        score = np.logaddexp(0.0, q)  # softplus
+    if priority is not None and settings.use_priority:
+        priority = _image(priority, "priority")
+        if priority.shape != q.shape:
+            raise ValueError(f"priority has shape {priority.shape}, q has {q.shape}")
+        score = score * np.clip(priority, 0.0, None)
+    score = _smooth(score, settings.smoothing_sigma_px)
+    if settings.quality != "raw":
+        best = score.max()
+        score = score / best if best > 0 else score
+    return score
+
+
+def maps_to_numpy(maps, index: int = 0) -> dict[str, np.ndarray | None]:
+    """One image of a batched network output, as keyword arguments for :func:`grasps_from_maps`.
+
+    Args:
+        maps: object with ``q, cos2, sin2, opening`` (B, 1, H, W) tensors and optionally
+            ``priority`` (tensor or None).
+        index: which image of the batch.
+
+    Returns:
+        ``{"q", "cos2", "sin2", "opening", "priority"}`` as (H, W) float arrays (``priority``
+        None when the maps have none), so ``grasps_from_maps(**maps_to_numpy(maps, i))`` works.
+    """
+    out = {}
+    for key in ("q", "cos2", "sin2", "opening", "priority"):
+        value = getattr(maps, key, None)
+        out[key] = None if value is None else _image(value[index], key)
+    return out
+
+
+def _image(x, name: str) -> np.ndarray:
+    """An (H, W) float64 array from an array or tensor with leading singleton dimensions."""
+    if hasattr(x, "detach"):  # a torch tensor, on any device
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x, dtype=np.float64)
+    while x.ndim > 2 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be one image, (H, W) or (1, 1, H, W); got shape {x.shape}")
+    return x
+
+
+def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    return gaussian_filter(x, sigma) if sigma > 0 else x
+
+
+def _peaks(quality: np.ndarray, settings: PostProcess) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the best peaks, best first; the best pixel if none passes the threshold."""
+    window = 2 * settings.min_distance_px + 1
+    local_max = (quality == maximum_filter(quality, size=window, mode="nearest")) & (quality > settings.threshold)
+    rows, cols = np.nonzero(local_max)
+    order = np.argsort(-quality[rows, cols], kind="stable")  # ties: row-major order
+    kept: list[tuple[int, int]] = []
+    # Equal maxima (plateaus, ties) within one window all pass the filter: keep the first.
+    for r, c in zip(rows[order], cols[order]):
+        if all(max(abs(r - r0), abs(c - c0)) > settings.min_distance_px for r0, c0 in kept):
+            kept.append((int(r), int(c)))
+            if len(kept) == settings.top_k:
+                break
+    if not kept:
+        kept = [np.unravel_index(int(np.argmax(quality)), quality.shape)]
+    return np.array([k[0] for k in kept]), np.array([k[1] for k in kept])

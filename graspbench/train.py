@@ -1,0 +1,237 @@
+"""``graspbench train``: one network, one loss, one dataset; validated every epoch on un-augmented
+scenes with the rectangle metric; the best checkpoint kept; resumable; the same seed gives the
+same run."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from . import __version__
+from .bench.offline import rectangle_scores
+from .data.dataset import INPUTS, GraspDataset, collate, split_scenes
+from .losses import make_loss
+from .models import build_model
+from .postprocess import PostProcess
+from .sim.objects import write_atomic
+
+INPUT_CHANNELS = {"depth": 1, "rgb": 3, "rgbd": 4}
+# MLGSL's quality output is a logit over pixels, not a [0, 1] score: post-processing reads it so.
+SOFTMAX_QUALITY_LOSSES = ("mlgsl", "mlgsl_log")
+
+
+@dataclass
+class TrainArgs:
+    model: str = "ggcnn2"
+    """network: ggcnn, ggcnn2, grconvnet, mlgsl_fcn, mtgcnn, gpnet"""
+    loss: str = "imgmse"
+    """imgmse, pixmse, mlgsl, mlgsl_log, positional, priority, smooth_l1"""
+    data: str = "data/single-train"
+    """dataset folder made by `graspbench generate`"""
+    out: str = "runs/ggcnn2-imgmse"
+    """run folder: metrics.csv, training_curve.png, best.pt, last.pt"""
+    input: str = "depth"
+    """depth, rgb or rgbd"""
+    labels_per_image: int | None = None
+    """keep at most this many positive labels per training image (the MLGSL sweeps); None: all"""
+    positives: str = "collision_free"
+    """which labels are ground truth: success, or collision_free successes"""
+    val_data: str | None = None
+    """a separate validation dataset (e.g. test objects); None: 20% of the scenes of `data`"""
+    epochs: int = 30
+    """passes over the training scenes"""
+    batch_size: int = 8
+    """images per step"""
+    lr: float = 1e-3
+    """Adam learning rate"""
+    seed: int = 0
+    """seeds the split, the label subsets, augmentation, initialisation and batch order"""
+    augment: bool = True
+    """rotations, zoom and flips on the training images (never on validation)"""
+    crop_px: int | None = 112
+    """train on windows of this size around labels (4x cheaper than 224x224 images); None: whole images"""
+    auxiliary: str | None = None
+    """MTG-CNN's auxiliary target: depth_target or saliency (set automatically from the model)"""
+    model_options: dict = field(default_factory=dict)
+    """extra constructor arguments of the model, e.g. {"sam": "all"} or {"cgc": false}"""
+    threads: int = 0
+    """torch threads; 0: one per core"""
+    progress: bool = True
+    """show progress bars"""
+
+    def check(self) -> None:
+        if self.input not in INPUTS:
+            raise ValueError(f"--input {self.input!r} is not one of {INPUTS}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.labels_per_image is not None and self.labels_per_image < 1:
+            raise ValueError(f"--labels-per-image must be at least 1, got {self.labels_per_image}")
+        if not (Path(self.data) / "dataset.json").exists():
+            raise ValueError(f"--data {self.data}: not a dataset folder; make one with `graspbench generate` (see docs/datasets.md)")
+
+
+def dataset_fingerprint(root) -> str:
+    """A hash of how a dataset was made and what it holds (dataset.json and index.csv)."""
+    digest = hashlib.sha256()
+    for name in ("dataset.json", "index.csv"):
+        digest.update((Path(root) / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def postprocess_for(loss: str) -> PostProcess:
+    return PostProcess(quality="softmax" if loss in SOFTMAX_QUALITY_LOSSES else "raw")
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """(model, checkpoint dict) from a ``best.pt``; a checkpoint that does not fit fails with why."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+    for key in ("state_dict", "model_config", "loss", "input"):
+        if key not in checkpoint:
+            raise ValueError(f"checkpoint {path} has no {key!r}: it was not written by `graspbench train`")
+    model = build_model(**checkpoint["model_config"])
+    load_state(model, checkpoint["state_dict"], str(path))
+    return model, checkpoint
+
+
+def load_state(model, state_dict: dict, source: str) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    wrong = [f"{k} {tuple(state_dict[k].shape)} != {tuple(own[k].shape)}" for k in own
+             if k in state_dict and state_dict[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        raise ValueError(f"{source} does not fit {model.config.get('name', type(model).__name__)} "
+                         f"(config {model.config}): missing {missing[:3]}, unexpected {unexpected[:3]}, "
+                         f"wrong shapes {wrong[:3]}")
+    model.load_state_dict(state_dict)
+
+
+def train(args: TrainArgs) -> dict:
+    """Train, validate every epoch, keep the best; returns the best validation scores."""
+    from tqdm import tqdm
+
+    args.check()
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    options = dict(args.model_options)
+    if args.model == "mtgcnn" and args.auxiliary is None and options.get("auxiliary", True):
+        args.auxiliary = "saliency" if options.get("aux") == "saliency" else "depth_target"
+    loss_fn = make_loss(args.loss, **({"auxiliary": args.auxiliary} if args.auxiliary else {}))
+
+    if args.val_data:
+        train_scenes, val_scenes, val_root = None, None, args.val_data
+    else:
+        train_scenes, val_scenes = split_scenes(args.data, seed=args.seed)
+        val_root = args.data
+    common = {"input": args.input, "positives": args.positives, "seed": args.seed}
+    train_set = GraspDataset(args.data, scenes=train_scenes, labels_per_image=args.labels_per_image, augment=args.augment,
+                             crop_px=args.crop_px, **common)
+    val_set = GraspDataset(val_root, scenes=val_scenes, **common)
+
+    torch.manual_seed(args.seed)
+    model = build_model(args.model, INPUT_CHANNELS[args.input], **options)
+    optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
+    settings = postprocess_for(args.loss)
+    meta = {"model_config": model.config, "loss": args.loss, "input": args.input, "args": dataclasses.asdict(args),
+            "dataset_fingerprint": dataset_fingerprint(args.data), "graspbench_version": __version__,
+            "postprocess": dataclasses.asdict(settings)}
+
+    history, start_epoch, best = [], 0, None
+    last = out / "last.pt"
+    if last.exists():  # resume
+        state = torch.load(last, weights_only=False)
+        if not _same_run(state["meta"], meta):
+            raise ValueError(f"{out} holds a run with other arguments or data; choose another --out")
+        load_state(model, state["state_dict"], str(last))
+        optimiser.load_state_dict(state["optimiser"])
+        torch.set_rng_state(state["torch_rng"])
+        history, start_epoch, best = state["history"], state["epoch"] + 1, state["best"]
+
+    val_loader = DataLoader(val_set, batch_size=args.batch_size, collate_fn=collate)
+    for epoch in range(start_epoch, args.epochs):
+        started = time.perf_counter()
+        train_set.set_epoch(epoch)
+        order = torch.Generator().manual_seed(args.seed * 1000 + epoch)
+        loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=order, collate_fn=collate)
+        model.train()
+        sums: dict[str, float] = {}
+        batches = 0
+        for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not args.progress, leave=False):
+            terms = loss_fn(model(batch["x"]), batch)
+            loss = sum(terms.values())
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + value.item()
+            batches += 1
+        scores = rectangle_scores(model, val_loader, settings)
+        row = {"epoch": epoch + 1, "loss": sum(sums.values()) / batches,
+               **{f"loss_{k}": v / batches for k, v in sums.items()},
+               "val_top1": scores["top1"], "val_top5": scores["top5"], "seconds": time.perf_counter() - started}
+        history.append(row)
+        if best is None or row["val_top1"] > best["val_top1"]:
+            best = {"epoch": row["epoch"], "val_top1": row["val_top1"], "val_top5": row["val_top5"]}
+            _save(out / "best.pt", {"state_dict": model.state_dict(), **meta, "epoch": epoch + 1, "val": best})
+        _save(last, {"state_dict": model.state_dict(), "optimiser": optimiser.state_dict(), "torch_rng": torch.get_rng_state(),
+                     "history": history, "epoch": epoch, "best": best, "meta": meta})
+        write_atomic(out / "metrics.csv", pd.DataFrame(history).to_csv(index=False))
+        _plot(history, out / "training_curve.png", f"{args.model} / {args.loss} / {args.input}")
+        if args.progress:
+            print(f"epoch {row['epoch']}: loss {row['loss']:.4f}, val top-1 {100 * row['val_top1']:.1f}%, "
+                  f"top-5 {100 * row['val_top5']:.1f}% ({row['seconds']:.0f} s)")
+    write_atomic(out / "run.json", json.dumps({**meta, "best": best,
+                                                 "train_seconds": sum(r["seconds"] for r in history)}, indent=1, default=str))
+    return best
+
+
+def _same_run(old: dict, new: dict) -> bool:
+    """A run may be resumed with more epochs (or other threads), nothing else changed."""
+    free = ("epochs", "progress", "threads")
+    strip = lambda args: {k: v for k, v in args.items() if k not in free}  # noqa: E731
+    return strip(old["args"]) == strip(new["args"]) and old["dataset_fingerprint"] == new["dataset_fingerprint"]
+
+
+def _save(path: Path, payload: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _plot(history: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot(epochs, [r["loss"] for r in history], "o-")
+    left.set_xlabel("epoch")
+    left.set_ylabel("training loss")
+    right.plot(epochs, [100 * r["val_top1"] for r in history], "o-", label="top-1")
+    right.plot(epochs, [100 * r["val_top5"] for r in history], "s--", label="top-5")
+    right.set_xlabel("epoch")
+    right.set_ylabel("validation rectangle success (%)")
+    right.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, path)
