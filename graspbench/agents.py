@@ -15,6 +15,7 @@ them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -45,10 +46,8 @@ class RandomAgent:
         min_height_m: pixels higher than this above the table count as foreground.
     """
 
-    name = "random"
-
-    def __init__(self, min_height_m: float = 0.005):
-        self.min_height_m = min_height_m
+    def __init__(self, min_height_m: float = 0.005, name: str = "random"):
+        self.min_height_m, self.name = min_height_m, name
         self.rng = np.random.default_rng()
 
     def reset(self, seed: int | None) -> None:
@@ -157,10 +156,95 @@ class HeuristicAgent:
         return Grasp(best.u, best.v, best.angle_rad, best.opening_px, depth_m=depth_m)
 
 
-SCRIPTED_AGENTS = {"random": RandomAgent, "heuristic": HeuristicAgent}
+class NetworkAgent:
+    """A trained planar FCN: the observation through the network, then post-processing; the best
+    grasp (on Q* = Q * P for networks that predict a priority map).
+
+    Args:
+        checkpoint: a ``best.pt`` written by ``graspbench train``.
+        name: the agent's name in records.
+        postprocess: overrides of the checkpoint's post-processing settings.
+        threads: torch threads for planning (1: the per-core figure the benchmark reports).
+    """
+
+    def __init__(self, checkpoint: str, name: str = "network", postprocess: dict | None = None, threads: int = 1):
+        import torch
+
+        from .models import for_inference
+        from .postprocess import PostProcess
+        from .train import load_checkpoint
+
+        torch.set_num_threads(threads)
+        model, meta = load_checkpoint(checkpoint)
+        self.model, self.name, self.input = for_inference(model), name, meta["input"]
+        self.settings = PostProcess(**{**meta["postprocess"], "top_k": 1, **(postprocess or {})})
+
+    def reset(self, seed: int | None) -> None:
+        pass
+
+    def act(self, observation: dict, info: dict) -> Grasp:
+        import torch
+
+        from .data.dataset import model_input
+        from .postprocess import grasps_from_maps, maps_to_numpy
+
+        x = torch.from_numpy(model_input(self.input, observation["depth"], observation.get("rgb")))
+        with torch.no_grad():
+            maps = self.model(x[None].to(memory_format=torch.channels_last))
+        return grasps_from_maps(**maps_to_numpy(maps, 0), settings=self.settings)[0]
 
 
-def make_agent(name: str) -> Agent:
-    if name not in SCRIPTED_AGENTS:
-        raise ValueError(f"agent {name!r} is not one of {sorted(SCRIPTED_AGENTS)}")
-    return SCRIPTED_AGENTS[name]()
+AGENTS_DIR = Path(__file__).resolve().parents[1] / "agents"
+BUILTIN_CLASSES = {"random": RandomAgent, "heuristic": HeuristicAgent, "network": NetworkAgent}
+
+
+def agent_names() -> list[str]:
+    """The agents shipped in ``agents/`` (one YAML each)."""
+    return sorted(p.stem for p in AGENTS_DIR.glob("*.yaml"))
+
+
+def make_agent(name_or_spec: str) -> Agent:
+    """An agent from the name of a YAML file in ``agents/`` or the path of one.
+
+    A spec names its ``class``: ``random``, ``heuristic``, ``network`` (with a ``checkpoint``), or
+    any importable class as ``package.module:Class`` following the agent protocol. Other keys are
+    passed to the class as keyword arguments; a relative ``checkpoint`` is read from the spec's folder.
+    """
+    import importlib
+
+    import yaml
+
+    path = Path(name_or_spec)
+    if not path.suffix:
+        path = AGENTS_DIR / f"{name_or_spec}.yaml"
+    if not path.is_file():
+        raise ValueError(f"agent {name_or_spec!r}: neither a shipped agent ({', '.join(agent_names())}) nor a YAML file")
+    spec = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(spec, dict) or "class" not in spec:
+        raise ValueError(f"{path}: an agent spec needs a 'class' field (random, heuristic, network or module:Class)")
+    spec = dict(spec)
+    class_name = spec.pop("class")
+    spec.setdefault("name", path.stem)
+    spec.pop("description", None)
+    if "checkpoint" in spec and not Path(spec["checkpoint"]).is_absolute():
+        spec["checkpoint"] = str(path.parent / spec["checkpoint"])
+    if class_name in BUILTIN_CLASSES:
+        cls = BUILTIN_CLASSES[class_name]
+    elif ":" in str(class_name):
+        module, _, attribute = class_name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as error:
+            raise ValueError(f"{path}: class {class_name!r} cannot be imported ({error})") from None
+    else:
+        raise ValueError(f"{path}: class {class_name!r} is not one of {sorted(BUILTIN_CLASSES)} nor module:Class")
+    try:
+        agent = cls(**spec)
+    except TypeError as error:
+        raise ValueError(f"{path}: {error}; fix the spec's fields") from None
+    for method in ("act", "reset"):
+        if not callable(getattr(agent, method, None)):
+            raise ValueError(f"{path}: {class_name} has no {method}() method; see 'Evaluate your own planner' in docs/")
+    if not hasattr(agent, "name"):
+        agent.name = spec["name"]
+    return agent

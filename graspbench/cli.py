@@ -57,14 +57,14 @@ def cmd_run(args) -> int:
 def cmd_benchmark(args) -> int:
     import pandas as pd
 
-    from .agents import SCRIPTED_AGENTS, make_agent
+    from .agents import agent_names, make_agent
     from .bench.metrics import summarize
     from .bench.runner import run_episodes
     from .envs import register_all
 
     frames, rows = [], []
     for env_id in register_all():
-        for name in SCRIPTED_AGENTS:
+        for name in agent_names():
             attempts = run_episodes(env_id, make_agent(name), args.episodes, args.seed, progress=not args.quiet)
             frames.append(attempts)
             s = summarize(attempts)
@@ -113,10 +113,11 @@ def cmd_perf(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from .data.generate import generate_dataset
+    from .data.generate import LabelSettings, generate_dataset
 
+    settings = LabelSettings(candidates_per_object=args.candidates_per_object)
     summary = generate_dataset(args.env, args.scenes, args.out, seed=args.seed, split=args.split, workers=args.workers,
-                               executor=args.executor, address=args.address, progress=not args.quiet)
+                               executor=args.executor, address=args.address, settings=settings, progress=not args.quiet)
     print(f"{args.out}: {summary['scenes']} scenes ({summary['made_now']} made now in {summary['wall_s']:.0f} s), "
           f"{summary['candidates']} candidates, {summary['successes']} verified successes "
           f"({summary['collision_free_successes']} collision-free)")
@@ -244,8 +245,6 @@ def _env_id(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .agents import SCRIPTED_AGENTS
-
     parser = argparse.ArgumentParser(prog="graspbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -254,14 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run clutter-removal episodes of an agent and print its rates")
     p.add_argument("--env", type=_env_id, required=True, help="environment id or spec file")
-    p.add_argument("--agent", choices=sorted(SCRIPTED_AGENTS), required=True)
+    p.add_argument("--agent", required=True, help="a shipped agent (agents/*.yaml: random, heuristic, ...) or an agent YAML")
     p.add_argument("--episodes", type=_positive_int, default=10)
     p.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
     p.add_argument("--out", help="CSV file with one row per attempt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("benchmark", help="every scripted agent on every environment, as a table")
+    p = sub.add_parser("benchmark", help="every shipped agent on every environment, as a table")
     p.add_argument("--episodes", type=_positive_int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="folder for attempts.csv and summary.csv")
@@ -284,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, help="worker processes (default: one per core)")
     p.add_argument("--executor", choices=["local", "ray", "serial"], default="local")
     p.add_argument("--address", help="Ray cluster address (default: start a local one)")
+    p.add_argument("--candidates-per-object", type=_positive_int, default=8,
+                   help="antipodal candidates executed per object (single objects need ~24 for 16 labels per image)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_generate)
 

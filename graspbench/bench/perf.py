@@ -141,7 +141,7 @@ def perf_planners(repeats: int = 30, size_px: int = 224) -> list[dict]:
     each network with the input its paper uses."""
     import torch
 
-    from ..data.dataset import normalise_depth, normalise_rgb
+    from ..data.dataset import model_input
     from ..models import build_model, for_inference
     from ..postprocess import PostProcess, grasps_from_maps, maps_to_numpy
     from ..train import INPUT_CHANNELS
@@ -155,9 +155,7 @@ def perf_planners(repeats: int = 30, size_px: int = 224) -> list[dict]:
         model = for_inference(build_model(name, INPUT_CHANNELS[kind]))
 
         def plan():
-            channels = ([normalise_depth(depth)[None]] if kind in ("depth", "rgbd") else []) + \
-                ([normalise_rgb(rgb)] if kind in ("rgb", "rgbd") else [])
-            x = torch.from_numpy(np.concatenate(channels))[None].to(memory_format=torch.channels_last)
+            x = torch.from_numpy(model_input(kind, depth, rgb))[None].to(memory_format=torch.channels_last)
             with torch.no_grad():
                 maps = model(x)
             return grasps_from_maps(**maps_to_numpy(maps, 0), settings=PostProcess(top_k=1))

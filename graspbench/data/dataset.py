@@ -93,6 +93,18 @@ def normalise_rgb(rgb: np.ndarray) -> np.ndarray:
     return colour.transpose(2, 0, 1).astype(np.float32)
 
 
+def model_input(kind: str, depth_m: np.ndarray | None = None, rgb: np.ndarray | None = None) -> np.ndarray:
+    """A network's (C, H, W) float32 input: normalised depth, rgb, or depth then rgb (``kind``)."""
+    channels = []
+    if kind in ("depth", "rgbd"):
+        channels.append(normalise_depth(depth_m)[None])
+    if kind in ("rgb", "rgbd"):
+        channels.append(normalise_rgb(rgb))
+    if not channels:
+        raise ValueError(f"input {kind!r} is not one of {INPUTS}")
+    return np.concatenate(channels)
+
+
 def rasterize_rectangles(shape: tuple[int, int], rectangles: Sequence[GraspRectangle],
                          values: np.ndarray) -> np.ndarray:
     """Paint oriented rectangles into value maps.
@@ -329,11 +341,7 @@ class GraspDataset(Dataset):
                       for key, image in images.items()}
             labels = augmentation.labels(labels, shape)
 
-        channels = []
-        if self.input in ("depth", "rgbd"):
-            channels.append(normalise_depth(images["depth_noisy" if self.noisy_depth else "depth"])[None])
-        if self.input in ("rgb", "rgbd"):
-            channels.append(normalise_rgb(images["rgb"]))
+        x = model_input(self.input, images["depth_noisy" if self.noisy_depth else "depth"], images.get("rgb"))
 
         # GraspRectangle's opening_px is the length along the axis: here the centre third of the opening.
         rectangles = [GraspRectangle(u, v, angle, opening * CENTRE_FRACTION, jaw) for (u, v), angle, opening, jaw
@@ -346,7 +354,7 @@ class GraspDataset(Dataset):
             return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
         item = {
-            "x": tensor(np.concatenate(channels)),
+            "x": tensor(x),
             "q": tensor(q), "cos2": tensor(cos2), "sin2": tensor(sin2), "opening": tensor(opening),
             "priority": tensor(images["priority"][None]),
             "depth_target": tensor(normalise_depth(images["depth"])[None]),
