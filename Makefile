@@ -20,7 +20,7 @@ DATA    := data
 WORKERS ?= 2
 GENERATE = $(VENV)/bin/graspbench generate --workers $(WORKERS) --seed 0
 datasets: $(STAMP)
-	$(GENERATE) --env GraspBench/Single-v0  --split train --scenes 500 --out $(DATA)/single-train --candidates-per-object 24
+	$(GENERATE) --env GraspBench/Single-v0  --split train --scenes 300 --out $(DATA)/single-train --candidates-per-object 24
 	$(GENERATE) --env GraspBench/Pile-v0    --split train --scenes 300 --out $(DATA)/pile-train
 	$(GENERATE) --env GraspBench/Stacked-v0 --split train --scenes 300 --out $(DATA)/stacked-train
 	$(GENERATE) --env GraspBench/Packed-v0  --split train --scenes 200 --out $(DATA)/packed-train

@@ -47,7 +47,6 @@ def write_metadata(root, metadata: dict) -> None:
         for key in ("env", "spec", "seed", "labelling"):
             if existing.get(key) != metadata.get(key):
                 raise ValueError(f"{path} was made with a different {key}; use a new --out folder or the same arguments to resume")
-        metadata["scenes"] = max(metadata["scenes"], existing.get("scenes", 0))
     write_atomic(path, json.dumps(metadata, indent=1, sort_keys=True))
 
 
