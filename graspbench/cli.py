@@ -17,6 +17,13 @@ def _write_atomic_csv(frame, path) -> None:
     write_atomic(Path(path), frame.to_csv(index=False))
 
 
+def _write_json(path, data) -> None:
+    from .sim.objects import write_atomic
+
+    write_atomic(Path(path), json.dumps(data, indent=2))
+    print(f"wrote {path}")
+
+
 def _print_summary(label: str, summary: dict) -> None:
     print(f"{label}: {summary['episodes']} episodes, {summary['attempts']} attempts")
     print(f"  grasp success rate  {summary['gsr']}")
@@ -106,9 +113,7 @@ def cmd_perf(args) -> int:
     print(f"{m['resets']} resets of {m['env']}: resident memory {m['rss_before_mb']:.0f} -> {m['rss_after_mb']:.0f} MB "
           f"(+{m['growth_mb']:.1f} MB), {m['reset_ms']:.1f} ms per reset")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2))
-        print(f"wrote {args.json}")
+        _write_json(args.json, results)
     return 0
 
 
@@ -154,9 +159,7 @@ def cmd_perf_datagen(args) -> int:
           f"{r['verified_successes_per_core_hour']:.0f} verified successes per core-hour "
           f"({r['successes_per_object']:.2f} successes per object)")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(r, indent=2))
-        print(f"wrote {args.json}")
+        _write_json(args.json, r)
     return 0
 
 
@@ -200,8 +203,7 @@ def cmd_evaluate_offline(args) -> int:
           f"top-5 {100 * result['top5']:.1f}%" + (f", top-1 executed in simulation {100 * result['sim_top1_success']:.1f}% "
                                                     f"{result['sim_outcomes']}" if not args.no_sim else ""))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        _write_json(args.json, result)
     return 0
 
 
@@ -213,9 +215,7 @@ def cmd_perf_planners(args) -> int:
         print(f"{r['name']:10s} {r['input']:5s} {r['params']:>9,d} parameters  {r['ctpg_ms']:7.2f} ms per grasp "
               f"(network {r['network_ms']:.2f} ms)")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=2))
-        print(f"wrote {args.json}")
+        _write_json(args.json, rows)
     return 0
 
 
