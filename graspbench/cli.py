@@ -12,13 +12,13 @@ import yaml
 
 
 def _write_atomic_csv(frame, path) -> None:
-    from .sim.objects import write_atomic
+    from .io import write_atomic
 
     write_atomic(Path(path), frame.to_csv(index=False))
 
 
 def _write_json(path, data) -> None:
-    from .sim.objects import write_atomic
+    from .io import write_atomic
 
     write_atomic(Path(path), json.dumps(data, indent=2))
     print(f"wrote {path}")
@@ -62,30 +62,28 @@ def cmd_run(args) -> int:
 
 
 def cmd_benchmark(args) -> int:
-    import pandas as pd
+    from .bench.report import benchmark, leaderboard
 
-    from .agents import agent_names, make_agent
-    from .bench.metrics import summarize
+    agents = args.agents.split(",") if args.agents else None
+    summary = benchmark(args.suite, args.out, executor=args.executor, workers=args.workers, address=args.address,
+                        seed=args.seed, agents=agents, progress=not args.quiet)
+    print(leaderboard(summary))
+    print(f"wrote {args.out}/summary.csv, attempts.csv, rates.png, ctpg.png and report.md")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .agents import make_agent
+    from .bench.report import leaderboard, summary_table
     from .bench.runner import run_episodes
-    from .envs import register_all
 
-    frames, rows = [], []
-    for env_id in register_all():
-        for name in agent_names():
-            attempts = run_episodes(env_id, make_agent(name), args.episodes, args.seed, progress=not args.quiet)
-            frames.append(attempts)
-            s = summarize(attempts)
-            rows.append({"env": env_id, "agent": name, "episodes": s["episodes"], "attempts": s["attempts"],
-                         "success rate": str(s["gsr"]), "removal rate": str(s["removal_rate"]),
-                         "collision rate": str(s["collision_rate"]),
-                         "top-level first": str(s.get("top_level_rate", "")), "planning_ms": round(s["planning_ms"], 2)})
-    table = pd.DataFrame(rows)
-    print()
-    print(table.to_string(index=False))
+    attempts = run_episodes(args.env, make_agent(args.agent), args.episodes, args.seed, progress=not args.quiet)
+    summary = summary_table(attempts)
+    print(leaderboard(summary))
     if args.out:
-        _write_atomic_csv(pd.concat(frames), Path(args.out) / "attempts.csv")
-        _write_atomic_csv(table, Path(args.out) / "summary.csv")
-        print(f"wrote {args.out}/attempts.csv and {args.out}/summary.csv")
+        _write_atomic_csv(attempts, Path(args.out) / "attempts.csv")
+        _write_atomic_csv(summary, Path(args.out) / "summary.csv")
+        print(f"wrote {args.out}/attempts.csv and summary.csv")
     return 0
 
 
@@ -222,8 +220,8 @@ def cmd_perf_planners(args) -> int:
 def cmd_reproduce(args) -> int:
     from .bench.experiments import reproduce
 
-    table = reproduce(args.experiment, epochs=args.epochs, seed=args.seed, progress=not args.quiet)
-    print(table[["run", "val_top1", "val_top5", "best_epoch", "train_minutes"]].to_string(index=False))
+    table = reproduce(args.experiment, epochs=args.epochs, seed=args.seed, threads=args.threads, progress=not args.quiet)
+    print(table[["run", "val_top1", "val_top5", "best_epoch", "minutes_to_best", "train_minutes"]].to_string(index=False))
     print(f"wrote results/{args.experiment}.csv and results/{args.experiment}.png")
     return 0
 
@@ -260,12 +258,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("benchmark", help="every shipped agent on every environment, as a table")
+    p = sub.add_parser("benchmark", help="every shipped agent on every environment: the leaderboard")
+    p.add_argument("--suite", choices=["quick", "default", "full"], default="default",
+                   help="quick: 2 environments, 2 agents, 5 episodes; default: 4 x every agent x 20; full: x 100")
+    p.add_argument("--out", default="results/benchmark", help="folder for the records, summary, plots and report.md")
+    p.add_argument("--agents", help="comma-separated agents instead of the suite's")
+    p.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i, for every agent alike")
+    p.add_argument("--executor", choices=["local", "ray", "serial"], default="local")
+    p.add_argument("--workers", type=_positive_int, help="worker processes (default: one per core)")
+    p.add_argument("--address", help="Ray cluster address (default: start a local one)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("evaluate", help="one agent in one environment: records and summary")
+    p.add_argument("--agent", required=True, help="a shipped agent or an agent YAML")
+    p.add_argument("--env", type=_env_id, required=True)
     p.add_argument("--episodes", type=_positive_int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="folder for attempts.csv and summary.csv")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_benchmark)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("show", help="a picture of a scene: RGB, depth, segmentation, support graph")
     p.add_argument("--env", type=_env_id, required=True)
@@ -331,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="a training finding of the papers, on graspbench data, into results/")
     p.add_argument("experiment", help="mlgsl_losses, mlgsl_labels, mlgsl_sam, mtgcnn or gpnet")
     p.add_argument("--epochs", type=_positive_int, default=30)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_reproduce)

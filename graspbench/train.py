@@ -23,7 +23,7 @@ from .data.dataset import INPUTS, GraspDataset, collate, split_scenes
 from .losses import make_loss
 from .models import build_model
 from .postprocess import PostProcess
-from .sim.objects import write_atomic
+from .io import save_figure, write_atomic
 
 INPUT_CHANNELS = {"depth": 1, "rgb": 3, "rgbd": 4}
 # MLGSL's quality output is a logit over pixels, not a [0, 1] score: post-processing reads it so.
@@ -231,7 +231,4 @@ def _plot(history: list[dict], path: Path, title: str) -> None:
     right.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..sim.objects import write_atomic
+from ..io import save_figure, write_atomic
 from ..train import TrainArgs, train
 
 SINGLE, STACKED = "data/single-train", "data/stacked-train"
@@ -59,7 +59,7 @@ EXPERIMENTS = {
 
 
 def reproduce(name: str, epochs: int = 30, seed: int = 0, runs_dir: str = "runs", results_dir: str = "results",
-              progress: bool = True) -> pd.DataFrame:
+              threads: int = 0, progress: bool = True) -> pd.DataFrame:
     """Train every run of experiment ``name`` (resuming finished or interrupted ones) and write its
     table and plot."""
     if name not in EXPERIMENTS:
@@ -68,7 +68,7 @@ def reproduce(name: str, epochs: int = 30, seed: int = 0, runs_dir: str = "runs"
     for label, fields in EXPERIMENTS[name]:
         slug = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
         args = TrainArgs(**{"data": SINGLE, **fields}, epochs=epochs, seed=seed, out=f"{runs_dir}/{name}/{slug}",
-                         progress=progress)
+                         threads=threads, progress=progress)
         if progress:
             print(f"== {name}: {label} -> {args.out}")
         best = train(args)
@@ -78,6 +78,7 @@ def reproduce(name: str, epochs: int = 30, seed: int = 0, runs_dir: str = "runs"
                      "labels_per_image": args.labels_per_image or "all", "data": args.data,
                      "options": ", ".join(f"{k}={v}" for k, v in args.model_options.items()),
                      "best_epoch": best["epoch"], "val_top1": round(best["val_top1"], 4), "val_top5": round(best["val_top5"], 4),
+                     "minutes_to_best": round(history["seconds"][:best["epoch"]].sum() / 60, 1),
                      "train_minutes": round(history["seconds"].sum() / 60, 1)})
     table = pd.DataFrame(rows)
     out = Path(results_dir)
@@ -100,9 +101,7 @@ def _plot(name: str, curves: dict, path: Path) -> None:
     ax.set_title(name)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def describe() -> str:

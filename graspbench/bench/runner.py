@@ -1,25 +1,35 @@
-"""Runs clutter-removal episodes of an agent in an environment and records every attempt."""
+"""Runs clutter-removal episodes and records every attempt.
+
+:func:`run_episodes` runs one agent in one environment. :func:`run_sweep` runs environments x
+agents x episodes in parallel (local processes or Ray), one work item per (environment, agent,
+block of episodes), each written to its own CSV as it finishes: an interrupted sweep resumes
+where it stopped. Episode ``i`` is always reset with seed ``seed + i``, so every agent meets
+exactly the same scenes and comparisons are paired.
+"""
 
 from __future__ import annotations
 
+import functools
 import time
+from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
 from ..envs import make_env
 
-COLUMNS = ["env", "agent", "seed", "episode", "attempt", "outcome", "success", "collision", "removed",
+COLUMNS = ["env", "agent", "seed", "episode", "attempt", "outcome", "success", "collision", "multi_pick", "removed",
            "objects_left", "objects_at_start", "level", "top_level", "planning_ms", "sim_time_s"]
+EPISODES_PER_TASK = 5
 
 
-def run_episodes(env_id: str, agent, episodes: int, seed: int = 0, progress: bool = True, **env_overrides) -> pd.DataFrame:
-    """One row per grasp attempt. Episode ``i`` is reset with seed ``seed + i``, so every agent
-    sees exactly the same scenes and comparisons between agents are paired."""
+def run_episodes(env_id: str, agent, episodes, seed: int = 0, progress: bool = True, **env_overrides) -> pd.DataFrame:
+    """One row per grasp attempt. ``episodes``: a count, or the episode indices to run."""
     env = make_env(env_id, **env_overrides)
+    indices = range(episodes) if isinstance(episodes, int) else episodes
     rows = []
     try:
-        for episode in tqdm(range(episodes), desc=f"{agent.name} on {env_id}", disable=not progress, unit="episode"):
+        for episode in tqdm(indices, desc=f"{agent.name} on {env_id}", disable=not progress, unit="episode"):
             observation, info = env.reset(seed=seed + episode)
             agent.reset(seed + episode)
             done = False
@@ -32,11 +42,51 @@ def run_episodes(env_id: str, agent, episodes: int, seed: int = 0, progress: boo
                 rows.append({
                     "env": env_id, "agent": agent.name, "seed": seed, "episode": episode,
                     "attempt": info["attempt"], "outcome": info["outcome"], "success": bool(reward),
-                    "collision": info["collision"], "removed": len(info["removed_ids"]),
-                    "objects_left": info["objects_left"], "objects_at_start": info["objects_at_start"],
-                    "level": info["level"], "top_level": info["top_level"],
+                    "collision": info["collision"], "multi_pick": info["outcome"] == "multi_pick",
+                    "removed": len(info["removed_ids"]), "objects_left": info["objects_left"],
+                    "objects_at_start": info["objects_at_start"], "level": info["level"], "top_level": info["top_level"],
                     "planning_ms": round(planning_ms, 3), "sim_time_s": round(info["sim_time_s"], 4),
                 })
     finally:
         env.close()
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+@functools.lru_cache(maxsize=32)
+def _agent(name: str):
+    from ..agents import make_agent
+
+    return make_agent(name)
+
+
+def _run_task(task: dict) -> str:
+    """A worker's share of a sweep: some episodes of one agent in one environment, to a CSV."""
+    from ..io import write_atomic
+
+    attempts = run_episodes(task["env"], _agent(task["agent"]), task["episodes"], task["seed"], progress=False)
+    write_atomic(Path(task["path"]), attempts.to_csv(index=False))
+    return task["path"]
+
+
+def run_sweep(envs: list[str], agents: list[str], episodes: int, out, seed: int = 0, executor: str = "local",
+              workers: int | None = None, address: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Every agent in every environment for ``episodes`` episodes; all attempt records, in order.
+
+    Finished blocks of episodes are kept in ``out/attempts/`` and skipped when the sweep runs again.
+    """
+    from ..parallel import run_tasks
+
+    folder = Path(out) / "attempts"
+    folder.mkdir(parents=True, exist_ok=True)
+    tasks = []
+    for env_id in envs:
+        for agent in agents:
+            for first in range(0, episodes, EPISODES_PER_TASK):
+                block = list(range(first, min(first + EPISODES_PER_TASK, episodes)))
+                name = f"{env_id.replace('/', '_')}__{Path(agent).stem}__seed{seed}__{first:05d}-{block[-1]:05d}.csv"
+                tasks.append({"env": env_id, "agent": agent, "episodes": block, "seed": seed, "path": str(folder / name)})
+    todo = [t for t in tasks if not Path(t["path"]).exists()]
+    with tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="benchmark", unit="block", disable=not progress) as bar:
+        for _ in run_tasks(_run_task, todo, executor=executor, workers=workers, address=address):
+            bar.update()
+    return pd.concat([pd.read_csv(t["path"]) for t in tasks], ignore_index=True)

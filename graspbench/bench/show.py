@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..envs import make_env  # noqa: E402
+from ..io import save_figure  # noqa: E402
 
 
 def show_scene(env_id: str, seed: int, out: str) -> None:
@@ -51,5 +52,4 @@ def show_scene(env_id: str, seed: int, out: str) -> None:
         ax.set_ylabel("v (px)")
     fig.suptitle(f"{env_id}, seed {seed}: {info['objects_at_start']} objects")
     fig.tight_layout()
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
+    save_figure(fig, out)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..grasp import GraspRectangle
+from ..io import save_figure
 from .store import read_index, read_metadata, read_scene
 
 OUTCOME_COLOURS = {"success": "limegreen", "collision": "red", "slipped": "orange", "no_contact": "grey",
@@ -90,5 +91,4 @@ def show_labels(root, scene: int, out: str) -> None:
         ax.set_ylim(data["depth"].shape[0] - 0.5, -0.5)
     fig.suptitle(f"{root}: scene {scene}")
     fig.tight_layout()
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
+    save_figure(fig, out)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..sim.objects import write_atomic
+from ..io import write_atomic
 
 FORMAT = 1
 INDEX_COLUMNS = ["scene", "file", "objects", "candidates", "successes", "collision_free_successes", "objects_with_success"]

@@ -20,11 +20,12 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..io import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +41,6 @@ PROCEDURAL_SET_SIZE = 500
 def cache_dir() -> Path:
     """Where generated meshes and convex decompositions are kept (``$GRASPBENCH_CACHE``)."""
     return Path(os.environ.get("GRASPBENCH_CACHE", Path.home() / ".cache" / "graspbench"))
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write to a temporary name in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    with tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
-        f.write(data)
-    os.chmod(f.name, 0o644)  # temporary files are private; the result is not
-    os.replace(f.name, path)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,140 @@
+"""``graspbench benchmark`` and ``graspbench evaluate``: sweeps, the summary table, plots, report.md."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from ..io import save_figure, write_atomic
+from .metrics import Rate, summarize
+from .runner import run_sweep
+
+ENVS = ["GraspBench/Single-v0", "GraspBench/Pile-v0", "GraspBench/Packed-v0", "GraspBench/Stacked-v0"]
+SUITES = {
+    # name: (environments, episodes per agent and environment, agents: None = every shipped one)
+    "quick": (["GraspBench/Single-v0", "GraspBench/Pile-v0"], 5, ["random", "heuristic"]),
+    "default": (ENVS, 20, None),
+    "full": (ENVS, 100, None),
+}
+RATES = [("gsr", "grasp success"), ("removal_rate", "object removal"), ("collision_rate", "collision")]
+
+
+def summary_table(attempts: pd.DataFrame) -> pd.DataFrame:
+    """One row per agent and environment, every rate with its 95% interval."""
+    rows = []
+    for (agent, env), group in attempts.groupby(["agent", "env"], sort=False):
+        s = summarize(group)
+        row = {"agent": agent, "env": env, "episodes": s["episodes"], "attempts": s["attempts"]}
+        for key in ("gsr", "removal_rate", "collision_rate", "multi_pick_rate", "top_level_rate"):
+            rate: Rate | None = s.get(key)
+            low, high = rate.interval if rate else (float("nan"), float("nan"))
+            row[key] = rate.value if rate else float("nan")
+            row[f"{key.removesuffix('_rate')}_ci_low"] = low
+            row[f"{key.removesuffix('_rate')}_ci_high"] = high
+        row["ctpg_ms"] = s["planning_ms"]
+        row["sim_errors"] = s["sim_errors"]
+        rows.append(row)
+    return pd.DataFrame(rows).round(4)
+
+
+def benchmark(suite: str = "default", out: str = "results/benchmark", executor: str = "local", workers: int | None = None,
+              address: str | None = None, seed: int = 0, agents: list[str] | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run a suite and write attempts.csv, summary.csv, plots and report.md into ``out``."""
+    from ..agents import agent_names
+
+    if suite not in SUITES:
+        raise ValueError(f"suite {suite!r} is not one of {sorted(SUITES)}")
+    envs, episodes, suite_agents = SUITES[suite]
+    agents = agents or suite_agents or agent_names()
+    start = time.perf_counter()
+    attempts = run_sweep(envs, agents, episodes, out, seed=seed, executor=executor, workers=workers, address=address,
+                         progress=progress)
+    summary = summary_table(attempts)
+    write_reports(attempts, summary, Path(out), f"suite {suite}: {episodes} episodes per agent and environment, "
+                  f"seeds {seed}-{seed + episodes - 1}, {time.perf_counter() - start:.0f} s on this machine")
+    return summary
+
+
+def write_reports(attempts: pd.DataFrame, summary: pd.DataFrame, out: Path, note: str) -> None:
+    write_atomic(out / "attempts.csv", attempts.to_csv(index=False))
+    write_atomic(out / "summary.csv", summary.to_csv(index=False))
+    _plot_rates(summary, out / "rates.png")
+    _plot_ctpg(summary, out / "ctpg.png")
+    write_atomic(out / "report.md", report_markdown(summary, note))
+
+
+def leaderboard(summary: pd.DataFrame) -> str:
+    """The summary as a text table, best grasp success first in each environment."""
+    lines = []
+    for env, group in summary.groupby("env", sort=False):
+        lines.append(f"{env}")
+        for _, r in group.sort_values("gsr", ascending=False).iterrows():
+            top = f"  top-level first {100 * r['top_level_rate']:5.1f}%" if pd.notna(r["top_level_rate"]) else ""
+            lines.append(f"  {r['agent']:18s} success {100 * r['gsr']:5.1f}% [{100 * r['gsr_ci_low']:5.1f}, "
+                         f"{100 * r['gsr_ci_high']:5.1f}]  removal {100 * r['removal_rate']:5.1f}%  collision "
+                         f"{100 * r['collision_rate']:5.1f}%{top}  {r['ctpg_ms']:7.1f} ms  ({r['attempts']} attempts)")
+    return "\n".join(lines)
+
+
+def report_markdown(summary: pd.DataFrame, note: str) -> str:
+    def pct(r, key, ci):
+        return f"{100 * r[key]:.1f} [{100 * r[ci + '_ci_low']:.1f}, {100 * r[ci + '_ci_high']:.1f}]"
+
+    parts = ["# graspbench leaderboard", "", note, "",
+             "Rates in percent with 95% Wilson intervals; CTPG = computation time per grasp (planning call, ms).", ""]
+    for env, group in summary.groupby("env", sort=False):
+        parts += [f"## {env}", "", "| agent | grasp success | object removal | collision | multi-pick | top-level first | CTPG ms | attempts |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for _, r in group.sort_values("gsr", ascending=False).iterrows():
+            top = pct(r, "top_level_rate", "top_level") if pd.notna(r["top_level_rate"]) else "-"
+            parts.append(f"| {r['agent']} | {pct(r, 'gsr', 'gsr')} | {pct(r, 'removal_rate', 'removal')} | "
+                         f"{pct(r, 'collision_rate', 'collision')} | {100 * r['multi_pick_rate']:.1f} | {top} | "
+                         f"{r['ctpg_ms']:.1f} | {r['attempts']} |")
+        parts.append("")
+    parts += ["![rates](rates.png)", "", "![ctpg](ctpg.png)", ""]
+    return "\n".join(parts)
+
+
+def _plot_rates(summary: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = list(dict.fromkeys(summary["env"]))
+    fig, axes = plt.subplots(len(RATES), len(envs), figsize=(4 * len(envs), 2.8 * len(RATES)), squeeze=False)
+    for j, env in enumerate(envs):
+        group = summary[summary["env"] == env]
+        for i, (key, title) in enumerate(RATES):
+            ci = key.removesuffix("_rate")
+            values = 100 * group[key]
+            errors = [100 * (group[key] - group[f"{ci}_ci_low"]), 100 * (group[f"{ci}_ci_high"] - group[key])]
+            ax = axes[i][j]
+            ax.bar(group["agent"], values, yerr=errors, capsize=3, color="tab:blue" if i < 2 else "tab:red")
+            ax.set_ylim(0, 100)
+            ax.set_title(f"{env.split('/')[-1]}: {title}", fontsize=9)
+            ax.set_ylabel("%")
+            ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _plot_ctpg(summary: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for env, group in summary.groupby("env", sort=False):
+        ax.scatter(group["ctpg_ms"], 100 * group["gsr"], label=env.split("/")[-1])
+        for _, r in group.iterrows():
+            ax.annotate(r["agent"], (r["ctpg_ms"], 100 * r["gsr"]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("computation time per grasp (ms, log)")
+    ax.set_ylabel("grasp success (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -1,0 +1,61 @@
+"""The benchmark: a suite end to end, resume, paired seeds, the summary against the records."""
+
+import pandas as pd
+import pytest
+
+from graspbench.bench.report import benchmark
+from graspbench.bench.runner import run_sweep
+from graspbench.cli import main
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    assert main(["benchmark", "--suite", "quick", "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    return out
+
+
+def test_quick_suite_writes_everything(quick):
+    for name in ("attempts.csv", "summary.csv", "rates.png", "ctpg.png", "report.md"):
+        assert (quick / name).exists()
+    summary = pd.read_csv(quick / "summary.csv")
+    for column in ["agent", "env", "attempts", "gsr", "gsr_ci_low", "gsr_ci_high", "removal_rate", "collision_rate",
+                   "multi_pick_rate", "top_level_rate", "ctpg_ms"]:
+        assert column in summary
+    assert len(summary) == 4 and "| heuristic |" in (quick / "report.md").read_text()
+
+
+def test_summary_numbers_are_recomputed_from_the_records(quick):
+    attempts = pd.read_csv(quick / "attempts.csv")
+    summary = pd.read_csv(quick / "summary.csv").set_index(["agent", "env"])
+    for (agent, env), group in attempts.groupby(["agent", "env"]):
+        row = summary.loc[(agent, env)]
+        assert row["attempts"] == len(group)
+        assert row["gsr"] == pytest.approx(group["success"].mean(), abs=1e-4)
+        assert row["collision_rate"] == pytest.approx(group["collision"].mean(), abs=1e-4)
+        starts = group.groupby("episode")["objects_at_start"].first().sum()
+        assert row["removal_rate"] == pytest.approx(group["removed"].sum() / starts, abs=1e-4)
+        assert row["gsr_ci_low"] <= row["gsr"] <= row["gsr_ci_high"]
+
+
+def test_agents_meet_the_same_scenes(quick):
+    attempts = pd.read_csv(quick / "attempts.csv")
+    first = attempts.groupby(["env", "agent", "episode"])["objects_at_start"].first().unstack("agent")
+    assert (first["random"] == first["heuristic"]).all()
+
+
+def test_an_interrupted_sweep_resumes_without_redoing_finished_blocks(tmp_path):
+    envs, agents = ["GraspBench/Single-v0"], ["heuristic"]
+    complete = run_sweep(envs, agents, 10, tmp_path, executor="serial", progress=False)
+    blocks = sorted((tmp_path / "attempts").glob("*.csv"))
+    assert len(blocks) == 2
+    kept_mtime = blocks[0].stat().st_mtime_ns
+    blocks[1].unlink()  # the sweep "was interrupted" before its second block
+    resumed = run_sweep(envs, agents, 10, tmp_path, executor="serial", progress=False)
+    assert blocks[0].stat().st_mtime_ns == kept_mtime
+    pd.testing.assert_frame_equal(complete.drop(columns="planning_ms"), resumed.drop(columns="planning_ms"))
+
+
+def test_unknown_suite():
+    with pytest.raises(ValueError, match="suite"):
+        benchmark("huge")
