@@ -5,7 +5,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: benchmark test setup datasets
+.PHONY: benchmark test setup datasets agents
 benchmark: $(STAMP)
 	$(VENV)/bin/graspbench benchmark --out results/benchmark
 
@@ -36,3 +36,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q torch==2.13.0
 	$(VENV)/bin/pip install -q -e ".[test]"
 	touch $(STAMP)
+
+# The weights of the shipped network agents, trained on the datasets above (agents/README.md).
+agents: datasets
+	$(VENV)/bin/graspbench train-agents

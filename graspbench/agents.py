@@ -198,9 +198,17 @@ AGENTS_DIR = Path(__file__).resolve().parents[1] / "agents"
 BUILTIN_CLASSES = {"random": RandomAgent, "heuristic": HeuristicAgent, "network": NetworkAgent}
 
 
-def agent_names() -> list[str]:
-    """The agents shipped in ``agents/`` (one YAML each)."""
-    return sorted(p.stem for p in AGENTS_DIR.glob("*.yaml"))
+def agent_names(ready_only: bool = False) -> list[str]:
+    """The agents shipped in ``agents/`` (one YAML each); ``ready_only``: those whose weights,
+    if they need any, exist (``graspbench train-agents`` makes them)."""
+    import yaml
+
+    names = []
+    for path in sorted(AGENTS_DIR.glob("*.yaml")):
+        checkpoint = (yaml.safe_load(path.read_text()) or {}).get("checkpoint")
+        if not ready_only or checkpoint is None or (path.parent / checkpoint).is_file():
+            names.append(path.stem)
+    return names
 
 
 def make_agent(name_or_spec: str) -> Agent:
@@ -208,7 +216,9 @@ def make_agent(name_or_spec: str) -> Agent:
 
     A spec names its ``class``: ``random``, ``heuristic``, ``network`` (with a ``checkpoint``), or
     any importable class as ``package.module:Class`` following the agent protocol. Other keys are
-    passed to the class as keyword arguments; a relative ``checkpoint`` is read from the spec's folder.
+    passed to the class as keyword arguments, except ``description`` and ``train`` (how
+    ``graspbench train-agents`` makes the checkpoint); a relative ``checkpoint`` is read from the
+    spec's folder.
     """
     import importlib
 
@@ -225,7 +235,8 @@ def make_agent(name_or_spec: str) -> Agent:
     spec = dict(spec)
     class_name = spec.pop("class")
     spec.setdefault("name", path.stem)
-    spec.pop("description", None)
+    for documentation_only in ("description", "train"):
+        spec.pop(documentation_only, None)
     if "checkpoint" in spec and not Path(spec["checkpoint"]).is_absolute():
         spec["checkpoint"] = str(path.parent / spec["checkpoint"])
     if class_name in BUILTIN_CLASSES:

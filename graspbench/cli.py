@@ -226,6 +226,15 @@ def cmd_reproduce(args) -> int:
     return 0
 
 
+def cmd_train_agents(args) -> int:
+    from .bench.agents_training import train_agents
+
+    train_agents(args.agents.split(",") if args.agents else None, epochs=args.epochs, threads=args.threads,
+                 progress=not args.quiet)
+    print("wrote agents/weights/ and agents/README.md")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -347,6 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("train-agents", help="(re)train the weights of the shipped network agents")
+    p.add_argument("--agents", help="comma-separated agents (default: every agent with a train: section)")
+    p.add_argument("--epochs", type=_positive_int, help="override the agents' epochs")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train_agents)
 
     p = sub.add_parser("perf", help="speed measurements")
     perf = p.add_subparsers(dest="what", required=True)

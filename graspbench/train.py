@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader
 
 from . import __version__
 from .bench.offline import rectangle_scores
@@ -37,7 +37,7 @@ class TrainArgs:
     loss: str = "imgmse"
     """imgmse, pixmse, mlgsl, mlgsl_log, positional, priority, smooth_l1"""
     data: str = "data/single-train"
-    """dataset folder made by `graspbench generate`"""
+    """dataset folder made by `graspbench generate`; several, comma-separated, are trained on together"""
     out: str = "runs/ggcnn2-imgmse"
     """run folder: metrics.csv, training_curve.png, best.pt, last.pt"""
     input: str = "depth"
@@ -77,15 +77,21 @@ class TrainArgs:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.labels_per_image is not None and self.labels_per_image < 1:
             raise ValueError(f"--labels-per-image must be at least 1, got {self.labels_per_image}")
-        if not (Path(self.data) / "dataset.json").exists():
-            raise ValueError(f"--data {self.data}: not a dataset folder; make one with `graspbench generate` (see docs/datasets.md)")
+        for root in self.data_roots:
+            if not (Path(root) / "dataset.json").exists():
+                raise ValueError(f"--data {root}: not a dataset folder; make one with `graspbench generate` (see docs/datasets.md)")
+
+    @property
+    def data_roots(self) -> list[str]:
+        return [root.strip() for root in self.data.split(",") if root.strip()]
 
 
-def dataset_fingerprint(root) -> str:
-    """A hash of how a dataset was made and what it holds (dataset.json and index.csv)."""
+def dataset_fingerprint(*roots) -> str:
+    """A hash of how datasets were made and what they hold (dataset.json and index.csv)."""
     digest = hashlib.sha256()
-    for name in ("dataset.json", "index.csv"):
-        digest.update((Path(root) / name).read_bytes())
+    for root in roots:
+        for name in ("dataset.json", "index.csv"):
+            digest.update((Path(root) / name).read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -133,22 +139,24 @@ def train(args: TrainArgs) -> dict:
         args.auxiliary = "saliency" if options.get("aux") == "saliency" else "depth_target"
     loss_fn = make_loss(args.loss, **({"auxiliary": args.auxiliary} if args.auxiliary else {}))
 
-    if args.val_data:
-        train_scenes, val_scenes, val_root = None, None, args.val_data
-    else:
-        train_scenes, val_scenes = split_scenes(args.data, seed=args.seed)
-        val_root = args.data
     common = {"input": args.input, "positives": args.positives, "seed": args.seed}
-    train_set = GraspDataset(args.data, scenes=train_scenes, labels_per_image=args.labels_per_image, augment=args.augment,
-                             crop_px=args.crop_px, **common)
-    val_set = GraspDataset(val_root, scenes=val_scenes, **common)
+    train_sets, val_sets = [], []
+    for root in args.data_roots:
+        train_scenes, val_scenes = (None, None) if args.val_data else split_scenes(root, seed=args.seed)
+        train_sets.append(GraspDataset(root, scenes=train_scenes, labels_per_image=args.labels_per_image,
+                                       augment=args.augment, crop_px=args.crop_px, **common))
+        if not args.val_data:
+            val_sets.append(GraspDataset(root, scenes=val_scenes, **common))
+    if args.val_data:
+        val_sets = [GraspDataset(root.strip(), **common) for root in args.val_data.split(",")]
+    train_set, val_set = ConcatDataset(train_sets), ConcatDataset(val_sets)
 
     torch.manual_seed(args.seed)
     model = build_model(args.model, INPUT_CHANNELS[args.input], **options)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     settings = postprocess_for(args.loss)
     meta = {"model_config": model.config, "loss": args.loss, "input": args.input, "args": dataclasses.asdict(args),
-            "dataset_fingerprint": dataset_fingerprint(args.data), "graspbench_version": __version__,
+            "dataset_fingerprint": dataset_fingerprint(*args.data_roots), "graspbench_version": __version__,
             "postprocess": dataclasses.asdict(settings)}
 
     history, start_epoch, best = [], 0, None
@@ -165,7 +173,8 @@ def train(args: TrainArgs) -> dict:
     val_loader = DataLoader(val_set, batch_size=args.batch_size, collate_fn=collate)
     for epoch in range(start_epoch, args.epochs):
         started = time.perf_counter()
-        train_set.set_epoch(epoch)
+        for dataset in train_sets:
+            dataset.set_epoch(epoch)
         order = torch.Generator().manual_seed(args.seed * 1000 + epoch)
         loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=order, collate_fn=collate)
         model.train()

@@ -47,7 +47,10 @@ def benchmark(suite: str = "default", out: str = "results/benchmark", executor: 
     if suite not in SUITES:
         raise ValueError(f"suite {suite!r} is not one of {sorted(SUITES)}")
     envs, episodes, suite_agents = SUITES[suite]
-    agents = agents or suite_agents or agent_names()
+    agents = agents or suite_agents or agent_names(ready_only=True)
+    missing = sorted(set(agent_names()) - set(agent_names(ready_only=True)))
+    if missing and progress:
+        print(f"not in this benchmark, their weights are missing (make them with `graspbench train-agents`): {missing}")
     start = time.perf_counter()
     attempts = run_sweep(envs, agents, episodes, out, seed=seed, executor=executor, workers=workers, address=address,
                          progress=progress)
