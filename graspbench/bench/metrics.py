@@ -54,7 +54,8 @@ def summarize(attempts: pd.DataFrame) -> dict:
         "planning_ms": float(valid["planning_ms"].mean()) if n else float("nan"),
         "sim_errors": int((attempts["outcome"] == "sim_error").sum()),
     }
-    lifted = valid[valid["top_level"].notna()] if "top_level" in valid else valid.iloc[:0]
-    if len(lifted):
-        summary["top_level_rate"] = Rate(int(lifted["top_level"].astype(bool).sum()), len(lifted))
+    # Of the attempts aimed at an object (stacked scenes), how many aimed at one with nothing on it.
+    aimed = valid[valid["top_level"].notna()] if "top_level" in valid else valid.iloc[:0]
+    if len(aimed):
+        summary["top_level_rate"] = Rate(int(aimed["top_level"].astype(bool).sum()), len(aimed))
     return summary

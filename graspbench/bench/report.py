@@ -86,7 +86,9 @@ def report_markdown(summary: pd.DataFrame, note: str) -> str:
         return f"{100 * r[key]:.1f} [{100 * r[ci + '_ci_low']:.1f}, {100 * r[ci + '_ci_high']:.1f}]"
 
     parts = ["# graspbench leaderboard", "", note, "",
-             "Rates in percent with 95% Wilson intervals; CTPG = computation time per grasp (planning call, ms).", ""]
+             "Rates in percent with 95% Wilson intervals. Top-level first: of the attempts aimed at an object",
+             "(the object seen at the grasp's centre pixel), the share aimed at one with nothing resting on it",
+             "(stacked scenes). CTPG: computation time per grasp, the agent's planning call, in ms.", ""]
     for env, group in summary.groupby("env", sort=False):
         parts += [f"## {env}", "", "| agent | grasp success | object removal | collision | multi-pick | top-level first | CTPG ms | attempts |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -42,8 +42,9 @@ class GraspEnv(gym.Env):
     (H, W) int32 body ids where the spec asks.
 
     **Info.** ``outcome``, ``collision``, ``touched_ids``, ``removed_ids``, ``lost_ids`` (objects
-    that left the workspace), ``objects_left``, ``objects_at_start``, ``top_level`` and ``level``
-    of the lifted object (stacked and bin scenes), ``attempt``, ``sim_time_s`` (simulated time of the attempt: its motions and the settling after),
+    that left the workspace), ``objects_left``, ``objects_at_start``, ``target_id`` (the object seen
+    at the grasp's centre pixel, None on the background) with its ``level`` and ``top_level``
+    (stacked and bin scenes: did the planner aim at an object with nothing on it?), ``attempt``, ``sim_time_s`` (simulated time of the attempt: its motions and the settling after),
     ``max_opening_m``, ``intrinsics``, ``extrinsics``.
 
     Args:
@@ -102,6 +103,7 @@ class GraspEnv(gym.Env):
         before, steps_before = self.scene.record(), self.world.steps
         position, yaw, opening_m = self.grasp_to_pose(grasp)
         support = self.scene.support_graph() if self.scene.kind in ("stacked", "bin") else None
+        target = self._target(grasp)
         result = self.gripper.execute(position, yaw, opening_m, self.scene.bodies)
         for body in result.lifted_ids:
             self.scene.remove(body)
@@ -120,15 +122,15 @@ class GraspEnv(gym.Env):
         success = outcome is Outcome.SUCCESS
         self.consecutive_failures = 0 if success else self.consecutive_failures + 1
         self._frame = self._render_frame()
-        lifted = result.lifted_ids[0] if len(result.lifted_ids) == 1 else None
         info = self._info(
             outcome=getattr(outcome, "value", outcome),
             collision=outcome is Outcome.COLLISION,
             touched_ids=result.touched_ids,
             removed_ids=result.lifted_ids if outcome != "sim_error" else [],
             lost_ids=lost,
-            level=support.level.get(lifted) if support and lifted is not None else None,
-            top_level=support.top_level.get(lifted) if support and lifted is not None else None,
+            target_id=target,
+            level=support.level.get(target) if support and target is not None else None,
+            top_level=support.top_level.get(target) if support and target is not None else None,
             sim_time_s=sim_time_s,
         )
         p = self.bench_spec.protocol
@@ -196,7 +198,15 @@ class GraspEnv(gym.Env):
                 return True
         return False
 
-    def _info(self, outcome, collision=False, touched_ids=(), removed_ids=(), lost_ids=(), level=None, top_level=None,
+    def _target(self, grasp: Grasp) -> int | None:
+        """The object the grasp is aimed at: the one seen at its centre pixel, if any."""
+        u = int(np.clip(round(grasp.u), 0, self.camera.width_px - 1))
+        v = int(np.clip(round(grasp.v), 0, self.camera.height_px - 1))
+        body = int(self._frame.segmentation[v, u])
+        return body if body in self.scene.objects else None
+
+    def _info(self, outcome, collision=False, touched_ids=(), removed_ids=(), lost_ids=(), target_id=None, level=None,
+              top_level=None,
               sim_time_s=0.0) -> dict:
         return {
             "outcome": outcome,
@@ -206,6 +216,7 @@ class GraspEnv(gym.Env):
             "lost_ids": list(lost_ids),
             "objects_left": len(self.scene.objects),
             "objects_at_start": self.objects_at_start,
+            "target_id": target_id,
             "level": level,
             "top_level": top_level,
             "attempt": self.attempts,
