@@ -166,7 +166,7 @@ def try_grasp(world, record: SceneRecord, spec: EnvSpec, position_m, yaw: float,
     x, y, z = (float(a) for a in position_m)
     gripper.teleport((x, y, z, yaw), opening_m)
     world.client.performCollisionDetection()
-    geometric_free = not gripper._contacts()
+    geometric_free = not gripper.touching()
     result = gripper.execute(position_m, yaw, opening_m, scene.bodies)
     return TrialResult(result.outcome, geometric_free)
 

@@ -150,7 +150,8 @@ class Gripper:
         c = self.world.client
         return sum(c.getJointState(self.body, j)[0] for j in self.fingers)
 
-    def _contacts(self) -> set[int]:
+    def touching(self) -> set[int]:
+        """Bodies the hand touches now (contact distance <= 0), as of the last collision detection."""
         # PyBullet also reports points up to a few millimetres apart; only touching ones count.
         return {p[2] for p in self.world.client.getContactPoints(bodyA=self.body) if p[8] <= 0.0}
 
@@ -161,7 +162,7 @@ class Gripper:
         for _ in range(int(max_time_s / self.world.time_step_s / every) + 1):
             self.world.step(every)
             if watch_contacts:
-                touched = self._contacts()
+                touched = self.touching()
                 if touched:
                     return touched
             if done():
@@ -182,7 +183,7 @@ class Gripper:
 
         self.teleport((x, y, z + s.approach_m, yaw_rad), opening_m)
         world.client.performCollisionDetection()
-        touched = self._contacts()  # does the hand start inside something?
+        touched = self.touching()  # does the hand start inside something?
         if not touched:
             self._move_to((x, y, z, yaw_rad))
             touched = self._step_until(lambda: abs(self.tcp_z() - z) < 1e-3, 2 * s.approach_m / s.speed_m_s,
@@ -212,7 +213,7 @@ class Gripper:
             if abs(self.tcp_z() - top) < 1e-3:
                 break
 
-        held = sorted(self._contacts() & set(objects))
+        held = sorted(self.touching() & set(objects))
         lifted = sorted(b for b in objects if world.pose(b)[0][2] - heights_before[b] > s.lift_m / 2)
         if len(lifted) > 1:
             outcome = Outcome.MULTI_PICK
