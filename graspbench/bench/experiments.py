@@ -73,6 +73,7 @@ def reproduce(name: str, epochs: int = 30, seed: int = 0, runs_dir: str = "runs"
             print(f"== {name}: {label} -> {args.out}")
         best = train(args)
         history = pd.read_csv(Path(args.out) / "metrics.csv")
+        sim = simulated_final(args)
         curves[label] = history
         rows.append({"run": label, "model": args.model, "loss": args.loss, "input": args.input,
                      "labels_per_image": args.labels_per_image or "all", "data": args.data,
@@ -80,6 +81,7 @@ def reproduce(name: str, epochs: int = 30, seed: int = 0, runs_dir: str = "runs"
                      "best_epoch": best["epoch"], "val_top1": round(best["val_top1"], 4), "val_top5": round(best["val_top5"], 4),
                      # The best of many noisy epochs flatters; the mean of the last ones does not.
                      "val_top1_last5": round(history["val_top1"].tail(5).mean(), 4),
+                     "val_sim_success_final": round(sim["sim_top1_success"], 4), "val_sim_trials": sim["sim_trials"],
                      "minutes_to_best": round(history["seconds"][:best["epoch"]].sum() / 60, 1),
                      "train_minutes": round(history["seconds"].sum() / 60, 1)})
     table = pd.DataFrame(rows)
@@ -87,6 +89,33 @@ def reproduce(name: str, epochs: int = 30, seed: int = 0, runs_dir: str = "runs"
     write_atomic(out / f"{name}.csv", table.to_csv(index=False))
     _plot(name, curves, out / f"{name}.png")
     return table
+
+
+def simulated_final(args: TrainArgs) -> dict:
+    """The final model's top-1 grasp executed in simulation on every validation scene of the
+    first dataset (cached in the run folder). The rectangle metric is lenient when an object has
+    labels at many angles; the simulator is not."""
+    import json
+
+    import torch
+
+    from ..data.dataset import GraspDataset, split_scenes
+    from ..models import build_model
+    from ..postprocess import PostProcess
+    from ..train import load_state
+    from .offline import simulated_top1
+
+    cache = Path(args.out) / "sim_final.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    state = torch.load(Path(args.out) / "last.pt", weights_only=False)
+    model = build_model(**state["meta"]["model_config"])
+    load_state(model, state["state_dict"], args.out)
+    root = args.data_roots[0]
+    dataset = GraspDataset(root, scenes=split_scenes(root, seed=args.seed)[1], input=args.input, positives=args.positives)
+    result = simulated_top1(model, dataset, PostProcess(**state["meta"]["postprocess"]), progress=False)
+    write_atomic(cache, json.dumps(result))
+    return result
 
 
 def _plot(name: str, curves: dict, path: Path) -> None:
