@@ -5,9 +5,10 @@ The public GG-CNN / GR-ConvNet post-processing (REFERENCE, "Post-processing"), w
 1. quality: the q map read through ``PostProcess.quality`` ("raw" for MSE-trained networks,
    "softmax" for MLGSL-trained ones), times the predicted priority P when there is one (GP-Net's
    Q* = Q * P), then smoothed with a Gaussian of ``smoothing_sigma_px``;
-2. angle: cos 2a and sin 2a are smoothed separately and the angle is atan2(sin, cos) / 2. The
-   public repos smooth the decoded angle map instead, which is wrong where it wraps at +-pi/2:
-   the average of +88 and -88 degrees is 0 degrees, a grasp at right angles to both;
+2. angle: cos 2a and sin 2a are smoothed separately (only at the peaks, where they are read) and
+   the angle is atan2(sin, cos) / 2. The public repos smooth the decoded angle map instead, which
+   is wrong where it wraps at +-pi/2: the average of +88 and -88 degrees is 0 degrees, a grasp at
+   right angles to both;
 3. opening_px = opening * OPENING_SCALE_PX (150), the opening map smoothed likewise;
 4. peaks: local maxima of the quality within a square window of half-size ``min_distance_px``
    (``scipy.ndimage.maximum_filter``), above ``threshold``, best first, at most ``top_k``.
@@ -96,13 +97,14 @@ def grasps_from_maps(q, cos2, sin2, opening, priority=None, settings: PostProces
             raise ValueError(f"{name} has shape {x.shape}, q has {q.shape}")
 
     quality = quality_map(q, priority, settings)
-    cos2, sin2, opening = (_smooth(x, settings.smoothing_sigma_px) for x in (cos2, sin2, opening))
-    angle = np.arctan2(sin2, cos2) / 2
-
     rows, cols = _peaks(quality, settings)
-    return [Grasp(u=float(c), v=float(r), angle_rad=wrap_angle(angle[r, c]),
-                  opening_px=float(opening[r, c] * OPENING_SCALE_PX), quality=float(quality[r, c]))
-            for r, c in zip(rows, cols)]
+    grasps = []
+    for r, c in zip(rows, cols):
+        # The other maps are only read at the peaks: smooth them there, not everywhere.
+        c2, s2, w = (_smoothed_at(x, r, c, settings.smoothing_sigma_px) for x in (cos2, sin2, opening))
+        grasps.append(Grasp(u=float(c), v=float(r), angle_rad=wrap_angle(np.arctan2(s2, c2) / 2),
+                            opening_px=float(w * OPENING_SCALE_PX), quality=float(quality[r, c])))
+    return grasps
 
 
 def quality_map(q, priority=None, settings: PostProcess | None = None) -> np.ndarray:
@@ -156,6 +158,20 @@ def _image(x, name: str) -> np.ndarray:
     if x.ndim != 2:
         raise ValueError(f"{name} must be one image, (H, W) or (1, 1, H, W); got shape {x.shape}")
     return x
+
+
+def _smoothed_at(x: np.ndarray, row: int, col: int, sigma: float) -> float:
+    """The Gaussian-smoothed value of ``x`` at one pixel (``gaussian_filter``'s kernel, truncated
+    at 4 sigma; at the image border the kernel is renormalised over the pixels inside)."""
+    if sigma <= 0:
+        return float(x[row, col])
+    radius = int(4 * sigma + 0.5)
+    top, left = max(row - radius, 0), max(col - radius, 0)
+    window = x[top:row + radius + 1, left:col + radius + 1]
+    dv = np.arange(top, top + window.shape[0]) - row
+    du = np.arange(left, left + window.shape[1]) - col
+    weights = np.exp(-(dv[:, None] ** 2 + du[None, :] ** 2) / (2 * sigma**2))
+    return float((weights * window).sum() / weights.sum())
 
 
 def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
