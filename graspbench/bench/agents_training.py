@@ -60,7 +60,9 @@ def write_agents_readme() -> None:
         if "train" not in spec:
             lines.append(f"| {path.stem} | {spec.get('class')} | no training | - | - | - |")
             continue
-        t = spec["train"]
+        t = dict(spec["train"])
+        if weights.is_file():  # the epochs it was really trained for (train-agents --epochs overrides)
+            t["epochs"] = torch.load(weights, map_location="cpu", weights_only=False)["args"]["epochs"]
         command = f"`graspbench train --model {t['model']} --loss {t['loss']} --input {t.get('input', 'depth')} " \
             f"--data {t['data']} --epochs {t['epochs']}" + \
             (f" --labels-per-image {t['labels_per_image']}" if t.get("labels_per_image") else "") + \
