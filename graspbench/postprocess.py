@@ -180,6 +180,9 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 def _peaks(quality: np.ndarray, settings: PostProcess) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of the best peaks, best first; the best pixel if none passes the threshold."""
+    if settings.top_k == 1:  # the best pixel is always the best peak: no need to find the others
+        row, col = np.unravel_index(int(np.argmax(quality)), quality.shape)
+        return np.array([row]), np.array([col])
     window = 2 * settings.min_distance_px + 1
     local_max = (quality == maximum_filter(quality, size=window, mode="nearest")) & (quality > settings.threshold)
     rows, cols = np.nonzero(local_max)
