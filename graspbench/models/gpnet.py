@@ -128,29 +128,12 @@ class GPNet(nn.Module):
         self.gpp = check_bool("gpp", gpp)
         self.config = {"name": self.name, "input_channels": self.input_channels, "cgc": self.cgc, "gpp": self.gpp}
 
-        layers: list[nn.Module] = []
-        channels = self.input_channels
-        for filters, kernel, stride in GPNET_ENCODER:
-            layers += [
-                nn.Conv2d(channels, filters, kernel, stride=stride, padding=stage_padding(kernel, stride)),
-                nn.BatchNorm2d(filters),
-                nn.ReLU(inplace=True),
-            ]
-            channels = filters
-        self.features = nn.Sequential(*layers)
+        self.features, channels = _stages(nn.Conv2d, self.input_channels, GPNET_ENCODER)
         if self.cgc:
             self.attention: nn.Module = CalibratedGlobalContext(channels)
         else:
             self.attention = nn.Sequential(conv_bn(channels, channels), nn.ReLU(inplace=True))
-        layers = []
-        for filters, kernel, stride in GPNET_DECODER:
-            layers += [
-                nn.ConvTranspose2d(channels, filters, kernel, stride=stride, padding=stage_padding(kernel, stride)),
-                nn.BatchNorm2d(filters),
-                nn.ReLU(inplace=True),
-            ]
-            channels = filters
-        self.generation = nn.Sequential(*layers)
+        self.generation, channels = _stages(nn.ConvTranspose2d, channels, GPNET_DECODER)
         self.heads = GraspHeads(channels, priority=self.gpp)
 
     def forward(self, x: Tensor) -> GraspMaps:
@@ -163,3 +146,13 @@ class GPNet(nn.Module):
 def quality_star(maps: GraspMaps) -> Tensor:
     """GP-Net's Q* = Q * P, the quality that ranks grasps; plain Q when there is no priority map."""
     return maps.q if maps.priority is None else maps.q * maps.priority
+
+
+def _stages(conv, channels: int, stages) -> tuple[nn.Sequential, int]:
+    """(conv, BatchNorm, ReLU) per (filters, kernel, stride) stage; returns them and the last width."""
+    layers: list[nn.Module] = []
+    for filters, kernel, stride in stages:
+        layers += [conv(channels, filters, kernel, stride=stride, padding=stage_padding(kernel, stride)),
+                   nn.BatchNorm2d(filters), nn.ReLU(inplace=True)]
+        channels = filters
+    return nn.Sequential(*layers), channels
