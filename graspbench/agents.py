@@ -69,23 +69,27 @@ class RandomAgent:
 class HeuristicAgent:
     """The papers' centroid-style baseline, made as strong as geometry alone allows.
 
-    From the height map: take the highest object (the pixels near the highest point, connected to
-    it), grasp at its centroid across its minor axis, and among angles near the minor axis pick the
-    first whose two finger footprints and palm land on free space; the opening is the object's
-    width across the closing axis plus a margin.
+    From the height map, objects are tried from the highest down (an object: the pixels near a
+    peak, connected to it). On each, grasp at its centroid across its minor axis, and among angles
+    near the minor axis pick the narrowest whose two finger footprints and palm land on free space;
+    the opening is the object's width across the closing axis plus a margin. The first object with
+    such a grasp is taken; if none has one, the highest object at full opening.
     """
 
     name: str = "heuristic"
     min_height_m: float = 0.005
     """pixels higher than this above the table count as foreground"""
     top_band_m: float = 0.03
-    """pixels within this of the highest point (and connected to it) belong to the top object"""
-    grasp_depth_m: float = 0.025
-    """fingertips go this far below the object's top (less for flat objects)"""
+    """pixels within this of an object's peak (and connected to it) belong to the object"""
+    grasp_depth_m: float = 0.035
+    """fingertips go this far below the object's top (less for flat objects); 35 mm slips half as
+    often as 25 mm in packed scenes (chosen on seeds 1020-1059, not the benchmark's)"""
     margin_m: float = 0.012
     """free space between each finger and the object when the fingers arrive"""
     clearance_m: float = 0.003
     """finger footprints must be this much lower than the fingertips"""
+    max_objects: int = 5
+    """objects tried per plan, from the highest down"""
 
     def __post_init__(self):
         self.failed: list[Grasp] = []
@@ -109,18 +113,33 @@ class HeuristicAgent:
         depth = observation["depth"]
         camera = camera_from_info(observation, info)
         heights = camera.heights_m(depth)
-        foreground = heights > self.min_height_m
-        if not foreground.any():
+        unclaimed = heights > self.min_height_m
+        if not unclaimed.any():
             v, u = (np.array(depth.shape) - 1) / 2
             return Grasp(float(u), float(v), 0.0, 1.0)
-        peak = np.unravel_index(np.argmax(np.where(foreground, heights, -np.inf)), depth.shape)
-        top = heights[peak]
-        labels, _ = ndimage.label(heights > max(top - self.top_band_m, self.min_height_m))
-        region = labels == labels[peak]
+        chosen = None
+        for _ in range(self.max_objects):
+            if not unclaimed.any():
+                break
+            peak = np.unravel_index(np.argmax(np.where(unclaimed, heights, -np.inf)), depth.shape)
+            labels, _ = ndimage.label(unclaimed & (heights > max(heights[peak] - self.top_band_m, self.min_height_m)))
+            region = labels == labels[peak]
+            unclaimed &= ~ndimage.binary_dilation(region, iterations=2)
+            planned = self._plan_object(heights, region, peak, depth, camera, info)
+            if chosen is None or planned[2]:  # the highest object unless a lower one is clear
+                chosen = planned
+            if planned[2]:
+                break
+        grasp, fingertip_z, _ = chosen
+        depth_m = float(camera.depth_at_height(grasp.u, grasp.v, fingertip_z))
+        return Grasp(grasp.u, grasp.v, grasp.angle_rad, grasp.opening_px, depth_m=depth_m)
+
+    def _plan_object(self, heights, region, peak, depth, camera, info) -> tuple[Grasp, float, bool]:
+        """The best grasp on one object, its fingertip height, and whether it comes down on free space."""
         rows, cols = np.nonzero(region)
         u, v = cols.mean(), rows.mean()
         px_m = float(camera.metres_per_pixel(depth[peak]))  # metres per pixel near the object's top
-
+        top = heights[peak]
         object_height = top - np.min(heights[ndimage.binary_dilation(region, iterations=3)])
         fingertip_z = max(top - min(self.grasp_depth_m, 0.6 * object_height), 0.0)
         points = np.stack([cols - u, rows - v], axis=1)
@@ -151,9 +170,8 @@ class HeuristicAgent:
                     and not self._tried(grasp, px_m):
                 best, best_width = grasp, width_px
         if best is None:
-            best = Grasp(float(u), float(v), minor_angle, float(max_opening_px))
-        depth_m = float(camera.depth_at_height(best.u, best.v, fingertip_z))
-        return Grasp(best.u, best.v, best.angle_rad, best.opening_px, depth_m=depth_m)
+            return Grasp(float(u), float(v), minor_angle, float(max_opening_px)), fingertip_z, False
+        return best, fingertip_z, True
 
 
 class NetworkAgent:

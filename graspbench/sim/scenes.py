@@ -28,6 +28,7 @@ TRAY_WALL_HEIGHT_M = 0.08
 WALL_THICKNESS_M = 0.01
 SUPPORT_NORMAL_MIN_Z = 0.5  # a contact normal within 60 degrees of vertical carries weight
 PLACEMENT_TRIES = 50
+STACKING_TRIES = 6  # settle attempts of an object placed on another
 
 
 @dataclass(frozen=True)
@@ -233,18 +234,23 @@ def _place_upright(scene: Scene, model: ObjectModel, rng, spread_m: float) -> No
 
 
 def _place_on_top(scene: Scene, model: ObjectModel, rng) -> None:
-    """Onto a random object already in the scene, then let it settle there."""
+    """Onto an object already in the scene (wide ones more often), then let it settle there;
+    placed again, up to STACKING_TRIES times, while it slides or rolls off."""
     c = scene.world.client
     others = scene.bodies
     if not others:
         return _place_upright(scene, model, rng, spread_m=scene.workspace_m / 2 - 0.07)
+    top_areas = np.array([np.prod(np.subtract(*c.getAABB(b))[:2]) for b in others])
     body = scene.add(model, [0, 0, 0], [0, 0, 0, 1])
+    stacked_tries = 0
     for _ in range(PLACEMENT_TRIES):
-        below = others[int(rng.integers(len(others)))]
+        below = others[int(rng.choice(len(others), p=top_areas / top_areas.sum()))]
         (x, y, _), _ = scene.world.pose(below)
         dx, dy = rng.uniform(-0.01, 0.01, size=2)
         _put(scene, body, x + dx, y + dy, c.getAABB(below)[1][2] + 0.003, rng.uniform(-np.pi, np.pi))
         if _free(scene, body, margin_m=0.0):
             scene.settle(max_time_s=1.0)
-            return
+            stacked_tries += 1
+            if c.getContactPoints(body, below) or stacked_tries == STACKING_TRIES:
+                return
     scene.remove(body)
