@@ -65,9 +65,11 @@ def cmd_benchmark(args) -> int:
     from .bench.report import benchmark, leaderboard
 
     agents = args.agents.split(",") if args.agents else None
-    summary = benchmark(args.suite, args.out, executor=args.executor, workers=args.workers, address=args.address,
-                        seed=args.seed, agents=agents, progress=not args.quiet)
+    summary, bar_rows = benchmark(args.suite, args.out, executor=args.executor, workers=args.workers,
+                                  address=args.address, seed=args.seed, agents=agents, progress=not args.quiet)
     print(leaderboard(summary))
+    for bar, measured, verdict in bar_rows:
+        print(f"{verdict:>12}  {bar}: {measured}")
     print(f"wrote {args.out}/summary.csv, attempts.csv, rates.png, ctpg.png and report.md")
     return 0
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from graspbench.bench.report import benchmark
+from graspbench.bench.report import bars, benchmark, summary_table
 from graspbench.bench.runner import run_sweep
 from graspbench.cli import main
 
@@ -59,3 +59,28 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_blocks(tmp_path):
 def test_unknown_suite():
     with pytest.raises(ValueError, match="suite"):
         benchmark("huge")
+
+
+def test_bars_say_met_missed_or_not_measured():
+    def attempts(agent, env, successes, collisions, top_level=None, n=10):
+        return pd.DataFrame({"env": env, "agent": agent, "seed": range(n), "episode": range(n), "attempt": 0,
+                             "outcome": ["success"] * successes + ["collision"] * (n - successes),
+                             "success": [1] * successes + [0] * (n - successes),
+                             "collision": [1] * collisions + [0] * (n - collisions), "removed": [1] * successes + [0] * (n - successes),
+                             "objects_at_start": 1, "top_level": top_level, "planning_ms": 1.0})
+
+    summary = summary_table(pd.concat([
+        attempts("a", "GraspBench/Single-v0", 10, 0), attempts("b", "GraspBench/Single-v0", 5, 5),
+        attempts("mlgsl", "GraspBench/Pile-v0", 8, 2), attempts("mlgsl-single", "GraspBench/Pile-v0", 5, 5),
+        attempts("gpnet", "GraspBench/Stacked-v0", 5, 0, [1] * 10),
+        attempts("ggcnn", "GraspBench/Stacked-v0", 5, 0, [1] * 8 + [0] * 2)]))
+    rows = bars(summary, suite_seconds=16 * 60)
+    assert [verdict for _, _, verdict in rows] == [
+        "met",           # Single: the best agent succeeds 100% >= 95%
+        "MISSED",        # Pile: the best removal is 80% < 90%
+        "not measured",  # no Packed-v0 in this summary
+        "met",           # collisions in piles: mlgsl 20% < mlgsl-single 50%
+        "met",           # top-level first: gpnet 100% vs ggcnn 80%, +20 points
+        "MISSED",        # 16 minutes > 15
+    ]
+    assert "mlgsl 20.0%" in rows[3][1] and "+20.0 points" in rows[4][1]
