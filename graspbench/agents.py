@@ -229,6 +229,25 @@ def agent_names(ready_only: bool = False) -> list[str]:
     return names
 
 
+def agent_spec_path(name_or_spec: str) -> Path:
+    """The YAML of a shipped agent's name, or the path given."""
+    path = Path(name_or_spec)
+    if not path.suffix:
+        path = AGENTS_DIR / f"{name_or_spec}.yaml"
+    if not path.is_file():
+        raise ValueError(f"agent {name_or_spec!r}: neither a shipped agent ({', '.join(agent_names())}) nor a YAML file")
+    return path
+
+
+def agent_files(name_or_spec: str) -> list[Path]:
+    """The files an agent is made from: its YAML and, for trained ones, its weights."""
+    import yaml
+
+    path = agent_spec_path(name_or_spec)
+    checkpoint = (yaml.safe_load(path.read_text()) or {}).get("checkpoint")
+    return [path] + ([path.parent / checkpoint] if checkpoint and (path.parent / checkpoint).is_file() else [])
+
+
 def make_agent(name_or_spec: str) -> Agent:
     """An agent from the name of a YAML file in ``agents/`` or the path of one.
 
@@ -242,11 +261,7 @@ def make_agent(name_or_spec: str) -> Agent:
 
     import yaml
 
-    path = Path(name_or_spec)
-    if not path.suffix:
-        path = AGENTS_DIR / f"{name_or_spec}.yaml"
-    if not path.is_file():
-        raise ValueError(f"agent {name_or_spec!r}: neither a shipped agent ({', '.join(agent_names())}) nor a YAML file")
+    path = agent_spec_path(name_or_spec)
     spec = yaml.safe_load(path.read_text()) or {}
     if not isinstance(spec, dict) or "class" not in spec:
         raise ValueError(f"{path}: an agent spec needs a 'class' field (random, heuristic, network or module:Class)")

@@ -84,3 +84,12 @@ def test_bars_say_met_missed_or_not_measured():
         "MISSED",        # 16 minutes > 15
     ]
     assert "mlgsl 20.0%" in rows[3][1] and "+20.0 points" in rows[4][1]
+
+
+def test_a_changed_agent_is_evaluated_again(tmp_path):
+    spec = tmp_path / "mine.yaml"
+    spec.write_text("class: heuristic\n")
+    run_sweep(["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False)
+    spec.write_text("class: heuristic\nmargin_m: 0.02\n")  # as if retrained: its records are stale
+    run_sweep(["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False)
+    assert len(list((tmp_path / "out" / "attempts").glob("*.csv"))) == 2

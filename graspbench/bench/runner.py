@@ -10,6 +10,7 @@ exactly the same scenes and comparisons are paired.
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from pathlib import Path
 
@@ -68,11 +69,27 @@ def _run_task(task: dict) -> str:
     return task["path"]
 
 
+def inputs_fingerprint(env_id: str, agent: str) -> str:
+    """A short hash of the files an agent's records in an environment depend on besides the seeds:
+    the environment's spec, the agent's YAML and its weights. A block recorded with other files (an
+    agent retrained, a spec edited) is not reused."""
+    import gymnasium as gym
+
+    from ..agents import agent_files
+
+    env_spec = Path(gym.registry[env_id].kwargs["spec"]) if env_id in gym.registry else Path(env_id)
+    digest = hashlib.sha256()
+    for path in [env_spec, *agent_files(agent)]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
 def run_sweep(envs: list[str], agents: list[str], episodes: int, out, seed: int = 0, executor: str = "local",
               workers: int | None = None, address: str | None = None, progress: bool = True) -> pd.DataFrame:
     """Every agent in every environment for ``episodes`` episodes; all attempt records, in order.
 
-    Finished blocks of episodes are kept in ``out/attempts/`` and skipped when the sweep runs again.
+    Finished blocks of episodes are kept in ``out/attempts/`` and skipped when the sweep runs again
+    with the same environment specs and agents (see ``inputs_fingerprint``).
     """
     from ..parallel import run_tasks
 
@@ -81,9 +98,10 @@ def run_sweep(envs: list[str], agents: list[str], episodes: int, out, seed: int 
     tasks = []
     for env_id in envs:
         for agent in agents:
+            prefix = f"{env_id.replace('/', '_')}__{Path(agent).stem}-{inputs_fingerprint(env_id, agent)}__seed{seed}"
             for first in range(0, episodes, EPISODES_PER_TASK):
                 block = list(range(first, min(first + EPISODES_PER_TASK, episodes)))
-                name = f"{env_id.replace('/', '_')}__{Path(agent).stem}__seed{seed}__{first:05d}-{block[-1]:05d}.csv"
+                name = f"{prefix}__{first:05d}-{block[-1]:05d}.csv"
                 tasks.append({"env": env_id, "agent": agent, "episodes": block, "seed": seed, "path": str(folder / name)})
     todo = [t for t in tasks if not Path(t["path"]).exists()]
     with tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="benchmark", unit="block", disable=not progress) as bar:
