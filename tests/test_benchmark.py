@@ -93,3 +93,9 @@ def test_a_changed_agent_is_evaluated_again(tmp_path):
     spec.write_text("class: heuristic\nmargin_m: 0.02\n")  # as if retrained: its records are stale
     run_sweep(["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False)
     assert len(list((tmp_path / "out" / "attempts").glob("*.csv"))) == 2
+
+
+def test_a_resumed_sweep_says_so(tmp_path):
+    first = run_sweep(["GraspBench/Single-v0"], ["heuristic"], 1, tmp_path, executor="serial", progress=False)
+    again = run_sweep(["GraspBench/Single-v0"], ["heuristic"], 1, tmp_path, executor="serial", progress=False)
+    assert (first.attrs["resumed_blocks"], again.attrs["resumed_blocks"]) == (0, 1)

@@ -107,4 +107,6 @@ def run_sweep(envs: list[str], agents: list[str], episodes: int, out, seed: int 
     with tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="benchmark", unit="block", disable=not progress) as bar:
         for _ in run_tasks(_run_task, todo, executor=executor, workers=workers, address=address):
             bar.update()
-    return pd.concat([pd.read_csv(t["path"]) for t in tasks], ignore_index=True)
+    attempts = pd.concat([pd.read_csv(t["path"]) for t in tasks], ignore_index=True)
+    attempts.attrs["resumed_blocks"] = len(tasks) - len(todo)  # a timing of this sweep covers only the rest
+    return attempts
