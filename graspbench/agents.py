@@ -90,6 +90,8 @@ class HeuristicAgent:
     """finger footprints must be this much lower than the fingertips"""
     max_objects: int = 5
     """objects tried per plan, from the highest down"""
+    min_object_px: int = 30
+    """smaller regions are not objects (a 2 cm object covers ~200 px in the benchmark's camera)"""
 
     def __post_init__(self):
         self.failed: list[Grasp] = []
@@ -114,22 +116,23 @@ class HeuristicAgent:
         camera = camera_from_info(observation, info)
         heights = camera.heights_m(depth)
         unclaimed = heights > self.min_height_m
-        if not unclaimed.any():
-            v, u = (np.array(depth.shape) - 1) / 2
-            return Grasp(float(u), float(v), 0.0, 1.0)
-        chosen = None
-        for _ in range(self.max_objects):
-            if not unclaimed.any():
-                break
+        chosen, tried = None, 0
+        while unclaimed.any() and tried < self.max_objects:
             peak = np.unravel_index(np.argmax(np.where(unclaimed, heights, -np.inf)), depth.shape)
             labels, _ = ndimage.label(unclaimed & (heights > max(heights[peak] - self.top_band_m, self.min_height_m)))
             region = labels == labels[peak]
             unclaimed &= ~ndimage.binary_dilation(region, iterations=2)
+            if region.sum() < self.min_object_px:  # a speck of noise or the edge of a claimed object
+                continue
+            tried += 1
             planned = self._plan_object(heights, region, peak, depth, camera, info)
             if chosen is None or planned[2]:  # the highest object unless a lower one is clear
                 chosen = planned
             if planned[2]:
                 break
+        if chosen is None:
+            v, u = (np.array(depth.shape) - 1) / 2
+            return Grasp(float(u), float(v), 0.0, 1.0)
         grasp, fingertip_z, _ = chosen
         depth_m = float(camera.depth_at_height(grasp.u, grasp.v, fingertip_z))
         return Grasp(grasp.u, grasp.v, grasp.angle_rad, grasp.opening_px, depth_m=depth_m)
