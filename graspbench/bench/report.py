@@ -89,8 +89,7 @@ def bars(summary: pd.DataFrame, suite_seconds: float | None = None) -> list[tupl
         return None if match.empty else match.iloc[0]
 
     def pct(r, key):
-        ci = key.removesuffix("_rate")
-        return f"{100 * r[key]:.1f}% [{100 * r[ci + '_ci_low']:.1f}, {100 * r[ci + '_ci_high']:.1f}]"
+        return _with_interval(r, key, "%")
 
     def verdict(ok):
         return "met" if ok else "MISSED"
@@ -132,6 +131,12 @@ def bars(summary: pd.DataFrame, suite_seconds: float | None = None) -> list[tupl
     return rows
 
 
+def _with_interval(r, key: str, unit: str = "") -> str:
+    """A summary row's rate in percent with its interval, e.g. 95.2% [77.3, 99.2]."""
+    ci = key.removesuffix("_rate")
+    return f"{100 * r[key]:.1f}{unit} [{100 * r[ci + '_ci_low']:.1f}, {100 * r[ci + '_ci_high']:.1f}]"
+
+
 def leaderboard(summary: pd.DataFrame) -> str:
     """The summary as a text table, best grasp success first in each environment."""
     lines = []
@@ -146,9 +151,6 @@ def leaderboard(summary: pd.DataFrame) -> str:
 
 
 def report_markdown(summary: pd.DataFrame, note: str, bar_rows=()) -> str:
-    def pct(r, key, ci):
-        return f"{100 * r[key]:.1f} [{100 * r[ci + '_ci_low']:.1f}, {100 * r[ci + '_ci_high']:.1f}]"
-
     parts = ["# graspbench leaderboard", "", note, "",
              "Rates in percent with 95% Wilson intervals. Top-level first: of the attempts aimed at an object",
              "(the object seen at the grasp's centre pixel), the share aimed at one with nothing resting on it",
@@ -160,9 +162,9 @@ def report_markdown(summary: pd.DataFrame, note: str, bar_rows=()) -> str:
         parts += [f"## {env}", "", "| agent | grasp success | object removal | collision | multi-pick | top-level first | CTPG ms | attempts |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for _, r in group.sort_values("gsr", ascending=False).iterrows():
-            top = pct(r, "top_level_rate", "top_level") if pd.notna(r["top_level_rate"]) else "-"
-            parts.append(f"| {r['agent']} | {pct(r, 'gsr', 'gsr')} | {pct(r, 'removal_rate', 'removal')} | "
-                         f"{pct(r, 'collision_rate', 'collision')} | {100 * r['multi_pick_rate']:.1f} | {top} | "
+            top = _with_interval(r, "top_level_rate") if pd.notna(r["top_level_rate"]) else "-"
+            parts.append(f"| {r['agent']} | {_with_interval(r, 'gsr')} | {_with_interval(r, 'removal_rate')} | "
+                         f"{_with_interval(r, 'collision_rate')} | {100 * r['multi_pick_rate']:.1f} | {top} | "
                          f"{r['ctpg_ms']:.1f} | {r['attempts']} |")
         parts.append("")
     parts += ["![rates](rates.png)", "", "![ctpg](ctpg.png)", ""]
