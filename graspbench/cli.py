@@ -69,7 +69,7 @@ def cmd_benchmark(args) -> int:
                                   address=args.address, seed=args.seed, agents=agents, progress=not args.quiet)
     print(leaderboard(summary))
     for bar, measured, verdict in bar_rows:
-        print(f"{verdict:>12}  {bar}: {measured}")
+        print(f"{bar}: {measured} -> {verdict}")
     print(f"wrote {args.out}/summary.csv, attempts.csv, rates.png, ctpg.png and report.md")
     return 0
 
