@@ -126,9 +126,9 @@ class HeuristicAgent:
                 continue
             tried += 1
             planned = self._plan_object(heights, region, peak, depth, camera, info)
-            if chosen is None or planned[2]:  # the highest object unless a lower one is clear
-                chosen = planned
+            chosen = chosen or planned  # the highest object, unless a lower one is clear
             if planned[2]:
+                chosen = planned
                 break
         if chosen is None:
             v, u = (np.array(depth.shape) - 1) / 2
