@@ -7,27 +7,32 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: benchmark test setup datasets agents
 benchmark: $(STAMP)
-	$(VENV)/bin/graspbench benchmark --out results/benchmark
+	$(VENV)/bin/graspbench benchmark --out runs/benchmark
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
 setup: $(STAMP)
 
-# The datasets the planners train on (docs/datasets.md): train objects for training, test objects
-# for validation. Each command resumes where an interrupted one stopped. WORKERS=1 leaves a core free.
-DATA    := data
-WORKERS ?= 2
-GENERATE = $(VENV)/bin/graspbench generate --workers $(WORKERS) --seed 0
+# The datasets the planners train on (docs/datasets.md): 10,000 scenes of train objects, and
+# validation scenes of test objects seeded away from the benchmark's episodes (seeds 0-99).
+# Every dataset grows in rounds, so an interrupted run leaves a mix of all four kinds; each command
+# resumes where an interrupted one stopped. WORKERS=1 leaves a core free.
+DATA     := data
+WORKERS  ?= 2
+VAL_SEED := 100000
+GENERATE  = $(VENV)/bin/graspbench generate --workers $(WORKERS)
 datasets: $(STAMP)
-	$(GENERATE) --env GraspBench/Single-v0  --split train --scenes 300 --out $(DATA)/single-train --candidates-per-object 24
-	$(GENERATE) --env GraspBench/Pile-v0    --split train --scenes 300 --out $(DATA)/pile-train
-	$(GENERATE) --env GraspBench/Stacked-v0 --split train --scenes 300 --out $(DATA)/stacked-train
-	$(GENERATE) --env GraspBench/Packed-v0  --split train --scenes 200 --out $(DATA)/packed-train
-	$(GENERATE) --env GraspBench/Single-v0  --split test  --scenes 100 --out $(DATA)/single-test --candidates-per-object 24
-	$(GENERATE) --env GraspBench/Pile-v0    --split test  --scenes 60  --out $(DATA)/pile-test
-	$(GENERATE) --env GraspBench/Stacked-v0 --split test  --scenes 60  --out $(DATA)/stacked-test
-	$(GENERATE) --env GraspBench/Packed-v0  --split test  --scenes 60  --out $(DATA)/packed-test
+	$(GENERATE) --env GraspBench/Single-v0  --split test --seed $(VAL_SEED) --candidates-per-object 16 --scenes 100 --out $(DATA)/single-val
+	$(GENERATE) --env GraspBench/Pile-v0    --split test --seed $(VAL_SEED) --scenes 100 --out $(DATA)/pile-val
+	$(GENERATE) --env GraspBench/Packed-v0  --split test --seed $(VAL_SEED) --scenes 100 --out $(DATA)/packed-val
+	$(GENERATE) --env GraspBench/Stacked-v0 --split test --seed $(VAL_SEED) --scenes 100 --out $(DATA)/stacked-val
+	for fraction in 1 2 4; do \
+	  $(GENERATE) --env GraspBench/Single-v0  --seed 0 --candidates-per-object 16 --scenes $$((3000 * fraction / 4)) --out $(DATA)/single-train && \
+	  $(GENERATE) --env GraspBench/Pile-v0    --seed 0 --scenes $$((3000 * fraction / 4)) --out $(DATA)/pile-train && \
+	  $(GENERATE) --env GraspBench/Packed-v0  --seed 0 --scenes $$((2000 * fraction / 4)) --out $(DATA)/packed-train && \
+	  $(GENERATE) --env GraspBench/Stacked-v0 --seed 0 --scenes $$((2000 * fraction / 4)) --out $(DATA)/stacked-train || exit 1; \
+	done
 
 $(STAMP): pyproject.toml
 	@ldconfig -p | grep -q libusb-1.0.so.0 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libusb-1.0-0; }

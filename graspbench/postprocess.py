@@ -13,7 +13,10 @@ The public GG-CNN / GR-ConvNet post-processing (REFERENCE, "Post-processing"), w
 4. peaks: local maxima of the quality within a square window of half-size ``min_distance_px``
    (``scipy.ndimage.maximum_filter``), above ``threshold``, best first, at most ``top_k``.
    If no pixel passes the threshold the single best pixel is returned anyway: a planner must
-   always answer, and the caller can read its low ``quality``.
+   always answer, and the caller can read its low ``quality``;
+5. optionally (:func:`first_clear`, what a careful robot does with a depth image): the best of
+   those peaks whose fingers and palm come down on free space, widening the opening if that
+   frees them.
 
 Unlike ``skimage.feature.peak_local_max`` as the repos call it, peaks near the image border are
 kept (objects may lie there).
@@ -21,6 +24,7 @@ kept (objects may lie there).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +32,7 @@ from scipy.ndimage import gaussian_filter, maximum_filter
 
 from .data.dataset import OPENING_SCALE_PX
 from .grasp import Grasp, wrap_angle
+from .sim.gripper import footprint_clear
 
 QUALITY_MODES = ("raw", "softmax", "normalized")
 
@@ -197,3 +202,29 @@ def _peaks(quality: np.ndarray, settings: PostProcess) -> tuple[np.ndarray, np.n
     if not kept:
         kept = [np.unravel_index(int(np.argmax(quality)), quality.shape)]
     return np.array([k[0] for k in kept]), np.array([k[1] for k in kept])
+
+
+def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m: float, grasp_depth_m: float,
+                widen: tuple[float, ...] = (1.0, 1.25, 1.5)) -> Grasp:
+    """The first grasp (best first) whose finger footprints and palm land on free space in the
+    depth image, at the first of the ``widen`` factors of its opening that frees them (never past
+    the gripper's maximum); the first grasp as it is if none does.
+
+    The fingertips are where the environment puts them: ``grasp_depth_m`` below the surface seen
+    at the grasp's centre pixel. Like any check on one depth image it is blind to what the camera
+    cannot see.
+    """
+    heights = camera.heights_m(depth_m)
+    for grasp in grasps:
+        row = int(np.clip(round(grasp.v), 0, depth_m.shape[0] - 1))
+        col = int(np.clip(round(grasp.u), 0, depth_m.shape[1] - 1))
+        px_m = float(camera.metres_per_pixel(depth_m[row, col]))
+        fingertip_z = heights[row, col] - grasp_depth_m
+        max_opening_px = max_opening_m / px_m
+        for factor in widen:
+            opening_px = min(grasp.opening_px * factor, max_opening_px)
+            if footprint_clear(heights, grasp.u, grasp.v, grasp.angle_rad, opening_px, px_m, fingertip_z):
+                return dataclasses.replace(grasp, opening_px=opening_px)
+            if opening_px >= max_opening_px:
+                break
+    return grasps[0]

@@ -1,8 +1,11 @@
 """Labelling grasps by executing them: one scene in, one npz of images, objects and labels out.
 
 For each scene: render it (clean and noisy depth), record the settled poses and the support graph,
-sample antipodal candidates on every object's mesh, and execute each candidate (and a few perturbed
-copies, for a robustness score) on the scene rebuilt exactly from the recorded poses.
+sample antipodal candidates on every object's mesh, turn each into the image grasp (u, v, angle,
+opening_px) that a planner would output, and execute it exactly as the environment executes that
+image grasp (fingertips ``gripper.grasp_depth_m`` below the surface seen at (u, v)), on the scene
+rebuilt exactly from the recorded poses. A label therefore says what the benchmark would do with
+that image grasp, not what a differently placed hand would have done.
 
 Determinism: scene ``i`` is built with seed ``seed + i`` and its candidates drawn from
 ``default_rng([seed, i])``; every trial starts from a fresh rebuild. A scene's labels therefore do
@@ -21,7 +24,8 @@ import numpy as np
 
 from ..envs.spec import EnvSpec, load_spec
 from ..sim.camera import DepthNoise
-from ..grasp import wrap_angle
+from ..envs.grasp_env import grasp_to_pose
+from ..grasp import Grasp, wrap_angle
 from ..sim.gripper import FINGER_WIDTH_M, Gripper, GripperSpec, Outcome, footprint_clear
 from ..sim.scenes import SceneRecord, rebuild_scene
 from .store import scene_path, write_scene
@@ -41,10 +45,9 @@ class LabelSettings:
     """the closing axis of a top-down grasp must be this close to horizontal"""
     margin_m: float = 0.01
     """free space between each finger and its contact when the fingers arrive"""
-    finger_below_contact_m: float = 0.01
-    """the fingertips go this far below the contacts' midpoint"""
-    perturbations: int = 2
-    """perturbed copies of every nominal success, executed for the robustness score"""
+    perturbations: int = 0
+    """perturbed copies of every nominal success, executed for the robustness score (each costs a
+    trial; no trainer reads the score, so none by default)"""
     perturbation_m: float = 0.004
     """standard deviation of the perturbation of the grasp centre (x, y)"""
     perturbation_rad: float = 0.1
@@ -84,11 +87,10 @@ def sample_candidates(record: SceneRecord, settings: LabelSettings, gripper: Gri
         pairs = np.argwhere(np.triu(valid))
         kept = 0
         for i, j in pairs[rng.permutation(len(pairs))]:
-            centre = (points[i] + points[j]) / 2
-            centre[2] = max(centre[2] - settings.finger_below_contact_m, gripper.fingertip_clearance_m)
             yaw = float(np.arctan2(points[j][1] - points[i][1], points[j][0] - points[i][0]))
-            candidate = Candidate(centre, yaw, float(width[i, j] + 2 * settings.margin_m), index)
-            if _clear_in_image(candidate, camera, heights):
+            candidate = _as_executed(Candidate((points[i] + points[j]) / 2, yaw, float(width[i, j] + 2 * settings.margin_m),
+                                               index), camera, depth_m, gripper)
+            if candidate is not None and _clear_in_image(candidate, camera, heights):
                 candidates.append(candidate)
                 kept += 1
                 if kept == settings.candidates_per_object:
@@ -96,10 +98,28 @@ def sample_candidates(record: SceneRecord, settings: LabelSettings, gripper: Gri
     return candidates
 
 
+def _as_executed(candidate: Candidate, camera, depth_m: np.ndarray, gripper: GripperSpec) -> Candidate | None:
+    """The candidate as the environment would execute its image grasp (None outside the image):
+    same centre pixel, angle and opening, the fingertips where ``grasp_to_pose`` puts them."""
+    grasp = image_grasp(camera, depth_m, candidate)
+    if grasp is None:
+        return None
+    position, yaw, opening_m = grasp_to_pose(grasp, camera, depth_m, gripper)
+    return Candidate(position, yaw, opening_m, candidate.object_index)
+
+
+def image_grasp(camera, depth_m: np.ndarray, candidate: Candidate) -> Grasp | None:
+    """The image grasp (u, v, angle, opening_px) of a world grasp, None when its centre is outside the image."""
+    u, v, _ = camera.world_to_pixel(candidate.position_m)
+    if not (0 <= u <= camera.width_px - 1 and 0 <= v <= camera.height_px - 1):
+        return None
+    # As the environment converts openings: at the surface seen at the centre pixel.
+    surface_m = float(depth_m[int(round(float(v))), int(round(float(u)))])
+    return Grasp(float(u), float(v), _image_angle(camera, candidate), candidate.opening_m / float(camera.metres_per_pixel(surface_m)))
+
+
 def _clear_in_image(candidate: Candidate, camera, heights: np.ndarray) -> bool:
     u, v, depth = camera.world_to_pixel(candidate.position_m)
-    if not (0 <= u < camera.width_px and 0 <= v < camera.height_px):
-        return False
     px_m = float(camera.metres_per_pixel(depth))
     angle = _image_angle(camera, candidate)
     return footprint_clear(heights, float(u), float(v), angle, candidate.opening_m / px_m, px_m, candidate.position_m[2])
@@ -276,14 +296,12 @@ def priority_map(segmentation: np.ndarray, bodies: list[int], graph) -> np.ndarr
 
 
 def _label(camera, depth, candidate: Candidate, trial: TrialResult, robustness: float) -> dict:
+    grasp = image_grasp(camera, depth, candidate)
     u, v, depth_m = camera.world_to_pixel(candidate.position_m)
-    angle = _image_angle(camera, candidate)
-    row = int(np.clip(round(float(v)), 0, depth.shape[0] - 1))
-    col = int(np.clip(round(float(u)), 0, depth.shape[1] - 1))
-    px_per_m = camera.fx / float(depth[row, col])  # as the environment converts openings: at the surface
+    px_per_m = grasp.opening_px / candidate.opening_m
     return {
-        "u": float(u), "v": float(v), "angle": angle,
-        "opening_px": candidate.opening_m * px_per_m, "jaw_size_px": FINGER_WIDTH_M * px_per_m,
+        "u": grasp.u, "v": grasp.v, "angle": grasp.angle_rad,
+        "opening_px": grasp.opening_px, "jaw_size_px": FINGER_WIDTH_M * px_per_m,
         "depth_m": float(depth_m), "object": candidate.object_index, "outcome": trial.outcome.value,
         "success": trial.outcome is Outcome.SUCCESS, "robustness": robustness,
         "collision_free": trial.geometric_free and trial.outcome is not Outcome.COLLISION,

@@ -45,7 +45,11 @@ class GraspEnv(gym.Env):
     that left the workspace), ``objects_left``, ``objects_at_start``, ``target_id`` (the object seen
     at the grasp's centre pixel, None on the background) with its ``level`` and ``top_level``
     (stacked and bin scenes: did the planner aim at an object with nothing on it?), ``attempt``, ``sim_time_s`` (simulated time of the attempt: its motions and the settling after),
-    ``max_opening_m``, ``intrinsics``, ``extrinsics``.
+    ``first_contacts`` (for a collision: (part, what) pairs of the first contact, part
+    ``finger_left``, ``finger_right`` or ``palm``, what ``target``, ``neighbour``, ``table`` or
+    ``obstacle``),
+    ``max_opening_m``, ``grasp_depth_m`` (how deep below the surface a grasp without a depth of its
+    own goes), ``intrinsics``, ``extrinsics``.
 
     Args:
         spec: an :class:`EnvSpec`, a YAML path or a dict.
@@ -132,6 +136,7 @@ class GraspEnv(gym.Env):
             level=support.level.get(target) if support and target is not None else None,
             top_level=support.top_level.get(target) if support and target is not None else None,
             sim_time_s=sim_time_s,
+            first_contacts=[(part, self._what(body, target)) for part, body in result.first_contacts],
         )
         p = self.bench_spec.protocol
         terminated = not self.scene.objects
@@ -205,9 +210,16 @@ class GraspEnv(gym.Env):
         body = int(self._frame.segmentation[v, u])
         return body if body in self.scene.objects else None
 
+    def _what(self, body: int, target: int | None) -> str:
+        """What a body is to an attempt: ``target``, ``neighbour`` (another object), ``table`` or ``obstacle``."""
+        if body == target:
+            return "target"
+        if body in self.scene.objects:
+            return "neighbour"
+        return "table" if body == self.scene.table else "obstacle"
+
     def _info(self, outcome, collision=False, touched_ids=(), removed_ids=(), lost_ids=(), target_id=None, level=None,
-              top_level=None,
-              sim_time_s=0.0) -> dict:
+              top_level=None, sim_time_s=0.0, first_contacts=()) -> dict:
         return {
             "outcome": outcome,
             "collision": collision,
@@ -221,7 +233,9 @@ class GraspEnv(gym.Env):
             "top_level": top_level,
             "attempt": self.attempts,
             "sim_time_s": sim_time_s,
+            "first_contacts": list(first_contacts),
             "max_opening_m": self.bench_spec.gripper.max_opening_m,
+            "grasp_depth_m": self.bench_spec.gripper.grasp_depth_m,
             "intrinsics": self.camera.intrinsics.copy(),
             "extrinsics": self.camera.extrinsics.copy(),
         }

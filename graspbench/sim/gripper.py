@@ -80,6 +80,8 @@ class GraspResult:
         lifted_ids: objects that came up with the gripper (the env removes them).
         opening_after_close_m: finger opening once the fingers stopped closing.
         steps: physics steps the attempt took.
+        first_contacts: for a collision, the (part, body) pairs of the first contact: part is
+            ``finger_left``, ``finger_right`` or ``palm``.
     """
 
     outcome: Outcome
@@ -87,6 +89,7 @@ class GraspResult:
     lifted_ids: list[int] = field(default_factory=list)
     opening_after_close_m: float = 0.0
     steps: int = 0
+    first_contacts: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def collision(self) -> bool:
@@ -108,6 +111,8 @@ class Gripper:
         index = {c.getJointInfo(self.body, j)[1].decode(): j for j in range(c.getNumJoints(self.body))}
         self.gantry = [index[n] for n in GANTRY_JOINTS]
         self.fingers = [index[n] for n in FINGER_JOINTS]
+        # A joint's index is its child link's: the fingers are named by their joints, the rest is the palm.
+        self._part = {index[n]: n for n in FINGER_JOINTS}
         # The gear keeps the fingers centred on the TCP when one of them meets the object first.
         gear = c.createConstraint(self.body, self.fingers[0], self.body, self.fingers[1], c.JOINT_GEAR,
                                   [1, 0, 0], [0, 0, 0], [0, 0, 0])
@@ -152,22 +157,27 @@ class Gripper:
 
     def touching(self) -> set[int]:
         """Bodies the hand touches now (contact distance <= 0), as of the last collision detection."""
-        # PyBullet also reports points up to a few millimetres apart; only touching ones count.
-        return {p[2] for p in self.world.client.getContactPoints(bodyA=self.body) if p[8] <= 0.0}
+        return {body for _, body in self.contacts()}
 
-    def _step_until(self, done, max_time_s: float, watch_contacts: bool = False) -> set[int]:
+    def contacts(self) -> list[tuple[str, int]]:
+        """(part, body) pairs touching now, part ``finger_left``, ``finger_right`` or ``palm``, sorted."""
+        # PyBullet also reports points up to a few millimetres apart; only touching ones count.
+        return sorted({(self._part.get(p[3], "palm"), p[2])
+                       for p in self.world.client.getContactPoints(bodyA=self.body) if p[8] <= 0.0})
+
+    def _step_until(self, done, max_time_s: float, watch_contacts: bool = False) -> list[tuple[str, int]]:
         """Step in chunks until ``done()`` or ``max_time_s``; with ``watch_contacts``, stop at the
-        first contact and return the bodies touched."""
+        first contact and return its (part, body) pairs."""
         every = self.spec.check_every
         for _ in range(int(max_time_s / self.world.time_step_s / every) + 1):
             self.world.step(every)
             if watch_contacts:
-                touched = self.touching()
-                if touched:
-                    return touched
+                contacts = self.contacts()
+                if contacts:
+                    return contacts
             if done():
                 break
-        return set()
+        return []
 
     # --- a grasp -----------------------------------------------------------------------------------
 
@@ -183,14 +193,15 @@ class Gripper:
 
         self.teleport((x, y, z + s.approach_m, yaw_rad), opening_m)
         world.client.performCollisionDetection()
-        touched = self.touching()  # does the hand start inside something?
-        if not touched:
+        contacts = self.contacts()  # does the hand start inside something?
+        if not contacts:
             self._move_to((x, y, z, yaw_rad))
-            touched = self._step_until(lambda: abs(self.tcp_z() - z) < 1e-3, 2 * s.approach_m / s.speed_m_s,
-                                       watch_contacts=True)
-        if touched:
+            contacts = self._step_until(lambda: abs(self.tcp_z() - z) < 1e-3, 2 * s.approach_m / s.speed_m_s,
+                                        watch_contacts=True)
+        if contacts:
             self.park()
-            return GraspResult(Outcome.COLLISION, sorted(touched), steps=world.steps - start_steps)
+            return GraspResult(Outcome.COLLISION, sorted({body for _, body in contacts}), steps=world.steps - start_steps,
+                               first_contacts=contacts)
 
         self._fingers_to(0.0, s.finger_force_n)
         previous = [self.opening_m()]

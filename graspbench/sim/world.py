@@ -85,15 +85,26 @@ class World:
         linear, angular = self.client.getBaseVelocity(body)
         return float(np.linalg.norm(linear))
 
-    def settle(self, bodies: list[int], max_time_s: float = 2.0, speed_tol_m_s: float = 0.01, check_every: int = 12) -> bool:
-        """Step until every body is slower than ``speed_tol_m_s`` (True) or ``max_time_s`` has passed
-        (False). Checking every few steps instead of waiting a fixed time keeps trials short."""
+    def at_rest(self, body: int, speed_tol_m_s: float, spin_tol_rad_s: float) -> bool:
+        linear, angular = self.client.getBaseVelocity(body)
+        return np.linalg.norm(linear) < speed_tol_m_s and np.linalg.norm(angular) < spin_tol_rad_s
+
+    def settle(self, bodies: list[int], max_time_s: float = 2.0, speed_tol_m_s: float = 0.01, spin_tol_rad_s: float = 0.1,
+               check_every: int = 12) -> bool:
+        """Step until every body is slower than ``speed_tol_m_s`` and turns slower than
+        ``spin_tol_rad_s`` at two checks in a row (True), or ``max_time_s`` has passed (False).
+
+        A rocking object stands still for an instant at each end of its swing: checking the linear
+        speed once let 1 in 5 pile scenes be observed with an object still rocking, which then
+        moved by up to 8 cm under a planner that aimed at where it had been.
+        """
         max_steps = int(round(max_time_s / self.time_step_s))
-        done = 0
+        done, calm = 0, 0
         while done < max_steps:
             self.step(check_every)
             done += check_every
-            if all(self.speed_m_s(b) < speed_tol_m_s for b in bodies):
+            calm = calm + 1 if all(self.at_rest(b, speed_tol_m_s, spin_tol_rad_s) for b in bodies) else 0
+            if calm == 2:
                 return True
         return False
 
