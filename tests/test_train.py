@@ -8,6 +8,7 @@ from test_dataset import SCENE0_LABELS, SCENE1_LABELS, SCENE2_LABELS, _scene, _w
 
 from graspbench.cli import main
 from graspbench.models import build_model
+from graspbench.data.generate import LabelSettings
 from graspbench.train import TrainArgs, load_checkpoint, train
 
 
@@ -72,3 +73,22 @@ def test_train_and_evaluate_offline_from_the_command_line(root, tmp_path, capsys
     assert 0 <= scores["top1"] <= scores["top5"] <= 1 and scores["images"] == 6
     with pytest.raises(ValueError, match="labels-per-image"):
         run(root, tmp_path / "bad", labels_per_image=0)
+
+
+def test_the_best_checkpoint_is_chosen_by_simulated_success(tmp_path):
+    import pandas as pd
+
+    from graspbench.data.generate import generate_dataset
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text("id: GraspBench/TinyPile-v0\nscene: {kind: pile, objects: random_urdfs, object_scale: 0.6, "
+                    "object_count: [2, 2]}\n")
+    data = tmp_path / "data"
+    generate_dataset(str(spec), 3, data, seed=3, executor="serial", progress=False,
+                     settings=LabelSettings(candidates_per_object=3))
+    best = run(data, tmp_path / "run", epochs=3, model="ggcnn", sim_val_data=str(data), sim_val_scenes=3)
+    history = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert history["val_sim_success"].between(0, 1).all()
+    chosen = history.loc[history[["val_sim_success", "val_top1"]].apply(tuple, axis=1).idxmax()]
+    assert best["epoch"] == chosen["epoch"] and best["val_sim_success"] == chosen["val_sim_success"]
+    assert torch.load(tmp_path / "run" / "best.pt", weights_only=False)["epoch"] == chosen["epoch"]

@@ -51,28 +51,39 @@ def rectangle_scores(model, loader, settings: PostProcess) -> dict:
             "images": images}
 
 
-def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True) -> dict:
-    """Execute each image's top-1 grasp in the simulator on its stored scene."""
+def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True, scenes: int | None = None,
+                   check_clearance: bool = True, candidates: int = 10) -> dict:
+    """Execute each image's top-1 grasp in the simulator on its stored scene, chosen as a
+    :class:`~graspbench.agents.NetworkAgent` chooses it (with ``check_clearance``: the best of the
+    ``candidates`` best peaks whose fingers land on free space). ``scenes``: only the first N."""
+    import dataclasses
+
     from tqdm import tqdm
 
     from ..data.generate import stored_record, try_grasp
     from ..data.store import read_metadata, read_scene
     from ..envs.grasp_env import grasp_to_pose
     from ..envs.spec import load_spec
+    from ..postprocess import first_clear
     from ..sim.camera import Camera
     from ..sim.world import World
 
     spec = load_spec(read_metadata(dataset.root)["spec"])
+    settings = dataclasses.replace(settings, top_k=candidates if check_clearance else 1)
     world = World(solver_iterations=spec.solver_iterations)
     outcomes = []
     model.eval()
     try:
-        for i in tqdm(range(len(dataset)), desc="simulated top-1", disable=not progress):
+        for i in tqdm(range(min(len(dataset), scenes or len(dataset))), desc="simulated top-1", disable=not progress,
+                      leave=False):
             item = dataset[i]
-            grasp = predict_grasps(model, item["x"][None], settings)[0][0]
+            grasps = predict_grasps(model, item["x"][None], settings)[0]
             scene = read_scene(dataset.root, item["scene"])
             depth = scene["depth_noisy"] if dataset.noisy_depth else scene["depth"]
             camera = Camera(scene["intrinsics"], scene["extrinsics"], depth.shape[1], depth.shape[0])
+            grasp = grasps[0]
+            if check_clearance:
+                grasp = first_clear(grasps, depth, camera, spec.gripper.max_opening_m, spec.gripper.grasp_depth_m)
             position, yaw, opening_m = grasp_to_pose(grasp, camera, depth, spec.gripper)
             outcomes.append(try_grasp(world, stored_record(spec, scene), spec, position, yaw, opening_m).outcome.value)
     finally:
