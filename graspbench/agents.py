@@ -191,14 +191,18 @@ class NetworkAgent:
     def __init__(self, checkpoint: str, name: str = "network", postprocess: dict | None = None, threads: int = 1):
         import torch
 
+        from .io import reading
         from .models import for_inference
         from .postprocess import PostProcess
         from .train import load_checkpoint
 
         torch.set_num_threads(threads)
-        model, meta = load_checkpoint(checkpoint)
-        self.model, self.name, self.input = for_inference(model), name, meta["input"]
-        self.settings = PostProcess(**{**meta["postprocess"], "top_k": 1, **(postprocess or {})})
+        with reading(checkpoint, "a graspbench checkpoint", f"make it again: `graspbench train-agents --agents {name}` "
+                                                             f"for a shipped agent, `graspbench train` for your own"):
+            model, meta = load_checkpoint(checkpoint)
+            model_input, settings = meta["input"], dict(meta["postprocess"])
+        self.model, self.name, self.input = for_inference(model), name, model_input
+        self.settings = PostProcess(**{**settings, "top_k": 1, **(postprocess or {})})
 
     def reset(self, seed: int | None) -> None:
         pass

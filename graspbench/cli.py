@@ -49,11 +49,10 @@ def cmd_envs(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .agents import make_agent
     from .bench.metrics import summarize
-    from .bench.runner import run_episodes
+    from .bench.runner import load_agent, run_episodes
 
-    attempts = run_episodes(args.env, make_agent(args.agent), args.episodes, args.seed, progress=not args.quiet)
+    attempts = run_episodes(args.env, load_agent(args.agent), args.episodes, args.seed, progress=not args.quiet)
     _print_summary(f"{args.agent} on {args.env}", summarize(attempts))
     if args.out:
         _write_atomic_csv(attempts, args.out)
@@ -62,24 +61,33 @@ def cmd_run(args) -> int:
 
 
 def cmd_benchmark(args) -> int:
-    from .bench.report import benchmark, leaderboard
+    from .bench.report import REFERENCE, benchmark, comparison_text, leaderboard, shown
 
     agents = args.agents.split(",") if args.agents else None
-    summary, bar_rows = benchmark(args.suite, args.out, executor=args.executor, workers=args.workers,
-                                  address=args.address, seed=args.seed, agents=agents, progress=not args.quiet)
+    reference = None if args.reference == "none" else Path(args.reference) if args.reference else REFERENCE
+    try:
+        summary, bar_rows, comparison = benchmark(args.suite, args.out, executor=args.executor, workers=args.workers,
+                                                  address=args.address, seed=args.seed, agents=agents,
+                                                  progress=not args.quiet, resume=args.resume, reference=reference)
+    except KeyboardInterrupt:
+        # A fresh run starts from nothing, so say how to keep what this one finished.
+        print(f"\ninterrupted: the finished blocks are kept in {args.out}/attempts; continue with "
+              f"`graspbench benchmark --resume --out {args.out}` and the same other options", file=sys.stderr)
+        return 130
     print(leaderboard(summary))
     for bar, measured, verdict in bar_rows:
         print(f"{bar}: {measured} -> {verdict}")
+    if comparison:
+        print(comparison_text(comparison, shown(reference / "summary.csv")))
     print(f"wrote {args.out}/summary.csv, attempts.csv, rates.png, ctpg.png and report.md")
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .agents import make_agent
     from .bench.report import leaderboard, summary_table
-    from .bench.runner import run_episodes
+    from .bench.runner import load_agent, run_episodes
 
-    attempts = run_episodes(args.env, make_agent(args.agent), args.episodes, args.seed, progress=not args.quiet)
+    attempts = run_episodes(args.env, load_agent(args.agent), args.episodes, args.seed, progress=not args.quiet)
     summary = summary_table(attempts)
     print(leaderboard(summary))
     if args.out:
@@ -174,11 +182,13 @@ def cmd_train(args) -> int:
         options[key] = yaml.safe_load(value)
     best = train(TrainArgs(model=args.model, loss=args.loss, data=args.data, out=args.out, input=args.input,
                            labels_per_image=args.labels_per_image, positives=args.positives, val_data=args.val_data,
+                           sim_val_data=args.sim_val_data, sim_val_scenes=args.sim_val_scenes,
                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                            augment=not args.no_augment, crop_px=args.crop_px or None, model_options=options,
                            progress=not args.quiet))
+    simulated = f", simulated {100 * best['val_sim_success']:.1f}%" if "val_sim_success" in best else ""
     print(f"best: epoch {best['epoch']}, validation top-1 {100 * best['val_top1']:.1f}%, "
-          f"top-5 {100 * best['val_top5']:.1f}% -> {args.out}/best.pt")
+          f"top-5 {100 * best['val_top5']:.1f}%{simulated} -> {args.out}/best.pt")
     return 0
 
 
@@ -187,14 +197,17 @@ def cmd_evaluate_offline(args) -> int:
 
     from .bench.offline import rectangle_scores, simulated_top1
     from .data.dataset import GraspDataset, collate
+    from .io import reading
     from .postprocess import PostProcess
     from .train import load_checkpoint
 
-    model, checkpoint = load_checkpoint(args.checkpoint)
+    fix = "give --checkpoint a best.pt written by `graspbench train`"
+    with reading(args.checkpoint, "a graspbench checkpoint", fix):
+        model, checkpoint = load_checkpoint(args.checkpoint)
+        settings = PostProcess(**checkpoint["postprocess"])
     positives = checkpoint.get("args", {}).get("positives", "collision_free")
     scenes = list(range(args.scenes)) if args.scenes else None
     dataset = GraspDataset(args.data, input=checkpoint["input"], positives=positives, scenes=scenes)
-    settings = PostProcess(**checkpoint["postprocess"])
     result = {"checkpoint": args.checkpoint, "data": args.data,
               **rectangle_scores(model, DataLoader(dataset, batch_size=8, collate_fn=collate), settings)}
     if not args.no_sim:
@@ -246,11 +259,19 @@ def _positive_int(text: str) -> int:
 
 
 def _env_id(text: str) -> str:
-    from .envs import register_all
+    from .envs import load_spec, register_all
+    from .io import reading
 
     ids = register_all()
-    if text not in ids and not Path(text).is_file():
+    if text in ids:
+        return text
+    if not Path(text).is_file():
         raise argparse.ArgumentTypeError(f"{text!r} is neither a registered id ({', '.join(ids)}) nor a spec file")
+    try:
+        with reading(text, "an environment spec", "fix its YAML: every field is documented in graspbench/envs/spec.py"):
+            load_spec(text)
+    except ValueError as error:  # argparse shows only ArgumentTypeError's message
+        raise argparse.ArgumentTypeError(str(error)) from None
     return text
 
 
@@ -273,7 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("benchmark", help="every shipped agent on every environment: the leaderboard")
     p.add_argument("--suite", choices=["quick", "default", "full"], default="default",
                    help="quick: 2 environments, 2 agents, 5 episodes; default: 4 x every agent x 20; full: x 100")
-    p.add_argument("--out", default="results/benchmark", help="folder for the records, summary, plots and report.md")
+    p.add_argument("--out", default="runs/benchmark",
+                   help="folder for the records, summary, plots and report.md (results/benchmark: remake the reference)")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the blocks of episodes an earlier (interrupted) run left in --out; "
+                        "without it, every block is run now")
+    p.add_argument("--reference", help="folder of a benchmark's summary.csv to compare with (default: the committed "
+                                       "results/benchmark; 'none': no comparison)")
     p.add_argument("--agents", help="comma-separated agents instead of the suite's")
     p.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i, for every agent alike")
     p.add_argument("--executor", choices=["local", "ray", "serial"], default="local")
@@ -333,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels-per-image", type=_positive_int, help="keep at most K positive labels per training image")
     p.add_argument("--positives", choices=["success", "collision_free"], default="collision_free")
     p.add_argument("--val-data", help="separate validation dataset (default: 20%% of the scenes of --data)")
+    p.add_argument("--sim-val-data", help="datasets (comma-separated) whose scenes the planner's grasp is executed on "
+                                          "every epoch; the best checkpoint is the one with the highest simulated success")
+    p.add_argument("--sim-val-scenes", type=_positive_int, default=25, help="scenes of each --sim-val-data executed")
     p.add_argument("--epochs", type=_positive_int, default=30)
     p.add_argument("--batch-size", type=_positive_int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -396,6 +426,12 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"graspbench: error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        # A work item of a sweep failed in a worker process: say what went wrong there, in one line.
+        if isinstance(error.__cause__, (ValueError, FileNotFoundError)):
+            print(f"graspbench: error: {error.__cause__}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

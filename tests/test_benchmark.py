@@ -1,17 +1,26 @@
-"""The benchmark: a suite end to end, resume, paired seeds, the summary against the records."""
+"""The benchmark: a suite end to end, resume, paired seeds, the summary against the records, the
+comparison with a reference."""
+
+import contextlib
+import io
 
 import pandas as pd
 import pytest
 
-from graspbench.bench.report import bars, benchmark, summary_table
+from graspbench.bench.report import REFERENCE, bars, benchmark, compare, comparison_text, summary_table
 from graspbench.bench.runner import run_sweep
 from graspbench.cli import main
+from graspbench.io import FileFormatError
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
+    """A quick suite run as a new user runs it, into an empty folder; what it printed is kept."""
     out = tmp_path_factory.mktemp("bench")
-    assert main(["benchmark", "--suite", "quick", "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["benchmark", "--suite", "quick", "--out", str(out), "--workers", "2", "--quiet"]) == 0
+    (out / "printed.txt").write_text(printed.getvalue())
     return out
 
 
@@ -51,7 +60,7 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_blocks(tmp_path):
     assert len(blocks) == 2
     kept_mtime = blocks[0].stat().st_mtime_ns
     blocks[1].unlink()  # the sweep "was interrupted" before its second block
-    resumed = run_sweep(envs, agents, 10, tmp_path, executor="serial", progress=False)
+    resumed = run_sweep(envs, agents, 10, tmp_path, executor="serial", progress=False, resume=True)
     assert blocks[0].stat().st_mtime_ns == kept_mtime
     pd.testing.assert_frame_equal(complete.drop(columns="planning_ms"), resumed.drop(columns="planning_ms"))
 
@@ -91,11 +100,77 @@ def test_a_changed_agent_is_evaluated_again(tmp_path):
     spec.write_text("class: heuristic\n")
     run_sweep(["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False)
     spec.write_text("class: heuristic\nmargin_m: 0.02\n")  # as if retrained: its records are stale
-    run_sweep(["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False)
+    run_sweep(["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False, resume=True)
     assert len(list((tmp_path / "out" / "attempts").glob("*.csv"))) == 2
 
 
 def test_a_resumed_sweep_says_so(tmp_path):
     first = run_sweep(["GraspBench/Single-v0"], ["heuristic"], 1, tmp_path, executor="serial", progress=False)
-    again = run_sweep(["GraspBench/Single-v0"], ["heuristic"], 1, tmp_path, executor="serial", progress=False)
+    again = run_sweep(["GraspBench/Single-v0"], ["heuristic"], 1, tmp_path, executor="serial", progress=False, resume=True)
     assert (first.attrs["resumed_blocks"], again.attrs["resumed_blocks"]) == (0, 1)
+
+
+def test_a_fresh_run_runs_every_block_and_compares_with_the_committed_reference(quick):
+    assert len(list((quick / "attempts").glob("*.csv"))) == 4  # 2 environments x 2 agents x 1 block, all run now
+    report = (quick / "report.md").read_text()
+    assert "resumed" not in report and "## Against the reference" in report
+    printed = (quick / "printed.txt").read_text()
+    assert f"against the reference {REFERENCE / 'summary.csv'}" in printed or \
+        "against the reference results/benchmark/summary.csv" in printed
+    rows = [line for line in printed.splitlines() if line.startswith("  ") and " vs " in line]
+    assert len(rows) == 4
+    assert all(line.endswith("-> agrees") or "-> DISAGREES (" in line for line in rows)
+    assert "of 4 agent-environment pairs agree with the reference" in printed
+
+
+def test_a_run_into_the_folder_of_an_earlier_run_does_not_read_its_records(tmp_path):
+    first = run_sweep(["GraspBench/Single-v0"], ["random"], 1, tmp_path, executor="serial", progress=False)
+    [block] = (tmp_path / "attempts").glob("*.csv")
+    doctored = first.assign(success=True)  # records that would flatter the agent if read again
+    block.write_text(doctored.to_csv(index=False))
+    again = run_sweep(["GraspBench/Single-v0"], ["random"], 1, tmp_path, executor="serial", progress=False)
+    assert (again.attrs["resumed_blocks"], again.attrs["discarded_blocks"]) == (0, 1)
+    pd.testing.assert_frame_equal(first.drop(columns="planning_ms"), again.drop(columns="planning_ms"))
+
+
+def test_a_damaged_block_of_records_fails_naming_it_when_resumed(tmp_path):
+    run_sweep(["GraspBench/Single-v0"], ["random"], 1, tmp_path, executor="serial", progress=False)
+    [block] = (tmp_path / "attempts").glob("*.csv")
+    records = block.read_text()
+    header_only, mid_row = records[:records.index("\n") + 1], records[:records.index("\n") + 60]
+    for garbage in ("\x00\x01garbage,,\n\"unclosed", "", "env,agent\nx,y\n", header_only, mid_row):
+        block.write_text(garbage)
+        with pytest.raises(FileFormatError, match=f"{block}.* is not a file of graspbench attempt records .*delete it"):
+            run_sweep(["GraspBench/Single-v0"], ["random"], 1, tmp_path, executor="serial", progress=False, resume=True)
+
+
+def _attempts(agent, env, successes, collisions, n=10):
+    return pd.DataFrame({"env": env, "agent": agent, "seed": 0, "episode": range(n), "attempt": 0,
+                         "outcome": ["success"] * successes + ["collision"] * (n - successes),
+                         "success": [1] * successes + [0] * (n - successes),
+                         "collision": [1] * collisions + [0] * (n - collisions), "removed": [1] * successes + [0] * (n - successes),
+                         "objects_at_start": 1, "top_level": None, "planning_ms": 1.0})
+
+
+def test_the_comparison_says_which_rates_disagree():
+    env = "GraspBench/Single-v0"
+    run = summary_table(pd.concat([_attempts("a", env, 9, 1), _attempts("b", env, 1, 9), _attempts("new", env, 5, 5)]))
+    reference = summary_table(pd.concat([_attempts("a", env, 32, 8, n=40), _attempts("b", env, 36, 2, n=40)]))
+    rows = compare(run, reference)
+    assert [r["disagree"] for r in rows] == [[], ["grasp success", "object removal", "collision"], None]
+    text = comparison_text(rows, "ref/summary.csv")
+    assert "-> agrees" in text.splitlines()[1] and "-> DISAGREES (grasp success, object removal, collision)" in text
+    assert "-> not in the reference" in text
+    assert text.splitlines()[-1].startswith("1 of 2 agent-environment pairs agree with the reference")
+    assert "disagreeing: b on Single-v0" in text
+
+
+@pytest.mark.parametrize("content", ["garbage\x00,\n\"", "", "agent,env\nrandom,GraspBench/Single-v0\n"])
+def test_a_damaged_reference_fails_before_the_run_naming_it(tmp_path, capsys, content):
+    (tmp_path / "summary.csv").write_text(content)
+    assert main(["benchmark", "--suite", "quick", "--out", str(tmp_path / "run"), "--reference", str(tmp_path),
+                 "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1
+    assert f"{tmp_path / 'summary.csv'} is not a graspbench benchmark summary" in error
+    assert not (tmp_path / "run").exists()  # nothing was run

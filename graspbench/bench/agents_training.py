@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from ..agents import AGENTS_DIR
-from ..io import write_atomic
+from ..io import reading, write_atomic
 from ..train import TrainArgs, train
 
 
@@ -63,17 +63,19 @@ def write_agents_readme() -> None:
             lines.append(f"| {path.stem} | {spec.get('class')} | no training | - | - | - |")
             continue
         t = dict(spec["train"])
-        if weights.is_file():  # the epochs it was really trained for (train-agents --epochs overrides)
-            t["epochs"] = torch.load(weights, map_location="cpu", weights_only=False)["args"]["epochs"]
+        if weights.is_file():
+            fix = f"make it again: `graspbench train-agents --agents {path.stem}`"
+            with reading(weights, "a graspbench checkpoint", fix):
+                checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
+                t["epochs"] = checkpoint["args"]["epochs"]  # as trained (train-agents --epochs overrides)
+                trained = (f"{checkpoint['dataset_fingerprint']} | {100 * checkpoint['val']['val_top1']:.1f}% / "
+                           f"{100 * checkpoint['val']['val_top5']:.1f}% | {checkpoint['epoch']} of {t['epochs']}")
         command = f"`graspbench train --model {t['model']} --loss {t['loss']} --input {t.get('input', 'depth')} " \
             f"--data {t['data']} --epochs {t['epochs']}" + \
             (f" --labels-per-image {t['labels_per_image']}" if t.get("labels_per_image") else "") + \
             "".join(f" --option {k}={v}" for k, v in (t.get("model_options") or {}).items()) + "`"
         if weights.is_file():
-            checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
-            score = f"{100 * checkpoint['val']['val_top1']:.1f}% / {100 * checkpoint['val']['val_top5']:.1f}%"
-            lines.append(f"| {path.stem} | network | {command} | {checkpoint['dataset_fingerprint']} | "
-                         f"{score} | {checkpoint['epoch']} of {checkpoint['args']['epochs']} |")
+            lines.append(f"| {path.stem} | network | {command} | {trained} |")
         else:
             lines.append(f"| {path.stem} | network | {command} | not trained yet | - | - |")
     write_atomic(AGENTS_DIR / "README.md", "\n".join(lines) + "\n")

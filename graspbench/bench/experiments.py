@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import save_figure, write_atomic
+from ..io import read_csv, reading, save_figure, write_atomic
 from ..train import TrainArgs, train
 
 SINGLE, STACKED = "data/single-train", "data/stacked-train"
@@ -72,7 +72,8 @@ def reproduce(name: str, epochs: int = 30, seed: int = 0, runs_dir: str = "runs"
         if progress:
             print(f"== {name}: {label} -> {args.out}")
         best = train(args)
-        history = pd.read_csv(Path(args.out) / "metrics.csv")
+        history = read_csv(Path(args.out) / "metrics.csv", "a training history", f"delete the run folder {args.out} "
+                           f"and run the same command again", ["val_top1", "seconds"], ["val_top1", "seconds"])
         sim = simulated_final(args)
         curves[label] = history
         rows.append({"run": label, "model": args.model, "loss": args.loss, "input": args.input,
@@ -108,9 +109,11 @@ def simulated_final(args: TrainArgs) -> dict:
     cache = Path(args.out) / "sim_final.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    state = torch.load(Path(args.out) / "last.pt", weights_only=False)
-    model = build_model(**state["meta"]["model_config"])
-    load_state(model, state["state_dict"], args.out)
+    last = Path(args.out) / "last.pt"
+    with reading(last, "a graspbench training state", f"delete the run folder {args.out} and run the same command again"):
+        state = torch.load(last, weights_only=False)
+        model = build_model(**state["meta"]["model_config"])
+        load_state(model, state["state_dict"], args.out)
     root = args.data_roots[0]
     dataset = GraspDataset(root, scenes=split_scenes(root, seed=args.seed)[1], input=args.input, positives=args.positives)
     result = simulated_top1(model, dataset, PostProcess(**state["meta"]["postprocess"]), progress=False)

@@ -1,4 +1,5 @@
-"""``graspbench benchmark`` and ``graspbench evaluate``: sweeps, the summary table, plots, report.md."""
+"""``graspbench benchmark`` and ``graspbench evaluate``: sweeps, the summary table, plots, report.md,
+and the comparison of a run with the committed reference (``results/benchmark/``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import save_figure, write_atomic
+from ..io import read_csv, save_figure, write_atomic
 from .metrics import Rate, summarize
 from .runner import run_sweep
 
@@ -22,6 +23,9 @@ SUITES = {
 RATES = [("gsr", "grasp success"), ("removal_rate", "object removal"), ("collision_rate", "collision")]
 SUITE_BUDGET_MIN = 15  # the default suite's time bar, on 2 cores
 SUITE_BAR = f"default suite within {SUITE_BUDGET_MIN} min on 2 cores"
+# The reference a run is compared with: the committed leaderboard (results/README.md says how it is made).
+REFERENCE = Path(__file__).resolve().parents[2] / "results" / "benchmark"
+AGREEMENT_RULE = "agree: the run's and the reference's 95% intervals overlap, for every rate"
 
 
 def summary_table(attempts: pd.DataFrame) -> pd.DataFrame:
@@ -42,11 +46,16 @@ def summary_table(attempts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).round(4)
 
 
-def benchmark(suite: str = "default", out: str = "results/benchmark", executor: str = "local", workers: int | None = None,
-              address: str | None = None, seed: int = 0, agents: list[str] | None = None,
-              progress: bool = True) -> tuple[pd.DataFrame, list]:
+def benchmark(suite: str = "default", out: str = "runs/benchmark", executor: str = "local", workers: int | None = None,
+              address: str | None = None, seed: int = 0, agents: list[str] | None = None, progress: bool = True,
+              resume: bool = False, reference=REFERENCE) -> tuple[pd.DataFrame, list, list]:
     """Run a suite and write attempts.csv, summary.csv, plots and report.md into ``out``; return the
-    summary and the bars (see ``bars``)."""
+    summary, the bars (see ``bars``) and the comparison with ``reference`` (see ``compare``).
+
+    Every block of episodes is run now unless ``resume`` (then the blocks an earlier run left in
+    ``out`` are reused, and the suite's time bar is not claimed). ``reference``: a folder holding a
+    summary.csv, or None; it is not compared with when it is ``out`` itself (the run replaces it).
+    """
     from ..agents import agent_names
 
     if suite not in SUITES:
@@ -56,27 +65,116 @@ def benchmark(suite: str = "default", out: str = "results/benchmark", executor: 
     missing = sorted(set(agent_names()) - set(agent_names(ready_only=True)))
     if missing and progress:
         print(f"not in this benchmark, their weights are missing (make them with `graspbench train-agents`): {missing}")
+    if reference is not None and Path(reference).resolve() == Path(out).resolve():
+        reference = None  # regenerating the reference: nothing to compare with
+    if reference == REFERENCE and not (REFERENCE / "summary.csv").is_file():
+        reference = None  # graspbench installed without its repository: no committed reference
+    # Read before the sweep: a damaged reference should not be found only after minutes of work.
+    reference_summary = read_summary(Path(reference) / "summary.csv") if reference is not None else None
     start = time.perf_counter()
     attempts = run_sweep(envs, agents, episodes, out, seed=seed, executor=executor, workers=workers, address=address,
-                         progress=progress)
+                         progress=progress, resume=resume)
     summary = summary_table(attempts)
     seconds = time.perf_counter() - start
-    resumed = attempts.attrs.get("resumed_blocks", 0)
+    resumed, discarded = attempts.attrs.get("resumed_blocks", 0), attempts.attrs.get("discarded_blocks", 0)
     note = (f"suite {suite}: {episodes} episodes per agent and environment, seeds {seed}-{seed + episodes - 1}, "
-            f"{seconds:.0f} s on {os.cpu_count()} cores" + (f" (resumed: {resumed} blocks were already done)" if resumed else ""))
+            f"{seconds:.0f} s on {os.cpu_count()} cores")
+    if resumed:
+        note += f" (resumed: {resumed} blocks were already done)"
+    elif discarded:
+        note += f" (a fresh run: it replaced the {discarded} blocks an earlier run had left in {out})"
     bar_rows = bars(summary, seconds if suite == "default" and not resumed else None)
     if suite == "default" and resumed:
         bar_rows.append((SUITE_BAR, "a resumed run times only its rest", "not measured"))
-    write_reports(attempts, summary, Path(out), note, bar_rows)
-    return summary, bar_rows
+    comparison = compare(summary, reference_summary) if reference_summary is not None else []
+    write_reports(attempts, summary, Path(out), note, bar_rows, comparison,
+                  shown(Path(reference) / "summary.csv") if reference is not None else None)
+    return summary, bar_rows, comparison
 
 
-def write_reports(attempts: pd.DataFrame, summary: pd.DataFrame, out: Path, note: str, bar_rows=()) -> None:
+def shown(path) -> str:
+    """A path as a reader would type it: relative to the working folder when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def read_summary(path) -> pd.DataFrame:
+    """A benchmark's summary.csv (to compare with); a damaged or foreign file fails naming it."""
+    rates = [column for key, _ in RATES for column in (key, *_interval_columns(key))]
+    return read_csv(path, "a graspbench benchmark summary",
+                    "give --reference a folder written by `graspbench benchmark`, or restore it with "
+                    "`git checkout results/benchmark`", ["agent", "env", "episodes", *rates], ["episodes", *rates])
+
+
+def compare(summary: pd.DataFrame, reference: pd.DataFrame) -> list[dict]:
+    """For every agent and environment of ``summary``, whether its grasp success, object removal
+    and collision rates agree with ``reference``'s (see AGREEMENT_RULE). Rows: env, agent, ``run``
+    and ``reference`` (their summary rows; the reference's None where it has no such pair) and
+    ``disagree`` (the titles of the rates that do not agree; None without a reference row)."""
+    rows = []
+    for _, run in summary.iterrows():
+        match = reference[(reference["agent"] == run["agent"]) & (reference["env"] == run["env"])]
+        ref = None if match.empty else match.iloc[0]
+        disagree = None if ref is None else [title for key, title in RATES if not _overlap(run, ref, key)]
+        rows.append({"env": run["env"], "agent": run["agent"], "run": run, "reference": ref, "disagree": disagree})
+    return rows
+
+
+def _interval_columns(key: str) -> tuple[str, str]:
+    """The summary's columns of a rate's interval: gsr -> gsr_ci_low, gsr_ci_high."""
+    ci = key.removesuffix("_rate")
+    return f"{ci}_ci_low", f"{ci}_ci_high"
+
+
+def _overlap(a, b, key: str) -> bool:
+    """Whether two summary rows' 95% intervals of a rate overlap."""
+    low, high = _interval_columns(key)
+    return a[low] <= b[high] and b[low] <= a[high]
+
+
+def _versus(row: dict, key: str, unit: str = "") -> str:
+    """A comparison row's rate: the run's, then the reference's, each with its interval."""
+    reference = "-" if row["reference"] is None else _with_interval(row["reference"], key, unit)
+    return f"{_with_interval(row['run'], key, unit)} vs {reference}"
+
+
+def comparison_text(rows: list[dict], reference_path) -> str:
+    """The comparison as terminal lines: one per agent and environment, rates in percent with
+    their intervals, run vs reference; then how many agree."""
+    if not rows:
+        return ""
+    lines = [f"against the reference {reference_path} ({AGREEMENT_RULE}):"]
+    for r in rows:
+        rates = " | ".join(f"{title.split()[-1]} {_versus(r, key)}" for key, title in RATES)
+        lines.append(f"  {r['env'].split('/')[-1]:11s} {r['agent']:15s} {rates} -> {_verdict(r)}")
+    lines.append(_comparison_summary(rows))
+    return "\n".join(lines)
+
+
+def _verdict(row: dict) -> str:
+    if row["disagree"] is None:
+        return "not in the reference"
+    return f"DISAGREES ({', '.join(row['disagree'])})" if row["disagree"] else "agrees"
+
+
+def _comparison_summary(rows: list[dict]) -> str:
+    compared = [r for r in rows if r["disagree"] is not None]
+    differing = [f"{r['agent']} on {r['env'].split('/')[-1]} ({', '.join(r['disagree'])})"
+                 for r in compared if r["disagree"]]
+    text = f"{len(compared) - len(differing)} of {len(compared)} agent-environment pairs agree with the reference"
+    episodes = sorted({int(r[side]["episodes"]) for r in compared for side in ("run", "reference")})
+    if len(episodes) > 1:
+        text += f" (episodes per pair: {', '.join(map(str, episodes))}: fewer episodes, wider intervals)"
+    return text + (f"; disagreeing: {'; '.join(differing)}" if differing else "")
+
+
+def write_reports(attempts: pd.DataFrame, summary: pd.DataFrame, out: Path, note: str, bar_rows=(), comparison=(),
+                  reference_path=None) -> None:
     write_atomic(out / "attempts.csv", attempts.to_csv(index=False))
     write_atomic(out / "summary.csv", summary.to_csv(index=False))
     _plot_rates(summary, out / "rates.png")
     _plot_ctpg(summary, out / "ctpg.png")
-    write_atomic(out / "report.md", report_markdown(summary, note, bar_rows))
+    write_atomic(out / "report.md", report_markdown(summary, note, bar_rows, comparison, reference_path))
 
 
 def bars(summary: pd.DataFrame, suite_seconds: float | None = None) -> list[tuple[str, str, str]]:
@@ -150,7 +248,7 @@ def leaderboard(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def report_markdown(summary: pd.DataFrame, note: str, bar_rows=()) -> str:
+def report_markdown(summary: pd.DataFrame, note: str, bar_rows=(), comparison=(), reference_path=None) -> str:
     parts = ["# graspbench leaderboard", "", note, "",
              "Rates in percent with 95% Wilson intervals. Top-level first: of the attempts aimed at an object",
              "(the object seen at the grasp's centre pixel), the share aimed at one with nothing resting on it",
@@ -158,6 +256,13 @@ def report_markdown(summary: pd.DataFrame, note: str, bar_rows=()) -> str:
     if bar_rows:
         parts += ["## Bars", "", "Why a bar is missed: results/README.md.", "", "| bar | measured | verdict |",
                   "| --- | --- | --- |"] + [f"| {bar} | {measured} | {verdict} |" for bar, measured, verdict in bar_rows] + [""]
+    if comparison:
+        parts += ["## Against the reference", "", f"Each rate of this run vs {reference_path}; {AGREEMENT_RULE}.",
+                  _comparison_summary(comparison) + ".", "",
+                  "| environment | agent | grasp success | object removal | collision | verdict |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        parts += [f"| {r['env']} | {r['agent']} | " + " | ".join(_versus(r, key, "%") for key, _ in RATES) +
+                  f" | {_verdict(r)} |" for r in comparison] + [""]
     for env, group in summary.groupby("env", sort=False):
         parts += [f"## {env}", "", "| agent | grasp success | object removal | collision | multi-pick | top-level first | CTPG ms | attempts |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -3,8 +3,9 @@
 :func:`run_episodes` runs one agent in one environment. :func:`run_sweep` runs environments x
 agents x episodes in parallel (local processes or Ray), one work item per (environment, agent,
 block of episodes), each written to its own CSV as it finishes: an interrupted sweep resumes
-where it stopped. Episode ``i`` is always reset with seed ``seed + i``, so every agent meets
-exactly the same scenes and comparisons are paired.
+where it stopped when asked to (``resume=True``); otherwise a sweep starts afresh. Episode ``i``
+is always reset with seed ``seed + i``, so every agent meets exactly the same scenes and
+comparisons are paired.
 """
 
 from __future__ import annotations
@@ -18,10 +19,16 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..envs import make_env
+from ..io import FileFormatError, read_csv, reading
 
 COLUMNS = ["env", "agent", "seed", "episode", "attempt", "outcome", "success", "collision", "multi_pick", "removed",
            "objects_left", "objects_at_start", "level", "top_level", "planning_ms", "sim_time_s"]
 EPISODES_PER_TASK = 5
+BLOCK_PATTERN = "*__seed*__?????-?????.csv"  # the name of a block's records, see run_sweep
+# What the summary is computed from: a file of records without them cannot be summarised.
+REQUIRED_COLUMNS = ["env", "agent", "seed", "episode", "outcome", "success", "collision", "removed", "objects_at_start",
+                    "planning_ms"]
+NUMERIC_COLUMNS = ["seed", "episode", "removed", "objects_at_start", "planning_ms"]
 
 
 def run_episodes(env_id: str, agent, episodes, seed: int = 0, progress: bool = True, **env_overrides) -> pd.DataFrame:
@@ -53,11 +60,28 @@ def run_episodes(env_id: str, agent, episodes, seed: int = 0, progress: bool = T
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def load_agent(name_or_spec: str):
+    """``make_agent``, with a spec that cannot be read failing as one line that names its file."""
+    from ..agents import agent_spec_path, make_agent
+
+    path = agent_spec_path(name_or_spec)
+    with reading(path, "an agent spec", "fix its YAML: a mapping with a 'class' field (docs/own_planner.md)"):
+        return make_agent(name_or_spec)
+
+
+def read_records(path) -> pd.DataFrame:
+    """Attempt records (a CSV of ``run_episodes`` rows); a damaged or foreign file fails naming it."""
+    what = "a file of graspbench attempt records"
+    fix = "delete it (a benchmark run again with --resume redoes only its block)"
+    records = read_csv(path, what, fix, REQUIRED_COLUMNS, NUMERIC_COLUMNS)
+    if records.empty:  # every episode makes at least one attempt
+        raise FileFormatError(f"{path} is not {what} (no rows: a truncated file?); {fix}")
+    return records
+
+
 @functools.lru_cache(maxsize=32)
 def _agent(name: str):
-    from ..agents import make_agent
-
-    return make_agent(name)
+    return load_agent(name)
 
 
 def _run_task(task: dict) -> str:
@@ -85,16 +109,22 @@ def inputs_fingerprint(env_id: str, agent: str) -> str:
 
 
 def run_sweep(envs: list[str], agents: list[str], episodes: int, out, seed: int = 0, executor: str = "local",
-              workers: int | None = None, address: str | None = None, progress: bool = True) -> pd.DataFrame:
+              workers: int | None = None, address: str | None = None, progress: bool = True,
+              resume: bool = False) -> pd.DataFrame:
     """Every agent in every environment for ``episodes`` episodes; all attempt records, in order.
 
-    Finished blocks of episodes are kept in ``out/attempts/`` and skipped when the sweep runs again
-    with the same environment specs and agents (see ``inputs_fingerprint``).
+    Finished blocks of episodes are kept in ``out/attempts/``. With ``resume``, the blocks found
+    there are reused when the environment specs and agents are the same (see ``inputs_fingerprint``);
+    without it, the blocks of an earlier sweep are deleted first, so every record is made now. The
+    records carry ``attrs``: ``resumed_blocks`` (reused) and ``discarded_blocks`` (deleted).
     """
     from ..parallel import run_tasks
 
     folder = Path(out) / "attempts"
     folder.mkdir(parents=True, exist_ok=True)
+    discarded = [] if resume else sorted(folder.glob(BLOCK_PATTERN))
+    for path in discarded:
+        path.unlink()
     tasks = []
     for env_id in envs:
         for agent in agents:
@@ -107,6 +137,7 @@ def run_sweep(envs: list[str], agents: list[str], episodes: int, out, seed: int 
     with tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="benchmark", unit="block", disable=not progress) as bar:
         for _ in run_tasks(_run_task, todo, executor=executor, workers=workers, address=address):
             bar.update()
-    attempts = pd.concat([pd.read_csv(t["path"]) for t in tasks], ignore_index=True)
+    attempts = pd.concat([read_records(t["path"]) for t in tasks], ignore_index=True)
     attempts.attrs["resumed_blocks"] = len(tasks) - len(todo)  # a timing of this sweep covers only the rest
+    attempts.attrs["discarded_blocks"] = len(discarded)
     return attempts

@@ -6,8 +6,9 @@ Three sources, one type (:class:`ObjectModel`):
   (PyBullet's ``KukaDiverseObjectEnv``) is test = folders ending in 0, train = the rest.
 * ``procedural``: boxes, cylinders, capsules, spheres, irregular convex blobs and L/T-shaped
   composites, generated with trimesh from a seed and cached on disk. Same split rule on the index.
-* a folder of the user's own URDFs or meshes (``.obj``, ``.stl``, ``.ply``); meshes are split into
-  convex parts with PyBullet's V-HACD once and the result cached on disk.
+* a folder of the user's own URDFs or meshes (``.obj``, ``.stl``, ``.ply``): one object per URDF, and
+  one per mesh that belongs to no URDF, split into convex parts with CoACD once (in a child process)
+  and cached on disk. docs/own_objects.md shows the layouts.
 
 Objects the gripper cannot grasp at all are filtered out with a logged message naming them.
 """
@@ -114,11 +115,12 @@ def _graspable(name, split, models, max_opening_m, min_size_m) -> list[ObjectMod
     if too_big or too_small:
         log.warning(
             "object set %s (%s): kept %d of %d objects; %d too large for the %.3f m opening %s; "
-            "%d smaller than %.3f m %s. Change the set's scale to keep them.",
+            "%d smaller than %.3f m %s. Change the set's scale (scene.object_scale) to keep them.",
             name, split, len(kept), len(models), len(too_big), max_opening_m, too_big[:5],
             len(too_small), min_size_m, too_small[:5])
     if not kept:
-        raise ValueError(f"object set {name!r} ({split}) has no object the gripper can grasp; change `scale`")
+        raise ValueError(f"object set {name!r} ({split}) has no object the gripper can grasp; "
+                         f"change its scale (scene.object_scale)")
     return kept
 
 
@@ -167,22 +169,45 @@ def _obj_vertices(path: Path) -> np.ndarray:
 
 
 def _user_folder(folder: Path, split: str) -> list[ObjectModel]:
-    import trimesh
+    """A user's folder: every URDF is one object, every mesh that belongs to no URDF another.
 
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".urdf",) + MESH_SUFFIXES)
-    if not files:
+    A mesh belongs to a URDF when the URDF references it, or when it lies in (or below) a subfolder
+    that holds a URDF: the layout of YCB-style sets, where collision, visual and V-HACD meshes sit
+    beside their URDF. In the set's top folder, only referenced meshes belong to a URDF.
+    """
+    urdfs = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".urdf")
+    meshes = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MESH_SUFFIXES)
+    if not urdfs and not meshes:
         raise ValueError(f"object folder {folder} has no .urdf, .obj, .stl or .ply files")
+    referenced = {mesh for urdf in urdfs for mesh in _urdf_meshes(urdf)}
+    urdf_folders = {urdf.parent for urdf in urdfs if urdf.parent != folder}
+    loose = [m for m in meshes if m.resolve() not in referenced and not urdf_folders & set(m.parents)]
+    if len(loose) < len(meshes):
+        log.info("object folder %s: %d URDFs; %d of its %d meshes belong to them and are not objects of their own",
+                 folder, len(urdfs), len(meshes) - len(loose), len(meshes))
     models = []
-    for i, path in enumerate(files):
+    for i, path in enumerate(sorted(urdfs + loose, key=lambda p: p.relative_to(folder).as_posix())):
         if not _in_split(i, split):
             continue
-        name = f"{folder.name}/{path.relative_to(folder)}"
+        name = f"{folder.name}/{path.relative_to(folder).as_posix()}"
         if path.suffix.lower() == ".urdf":
             models.append(ObjectModel(name, str(path), _urdf_extents(path)))
         else:
-            mesh = trimesh.load(path, force="mesh")
-            models.append(ObjectModel(name, str(convex_decomposition(path)), tuple(float(e) for e in mesh.extents)))
+            collision = convex_parts(path)
+            models.append(ObjectModel(name, str(collision), _extents(_read_obj_parts(collision))))
     return models
+
+
+def _urdf_meshes(urdf: Path) -> set[Path]:
+    """The mesh files a URDF references (resolved), as PyBullet finds them: beside the URDF."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.parse(urdf).getroot()
+    except ElementTree.ParseError as error:
+        raise ValueError(f"{urdf}: not a readable URDF ({error}); fix or remove it") from None
+    files = (mesh.get("filename", "") for mesh in root.iter("mesh"))
+    return {(urdf.parent / name.removeprefix("package://")).resolve() for name in files if name}
 
 
 def _urdf_extents(path: Path) -> tuple[float, float, float]:
@@ -195,28 +220,133 @@ def _urdf_extents(path: Path) -> tuple[float, float, float]:
         body = client.loadURDF(str(path))
         lower, upper = client.getAABB(body)
         return tuple(float(u - l) for l, u in zip(lower, upper))
+    except pybullet.error as error:
+        raise ValueError(f"{path}: PyBullet cannot load this URDF ({error}); check that the meshes it names "
+                         f"exist beside it") from None
     finally:
         client.disconnect()
 
 
-def convex_decomposition(mesh_path: Path) -> Path:
-    """V-HACD convex parts of a mesh as an OBJ, cached by the mesh's content hash."""
-    import pybullet
+def _extents(parts) -> tuple[float, float, float]:
+    return tuple(float(e) for e in np.ptp(np.concatenate([p.vertices for p in parts]), axis=0))
+
+
+# --- convex parts of a user's mesh --------------------------------------------------------------
+
+DECOMPOSITION = "coacd-1"  # in the cache key: a change of method or settings decomposes again
+DECOMPOSITION_THRESHOLD = 0.05  # CoACD's concavity threshold: its default, about 5% of the object's size
+DECOMPOSITION_TIMEOUT_S = 900
+
+# Run in a child process: CoACD is native code, and a crash or its console output must not reach
+# graspbench's process (PyBullet's own V-HACD segfaulted on an OBJ of several convex parts).
+_DECOMPOSE_SCRIPT = """
+import sys
+import coacd
+import numpy as np
+
+mesh = np.load(sys.argv[1])
+parts = coacd.run_coacd(coacd.Mesh(mesh["vertices"], mesh["faces"]), threshold=float(sys.argv[3]))
+arrays = {}
+for k, (vertices, faces) in enumerate(parts):
+    arrays[f"vertices{k}"], arrays[f"faces{k}"] = vertices, faces
+np.savez(sys.argv[2], **arrays)
+"""
+
+
+def convex_parts(mesh_path: Path) -> Path:
+    """The mesh as an OBJ of convex parts (one ``o`` group each), cached by the file's content.
+
+    A mesh whose parts are already convex (an OBJ whose ``o``/``g`` groups are convex hulls, as
+    V-HACD and CoACD write them, or a single convex mesh) is used as it is; any other is decomposed
+    with CoACD once, in a child process. Fails with a ValueError naming the file if it cannot be read
+    or decomposed.
+    """
+    mesh_path = Path(mesh_path)
+    digest = hashlib.sha256(mesh_path.read_bytes() + DECOMPOSITION.encode()).hexdigest()[:16]
+    out = cache_dir() / "convex" / f"{digest}.obj"
+    if out.exists():
+        return out
+    parts = _read_mesh_parts(mesh_path)
+    if not all(part.is_convex for part in parts):
+        parts = _decompose(mesh_path, parts, out)
+    write_atomic(out, _obj_text(parts))
+    return out
+
+
+def _read_mesh_parts(path: Path) -> list:
+    """The parts of a mesh file: an OBJ's ``o``/``g`` groups, the whole mesh of other formats."""
     import trimesh
 
-    digest = hashlib.sha256(Path(mesh_path).read_bytes()).hexdigest()[:16]
-    out = cache_dir() / "vhacd" / f"{digest}.obj"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        source = mesh_path
-        if Path(mesh_path).suffix.lower() != ".obj":
-            source = out.with_suffix(".source.obj")
-            write_atomic(source, trimesh.load(mesh_path, force="mesh").export(file_type="obj"))
-        tmp = out.with_name(f".{out.name}.tmp.obj")
-        log.warning("convex decomposition of %s (once; cached in %s)", mesh_path, out.parent)
-        pybullet.vhacd(str(source), str(tmp), str(out.with_suffix(".log")))
-        os.replace(tmp, out)
-    return out
+    try:
+        parts = _read_obj_parts(path) if path.suffix.lower() == ".obj" else [trimesh.load(path, force="mesh")]
+    except Exception as error:  # trimesh and the OBJ parser fail in many ways on a damaged file
+        raise ValueError(f"{path}: cannot read it as a mesh ({type(error).__name__}: {error}); "
+                         f"export it again as OBJ, STL or PLY") from None
+    parts = [p for p in parts if len(p.faces)]
+    if not parts:
+        raise ValueError(f"{path}: the mesh has no faces; export it again as OBJ, STL or PLY")
+    return parts
+
+
+def _read_obj_parts(path: Path) -> list:
+    """An OBJ's faces as one trimesh per ``o`` or ``g`` group (trimesh would merge them)."""
+    import trimesh
+
+    vertices, groups = [], [[]]
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            if not fields:
+                continue
+            if fields[0] == "v":
+                vertices.append([float(x) for x in fields[1:4]])
+            elif fields[0] in ("o", "g") and groups[-1]:
+                groups.append([])
+            elif fields[0] == "f":
+                # "f 1/1/1 2/2/2 3/3/3": vertex indices are 1-based, negative ones count from the end
+                corners = [int(c.split("/")[0]) for c in fields[1:]]
+                corners = [c - 1 if c > 0 else len(vertices) + c for c in corners]
+                groups[-1] += [[corners[0], corners[k], corners[k + 1]] for k in range(1, len(corners) - 1)]
+    vertices = np.array(vertices, dtype=float).reshape(-1, 3)
+    if not np.isfinite(vertices).all():
+        raise ValueError("non-finite vertex coordinates")
+    parts = []
+    for faces in filter(None, groups):
+        faces = np.array(faces)
+        used, faces = np.unique(faces, return_inverse=True)
+        parts.append(trimesh.Trimesh(vertices[used], faces.reshape(-1, 3)))
+    return parts
+
+
+def _decompose(mesh_path: Path, parts: list, out: Path) -> list:
+    """CoACD's convex parts of the union of ``parts``, computed in a child process."""
+    import subprocess
+    import sys
+    import tempfile
+
+    import trimesh
+
+    mesh = trimesh.util.concatenate(parts)
+    log_path = out.with_suffix(".log")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log.warning("convex decomposition of %s with CoACD (once; cached in %s)", mesh_path, out.parent)
+    with tempfile.TemporaryDirectory() as tmp:
+        source, result = Path(tmp) / "mesh.npz", Path(tmp) / "parts.npz"
+        np.savez(source, vertices=mesh.vertices, faces=mesh.faces)
+        with open(log_path, "w") as console:  # CoACD's chatter goes here, not to the terminal
+            try:
+                code = subprocess.run([sys.executable, "-c", _DECOMPOSE_SCRIPT, str(source), str(result),
+                                       str(DECOMPOSITION_THRESHOLD)], stdout=console, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, timeout=DECOMPOSITION_TIMEOUT_S).returncode
+                why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            except subprocess.TimeoutExpired:
+                code, why = None, f"not done after {DECOMPOSITION_TIMEOUT_S} s"
+        if code != 0 or not result.exists():
+            raise ValueError(f"{mesh_path}: convex decomposition failed ({why}; its output: {log_path}); simplify "
+                             f"the mesh, or give it a URDF whose collision mesh is already split into convex parts")
+        with np.load(result) as arrays:
+            count = len(arrays.files) // 2
+            return [trimesh.Trimesh(arrays[f"vertices{k}"], arrays[f"faces{k}"]) for k in range(count)]
 
 
 def box_model(extents_m, folder: Path, name: str = "box") -> ObjectModel:
