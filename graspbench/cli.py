@@ -105,6 +105,15 @@ def cmd_show(args) -> int:
     return 0
 
 
+def cmd_analyze(args) -> int:
+    from .bench.analyze import analyze
+
+    analysis = analyze(args.records, args.out, label=args.label, gallery=args.gallery, progress=not args.quiet)
+    print(analysis.text())
+    print(f"wrote {', '.join(p.name for p in analysis.files)} to {analysis.out_dir}")
+    return 0
+
+
 def cmd_perf(args) -> int:
     from .bench.perf import perf_sim
 
@@ -323,6 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="scene.png")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("analyze", help="why an agent's grasps failed: causes, distance to verified grasps, a gallery")
+    p.add_argument("records", help="attempt records: the CSV of `run --out`, or a folder of `evaluate`/`benchmark`")
+    p.add_argument("--out", help="folder for causes.csv, failures.csv, gallery.png, report.md "
+                                 "(default: analysis/ beside the records)")
+    p.add_argument("--label", type=int, default=20,
+                   help="failures to replay and compare with the scene's verified grasps (0: none)")
+    p.add_argument("--gallery", type=int, default=16, help="failures to draw in gallery.png (0: none)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("generate", help="make a dataset of scenes with grasps labelled by executing them")
     p.add_argument("--env", type=_env_id, required=True, help="environment id or spec file: the kind of scene")
