@@ -65,6 +65,34 @@ class RandomAgent:
         return Grasp(u, v, float(self.rng.uniform(-np.pi / 2, np.pi / 2)), opening_px)
 
 
+class FailedGrasps:
+    """The grasps that failed so far in an episode. A failed grasp mostly leaves the scene as it
+    was (a collision stops the hand before it moves anything), so a planner that answers the same
+    image with the same grasp would spend the episode's remaining failures on it.
+
+    Args:
+        distance_m: a grasp whose centre is this close to a failed one's ...
+        angle_rad: ... and whose angle is this close is the same grasp again.
+    """
+
+    def __init__(self, distance_m: float = 0.01, angle_rad: float = np.radians(20)):
+        self.distance_m, self.angle_rad = distance_m, angle_rad
+        self.failed: list[Grasp] = []
+        self.last: Grasp | None = None
+
+    def reset(self) -> None:
+        self.failed, self.last = [], None
+
+    def observe(self, info: dict) -> None:
+        """Call at every ``act``: the info of the last step says how the last grasp went."""
+        if self.last is not None and info.get("outcome") not in (None, "success"):
+            self.failed.append(self.last)
+
+    def tried(self, grasp: Grasp, px_m: float) -> bool:
+        return any(np.hypot(grasp.u - f.u, grasp.v - f.v) * px_m < self.distance_m and
+                   abs(wrap_angle(grasp.angle_rad - f.angle_rad)) < self.angle_rad for f in self.failed)
+
+
 @dataclass
 class HeuristicAgent:
     """The papers' centroid-style baseline, made as strong as geometry alone allows.
@@ -94,22 +122,15 @@ class HeuristicAgent:
     """smaller regions are not objects (a 2 cm object covers ~200 px in the benchmark's camera)"""
 
     def __post_init__(self):
-        self.failed: list[Grasp] = []
-        self.last: Grasp | None = None
+        self.failures = FailedGrasps()
 
     def reset(self, seed: int | None) -> None:
-        self.failed, self.last = [], None
+        self.failures.reset()
 
     def act(self, observation: dict, info: dict) -> Grasp:
-        # Remember failures in this episode, so a retry on an unchanged scene tries something else.
-        if self.last is not None and info.get("outcome") not in (None, "success"):
-            self.failed.append(self.last)
-        self.last = self._plan(observation, info)
-        return self.last
-
-    def _tried(self, grasp: Grasp, px_m: float) -> bool:
-        return any(np.hypot(grasp.u - f.u, grasp.v - f.v) * px_m < 0.01 and
-                   abs(wrap_angle(grasp.angle_rad - f.angle_rad)) < np.radians(20) for f in self.failed)
+        self.failures.observe(info)
+        self.failures.last = self._plan(observation, info)
+        return self.failures.last
 
     def _plan(self, observation: dict, info: dict) -> Grasp:
         depth = observation["depth"]
@@ -170,7 +191,7 @@ class HeuristicAgent:
             centre = np.array([u, v]) + axis * (low + high) / 2
             grasp = Grasp(float(centre[0]), float(centre[1]), angle, float(opening_px))
             if footprint_clear(heights, grasp.u, grasp.v, angle, grasp.opening_px, px_m, fingertip_z, self.clearance_m) \
-                    and not self._tried(grasp, px_m):
+                    and not self.failures.tried(grasp, px_m):
                 best, best_width = grasp, width_px
         if best is None:
             return Grasp(float(u), float(v), minor_angle, float(max_opening_px)), fingertip_z, False
@@ -186,9 +207,15 @@ class NetworkAgent:
         name: the agent's name in records.
         postprocess: overrides of the checkpoint's post-processing settings.
         threads: torch threads for planning (1: the per-core figure the benchmark reports).
+        check_clearance: among the ``candidates`` best peaks, take the best whose fingers and palm
+            land on free space in the depth image (:func:`~graspbench.postprocess.first_clear`)
+            and that has not failed already in this episode (:class:`FailedGrasps`); False: the
+            best peak, as the papers do.
+        candidates: peaks considered by the clearance check.
     """
 
-    def __init__(self, checkpoint: str, name: str = "network", postprocess: dict | None = None, threads: int = 1):
+    def __init__(self, checkpoint: str, name: str = "network", postprocess: dict | None = None, threads: int = 1,
+                 check_clearance: bool = True, candidates: int = 10):
         import torch
 
         from .io import reading
@@ -202,21 +229,34 @@ class NetworkAgent:
             model, meta = load_checkpoint(checkpoint)
             model_input, settings = meta["input"], dict(meta["postprocess"])
         self.model, self.name, self.input = for_inference(model), name, model_input
-        self.settings = PostProcess(**{**settings, "top_k": 1, **(postprocess or {})})
+        self.check_clearance = check_clearance
+        top_k = candidates if check_clearance else 1
+        self.settings = PostProcess(**{**settings, "top_k": top_k, **(postprocess or {})})
+
+        self.failures = FailedGrasps()
 
     def reset(self, seed: int | None) -> None:
-        pass
+        self.failures.reset()
 
     def act(self, observation: dict, info: dict) -> Grasp:
         import torch
 
         from .data.dataset import model_input
-        from .postprocess import grasps_from_maps, maps_to_numpy
+        from .postprocess import first_clear, grasps_from_maps, maps_to_numpy
 
         x = torch.from_numpy(model_input(self.input, observation["depth"], observation.get("rgb")))
         with torch.no_grad():
             maps = self.model(x[None].to(memory_format=torch.channels_last))
-        return grasps_from_maps(**maps_to_numpy(maps, 0), settings=self.settings)[0]
+        grasps = grasps_from_maps(**maps_to_numpy(maps, 0), settings=self.settings)
+        if not self.check_clearance:
+            return grasps[0]
+        self.failures.observe(info)
+        camera = camera_from_info(observation, info)
+        px_m = float(camera.metres_per_pixel(np.median(observation["depth"])))  # at the table, most of the image
+        untried = [g for g in grasps if not self.failures.tried(g, px_m)] or grasps
+        self.failures.last = first_clear(untried, observation["depth"], camera, info["max_opening_m"],
+                                         info.get("grasp_depth_m", 0.01))
+        return self.failures.last
 
 
 AGENTS_DIR = Path(__file__).resolve().parents[1] / "agents"

@@ -22,7 +22,8 @@ from ..envs import make_env
 from ..io import FileFormatError, read_csv, reading
 
 COLUMNS = ["env", "agent", "seed", "episode", "attempt", "outcome", "success", "collision", "multi_pick", "removed",
-           "objects_left", "objects_at_start", "level", "top_level", "planning_ms", "sim_time_s"]
+           "objects_left", "objects_at_start", "level", "top_level", "planning_ms", "sim_time_s",
+           "u", "v", "angle_rad", "opening_px", "depth_m", "quality", "on_object", "first_contact"]
 EPISODES_PER_TASK = 5
 BLOCK_PATTERN = "*__seed*__?????-?????.csv"  # the name of a block's records, see run_sweep
 # What the summary is computed from: a file of records without them cannot be summarised.
@@ -47,6 +48,8 @@ def run_episodes(env_id: str, agent, episodes, seed: int = 0, progress: bool = T
                 planning_ms = 1000 * (time.perf_counter() - start)
                 observation, reward, terminated, truncated, info = env.step_grasp(grasp)
                 done = terminated or truncated
+                # The last columns are what `graspbench analyze` needs: the grasp as planned, where it
+                # was aimed, what the hand hit first.
                 rows.append({
                     "env": env_id, "agent": agent.name, "seed": seed, "episode": episode,
                     "attempt": info["attempt"], "outcome": info["outcome"], "success": bool(reward),
@@ -54,6 +57,9 @@ def run_episodes(env_id: str, agent, episodes, seed: int = 0, progress: bool = T
                     "removed": len(info["removed_ids"]), "objects_left": info["objects_left"],
                     "objects_at_start": info["objects_at_start"], "level": info["level"], "top_level": info["top_level"],
                     "planning_ms": round(planning_ms, 3), "sim_time_s": round(info["sim_time_s"], 4),
+                    "u": grasp.u, "v": grasp.v, "angle_rad": grasp.angle_rad, "opening_px": grasp.opening_px,
+                    "depth_m": grasp.depth_m, "quality": grasp.quality, "on_object": info["target_id"] is not None,
+                    "first_contact": ";".join(f"{part}:{what}" for part, what in info["first_contacts"]),
                 })
     finally:
         env.close()
