@@ -105,11 +105,6 @@ def test_a_garbage_environment_spec_names_the_file(tmp_path, capsys, content):
 
 
 # --- dataset files --------------------------------------------------------------------------------
-# The readers live in graspbench/data/store.py and dataset.py, which were being changed beside this
-# work; until they read through graspbench.io these fail with the library's own message.
-
-needs_store_readers = pytest.mark.xfail(strict=True, reason="graspbench/data/store.py and dataset.py do not yet "
-                                                            "read through graspbench.io (issue 13)")
 
 
 @pytest.fixture
@@ -133,7 +128,6 @@ DAMAGED_DATASET_FILES = {
 }
 
 
-@needs_store_readers
 @pytest.mark.parametrize("case", sorted(DAMAGED_DATASET_FILES))
 def test_a_damaged_dataset_file_names_it(dataset, capsys, case):
     from graspbench.data.dataset import GraspDataset

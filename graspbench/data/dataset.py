@@ -38,7 +38,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..grasp import GraspRectangle
-from .store import FORMAT, read_index, read_metadata
+from ..io import FileFormatError, reading
+from .store import FORMAT, SCENE_FIX, read_index, read_metadata
 
 OPENING_SCALE_PX = 150.0  # GG-CNN / GR-ConvNet: opening maps hold opening_px / 150 (REFERENCE, Post-processing)
 CENTRE_FRACTION = 1 / 3  # GG-CNN ground truth: only the centre third along the closing axis is filled
@@ -401,16 +402,11 @@ class GraspDataset(Dataset):
 
     def _read_scene(self, scene: int) -> dict:
         path = self.root / self._files[scene]
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise ValueError(f"cannot read scene file {path} ({error}); run the same `graspbench generate` "
-                             f"command again to rewrite it") from error
-        with data:
+        with reading(path, "a readable scene file", SCENE_FIX), np.load(path, allow_pickle=False) as data:
             missing = [key for key in self._required_keys() if key not in data.files]
             if missing:
-                raise ValueError(f"scene file {path} has no field(s) {missing}; it was written by another "
-                                 f"version of the format: regenerate the dataset with `graspbench generate`")
+                raise FileFormatError(f"scene file {path} has no field(s) {missing}; it was written by another "
+                                      f"version of the format: regenerate the dataset with `graspbench generate`")
             return {key: data[key] for key in self._required_keys()}
 
     def _kept_labels(self, arrays: dict, scene: int) -> _Labels:

@@ -14,10 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import write_atomic
+from ..io import read_csv, reading, write_atomic
 
 FORMAT = 1
 INDEX_COLUMNS = ["scene", "file", "objects", "candidates", "successes", "collision_free_successes", "objects_with_success"]
+
+
+SCENE_FIX = "delete it and run the same `graspbench generate` command again to remake it"
 
 
 def scene_path(root, index: int) -> Path:
@@ -34,7 +37,7 @@ def read_scene(root, index: int) -> dict:
     path = scene_path(root, index)
     if not path.exists():
         raise ValueError(f"{path}: no such scene file; regenerate the dataset with `graspbench generate`")
-    with np.load(path, allow_pickle=False) as data:
+    with reading(path, "a readable scene file", SCENE_FIX), np.load(path, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
 
 
@@ -54,7 +57,8 @@ def read_metadata(root) -> dict:
     path = Path(root) / "dataset.json"
     if not path.exists():
         raise ValueError(f"{root} is not a graspbench dataset (no dataset.json); make one with `graspbench generate`")
-    return json.loads(path.read_text())
+    with reading(path, "a dataset's description (JSON)", "remake the dataset with `graspbench generate` in a new folder"):
+        return json.loads(path.read_text())
 
 
 def index_row(root, index: int, scene: dict | None = None) -> dict:
@@ -83,4 +87,5 @@ def read_index(root) -> pd.DataFrame:
     path = Path(root) / "index.csv"
     if not path.exists():
         raise ValueError(f"{path} is missing; run the same `graspbench generate` command again to finish the dataset")
-    return pd.read_csv(path)
+    return read_csv(path, "a dataset index", "delete it and run the same `graspbench generate` command again to rebuild it",
+                    columns=INDEX_COLUMNS, numeric=["scene", "objects", "candidates", "successes"])
