@@ -218,16 +218,14 @@ class NetworkAgent:
                  check_clearance: bool = True, candidates: int = 10):
         import torch
 
-        from .io import reading
         from .models import for_inference
         from .postprocess import PostProcess
         from .train import load_checkpoint
 
         torch.set_num_threads(threads)
-        with reading(checkpoint, "a graspbench checkpoint", f"make it again: `graspbench train-agents --agents {name}` "
-                                                             f"for a shipped agent, `graspbench train` for your own"):
-            model, meta = load_checkpoint(checkpoint)
-            model_input, settings = meta["input"], dict(meta["postprocess"])
+        model, meta = load_checkpoint(checkpoint, fix=f"make it again: `graspbench train-agents --agents {name}` "
+                                                      f"for a shipped agent, `graspbench train` for your own")
+        model_input, settings = meta["input"], meta["postprocess"]
         self.model, self.name, self.input = for_inference(model), name, model_input
         self.check_clearance = check_clearance
         top_k = candidates if check_clearance else 1
@@ -266,14 +264,25 @@ BUILTIN_CLASSES = {"random": RandomAgent, "heuristic": HeuristicAgent, "network"
 def agent_names(ready_only: bool = False) -> list[str]:
     """The agents shipped in ``agents/`` (one YAML each); ``ready_only``: those whose weights,
     if they need any, exist (``graspbench train-agents`` makes them)."""
-    import yaml
-
     names = []
     for path in sorted(AGENTS_DIR.glob("*.yaml")):
-        checkpoint = (yaml.safe_load(path.read_text()) or {}).get("checkpoint")
+        checkpoint = _read_spec(path).get("checkpoint")
         if not ready_only or checkpoint is None or (path.parent / checkpoint).is_file():
             names.append(path.stem)
     return names
+
+
+def _read_spec(path: Path) -> dict:
+    """An agent YAML's fields; a file that is not a YAML mapping fails naming it."""
+    import yaml
+
+    from .io import reading
+
+    with reading(path, "an agent spec", "fix its YAML: a mapping with a 'class' field (docs/own_planner.md)"):
+        spec = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(spec, dict):
+            raise ValueError("not a mapping of fields")
+    return spec
 
 
 def agent_spec_path(name_or_spec: str) -> Path:
@@ -288,10 +297,8 @@ def agent_spec_path(name_or_spec: str) -> Path:
 
 def agent_files(name_or_spec: str) -> list[Path]:
     """The files an agent is made from: its YAML and, for trained ones, its weights."""
-    import yaml
-
     path = agent_spec_path(name_or_spec)
-    checkpoint = (yaml.safe_load(path.read_text()) or {}).get("checkpoint")
+    checkpoint = _read_spec(path).get("checkpoint")
     return [path] + ([path.parent / checkpoint] if checkpoint and (path.parent / checkpoint).is_file() else [])
 
 
@@ -306,11 +313,9 @@ def make_agent(name_or_spec: str) -> Agent:
     """
     import importlib
 
-    import yaml
-
     path = agent_spec_path(name_or_spec)
-    spec = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(spec, dict) or "class" not in spec:
+    spec = _read_spec(path)
+    if "class" not in spec:
         raise ValueError(f"{path}: an agent spec needs a 'class' field (random, heuristic, network or module:Class)")
     spec = dict(spec)
     class_name = spec.pop("class")

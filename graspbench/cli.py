@@ -206,14 +206,11 @@ def cmd_evaluate_offline(args) -> int:
 
     from .bench.offline import rectangle_scores, simulated_top1
     from .data.dataset import GraspDataset, collate
-    from .io import reading
     from .postprocess import PostProcess
     from .train import load_checkpoint
 
-    fix = "give --checkpoint a best.pt written by `graspbench train`"
-    with reading(args.checkpoint, "a graspbench checkpoint", fix):
-        model, checkpoint = load_checkpoint(args.checkpoint)
-        settings = PostProcess(**checkpoint["postprocess"])
+    model, checkpoint = load_checkpoint(args.checkpoint, fix="give --checkpoint a best.pt written by `graspbench train`")
+    settings = PostProcess(**checkpoint["postprocess"])
     positives = checkpoint.get("args", {}).get("positives", "collision_free")
     scenes = list(range(args.scenes)) if args.scenes else None
     dataset = GraspDataset(args.data, input=checkpoint["input"], positives=positives, scenes=scenes)

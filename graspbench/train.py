@@ -25,7 +25,7 @@ from .data.dataset import INPUTS, GraspDataset, collate, split_scenes
 from .losses import make_loss
 from .models import build_model
 from .postprocess import PostProcess
-from .io import save_figure, write_atomic
+from .io import reading, save_figure, write_atomic
 
 INPUT_CHANNELS = {"depth": 1, "rgb": 3, "rgbd": 4}
 # MLGSL's quality output is a logit over pixels, not a [0, 1] score: post-processing reads it so.
@@ -112,17 +112,19 @@ def postprocess_for(loss: str) -> PostProcess:
     return PostProcess(quality="softmax" if loss in SOFTMAX_QUALITY_LOSSES else "raw")
 
 
-def load_checkpoint(path, map_location="cpu"):
-    """(model, checkpoint dict) from a ``best.pt``; a checkpoint that does not fit fails with why."""
+def load_checkpoint(path, map_location="cpu", fix: str = "make it again with `graspbench train`"):
+    """(model, checkpoint dict) from a ``best.pt``; a checkpoint that does not fit fails with why
+    and ``fix``, what to do about it."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint {path} does not exist")
-    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    for key in ("state_dict", "model_config", "loss", "input"):
-        if key not in checkpoint:
-            raise ValueError(f"checkpoint {path} has no {key!r}: it was not written by `graspbench train`")
-    model = build_model(**checkpoint["model_config"])
-    load_state(model, checkpoint["state_dict"], str(path))
+    with reading(path, "a graspbench checkpoint", fix):
+        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+        for key in ("state_dict", "model_config", "loss", "input"):
+            if key not in checkpoint:
+                raise ValueError(f"checkpoint {path} has no {key!r}: it was not written by `graspbench train`")
+        model = build_model(**checkpoint["model_config"])
+        load_state(model, checkpoint["state_dict"], str(path))
     return model, checkpoint
 
 
@@ -177,7 +179,10 @@ def train(args: TrainArgs) -> dict:
     history, start_epoch, best = [], 0, None
     last = out / "last.pt"
     if last.exists():  # resume
-        state = torch.load(last, weights_only=False)
+        with reading(last, "a graspbench training state", f"delete it to train {out} from the start"):
+            state = torch.load(last, weights_only=False)
+            if not isinstance(state, dict) or not {"meta", "state_dict", "optimiser", "history"} <= set(state):
+                raise ValueError("fields missing")
         if not _same_run(state["meta"], meta):
             raise ValueError(f"{out} holds a run with other arguments or data; choose another --out")
         load_state(model, state["state_dict"], str(last))

@@ -143,3 +143,17 @@ def test_a_damaged_dataset_file_names_it(dataset, capsys, case):
 
 def test_an_intact_dataset_reads(dataset):
     assert main(["dataset", "info", str(dataset)]) == 0  # so the failures above are the damage's
+
+
+def test_library_readers_name_the_file(tmp_path, damaged_agent):
+    """The same errors from the library, not only from the command line."""
+    from graspbench.envs import make_env
+    from graspbench.train import load_checkpoint
+
+    spec = tmp_path / "env.yaml"
+    spec.write_text("scene: {kind: [unclosed\n")
+    with pytest.raises(FileFormatError, match=f"{spec} is not an environment spec"):
+        make_env(str(spec))
+    damaged_agent("garbage")
+    with pytest.raises(FileFormatError, match=r"mine\.pt is not a graspbench checkpoint"):
+        load_checkpoint(tmp_path / "weights" / "mine.pt")

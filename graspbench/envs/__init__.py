@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import yaml
 
+from ..io import reading
 from .grasp_env import GraspEnv
 from .spec import EnvSpec, SpecError, load_spec, spec_paths
 
@@ -15,7 +16,8 @@ def register_all() -> list[str]:
     """Register every spec in ``envs/`` (idempotent); returns the ids."""
     ids = []
     for path in spec_paths():
-        env_id = (yaml.safe_load(path.read_text()) or {}).get("id")
+        with reading(path, "an environment spec", "fix its YAML: every field is documented in graspbench/envs/spec.py"):
+            env_id = (yaml.safe_load(path.read_text()) or {}).get("id")
         if not env_id:
             raise SpecError(f"{path}: field 'id' is missing")
         if env_id not in gym.registry:

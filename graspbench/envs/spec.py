@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from ..io import reading
 from ..sim.camera import DepthNoise
 from ..sim.gripper import GripperSpec
 from ..sim.objects import SPLITS
@@ -134,7 +135,8 @@ def load_spec(source: str | Path | dict | EnvSpec, **overrides) -> EnvSpec:
         path = Path(source)
         if not path.is_file():
             raise SpecError(f"{where}: no such spec file")
-        data = yaml.safe_load(path.read_text()) or {}
+        with reading(path, "an environment spec", "fix its YAML: every field is documented in graspbench/envs/spec.py"):
+            data = yaml.safe_load(path.read_text()) or {}
         if not isinstance(data, dict):
             raise SpecError(f"{where}: expected a mapping of fields at the top level")
     data = _merge(data, overrides)
