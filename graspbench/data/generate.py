@@ -297,7 +297,7 @@ def priority_map(segmentation: np.ndarray, bodies: list[int], graph) -> np.ndarr
 
 def _label(camera, depth, candidate: Candidate, trial: TrialResult, robustness: float) -> dict:
     grasp = image_grasp(camera, depth, candidate)
-    u, v, depth_m = camera.world_to_pixel(candidate.position_m)
+    depth_m = camera.world_to_pixel(candidate.position_m)[2]
     px_per_m = grasp.opening_px / candidate.opening_m
     return {
         "u": grasp.u, "v": grasp.v, "angle": grasp.angle_rad,
