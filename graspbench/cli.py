@@ -430,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--repeats", type=_positive_int, default=30)
     q.add_argument("--json", help="write the figures to this file")
     q.set_defaults(func=cmd_perf_planners)
+
+    from .ivfp.cli import add_parser as add_ivfp_parser
+
+    add_ivfp_parser(sub, _positive_int, _env_id)
     return parser
 
 

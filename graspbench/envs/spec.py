@@ -17,6 +17,7 @@ from ..io import reading
 from ..sim.camera import DepthNoise
 from ..sim.gripper import GripperSpec
 from ..sim.objects import SPLITS
+from ..sim.probe import ProbeSpec, WristCameraSpec
 from ..sim.scenes import SCENE_KINDS
 
 ENVS_DIR = Path(__file__).resolve().parents[2] / "envs"
@@ -82,6 +83,51 @@ class ProtocolSpec:
         _positive("protocol.max_attempts", self.max_attempts)
 
 
+AFTER_PROBE = ("extract", "release")
+
+
+@dataclass(frozen=True)
+class PickSpec:
+    """Target picking (BinPick): one pick of a given object per episode, probed before extraction."""
+
+    widths_m: tuple[float, ...] = (0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08)
+    """the pre-grasp widths a pick chooses from; an action's opening snaps to the nearest"""
+    free_yaw: bool = False
+    """let the action turn the closing axis; else it stays along image u (the Stretch's gripper does not turn)"""
+    brush_force_n: float = 30.0
+    """on the way down the hand may push past objects with at most this force, as a compliant
+    gripper does in a packed bin (only 14 of 41 visible targets of 3 bins had a contact-free grasp
+    at fixed yaw); it is a collision when they stop it, or when it touches the bin. 0: any touch is a collision"""
+    min_target_pixels: int = 300
+    """a target must show at least this many pixels to the overhead camera"""
+    min_objects: int = 8
+    """a new bin is filled when fewer objects than this are left, or no target is visible enough"""
+    extract_height_m: float = 0.2
+    """extraction lifts the hand to this height; an object counts as extracted when it is wholly above the walls"""
+    after_probe: str = "extract"
+    """extract (the ground truth) or release (open the fingers where the probe ended: measures how
+    reversible the probe is)"""
+    probe: ProbeSpec = field(default_factory=ProbeSpec)
+    """the lift-and-pull probe after closing"""
+    wrist_camera: WristCameraSpec = field(default_factory=WristCameraSpec)
+    """the camera on the hand that films the probe"""
+
+    def check(self):
+        if not self.widths_m or any(not 0 < w for w in self.widths_m) or list(self.widths_m) != sorted(set(self.widths_m)):
+            raise SpecError(f"pick.widths_m: expected increasing positive widths, got {list(self.widths_m)}")
+        _positive("pick.min_target_pixels", self.min_target_pixels)
+        if self.brush_force_n < 0:
+            raise SpecError(f"pick.brush_force_n: expected 0 (no brushing) or a positive force, got {self.brush_force_n}")
+        _positive("pick.min_objects", self.min_objects)
+        _positive("pick.extract_height_m", self.extract_height_m)
+        _one_of("pick.after_probe", self.after_probe, AFTER_PROBE)
+        try:
+            self.probe.check()
+            self.wrist_camera.check()
+        except ValueError as error:
+            raise SpecError(str(error)) from None
+
+
 @dataclass(frozen=True)
 class EnvSpec:
     id: str = "GraspBench/Custom-v0"
@@ -102,6 +148,8 @@ class EnvSpec:
     """physics solver iterations per step (VGN: 150)"""
     observe_segmentation: bool = False
     """add the segmentation image (object id per pixel, -1 background) to observations"""
+    pick: PickSpec | None = None
+    """target picking from a bin (BinPick) instead of clutter removal; null for clutter removal"""
 
     def check(self):
         if not self.id.startswith("GraspBench/") or not self.id.endswith(tuple(f"-v{i}" for i in range(10))):
@@ -110,6 +158,10 @@ class EnvSpec:
         self.scene.check()
         self.camera.check()
         self.protocol.check()
+        if self.pick is not None:
+            if self.pick.widths_m[-1] > self.gripper.max_opening_m + 1e-9:
+                raise SpecError(f"pick.widths_m: {self.pick.widths_m[-1]} m is wider than gripper.max_opening_m {self.gripper.max_opening_m}")
+            self.pick.check()
 
 
 def _one_of(name, value, allowed):
@@ -180,6 +232,10 @@ def _convert(hint, value, name: str):
             return hint()
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, name + ".")
+    if typing.get_origin(hint) is tuple and typing.get_args(hint)[1:] == (Ellipsis,):
+        if not isinstance(value, (list, tuple)):
+            raise SpecError(f"{name}: expected a list, got {value!r}")
+        return tuple(_convert(typing.get_args(hint)[0], v, name) for v in value)
     if typing.get_origin(hint) is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(typing.get_args(hint)):
             raise SpecError(f"{name}: expected a list of {len(typing.get_args(hint))} values, got {value!r}")

@@ -18,6 +18,8 @@ URDF = Path(__file__).resolve().parents[2] / "assets" / "gripper" / "parallel_ja
 GANTRY_JOINTS = ("x", "y", "z", "yaw")
 FINGER_JOINTS = ("finger_left", "finger_right")
 PARK_TCP = (0.0, 0.0, 1.0, 0.0)
+GANTRY_FORCE_N = 500.0  # the gantry's motors: stiff enough that nothing pushes the hand off its path
+BLOCKED_M = 0.005  # a hand that brushes past objects is blocked when it stops this far above its goal
 # The hand's dimensions in the URDF, for planners that check clearance in a height map.
 FINGER_THICKNESS_M = 0.012  # along the closing axis
 FINGER_WIDTH_M = 0.02  # across the closing axis: the jaw size
@@ -130,19 +132,20 @@ class Gripper:
             c.resetJointState(self.body, joint, q)
         for joint in self.fingers:
             c.resetJointState(self.body, joint, opening_m / 2)
-        self._move_to(tcp)
-        self._fingers_to(opening_m, force_n=self.spec.finger_force_n)
+        self.move_to(tcp)
+        self.fingers_to(opening_m, force_n=self.spec.finger_force_n)
 
     def park(self) -> None:
         self.teleport(PARK_TCP, self.spec.max_opening_m)
 
-    def _move_to(self, tcp, speed_m_s: float | None = None) -> None:
+    def move_to(self, tcp, speed_m_s: float | None = None, force_n: float | None = None) -> None:
         c = self.world.client
+        self.commanded = tuple(float(q) for q in tcp)
         for joint, q in zip(self.gantry, tcp):
-            c.setJointMotorControl2(self.body, joint, c.POSITION_CONTROL, targetPosition=q, force=500,
+            c.setJointMotorControl2(self.body, joint, c.POSITION_CONTROL, targetPosition=q, force=force_n or GANTRY_FORCE_N,
                                     maxVelocity=speed_m_s or self.spec.speed_m_s)
 
-    def _fingers_to(self, opening_m: float, force_n: float) -> None:
+    def fingers_to(self, opening_m: float, force_n: float) -> None:
         c = self.world.client
         for joint in self.fingers:
             c.setJointMotorControl2(self.body, joint, c.POSITION_CONTROL, targetPosition=opening_m / 2,
@@ -165,14 +168,14 @@ class Gripper:
         return sorted({(self._part.get(p[3], "palm"), p[2])
                        for p in self.world.client.getContactPoints(bodyA=self.body) if p[8] <= 0.0})
 
-    def _step_until(self, done, max_time_s: float, watch_contacts: bool = False) -> list[tuple[str, int]]:
+    def _step_until(self, done, max_time_s: float, watch_contacts: bool = False, ignore=()) -> list[tuple[str, int]]:
         """Step in chunks until ``done()`` or ``max_time_s``; with ``watch_contacts``, stop at the
-        first contact and return its (part, body) pairs."""
+        first contact with a body not in ``ignore`` and return its (part, body) pairs."""
         every = self.spec.check_every
         for _ in range(int(max_time_s / self.world.time_step_s / every) + 1):
             self.world.step(every)
             if watch_contacts:
-                contacts = self.contacts()
+                contacts = [c for c in self.contacts() if c[1] not in ignore]
                 if contacts:
                     return contacts
             if done():
@@ -181,29 +184,37 @@ class Gripper:
 
     # --- a grasp -----------------------------------------------------------------------------------
 
-    def execute(self, position_m, yaw_rad: float, opening_m: float, objects: list[int]) -> GraspResult:
-        """Approach top-down to ``position_m`` (the TCP: midway between the fingertips), close,
-        lift, and say what happened. The hand is parked afterwards; lifted objects stay in the
-        world (hanging where the hand was) for the caller to remove."""
-        s, world = self.spec, self.world
-        start_steps = world.steps
+    def approach_and_close(self, position_m, yaw_rad: float, opening_m: float, brush=(), brush_force_n: float = 30.0
+                           ) -> list[tuple[str, int]]:
+        """Come down top-down to ``position_m`` (the TCP: midway between the fingertips) with the
+        given opening and close the fingers. Returns the first contacts, (part, body) pairs, if the
+        hand touched anything before closing (then it is parked and nothing was closed); else [].
+
+        Bodies in ``brush`` may be touched on the way down: the hand pushes past them with at most
+        ``brush_force_n``, as a compliant gripper pushes into a packed bin; only when they stop it
+        more than ``BLOCKED_M`` above the grasp pose is it a collision."""
+        s = self.spec
         x, y, z = (float(a) for a in position_m)
         opening_m = float(np.clip(opening_m, 0.0, s.max_opening_m))
-        heights_before = {b: world.pose(b)[0][2] for b in objects}
-
+        brush = set(brush)
         self.teleport((x, y, z + s.approach_m, yaw_rad), opening_m)
-        world.client.performCollisionDetection()
-        contacts = self.contacts()  # does the hand start inside something?
+        self.world.client.performCollisionDetection()
+        contacts = [c for c in self.contacts() if c[1] not in brush]  # does the hand start inside something?
         if not contacts:
-            self._move_to((x, y, z, yaw_rad))
-            contacts = self._step_until(lambda: abs(self.tcp_z() - z) < 1e-3, 2 * s.approach_m / s.speed_m_s,
-                                        watch_contacts=True)
+            self.move_to((x, y, z, yaw_rad), force_n=brush_force_n if brush else None)
+            reached = lambda: abs(self.tcp_z() - z) < 1e-3  # noqa: E731
+            if brush:
+                touched = self._step_until(reached, 2 * s.approach_m / s.speed_m_s, watch_contacts=True, ignore=brush)
+                blocked = self.tcp_z() - z > BLOCKED_M
+                contacts = touched or (self.contacts() if blocked else [])
+                self.move_to((x, y, self.tcp_z(), yaw_rad))  # full force again: hold here
+            else:
+                contacts = self._step_until(reached, 2 * s.approach_m / s.speed_m_s, watch_contacts=True)
         if contacts:
             self.park()
-            return GraspResult(Outcome.COLLISION, sorted({body for _, body in contacts}), steps=world.steps - start_steps,
-                               first_contacts=contacts)
+            return contacts
 
-        self._fingers_to(0.0, s.finger_force_n)
+        self.fingers_to(0.0, s.finger_force_n)
         previous = [self.opening_m()]
 
         def fingers_stopped() -> bool:
@@ -213,16 +224,33 @@ class Gripper:
             return stopped
 
         self._step_until(fingers_stopped, 2 * s.max_opening_m / s.finger_speed_m_s)
-        opening_after_close = self.opening_m()
+        return []
 
-        top = z + s.lift_m
+    def lift_to(self, top_z: float) -> None:
+        """Lift straight up to ``top_z``, speeding up gently (a jerk would shake a held object loose)."""
+        s, world = self.spec, self.world
+        x, y, z, yaw = self.commanded
         speed, chunk_s = 0.0, s.check_every * world.time_step_s
-        for _ in range(int(2 * s.lift_m / s.lift_speed_m_s / chunk_s) + 1):
+        for _ in range(int(2 * abs(top_z - z) / s.lift_speed_m_s / chunk_s) + 1):
             speed = min(s.lift_speed_m_s, speed + s.lift_acceleration_m_s2 * chunk_s)
-            self._move_to((x, y, top, yaw_rad), speed)
+            self.move_to((x, y, top_z, yaw), speed)
             world.step(s.check_every)
-            if abs(self.tcp_z() - top) < 1e-3:
+            if abs(self.tcp_z() - top_z) < 1e-3:
                 break
+
+    def execute(self, position_m, yaw_rad: float, opening_m: float, objects: list[int]) -> GraspResult:
+        """Approach top-down to ``position_m``, close, lift, and say what happened. The hand is
+        parked afterwards; lifted objects stay in the world (hanging where the hand was) for the
+        caller to remove."""
+        s, world = self.spec, self.world
+        start_steps = world.steps
+        heights_before = {b: world.pose(b)[0][2] for b in objects}
+        contacts = self.approach_and_close(position_m, yaw_rad, opening_m)
+        if contacts:
+            return GraspResult(Outcome.COLLISION, sorted({body for _, body in contacts}), steps=world.steps - start_steps,
+                               first_contacts=contacts)
+        opening_after_close = self.opening_m()
+        self.lift_to(float(position_m[2]) + s.lift_m)
 
         held = sorted(self.touching() & set(objects))
         lifted = sorted(b for b in objects if world.pose(b)[0][2] - heights_before[b] > s.lift_m / 2)

@@ -1,0 +1,208 @@
+"""Target picking from a dense bin, one probed pick per episode (IVFP, Murray et al.)."""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+
+from ..grasp import Grasp
+from ..sim.gripper import Gripper
+from ..sim.probe import WristCamera, frame_times, run_probe
+from ..sim.scenes import TRAY_WALL_HEIGHT_M, build_scene
+from .grasp_env import GraspEnv
+
+PICK_OUTCOMES = ("success", "fail_multipick", "fail_not_picked", "collision")
+MOTIONS = ("approach_close", "probe", "extract", "release", "settle")
+STILL_TIME_S = 0.3  # after release: let the fingers open before the hand leaves
+
+
+class BinPickEnv(GraspEnv):
+    """Pick a given target out of a dense bin: a contextual bandit, one pick per episode.
+
+    **Task description.** A bin with walls is filled with objects dropped into it. Each episode
+    names a target (``target_mask``); the agent chooses a grasp point and a pre-grasp width. The
+    hand comes down top-down, closes, runs the interactive probe (lift, pull, push back, lower),
+    filmed by the wrist camera, then extracts (lifts out of the bin). Extracted objects leave the
+    bin, and the next episode continues in the same bin with a new target, as in the paper, so
+    that filling a bin is not paid per pick.
+
+    **Randomizations.** A seeded reset fills a new bin (objects, drop poses) and draws the target
+    uniformly among the objects showing at least ``pick.min_target_pixels`` pixels. A reset
+    without a seed continues the bin (a new bin when fewer than ``pick.min_objects`` are left or
+    no object is visible enough). Physics is deterministic: the same seed and actions give the same
+    picks, frames and outcomes.
+
+    **Success conditions.** ``success``: the target, and only it, is extracted (wholly above the
+    walls). ``fail_multipick``: the target with others. ``fail_not_picked``: the target stays
+    (missed, slipped, or another object came up). ``collision``: the hand touched the bin before closing,
+    or objects it pushed past on the way down stopped it (no probe). Reward 1 for a success, else 0. Every episode terminates after its pick.
+
+    **Action.** As :class:`GraspEnv`'s (x, y, angle, opening) in [-1, 1]^4. The opening snaps to
+    the nearest of ``pick.widths_m``; the angle is ignored unless ``pick.free_yaw`` (the closing
+    axis then stays along image u).
+
+    **Observation.** ``depth``, ``rgb`` and ``target_mask`` (H, W) uint8, 1 on the target's
+    visible pixels.
+
+    **Info.** GraspEnv's, with ``outcome`` one of PICK_OUTCOMES, ``target_id``,
+    ``target_name``, ``width_index``, ``probe_rgb`` (T, h, w, 3) uint8 and ``probe_depth_m``
+    (T, h, w) from the wrist camera (zeros after a collision), ``frame_times_s``, ``probed``,
+    ``extracted_ids``, ``motion_s`` (simulated seconds of each motion of the pick, for units per
+    hour), ``others_moved_m`` (with ``after_probe: release``: how far the non-target object that
+    moved most went, else None), ``new_bin``.
+    """
+
+    def __init__(self, spec="envs/binpick.yaml", render_mode=None, **overrides):
+        super().__init__(spec, render_mode, **overrides)
+        s = self.bench_spec
+        if s.pick is None:
+            raise ValueError("BinPickEnv needs a spec with a `pick:` section (see envs/binpick.yaml)")
+        if s.scene.kind != "bin":
+            raise ValueError(f"scene.kind: BinPick needs 'bin', got {s.scene.kind!r}")
+        H, W = s.camera.height_px, s.camera.width_px
+        self.observation_space = spaces.Dict({
+            **self.observation_space.spaces,
+            "target_mask": spaces.Box(0, 1, (H, W), np.uint8),
+        })
+        self.times = frame_times(s.pick.probe, s.pick.wrist_camera)
+        self.target, self._new_bin = None, False
+
+    # --- Gymnasium API ----------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super(GraspEnv, self).reset(seed=seed)
+        new_bin = seed is not None or self.scene is None or (options or {}).get("new_bin", False)
+        if not new_bin:
+            self._frame = self._render_frame()
+            self.target = self._choose_target()
+            new_bin = self.target is None or len(self.scene.objects) < self.bench_spec.pick.min_objects
+        if new_bin:
+            self._fill_bin()
+        self.attempts = self.consecutive_failures = 0
+        self._new_bin = new_bin
+        return self._observation(), self._info(outcome=None)
+
+    def step_grasp(self, grasp: Grasp):
+        if self.scene is None or self.target is None:
+            raise RuntimeError("call reset() before step()")
+        p, world = self.bench_spec.pick, self.world
+        target_name = self._target_name
+        grasp = self.snap(grasp)
+        position, yaw, opening_m = self.grasp_to_pose(grasp)
+        width_index = int(np.argmin(np.abs(np.array(p.widths_m) - opening_m)))
+        opening_m = p.widths_m[width_index]
+        before = {b: world.pose(b)[0] for b in self.scene.bodies}
+        motion_s, steps = {}, world.steps
+
+        def timed(name):
+            nonlocal steps
+            motion_s[name] = motion_s.get(name, 0.0) + (world.steps - steps) * world.time_step_s
+            steps = world.steps
+
+        brush = self.scene.bodies if p.brush_force_n > 0 else ()
+        contacts = self.gripper.approach_and_close(position, yaw, opening_m, brush, p.brush_force_n)
+        timed("approach_close")
+        film, extracted, others_moved = None, [], None
+        if contacts:
+            outcome = "collision"
+        else:
+            film = run_probe(self.gripper, p.probe, self.wrist_camera)
+            timed("probe")
+            if p.after_probe == "extract":
+                self.gripper.lift_to(p.extract_height_m)
+                timed("extract")
+                extracted = self._extracted()
+                outcome = ("fail_multipick" if len(extracted) > 1 else "success") if self.target in extracted else "fail_not_picked"
+                for body in extracted:
+                    self.scene.remove(body)
+            else:
+                outcome = "fail_not_picked"  # released on purpose: nothing is judged
+                self.gripper.fingers_to(self.bench_spec.gripper.max_opening_m, self.bench_spec.gripper.finger_force_n)
+                world.step(int(STILL_TIME_S / world.time_step_s))
+                self.gripper.lift_to(p.extract_height_m)
+                timed("release")
+        self.gripper.park()
+        self.scene.settle()
+        timed("settle")
+        lost = self.scene.remove_lost()
+        if p.after_probe == "release" and film is not None:
+            moved = [np.linalg.norm(world.pose(b)[0] - before[b]) for b in self.scene.bodies if b != self.target]
+            others_moved = float(max(moved, default=0.0))
+
+        self.attempts += 1
+        target, self.target = self.target, None  # one pick per episode
+        self._frame = self._render_frame()
+        info = self._info(
+            outcome=outcome, collision=outcome == "collision",
+            touched_ids=sorted({b for _, b in contacts}), removed_ids=extracted, lost_ids=lost, target_id=target,
+            sim_time_s=sum(motion_s.values()),
+            first_contacts=[(part, self._what(body, target)) for part, body in contacts],
+        )
+        T = len(self.times)
+        h, w = p.wrist_camera.height_px, p.wrist_camera.width_px
+        info.update(
+            target_name=target_name, width_index=width_index, probed=film is not None,
+            probe_rgb=film.rgb if film is not None else np.zeros((T, h, w, 3), np.uint8),
+            probe_depth_m=film.depth_m if film is not None else np.zeros((T, h, w), np.float32),
+            frame_times_s=self.times, extracted_ids=extracted, others_moved_m=others_moved,
+            motion_s={name: motion_s.get(name, 0.0) for name in MOTIONS}, new_bin=self._new_bin,
+        )
+        return self._observation(), float(outcome == "success"), True, False, info
+
+    # --- the grasp --------------------------------------------------------------------------------
+
+    def snap(self, grasp: Grasp) -> Grasp:
+        """The grasp as executed: the angle fixed unless ``pick.free_yaw``."""
+        if self.bench_spec.pick.free_yaw:
+            return grasp
+        return Grasp(grasp.u, grasp.v, 0.0, grasp.opening_px, grasp.depth_m, grasp.quality)
+
+    def width_to_opening_px(self, width_m: float, u: float, v: float) -> float:
+        """The action opening (pixels) that selects a pre-grasp width at pixel (u, v)."""
+        depth = float(self._frame.depth_m[int(round(v)), int(round(u))])
+        return width_m / float(self.camera.metres_per_pixel(depth))
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _fill_bin(self) -> None:
+        rng, s = self.np_random, self.bench_spec.scene
+        for _ in range(10):
+            count = int(rng.integers(s.object_count[0], s.object_count[1] + 1))
+            picks = rng.choice(len(self.models), size=count, replace=count > len(self.models))
+            self.world.reset()
+            self.scene = build_scene(self.world, s.kind, [self.models[i] for i in picks], rng, s.workspace_m)
+            self.gripper = Gripper(self.world, self.bench_spec.gripper)
+            self.wrist_camera = WristCamera(self.gripper, self.bench_spec.pick.wrist_camera)
+            self.objects_at_start = len(self.scene.objects)
+            self._frame = self._render_frame()
+            self.target = self._choose_target()
+            if self.target is not None:
+                return
+        raise RuntimeError("no bin with a visible target in 10 tries: lower pick.min_target_pixels or scene.object_scale")
+
+    def _choose_target(self) -> int | None:
+        segmentation = self._frame.segmentation
+        visible = [b for b in self.scene.bodies if (segmentation == b).sum() >= self.bench_spec.pick.min_target_pixels]
+        if not visible:
+            return None
+        return int(visible[int(self.np_random.integers(len(visible)))])
+
+    @property
+    def _target_name(self) -> str:
+        return self.scene.objects[self.target].name if self.target in self.scene.objects else ""
+
+    def _extracted(self) -> list[int]:
+        c = self.world.client
+        return [b for b in self.scene.bodies if c.getAABB(b)[0][2] > TRAY_WALL_HEIGHT_M]
+
+    def _observation(self) -> dict:
+        observation = super()._observation()
+        target = self.target if self.target is not None else -2
+        observation["target_mask"] = (self._frame.segmentation == target).astype(np.uint8)
+        return observation
+
+    def _info(self, outcome, **kwargs) -> dict:
+        info = super()._info(outcome, **kwargs)
+        if outcome is None:
+            info.update(target_id=self.target, target_name=self._target_name, new_bin=self._new_bin)
+        return info

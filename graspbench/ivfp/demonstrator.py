@@ -1,0 +1,182 @@
+"""The demonstrator: a scripted operator in place of the paper's 2,143 teleoperated picks, and
+``graspbench ivfp collect``, which records its probed picks.
+
+The operator looks at the bin as a person would (the clean depth image and the target's mask)
+and aims as a careful person does: at a point well inside the target's visible surface where both
+fingers come down on free space, with the narrowest pre-grasp width that spans the target there
+plus a margin. People are not exact: the point is spread by a few millimetres, and a share of
+picks are careless (a wider spread, a width one step too narrow or too wide). These mistakes are
+what give the classifier its failures, as the operators' did in the paper.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ..grasp import Grasp
+from ..sim.gripper import footprint_clear
+from .picks import OUTCOMES, bin_path, write_bin
+
+AXES_FREE_YAW = 4  # closing-axis directions a person considers when the gripper can turn
+
+
+@dataclass(frozen=True)
+class DemonstratorSettings:
+    """How the scripted operator aims and errs."""
+
+    spread_m: float = 0.004
+    """standard deviation of a careful person's aim on the table"""
+    careless_rate: float = 0.3
+    """share of picks made carelessly"""
+    careless_spread_m: float = 0.012
+    """standard deviation of a careless aim"""
+    margin_m: float = 0.01
+    """free space a person leaves on each side of the target when choosing the width"""
+    candidates: int = 40
+    """points inside the target's mask a person weighs up"""
+
+
+def demonstrate(env, observation: dict, rng: np.random.Generator, settings: DemonstratorSettings = DemonstratorSettings()) -> Grasp:
+    """The operator's grasp on the current target of a BinPick env."""
+    p, gripper = env.bench_spec.pick, env.bench_spec.gripper
+    mask = observation["target_mask"].astype(bool)
+    depth = observation["depth"]
+    heights = env.camera.heights_m(depth)
+    inside = ndimage.distance_transform_edt(mask)
+    v_all, u_all = np.nonzero(inside > 0)
+    weights = inside[v_all, u_all] ** 2
+    chosen = rng.choice(len(v_all), size=min(settings.candidates, len(v_all)), replace=False, p=weights / weights.sum())
+    angles = np.arange(AXES_FREE_YAW) * np.pi / AXES_FREE_YAW - np.pi / 2 if p.free_yaw else [0.0]
+    best, best_score = None, -np.inf
+    for k in chosen:
+        u, v = float(u_all[k]), float(v_all[k])
+        px_m = float(env.camera.metres_per_pixel(depth[int(v), int(u)]))
+        for angle in angles:
+            span_m = _span_px(mask, u, v, angle) * px_m
+            fits = [w for w in p.widths_m if w >= span_m + 2 * settings.margin_m]
+            width = fits[0] if fits else p.widths_m[-1]
+            fingertip_z = heights[int(v), int(u)] - gripper.grasp_depth_m
+            clear = footprint_clear(heights, u, v, angle, width / px_m, px_m, fingertip_z)
+            # A person prefers a clear approach, then a width that spans the target, then the middle of it.
+            score = 2.0 * clear + 1.0 * bool(fits) + inside[int(v), int(u)] / inside.max()
+            if score > best_score:
+                best, best_score = (u, v, angle, width, px_m), score
+    u, v, angle, width, px_m = best
+    careless = rng.random() < settings.careless_rate
+    spread_px = (settings.careless_spread_m if careless else settings.spread_m) / px_m
+    if careless and rng.random() < 0.5:
+        index = p.widths_m.index(width) + int(rng.choice([-1, 1]))
+        width = p.widths_m[int(np.clip(index, 0, len(p.widths_m) - 1))]
+    H, W = depth.shape
+    u = float(np.clip(u + rng.normal(0, spread_px), 0, W - 1))
+    v = float(np.clip(v + rng.normal(0, spread_px), 0, H - 1))
+    return Grasp(u, v, angle, env.width_to_opening_px(width, u, v))
+
+
+def _span_px(mask: np.ndarray, u: float, v: float, angle: float) -> float:
+    """Length of the run of mask pixels through (u, v) along the closing axis."""
+    direction = np.array([np.cos(angle), -np.sin(angle)])
+    ends = []
+    for sign in (1, -1):
+        r = 0.0
+        while True:
+            x, y = np.round(np.array([u, v]) + sign * (r + 1) * direction).astype(int)
+            if not (0 <= y < mask.shape[0] and 0 <= x < mask.shape[1] and mask[y, x]):
+                break
+            r += 1
+        ends.append(r)
+    return sum(ends) + 1
+
+
+# --- collecting -----------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=2)
+def _env(spec_json: str):
+    from ..envs.binpick_env import BinPickEnv
+
+    return BinPickEnv(json.loads(spec_json))
+
+
+def collect_bin(task: dict) -> dict:
+    """Fill bin ``task["bin"]`` (seed ``seed + bin``), make up to ``picks`` demonstrations in it,
+    store them; returns the bin's counts and costs. Runs in worker processes: plain data in and out."""
+    start = time.perf_counter()
+    env = _env(json.dumps(task["spec"], sort_keys=True))
+    physics_start = env.world.physics_time_s
+    settings = DemonstratorSettings(**task["settings"])
+    observation, info = env.reset(seed=task["seed"] + task["bin"])
+    rows = []
+    for k in range(task["picks"]):
+        if k > 0:
+            if len(env.scene.objects) < env.bench_spec.pick.min_objects:
+                break
+            observation, info = env.reset()
+            if info["new_bin"]:
+                break  # nothing visible enough was left: this bin is done
+        grasp = demonstrate(env, observation, np.random.default_rng([task["seed"], task["bin"], k]), settings)
+        _, _, _, _, result = env.step_grasp(grasp)
+        rows.append({
+            "outcome": result["outcome"], "probed": result["probed"],
+            "probe_rgb": result["probe_rgb"], "probe_depth_m": result["probe_depth_m"].astype(np.float16),
+            "rgb": observation["rgb"], "depth_m": observation["depth"], "target_mask": observation["target_mask"].astype(bool),
+            "u": grasp.u, "v": grasp.v, "angle_rad": env.snap(grasp).angle_rad,
+            "opening_m": env.bench_spec.pick.widths_m[result["width_index"]], "width_index": result["width_index"],
+            "sim_time_s": result["sim_time_s"], "others_moved_m": np.nan if result["others_moved_m"] is None else result["others_moved_m"], "target_name": result["target_name"],
+        })
+    arrays = {key: np.array([row[key] for row in rows]) for key in rows[0]}
+    arrays["outcome"] = arrays["outcome"].astype(f"<U{max(len(o) for o in OUTCOMES)}")
+    arrays["frame_times_s"] = env.times
+    for key in ("u", "v", "angle_rad", "opening_m", "sim_time_s", "others_moved_m"):
+        arrays[key] = arrays[key].astype(np.float32)
+    arrays["width_index"] = arrays["width_index"].astype(np.int16)
+    write_bin(task["out"], task["bin"], arrays)
+    return {"bin": task["bin"], "picks": len(rows), "seconds": time.perf_counter() - start,
+            "physics_s": env.world.physics_time_s - physics_start, "sim_s": float(arrays["sim_time_s"].sum())}
+
+
+def collect(env: str, bins: int, out, picks_per_bin: int = 12, seed: int = 0, split: str | None = "train",
+            after_probe: str = "extract", workers: int | None = None, executor: str = "local", address: str | None = None,
+            settings: DemonstratorSettings = DemonstratorSettings(), progress: bool = True) -> dict:
+    """Make (or finish) a collection of ``bins`` bins of demonstrations in ``out``; returns a summary.
+    Bins already in ``out`` are skipped, so running the same command again resumes."""
+    from tqdm import tqdm
+
+    from .. import __version__
+    from ..data.generate import spec_mapping
+    from ..parallel import run_tasks
+    from .picks import write_index, write_metadata
+
+    spec = spec_mapping(env, split)
+    if spec.get("pick") is None:
+        raise ValueError(f"--env {env}: not a target-picking environment (no `pick:` section); use GraspBench/BinPick-v0")
+    spec["pick"]["after_probe"] = after_probe
+    write_metadata(out, {"graspbench_version": __version__, "env": env, "spec": spec, "seed": seed, "bins": bins,
+                         "picks_per_bin": picks_per_bin, "after_probe": after_probe,
+                         "demonstrator": dataclasses.asdict(settings)})
+    tasks = [{"spec": spec, "seed": seed, "bin": b, "picks": picks_per_bin, "settings": dataclasses.asdict(settings), "out": str(out)}
+             for b in range(bins) if not bin_path(out, b).exists()]
+    picks = busy_s = physics_s = sim_s = 0.0
+    start = time.perf_counter()
+    try:
+        with tqdm(total=bins, initial=bins - len(tasks), desc="bins", unit="bin", disable=not progress) as bar:
+            for _, result in run_tasks(collect_bin, tasks, executor=executor, workers=workers, address=address):
+                picks += result["picks"]
+                busy_s += result["seconds"]
+                physics_s += result["physics_s"]
+                sim_s += result["sim_s"]
+                bar.update()
+                bar.set_postfix(core_s_per_pick=f"{busy_s / picks:.2f}")
+    finally:
+        index = write_index(out)
+    return {"bins": len(index), "picks": int(index["picks"].sum()), **{o: int(index[o].sum()) for o in OUTCOMES},
+            "made_now": int(picks), "wall_s": time.perf_counter() - start,
+            "core_s_per_pick": busy_s / picks if picks else float("nan"),
+            "physics_s_per_pick": physics_s / picks if picks else float("nan"),
+            "sim_s_per_pick": sim_s / picks if picks else float("nan")}
