@@ -21,7 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..grasp import Grasp
-from ..sim.gripper import footprint_clear
+from ..sim.gripper import FINGER_LENGTH_M, footprint_heights
 from .picks import OUTCOMES, bin_path, write_bin
 
 AXES_FREE_YAW = 4  # closing-axis directions a person considers when the gripper can turn
@@ -63,9 +63,11 @@ def demonstrate(env, observation: dict, rng: np.random.Generator, settings: Demo
             fits = [w for w in p.widths_m if w >= span_m + 2 * settings.margin_m]
             width = fits[0] if fits else p.widths_m[-1]
             fingertip_z = heights[int(v), int(u)] - gripper.grasp_depth_m
-            clear = footprint_clear(heights, u, v, angle, width / px_m, px_m, fingertip_z)
-            # A person prefers a clear approach, then a width that spans the target, then the middle of it.
-            score = 2.0 * clear + 1.0 * bool(fits) + inside[int(v), int(u)] / inside.max()
+            fingers_top, palm_top = footprint_heights(heights, u, v, angle, width / px_m, px_m)
+            # How far the fingers (or the palm) would land on something: a person looks for room
+            # beside the target first, then for a width that spans it, then for the middle of it.
+            blocked_m = max(fingers_top - fingertip_z, palm_top - fingertip_z - FINGER_LENGTH_M, 0.0)
+            score = -blocked_m / settings.margin_m + 1.0 * bool(fits) + inside[int(v), int(u)] / inside.max()
             if score > best_score:
                 best, best_score = (u, v, angle, width, px_m), score
     u, v, angle, width, px_m = best

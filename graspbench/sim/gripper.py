@@ -271,6 +271,14 @@ def footprint_clear(heights_m: np.ndarray, u: float, v: float, angle_rad: float,
     """Would a top-down grasp at pixel (u, v) come down on free space? Both finger footprints
     must be lower than the fingertips and the palm's lower than its underside, by ``clearance_m``,
     in a height map (world z per pixel). Blind to what the camera cannot see."""
+    fingers_top, palm_top = footprint_heights(heights_m, u, v, angle_rad, opening_px, px_m)
+    return bool(fingers_top < fingertip_z - clearance_m and palm_top < fingertip_z + FINGER_LENGTH_M - clearance_m)
+
+
+def footprint_heights(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float
+                      ) -> tuple[float, float]:
+    """The highest point under the fingers' and under the palm's footprints of a top-down grasp at
+    pixel (u, v), in a height map (world z per pixel); -inf where a footprint leaves the image."""
     axis = np.array([np.cos(angle_rad), -np.sin(angle_rad)])
     # Only the window the palm can reach matters.
     reach = int(np.ceil(np.hypot(*PALM_SIZE_M) / 2 / px_m)) + 1
@@ -284,6 +292,5 @@ def footprint_clear(heights_m: np.ndarray, u: float, v: float, angle_rad: float,
     fingers = (across <= FINGER_WIDTH_M / px_m / 2) & (np.abs(along) >= inner) & \
         (np.abs(along) <= inner + FINGER_THICKNESS_M / px_m)
     palm = (np.abs(along) <= PALM_SIZE_M[0] / px_m / 2) & (across <= PALM_SIZE_M[1] / px_m / 2)
-    fingers_free = not fingers.any() or heights_m[fingers].max() < fingertip_z - clearance_m
-    palm_free = not palm.any() or heights_m[palm].max() < fingertip_z + FINGER_LENGTH_M - clearance_m
-    return bool(fingers_free and palm_free)
+    return (float(heights_m[fingers].max()) if fingers.any() else -np.inf,
+            float(heights_m[palm].max()) if palm.any() else -np.inf)

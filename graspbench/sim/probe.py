@@ -70,11 +70,11 @@ class WristCameraSpec:
     """image width"""
     height_px: int = 64
     """image height"""
-    fov_deg: float = 70.0
+    fov_deg: float = 60.0
     """vertical field of view"""
     frame_rate_hz: float = 8.0
     """frames per second during the probe (the authors recorded at 4 Hz on the real robot)"""
-    mount_m: tuple[float, float, float] = (0.0, -0.09, 0.12)
+    mount_m: tuple[float, float, float] = (0.0, -0.07, 0.09)
     """position in the hand's frame (x along the closing axis, z up, origin between the fingertips);
     outside the palm, so that the palm does not hide the fingertips"""
 

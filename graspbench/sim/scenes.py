@@ -24,7 +24,7 @@ from .objects import ObjectModel
 
 SCENE_KINDS = ("single", "pile", "packed", "stacked", "bin")
 TABLE_HALF_SIZE_M = 0.5
-TRAY_WALL_HEIGHT_M = 0.08
+TRAY_WALL_HEIGHT_M = 0.05  # low enough that the 20 cm palm of a hand at its lowest (fingertips 3 mm up) clears the walls
 WALL_THICKNESS_M = 0.01
 SUPPORT_NORMAL_MIN_Z = 0.5  # a contact normal within 60 degrees of vertical carries weight
 PLACEMENT_TRIES = 50
