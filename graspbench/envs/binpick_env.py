@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from gymnasium import spaces
 
 from ..grasp import Grasp
 from ..sim.gripper import Gripper
 from ..sim.probe import WristCamera, frame_times, run_probe
-from ..sim.scenes import TRAY_WALL_HEIGHT_M, build_scene
+from ..sim.scenes import TRAY_WALL_HEIGHT_M, SceneRecord, build_scene, rebuild_scene
 from .grasp_env import GraspEnv
 
 PICK_OUTCOMES = ("success", "fail_multipick", "fail_not_picked", "collision")
@@ -117,7 +119,8 @@ class BinPickEnv(GraspEnv):
                     self.scene.remove(body)
             else:
                 outcome = "fail_not_picked"  # released on purpose: nothing is judged
-                self.gripper.fingers_to(self.bench_spec.gripper.max_opening_m, self.bench_spec.gripper.finger_force_n)
+                # Back to the pre-grasp width, not wider: the fingers would push the neighbours away.
+                self.gripper.fingers_to(opening_m, self.bench_spec.gripper.finger_force_n)
                 world.step(int(STILL_TIME_S / world.time_step_s))
                 self.gripper.lift_to(p.extract_height_m)
                 timed("release")
@@ -148,6 +151,20 @@ class BinPickEnv(GraspEnv):
             motion_s={name: motion_s.get(name, 0.0) for name in MOTIONS}, new_bin=self._new_bin,
         )
         return self._observation(), float(outcome == "success"), True, False, info
+
+    def set_bin(self, record: SceneRecord, target_index: int):
+        """Replace the bin by a hand-built one (``record.kind`` is ignored) and name its
+        ``target_index``-th object the target; returns the observation and info, as reset does."""
+        self.world.reset()
+        self.scene = rebuild_scene(self.world, dataclasses.replace(record, kind="bin"), self.bench_spec.scene.workspace_m)
+        self.gripper = Gripper(self.world, self.bench_spec.gripper)
+        self.wrist_camera = WristCamera(self.gripper, self.bench_spec.pick.wrist_camera)
+        self.scene.settle()
+        self.objects_at_start = len(self.scene.objects)
+        self.target, self._new_bin = self.scene.bodies[target_index], True
+        self.attempts = self.consecutive_failures = 0
+        self._frame = self._render_frame()
+        return self._observation(), self._info(outcome=None)
 
     # --- the grasp --------------------------------------------------------------------------------
 
