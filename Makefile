@@ -5,7 +5,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: benchmark test setup datasets agents
+.PHONY: benchmark test setup datasets agents ivfp
 benchmark: $(STAMP)
 	$(VENV)/bin/graspbench benchmark --out runs/benchmark
 
@@ -45,3 +45,14 @@ $(STAMP): pyproject.toml
 # The weights of the shipped network agents, trained on the datasets above (agents/README.md).
 agents: datasets
 	$(VENV)/bin/graspbench train-agents
+
+# IVFP part 1 (docs/ivfp.md): demonstrations in dense bins with seen (train) and unseen (test)
+# objects, probes released instead of extracted (reversibility), then Table III into results/.
+# About an hour on 2 cores; every step resumes.
+COLLECT = $(VENV)/bin/graspbench ivfp collect --workers $(WORKERS) --quiet
+ivfp: $(STAMP)
+	$(COLLECT) --bins 250 --split train --seed 0 --out $(DATA)/ivfp-seen
+	$(COLLECT) --bins 80 --split test --seed 100000 --out $(DATA)/ivfp-unseen
+	$(COLLECT) --bins 20 --split test --seed 200000 --after-probe release --out $(DATA)/ivfp-release
+	$(VENV)/bin/graspbench ivfp summary $(DATA)/ivfp-seen $(DATA)/ivfp-unseen $(DATA)/ivfp-release --out results/ivfp_collections.csv
+	$(VENV)/bin/graspbench ivfp table3 --seen $(DATA)/ivfp-seen --unseen $(DATA)/ivfp-unseen --out results

@@ -226,6 +226,19 @@ def cmd_evaluate_offline(args) -> int:
     return 0
 
 
+def cmd_perf_demonstrations(args) -> int:
+    from .bench.perf import perf_demonstrations
+
+    r = perf_demonstrations(bins=args.bins, progress=not args.quiet)
+    print(f"{r['env']}: {r['picks']} demonstrations in {r['bins']} bins on one core ({r['outcomes']}): "
+          f"{r['steps_per_pick']:.0f} steps per pick, pick {r['pick_s']:.3f} s vs floor {r['floor_s']:.3f} s -> overhead "
+          f"x{r['overhead_ratio']:.2f} ({100 * r['physics_share']:.0f}% inside stepSimulation); filling the bin "
+          f"{r['fill_s_per_pick']:.3f} s per pick; {r['core_s_per_demonstration']:.3f} core-seconds per demonstration")
+    if args.json:
+        _write_json(args.json, r)
+    return 0
+
+
 def cmd_perf_planners(args) -> int:
     from .bench.perf import perf_planners
 
@@ -426,6 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", help="write the figures to this file")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_perf_datagen)
+    q = perf.add_parser("demonstrations", help="what one IVFP demonstration (pick, probe, film, extraction) costs on one core")
+    q.add_argument("--bins", type=_positive_int, default=3)
+    q.add_argument("--json", help="write the figures to this file")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(func=cmd_perf_demonstrations)
     q = perf.add_parser("planners", help="parameters and computation time per grasp of every network (one core)")
     q.add_argument("--repeats", type=_positive_int, default=30)
     q.add_argument("--json", help="write the figures to this file")

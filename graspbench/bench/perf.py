@@ -178,3 +178,60 @@ def _median_ms(fn, repeats: int) -> float:
         fn()
         times.append(1000 * (time.perf_counter() - start))
     return float(np.median(times))
+
+
+def perf_demonstrations(bins: int = 3, picks_per_bin: int = 12, env_id: str = "GraspBench/BinPick-v0",
+                        progress: bool = True) -> dict:
+    """What one demonstration of ``graspbench ivfp collect`` costs on one core (the demonstrator's
+    choice, approach, close, probe with its film, extraction, settling), against the floor: the
+    same number of physics steps on the same bin, rebuilt from its poses, with the hand parked.
+    Filling a bin is paid once per bin and reported per pick beside it."""
+    from ..ivfp.demonstrator import demonstrate
+    from ..sim.world import World
+
+    env = make_env(env_id, scene={"split": "train"})
+    floor_world = World(solver_iterations=env.bench_spec.solver_iterations)
+    pick_s, floor_s, steps, physics_s, fill_s, outcomes = [], [], [], [], [], []
+    try:
+        for b in tqdm(range(bins), desc="bins", disable=not progress):
+            start = time.perf_counter()
+            observation, info = env.reset(seed=b)
+            fill_s.append(time.perf_counter() - start)
+            for k in range(picks_per_bin):
+                if k:
+                    observation, info = env.reset()
+                    if info["new_bin"]:
+                        break
+                record = env.scene.record()
+                world = env.world
+                steps_before, physics_before = world.steps, world.physics_time_s
+                start = time.perf_counter()
+                grasp = demonstrate(env, observation, np.random.default_rng([b, k]))
+                outcomes.append(env.step_grasp(grasp)[4]["outcome"])
+                pick_s.append(time.perf_counter() - start)
+                steps.append(world.steps - steps_before)
+                physics_s.append(world.physics_time_s - physics_before)
+
+                floor_world.reset()
+                rebuild_scene(floor_world, record, env.bench_spec.scene.workspace_m)
+                Gripper(floor_world, env.bench_spec.gripper)
+                step = floor_world.client.stepSimulation
+                start = time.perf_counter()
+                for _ in range(steps[-1]):
+                    step()
+                floor_s.append(time.perf_counter() - start)
+    finally:
+        env.close()
+        floor_world.close()
+    picks = len(pick_s)
+    return {
+        "env": env_id, "bins": bins, "picks": picks,
+        "outcomes": {o: outcomes.count(o) for o in sorted(set(outcomes))},
+        "steps_per_pick": float(np.mean(steps)),
+        "pick_s": round(float(np.mean(pick_s)), 3),
+        "floor_s": round(float(np.mean(floor_s)), 3),
+        "overhead_ratio": round(float(np.sum(pick_s) / np.sum(floor_s)), 3),
+        "physics_share": round(float(np.sum(physics_s) / np.sum(pick_s)), 3),
+        "fill_s_per_pick": round(float(np.sum(fill_s) / picks), 3),
+        "core_s_per_demonstration": round(float((np.sum(pick_s) + np.sum(fill_s)) / picks), 3),
+    }

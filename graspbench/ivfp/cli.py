@@ -15,6 +15,20 @@ def cmd_collect(args) -> int:
     return 0
 
 
+def cmd_summary(args) -> int:
+    import pandas as pd
+
+    from ..io import write_atomic
+    from .picks import summarize
+
+    table = pd.DataFrame([summarize(root) for root in args.collections])
+    print(table.to_string(index=False))
+    if args.out:
+        write_atomic(args.out, table.to_csv(index=False))
+        print(f"wrote {args.out}")
+    return 0
+
+
 def add_parser(sub, positive_int, env_id) -> None:
     from .classifier import add_commands
 
@@ -36,4 +50,8 @@ def add_parser(sub, positive_int, env_id) -> None:
     q.add_argument("--address", help="Ray cluster address (default: start a local one)")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_collect)
+    q = group.add_parser("summary", help="collections in figures: outcomes, seconds per pick, how reversible the probe is")
+    q.add_argument("collections", nargs="+", help="collection folders")
+    q.add_argument("--out", help="CSV file, e.g. results/ivfp_collections.csv")
+    q.set_defaults(func=cmd_summary)
     add_commands(group)

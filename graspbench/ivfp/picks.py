@@ -119,3 +119,20 @@ def load_picks(root, keys=("probe_rgb", "outcome", "frame_times_s"), probed_only
     if "frame_times_s" in keys:
         out["frame_times_s"] = times
     return out
+
+
+def summarize(root) -> dict:
+    """One collection in figures: picks per outcome, the simulated seconds of a pick and, for
+    probes released instead of extracted, how far they moved the objects around the target."""
+    metadata = read_metadata(root)
+    picks = load_picks(root, keys=("outcome", "sim_time_s", "others_moved_m", "probed"), probed_only=False)
+    outcome, probed = picks["outcome"], picks["probed"]
+    row = {"collection": str(root), "objects": metadata["spec"]["scene"]["split"], "after_probe": metadata["after_probe"],
+           "bins": len(read_index(root)), "picks": len(outcome), "probed": int(probed.sum()),
+           **{name: int((outcome == name).sum()) for name in OUTCOMES},
+           "sim_s_per_pick": round(float(picks["sim_time_s"].mean()), 3)}
+    if metadata["after_probe"] == "release":
+        moved = picks["others_moved_m"][probed]
+        row.update(others_within_1cm=round(float((moved < 0.01).mean()), 3), others_moved_median_mm=round(1000 * float(np.median(moved)), 2),
+                   others_moved_p90_mm=round(1000 * float(np.quantile(moved, 0.9)), 2))
+    return row
