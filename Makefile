@@ -51,7 +51,7 @@ agents: datasets
 # About an hour on 2 cores; every step resumes.
 COLLECT = $(VENV)/bin/graspbench ivfp collect --workers $(WORKERS) --quiet
 ivfp: $(STAMP)
-	$(COLLECT) --bins 250 --split train --seed 0 --out $(DATA)/ivfp-seen
+	$(COLLECT) --bins 400 --split train --seed 0 --out $(DATA)/ivfp-seen
 	$(COLLECT) --bins 80 --split test --seed 100000 --out $(DATA)/ivfp-unseen
 	$(COLLECT) --bins 20 --split test --seed 200000 --after-probe release --out $(DATA)/ivfp-release
 	$(VENV)/bin/graspbench ivfp summary $(DATA)/ivfp-seen $(DATA)/ivfp-unseen $(DATA)/ivfp-release --out results/ivfp_collections.csv
