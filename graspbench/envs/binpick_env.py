@@ -51,7 +51,15 @@ class BinPickEnv(GraspEnv):
     (T, h, w) from the wrist camera (zeros after a collision), ``frame_times_s``, ``probed``,
     ``extracted_ids``, ``motion_s`` (simulated seconds of each motion of the pick, for units per
     hour), ``others_moved_m`` (with ``after_probe: release``: how far the non-target object that
-    moved most went, else None), ``new_bin``.
+    moved most went from the fingers closing to after the release, else None), ``new_bin``.
+
+    **Verification in the loop.** ``step_grasp(grasp, verify=...)`` hands the probe's film to
+    ``verify(probe_rgb) -> bool`` before extraction: True extracts; False releases the target
+    where the probe ended (as ``pick.after_probe: release`` does) and the episode goes on with the
+    same target (``outcome`` ``released``, not terminated), so that another grasp can be tried on
+    the bin as it now is. With ``verify``, a collision also keeps the target; either keeps it only
+    while it is still in view. ``info["verdict"]`` is what ``verify`` said (None without it);
+    ``reset()`` gives up on a target. Without ``verify`` nothing changes.
     """
 
     def __init__(self, spec="envs/binpick.yaml", render_mode=None, **overrides):
@@ -84,7 +92,9 @@ class BinPickEnv(GraspEnv):
         self._new_bin = new_bin
         return self._observation(), self._info(outcome=None)
 
-    def step_grasp(self, grasp: Grasp):
+    def step_grasp(self, grasp: Grasp, verify=None):
+        """One pick. ``verify``: optional ``verify(probe_rgb) -> bool``, asked after the probe
+        whether to extract (True) or to release and keep the target (False); see the class."""
         if self.scene is None or self.target is None:
             raise RuntimeError("call reset() before step()")
         p, world = self.bench_spec.pick, self.world
@@ -93,7 +103,6 @@ class BinPickEnv(GraspEnv):
         position, yaw, opening_m = self.grasp_to_pose(grasp)
         width_index = int(np.argmin(np.abs(np.array(p.widths_m) - opening_m)))
         opening_m = p.widths_m[width_index]
-        before = {b: world.pose(b)[0] for b in self.scene.bodies}
         motion_s, steps = {}, world.steps
 
         def timed(name):
@@ -104,13 +113,18 @@ class BinPickEnv(GraspEnv):
         brush = self.scene.bodies if p.brush_force_n > 0 else ()
         contacts = self.gripper.approach_and_close(position, yaw, opening_m, brush, p.brush_force_n)
         timed("approach_close")
-        film, extracted, others_moved = None, [], None
+        film, extracted, others_moved, verdict, released = None, [], None, None, False
         if contacts:
             outcome = "collision"
         else:
+            # Reversibility is the probe's (and the release's) doing, not the approach's: measured from here.
+            closed = {b: world.pose(b)[0] for b in self.scene.bodies}
             film = run_probe(self.gripper, p.probe, self.wrist_camera)
             timed("probe")
-            if p.after_probe == "extract":
+            if verify is not None:
+                verdict = bool(verify(film.rgb))
+            extract = verdict if verify is not None else p.after_probe == "extract"
+            if extract:
                 self.gripper.lift_to(p.extract_height_m)
                 timed("extract")
                 extracted = self._extracted()
@@ -118,7 +132,9 @@ class BinPickEnv(GraspEnv):
                 for body in extracted:
                     self.scene.remove(body)
             else:
-                outcome = "fail_not_picked"  # released on purpose: nothing is judged
+                # Released on purpose: nothing is judged (a rejected verification keeps its target).
+                outcome = "fail_not_picked" if verify is None else "released"
+                released = True
                 # Back to the pre-grasp width, not wider: the fingers would push the neighbours away.
                 self.gripper.fingers_to(opening_m, self.bench_spec.gripper.finger_force_n)
                 world.step(int(STILL_TIME_S / world.time_step_s))
@@ -128,13 +144,17 @@ class BinPickEnv(GraspEnv):
         self.scene.settle()
         timed("settle")
         lost = self.scene.remove_lost()
-        if p.after_probe == "release" and film is not None:
-            moved = [np.linalg.norm(world.pose(b)[0] - before[b]) for b in self.scene.bodies if b != self.target]
+        if released:
+            moved = [np.linalg.norm(world.pose(b)[0] - closed[b]) for b in self.scene.bodies if b != self.target]
             others_moved = float(max(moved, default=0.0))
 
         self.attempts += 1
-        target, self.target = self.target, None  # one pick per episode
+        target = self.target
         self._frame = self._render_frame()
+        # One pick per episode; with verify, a rejected or colliding attempt is not yet the pick
+        # while the target is still there to grasp again.
+        retry = verify is not None and outcome in ("released", "collision") and bool((self._frame.segmentation == target).any())
+        self.target = target if retry else None
         info = self._info(
             outcome=outcome, collision=outcome == "collision",
             touched_ids=sorted({b for _, b in contacts}), removed_ids=extracted, lost_ids=lost, target_id=target,
@@ -148,9 +168,9 @@ class BinPickEnv(GraspEnv):
             probe_rgb=film.rgb if film is not None else np.zeros((T, h, w, 3), np.uint8),
             probe_depth_m=film.depth_m if film is not None else np.zeros((T, h, w), np.float32),
             frame_times_s=self.times, extracted_ids=extracted, others_moved_m=others_moved,
-            motion_s={name: motion_s.get(name, 0.0) for name in MOTIONS}, new_bin=self._new_bin,
+            motion_s={name: motion_s.get(name, 0.0) for name in MOTIONS}, new_bin=self._new_bin, verdict=verdict,
         )
-        return self._observation(), float(outcome == "success"), True, False, info
+        return self._observation(), float(outcome == "success"), not retry, False, info
 
     def set_bin(self, record: SceneRecord, target_index: int):
         """Replace the bin by a hand-built one (``record.kind`` is ignored) and name its

@@ -19,7 +19,7 @@ observation is h x w):
     u, v, angle_rad  (N,) float32 the grasp in the overhead image
     opening_m        (N,) float32 the pre-grasp width; width_index (N,) int16 its index in the spec's widths
     sim_time_s       (N,) float32 simulated seconds of every motion of the pick (probe and extraction included)
-    others_moved_m   (N,) float32 after probe and release (``--after-probe release``): how far the
+    others_moved_m   (N,) float32 from the fingers closing to after the release (``--after-probe release``): how far the
                                   non-target object that moved most went; NaN when extracted
     target_name      (N,) str
 """

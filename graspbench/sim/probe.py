@@ -30,7 +30,10 @@ class ProbeSpec:
     first_wait_s: float = 0.2
     """hold still after the lift (at the authors' 2 s duration; waits scale with ``duration_s``)"""
     pull_m: float = 0.03
-    """then horizontally towards the front of the bin (world -y)"""
+    """then along ``pull_direction``"""
+    pull_direction: tuple[float, float, float] = (0.0, -1.0, 0.0)
+    """world direction of the pull: towards the front of the bin (-y), where a robot facing it
+    would stand; (0, 0, 1) pulls straight up, as extraction from a tote does"""
     second_wait_s: float = 0.5
     """hold still after the pull (at 2 s, scaled like the first wait)"""
     push_past_m: float = 0.01
@@ -45,12 +48,14 @@ class ProbeSpec:
         waits = (self.first_wait_s + self.second_wait_s) * self.duration_s / AUTHORS_DURATION_S
         if not 0 <= waits < self.duration_s or self.push_past_m < 0:
             raise ValueError(f"{name}: waits must be >= 0 and leave time to move, push_past_m >= 0")
+        if not np.linalg.norm(self.pull_direction) > 0:
+            raise ValueError(f"{name}.pull_direction: expected a non-zero direction, got {list(self.pull_direction)}")
 
     def waypoints(self) -> list[tuple[np.ndarray, float]]:
         """(offset from the start (dx, dy, dz), seconds to get there and hold) for each segment."""
         scale = self.duration_s / AUTHORS_DURATION_S
-        moves = [np.array(p) for p in ((0, 0, self.lift_m), (0, -self.pull_m, self.lift_m),
-                                       (0, self.push_past_m, self.lift_m), (0, 0, 0))]
+        lifted, pull = np.array([0.0, 0.0, self.lift_m]), np.array(self.pull_direction) / np.linalg.norm(self.pull_direction)
+        moves = [lifted, lifted + self.pull_m * pull, lifted - self.push_past_m * pull, np.zeros(3)]
         waits = [self.first_wait_s * scale, self.second_wait_s * scale, 0.0, 0.0]
         lengths = [np.linalg.norm(b - a) for a, b in zip([np.zeros(3)] + moves[:-1], moves)]
         speed = sum(lengths) / (self.duration_s - sum(waits))
@@ -58,7 +63,8 @@ class ProbeSpec:
 
     def speed_m_s(self) -> float:
         scale = self.duration_s / AUTHORS_DURATION_S
-        path = self.lift_m + self.pull_m + (self.pull_m + self.push_past_m) + np.hypot(self.push_past_m, self.lift_m)
+        waypoints = self.waypoints()
+        path = sum(np.linalg.norm(b - a) for (a, _), (b, _) in zip([(np.zeros(3), 0)] + waypoints[:-1], waypoints))
         return path / (self.duration_s - (self.first_wait_s + self.second_wait_s) * scale)
 
 
