@@ -55,3 +55,8 @@ def add_parser(sub, positive_int, env_id) -> None:
     q.add_argument("--out", help="CSV file, e.g. results/ivfp_collections.csv")
     q.set_defaults(func=cmd_summary)
     add_commands(group)
+    from .policy import add_commands as add_policy_commands
+    from .reinforce import add_commands as add_reinforce_commands
+
+    add_policy_commands(group)
+    add_reinforce_commands(group)

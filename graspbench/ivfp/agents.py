@@ -1,0 +1,155 @@
+"""Agents for target picking (BinPick), following the protocol of :mod:`graspbench.agents`:
+``reset(seed)``, ``act(observation, info) -> Grasp``.
+
+The paper's baselines (Murray et al., section V.E) and its learned policy:
+
+- :class:`CentroidAgent`: the centroid of the target mask's largest connected part (the nearest
+  target pixel when the centroid falls outside it, as for a crescent), a fixed 5 cm width.
+- :class:`RandomMaskAgent`: a uniform pixel of the target mask, a uniform width.
+- :class:`PolicyAgent`: the IVFP policy from a checkpoint (imitation or REINFORCE), greedy or
+  sampled; with ``vitl=True`` and a probe classifier it also picks with verification in the loop
+  (:meth:`PolicyAgent.pick`), which needs the environment itself, not one grasp.
+
+Every agent converts its width to the action's opening in pixels at the grasp point's depth from
+the camera in ``info``, as a calibrated robot would (the same as ``BinPickEnv.width_to_opening_px``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ..agents import camera_from_info
+from ..envs.spec import PickSpec
+from ..grasp import Grasp
+
+CENTROID_WIDTH_M = 0.05
+"""The paper's centroid baseline grasps at a fixed 5 cm (the authors' code)."""
+
+
+def opening_px(observation: dict, info: dict, width_m: float, u: float, v: float) -> float:
+    """The action opening (pixels) that selects ``width_m`` at image pixel (u, v)."""
+    depth = float(observation["depth"][int(round(v)), int(round(u))])
+    return width_m / float(camera_from_info(observation, info).metres_per_pixel(depth))
+
+
+def _target(observation: dict) -> np.ndarray:
+    mask = np.asarray(observation["target_mask"]).astype(bool)
+    if not mask.any():
+        raise ValueError("target_mask is empty: there is no target to grasp (reset the environment)")
+    return mask
+
+
+class CentroidAgent:
+    """The centroid of the target mask's largest connected part, fixed width.
+
+    Args:
+        width_m: pre-grasp width (the environment snaps it to its nearest width).
+        name: the agent's name in records.
+    """
+
+    def __init__(self, width_m: float = CENTROID_WIDTH_M, name: str = "centroid"):
+        if not width_m > 0:
+            raise ValueError(f"width_m must be positive, got {width_m}")
+        self.width_m, self.name = width_m, name
+
+    def reset(self, seed: int | None) -> None:
+        pass  # deterministic
+
+    def act(self, observation: dict, info: dict) -> Grasp:
+        labels, count = ndimage.label(_target(observation))
+        sizes = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, count + 1))
+        part = labels == 1 + int(np.argmax(sizes))
+        rows, cols = np.nonzero(part)
+        v, u = rows.mean(), cols.mean()
+        if not part[int(round(v)), int(round(u))]:  # a crescent or a ring: its nearest pixel
+            nearest = int(np.argmin((rows - v) ** 2 + (cols - u) ** 2))
+            v, u = rows[nearest], cols[nearest]
+        u, v = float(u), float(v)
+        return Grasp(u, v, 0.0, opening_px(observation, info, self.width_m, u, v))
+
+
+class RandomMaskAgent:
+    """A uniform pixel of the target mask and a uniform width.
+
+    Args:
+        widths_m: the widths to draw from (default: BinPick's).
+        name: the agent's name in records.
+    """
+
+    def __init__(self, widths_m=PickSpec().widths_m, name: str = "random-mask"):
+        if not len(widths_m) or min(widths_m) <= 0:
+            raise ValueError(f"widths_m must be positive widths, got {list(widths_m)}")
+        self.widths_m, self.name = tuple(float(w) for w in widths_m), name
+        self.rng = np.random.default_rng()
+
+    def reset(self, seed: int | None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, observation: dict, info: dict) -> Grasp:
+        rows, cols = np.nonzero(_target(observation))
+        k = int(self.rng.integers(len(rows)))
+        u, v = float(cols[k]), float(rows[k])
+        width_m = self.widths_m[int(self.rng.integers(len(self.widths_m)))]
+        return Grasp(u, v, 0.0, opening_px(observation, info, width_m, u, v))
+
+
+class PolicyAgent:
+    """The IVFP policy.
+
+    Args:
+        checkpoint: a policy checkpoint (``train-policy``'s best.pt, ``reinforce``'s last.pt or
+            policy_iter_NNN.pt).
+        vitl: verification in the loop: :meth:`act` gives ViTL's first candidate, and
+            :meth:`pick` tries the candidates on the environment until one is verified.
+        sample: draw actions from the policy instead of taking its most likely (the paper
+            evaluates greedily).
+        classifier: the probe classifier checkpoint ViTL verifies with (needed with ``vitl``).
+        vitl_widths: widths ViTL takes from Q_width.
+        vitl_candidates: grasps ViTL tries at most per target.
+        success_threshold: P(success) from which ViTL extracts.
+        name: the agent's name in records.
+    """
+
+    def __init__(self, checkpoint: str, vitl: bool = False, sample: bool = False, classifier: str | None = None,
+                 vitl_widths: int = 3, vitl_candidates: int = 5, success_threshold: float = 0.5, name: str = "ivfp-policy"):
+        from .policy import load_policy
+        from .vitl import VitlSettings
+
+        self.policy = load_policy(checkpoint)
+        self.vitl, self.sample, self.name = vitl, sample, name
+        self.settings = VitlSettings(widths=vitl_widths, candidates=vitl_candidates, success_threshold=success_threshold,
+                                     sample=sample)
+        self.settings.check()
+        self.classifier = None
+        if vitl:
+            if classifier is None:
+                raise ValueError("PolicyAgent: vitl=True needs classifier, the path of a probe classifier checkpoint "
+                                 "(`graspbench ivfp train-classifier`)")
+            from .classifier import load_classifier
+
+            self.classifier = load_classifier(classifier)
+        self.rng = np.random.default_rng()
+
+    def reset(self, seed: int | None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, observation: dict, info: dict) -> Grasp:
+        if self.vitl:
+            from .vitl import vitl_candidates
+
+            best = vitl_candidates(self.policy, observation, self.settings, self.rng)[0]
+            width_m, u, v = self.policy.widths_m[best.width_index], best.u, best.v
+        else:
+            action = self.policy.act(observation, sample=self.sample, rng=self.rng)
+            width_m, u, v = self.policy.widths_m[action.width_index], action.u, action.v
+        return Grasp(u, v, 0.0, opening_px(observation, info, width_m, u, v))
+
+    def pick(self, env, observation: dict, info: dict | None = None):
+        """Pick the environment's current target with verification in the loop; returns a
+        :class:`~graspbench.ivfp.vitl.VitlPick` (outcome, attempts, simulated and planning time)."""
+        from .vitl import vitl_pick
+
+        if not self.vitl:
+            raise ValueError("PolicyAgent.pick is verification in the loop: make the agent with vitl=True and a classifier")
+        return vitl_pick(env, self.policy, self.classifier, observation, self.settings, self.rng)

@@ -1,0 +1,742 @@
+"""The grasp policy pi_theta of IVFP (Murray et al., section IV.A), its imitation of the
+demonstrator's successful picks, and ``graspbench ivfp train-policy``.
+
+**What it decides.** A pick in BinPick is a pre-grasp width (one of the spec's ``pick.widths_m``)
+and a point (u, v) on the target; the yaw is fixed. The policy factors as the paper's two
+modules: Q_width scores the widths, and Q_grasp, conditioned on the chosen width, scores every
+pixel. Read as logits, they give the stochastic policy REINFORCE needs::
+
+    pi(w, p | s) = softmax_w(Q_width)[w] * softmax_{p in target}(Q_grasp(. | w))[p]
+
+Pixels outside the target mask are invalid actions: their logit is -inf before the softmax, so
+they have probability 0 and the policy gradient never pushes mass onto them.
+
+**Input.** The overhead RGB image, the target mask and depth, as heights relative to the target's
+visible surface (its median depth minus each pixel's depth, in units of 5 cm). The paper feeds
+RGB and the mask to a pretrained ViT; we add depth because what makes a pick fail here is mostly
+geometry: most of the demonstrator's failures are collisions (the fingers land on a neighbour or
+the bin's wall), and whether a finger has room beside the target is one subtraction away in a
+height map and a long inference in colour. Heights relative to the target make the input the same
+whether the target lies on the floor or on a pile. ``input="rgb"`` keeps the paper's input.
+
+**Resolution.** The whole image, averaged over ``downsample`` x ``downsample`` blocks (224 px ->
+112 px by default): a crop around the target would not be smaller, because the targets measure up
+to 150 px and an 8 cm width spans ~100 px. A policy pixel ("cell") is a block of image pixels; it
+is a valid action when the whole block lies in the target (when no block does, as for a thin
+target, every block touching it). A chosen cell maps back to the centre of its block, or for a
+partly covered block to its target pixel nearest the centre, so the executed point is always on
+the target.
+
+**Network.** Trained from scratch (no downloads). A small CNN backbone (GroupNorm, which behaves
+the same in training and evaluation, so REINFORCE's importance weights see the policy that
+acted) gives feature maps at 1/2, 1/4 and 1/8 of the policy's resolution. Q_width pools the
+1/8 map twice, over the whole image (the paper's global average) and over the target's cells
+(the target covers ~4% of the image, and its size and surroundings are what the width depends
+on), then one linear layer. Q_grasp is an FPN decoder in the UperNet manner: lateral 1x1
+convolutions, top-down sums, 3x3 smoothing, every level upsampled to 1/2 and fused by a 1x1
+convolution; a learned embedding of the width is broadcast over the fused map and concatenated
+to it, and a 3x3 then a 1x1 convolution give one logit per cell at 1/2, upsampled bilinearly to
+the policy's resolution.
+
+**Imitation** (``train_policy``). From the demonstrator's successful picks only. Q_width: cross-
+entropy against the demonstrated width. Q_grasp: the paper's cross-entropy "with a Gaussian
+penalty" read as cross-entropy against a Gaussian soft target: with the demonstrated width fed to
+Q_grasp, the target distribution over valid cells is q(c) proportional to
+exp(-d(c)^2 / (2 sigma^2)), d the distance in image pixels from cell c's centre to the
+demonstrated point, and the loss is -sum_c q(c) log pi(c | s, w). A prediction a few millimetres
+from the demonstrated point is thus penalised a little, one far from it a lot, instead of every
+miss counting the same as with a one-hot target. (With sigma -> 0 it is Ravens' one-hot
+cross-entropy; the authors' code instead labelled cells within 10 px of the point a class of
+their own.) Images are flipped left-right at random: the closing axis stays along image u and the
+probe's pull stays towards the image's bottom, so a flipped pick is as physical as the original.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..io import reading, save_figure, write_atomic
+from .picks import read_bin, read_index, read_metadata
+
+INPUTS = ("rgbd", "rgb")
+"""What the policy sees besides the target mask: RGB and relative heights, or RGB only (the paper)."""
+HEIGHT_SCALE_M = 0.05
+"""Relative heights are divided by this, so that a neighbour one object taller reads about 1."""
+HEIGHT_CLIP_M = 0.2
+"""Relative heights are clipped to +-this: beyond it, a finger has no room either way."""
+NETWORK_STRIDE = 8
+"""The backbone halves the resolution three times; inputs are padded to a multiple of this."""
+GROUPS = 8
+"""GroupNorm groups; every layer's channels are a multiple of this."""
+CHECKPOINT_KIND = "ivfp-policy"
+CHECKPOINT_FIX = "train one with `graspbench ivfp train-policy` (or `graspbench ivfp reinforce`)"
+COLLECT_FIX = "collect demonstrations with `graspbench ivfp collect`"
+
+
+# --- what the policy sees --------------------------------------------------------------------
+
+
+def prepare(rgb: np.ndarray, depth_m: np.ndarray, target_mask: np.ndarray, downsample: int) -> dict[str, np.ndarray]:
+    """An observation at the policy's resolution, compact (uint8 / float16), as stored for
+    training and replay:
+
+    ``rgb`` uint8 (3, h, w) block means; ``height`` float16 (h, w) metres above the target's
+    median visible surface; ``mask`` uint8 (h, w) share of each block on the target x 255;
+    ``valid`` bool (h, w) the cells that are actions (see the module's docstring).
+    """
+    rgb, depth_m, target_mask = np.asarray(rgb), np.asarray(depth_m, np.float32), np.asarray(target_mask).astype(bool)
+    H, W = depth_m.shape
+    if rgb.shape != (H, W, 3) or target_mask.shape != (H, W):
+        raise ValueError(f"observation: rgb {rgb.shape}, depth {depth_m.shape} and target_mask {target_mask.shape} "
+                         "must share one (H, W)")
+    if H % downsample or W % downsample:
+        raise ValueError(f"downsample {downsample} does not divide the image ({W} x {H} px); choose a divisor "
+                         "(policy.downsample / --downsample)")
+    if not target_mask.any():
+        raise ValueError("target_mask is empty: the policy has no valid action (is the target visible?)")
+    f, h, w = downsample, H // downsample, W // downsample
+    surface_m = float(np.median(depth_m[target_mask]))
+    heights = np.clip(np.nan_to_num(surface_m - depth_m, nan=0.0, posinf=0.0, neginf=0.0), -HEIGHT_CLIP_M, HEIGHT_CLIP_M)
+    share = target_mask.reshape(h, f, w, f).mean(axis=(1, 3))
+    valid = share >= 1.0
+    if not valid.any():  # a target thinner than a block: any block touching it
+        valid = share > 0
+    return {
+        "rgb": np.round(rgb.reshape(h, f, w, f, 3).mean(axis=(1, 3))).astype(np.uint8).transpose(2, 0, 1).copy(),
+        "height": heights.reshape(h, f, w, f).mean(axis=(1, 3)).astype(np.float16),
+        "mask": np.round(255 * share).astype(np.uint8),
+        "valid": valid,
+    }
+
+
+def to_tensors(batch: dict[str, np.ndarray | torch.Tensor], input: str = "rgbd") -> tuple[torch.Tensor, torch.Tensor]:
+    """Network input x float (B, C, h, w) and valid bool (B, h, w) from compact arrays with a
+    leading batch axis (as :func:`prepare` makes them, stacked)."""
+    rgb = torch.as_tensor(batch["rgb"]).float() / 255.0 - 0.5
+    mask = torch.as_tensor(batch["mask"]).float()[:, None] / 255.0
+    channels = [rgb, mask]
+    if input == "rgbd":
+        channels.append(torch.as_tensor(batch["height"]).float()[:, None] / HEIGHT_SCALE_M)
+    return torch.cat(channels, dim=1), torch.as_tensor(batch["valid"]).bool()
+
+
+def stack(items: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {key: np.stack([item[key] for item in items]) for key in items[0]}
+
+
+def cell_to_pixel(cell: int, target_mask: np.ndarray, downsample: int) -> tuple[float, float]:
+    """Image (u, v) of a policy cell (flat index, row-major): its block's centre when the whole
+    block is on the target, else the block's target pixel nearest the centre."""
+    f = downsample
+    w = target_mask.shape[1] // f
+    row, col = divmod(int(cell), w)
+    block = np.asarray(target_mask[row * f:(row + 1) * f, col * f:(col + 1) * f], bool)
+    centre = (f - 1) / 2
+    if block.all() or not block.any():
+        return col * f + centre, row * f + centre
+    rows, cols = np.nonzero(block)
+    nearest = int(np.argmin((rows - centre) ** 2 + (cols - centre) ** 2))
+    return float(col * f + cols[nearest]), float(row * f + rows[nearest])
+
+
+def cell_centres_px(shape: tuple[int, int], downsample: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image u (w,) and v (h,) of the centres of the cells of a (h, w) policy grid."""
+    h, w = shape
+    centre = (downsample - 1) / 2
+    return (torch.arange(w, dtype=torch.float32) * downsample + centre,
+            torch.arange(h, dtype=torch.float32) * downsample + centre)
+
+
+# --- distributions over actions --------------------------------------------------------------
+
+
+def masked_log_softmax(logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """log pi over the cells of each map: logits (B, h, w), valid (B, h, w) -> (B, h*w), -inf on
+    invalid cells. Every map must have a valid cell."""
+    return torch.log_softmax(logits.masked_fill(~valid, float("-inf")).flatten(1), dim=1)
+
+
+def action_log_prob(width_logits: torch.Tensor, pixel_log_probs: torch.Tensor, width_index: torch.Tensor,
+                    cell: torch.Tensor) -> torch.Tensor:
+    """log pi(a | s) = log softmax(Q_width)[w] + log pi(cell | s, w), per row (B,).
+
+    ``pixel_log_probs`` (B, h*w) must come from the map conditioned on each row's width."""
+    width_log_probs = torch.log_softmax(width_logits, dim=1)
+    rows = torch.arange(len(width_index))
+    return width_log_probs[rows, width_index] + pixel_log_probs[rows, cell]
+
+
+def entropy(log_probs: torch.Tensor) -> torch.Tensor:
+    """Entropy of each row of log-probabilities (B, n), -inf entries (impossible actions) allowed."""
+    finite = torch.isfinite(log_probs)
+    safe = log_probs.masked_fill(~finite, 0.0)
+    return -(safe.exp() * safe).sum(dim=1)
+
+
+def gaussian_targets(u: torch.Tensor, v: torch.Tensor, valid: torch.Tensor, downsample: int, sigma_px: float) -> torch.Tensor:
+    """The soft target of the imitation loss, (B, h*w): over each map's valid cells, proportional
+    to exp(-d^2 / (2 sigma^2)), d in image pixels from the cell's centre to (u, v). A point far
+    from every valid cell puts its mass on the nearest one (the softmax is shift-invariant)."""
+    centres_u, centres_v = cell_centres_px(tuple(valid.shape[1:]), downsample)
+    squared = (centres_u[None, None, :] - u[:, None, None]) ** 2 + (centres_v[None, :, None] - v[:, None, None]) ** 2
+    return torch.softmax((-squared / (2 * sigma_px**2)).masked_fill(~valid, float("-inf")).flatten(1), dim=1)
+
+
+def soft_cross_entropy(pixel_log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """-sum_c q(c) log pi(c), per row; invalid cells (q = 0, log pi = -inf) contribute nothing."""
+    return -(targets * pixel_log_probs.masked_fill(targets == 0, 0.0)).sum(dim=1)
+
+
+# --- the network -----------------------------------------------------------------------------
+
+
+def _conv(channels_in: int, channels_out: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(channels_in, channels_out, kernel, stride, kernel // 2, bias=False),
+                         nn.GroupNorm(GROUPS, channels_out), nn.ReLU(inplace=True))
+
+
+@dataclass
+class PolicyAction:
+    """One action of the policy, in its own cells and in image pixels."""
+
+    width_index: int
+    """index into the policy's ``widths_m``"""
+    cell: int
+    """flat (row-major) index of the chosen cell of the policy grid"""
+    u: float
+    """image column of the grasp point"""
+    v: float
+    """image row of the grasp point"""
+    log_prob: float
+    """log pi(a | s) under the distribution the action was drawn from (mu, for off-policy updates)"""
+
+
+class GraspPolicy(nn.Module):
+    """Q_width and Q_grasp over a shared CNN (see the module's docstring).
+
+    Args:
+        widths_m: the pre-grasp widths, in the environment's order (its ``pick.widths_m``).
+        downsample: image pixels per policy cell along each axis.
+        input: ``rgbd`` (RGB, mask, relative heights) or ``rgb`` (RGB and mask).
+        base_channels: channels of the first layer; the levels have 2x, 4x, 8x as many.
+        fpn_channels: channels of the decoder.
+        width_embedding: size of the width's embedding concatenated to the decoder's features.
+    """
+
+    def __init__(self, widths_m, downsample: int = 2, input: str = "rgbd", base_channels: int = 16,
+                 fpn_channels: int = 32, width_embedding: int = 8):
+        super().__init__()
+        if input not in INPUTS:
+            raise ValueError(f"input {input!r} is not one of {INPUTS}")
+        if base_channels % GROUPS or fpn_channels % GROUPS or base_channels < GROUPS:
+            raise ValueError(f"base_channels and fpn_channels must be positive multiples of {GROUPS}, "
+                             f"got {base_channels} and {fpn_channels}")
+        if downsample < 1:
+            raise ValueError(f"downsample must be at least 1, got {downsample}")
+        self.widths_m = tuple(float(w) for w in widths_m)
+        self.downsample, self.input = int(downsample), input
+        self.config = {"widths_m": list(self.widths_m), "downsample": self.downsample, "input": input,
+                       "base_channels": base_channels, "fpn_channels": fpn_channels, "width_embedding": width_embedding}
+        c, d = base_channels, fpn_channels
+        self.stem = _conv(3 + 1 + (input == "rgbd"), c)
+        levels = (2 * c, 4 * c, 8 * c)
+        self.levels = nn.ModuleList([nn.Sequential(_conv(a, b, stride=2), _conv(b, b))
+                                     for a, b in zip((c,) + levels[:-1], levels)])
+        self.lateral = nn.ModuleList([nn.Conv2d(channels, d, 1) for channels in levels])
+        self.smooth = nn.ModuleList([_conv(d, d) for _ in levels])
+        self.fuse = _conv(len(levels) * d, d, kernel=1)
+        self.width_head = nn.Linear(2 * levels[-1], len(self.widths_m))
+        self.width_embedding = nn.Embedding(len(self.widths_m), width_embedding)
+        self.grasp_head = nn.Sequential(_conv(d + width_embedding, d), nn.Conv2d(d, 1, 1))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(fused decoder features at 1/2 resolution (B, D, h', w'), Q_width logits (B, widths))."""
+        h, w = x.shape[-2:]
+        x = F.pad(x, (0, -w % NETWORK_STRIDE, 0, -h % NETWORK_STRIDE))
+        features, y = [], self.stem(x)
+        for level in self.levels:
+            y = level(y)
+            features.append(y)
+        pyramid = [lateral(f) for lateral, f in zip(self.lateral, features)]
+        for i in range(len(pyramid) - 2, -1, -1):  # top-down: coarse context into finer levels
+            pyramid[i] = pyramid[i] + F.interpolate(pyramid[i + 1], size=pyramid[i].shape[-2:], mode="nearest")
+        pyramid = [smooth(p) for smooth, p in zip(self.smooth, pyramid)]
+        size = pyramid[0].shape[-2:]
+        fused = self.fuse(torch.cat([pyramid[0]] + [F.interpolate(p, size=size, mode="bilinear", align_corners=False)
+                                                    for p in pyramid[1:]], dim=1))
+        top = features[-1]
+        # The mask channel (index 3) pooled to the coarsest level: the target's share of each cell.
+        share = F.adaptive_avg_pool2d(x[:, 3:4], top.shape[-2:])
+        on_target = (top * share).sum(dim=(2, 3)) / share.sum(dim=(2, 3)).clamp_min(1e-6)
+        width_logits = self.width_head(torch.cat([top.mean(dim=(2, 3)), on_target], dim=1))
+        return fused, width_logits
+
+    def grasp_logits(self, fused: torch.Tensor, width_index: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        """Q_grasp logits (B, h, w), unmasked, of each row's width. ``fused`` with one row is
+        shared by every width asked for (one map per candidate width)."""
+        width_index = torch.as_tensor(width_index, dtype=torch.long).reshape(-1)
+        if len(fused) == 1 and len(width_index) != 1:
+            fused = fused.expand(len(width_index), -1, -1, -1)
+        embedding = self.width_embedding(width_index)[:, :, None, None].expand(-1, -1, *fused.shape[-2:])
+        logits = self.grasp_head(torch.cat([fused, embedding], dim=1))
+        logits = F.interpolate(logits, scale_factor=2, mode="bilinear", align_corners=False)
+        return logits[:, 0, :shape[0], :shape[1]]
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, width_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Q_width logits (B, widths), log pi(cell | s, w) (B, h*w)) with w = ``width_index`` per row."""
+        fused, width_logits = self.encode(x)
+        return width_logits, masked_log_softmax(self.grasp_logits(fused, width_index, tuple(valid.shape[1:])), valid)
+
+    def log_prob(self, x: torch.Tensor, valid: torch.Tensor, width_index: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """log pi(a | s) of stored actions (B,), differentiable."""
+        width_logits, pixel_log_probs = self(x, valid, width_index)
+        return action_log_prob(width_logits, pixel_log_probs, width_index, cell)
+
+    # --- acting ------------------------------------------------------------------------------
+
+    def prepare(self, observation: dict) -> dict[str, np.ndarray]:
+        """The compact policy input of an environment observation (``rgb``, ``depth``, ``target_mask``)."""
+        return prepare(observation["rgb"], observation["depth"], observation["target_mask"], self.downsample)
+
+    @torch.no_grad()
+    def action_maps(self, compact: dict[str, np.ndarray], width_indices=None, temperature: float = 1.0):
+        """For one observation: log pi(w) (widths,) and log pi(cell | w) (len(width_indices), h*w),
+        numpy float64; default: every width. ``temperature`` divides the logits (1: the policy)."""
+        fused, width_log_probs, valid = self.encode_one(compact, temperature)
+        widths = range(len(self.widths_m)) if width_indices is None else width_indices
+        return width_log_probs, self.cell_log_probs(fused, valid, widths, temperature)
+
+    def act(self, observation: dict, sample: bool = False, rng: np.random.Generator | None = None,
+            temperature: float = 1.0, compact: dict | None = None) -> PolicyAction:
+        """One action: greedy (the paper's argmax of Q_width, then of Q_grasp at that width) or
+        sampled from pi (width first, then the cell). ``compact``: the prepared observation, if the
+        caller already has it."""
+        if sample and rng is None:
+            raise ValueError("sampling needs rng, a numpy Generator")
+        compact = self.prepare(observation) if compact is None else compact
+        with torch.no_grad():
+            fused, width_log_probs, valid = self.encode_one(compact, temperature)
+            width = _choose(width_log_probs, sample, rng)
+            pixel_log_probs = self.cell_log_probs(fused, valid, [width], temperature)[0]
+        cell = _choose(pixel_log_probs, sample, rng)
+        u, v = cell_to_pixel(cell, observation["target_mask"], self.downsample)
+        return PolicyAction(width, cell, u, v, float(width_log_probs[width] + pixel_log_probs[cell]))
+
+    def encode_one(self, compact: dict, temperature: float = 1.0):
+        """One prepared observation -> (decoder features, log pi(w) numpy (widths,), valid (1, h, w))."""
+        x, valid = to_tensors(stack([compact]), self.input)
+        fused, width_logits = self.encode(x)
+        return fused, torch.log_softmax(width_logits[0] / temperature, dim=0).double().numpy(), valid
+
+    def cell_log_probs(self, fused, valid, widths, temperature: float = 1.0) -> np.ndarray:
+        """log pi(cell | w), numpy (len(widths), h*w), from :meth:`encode_one`'s features."""
+        widths = torch.as_tensor(list(widths), dtype=torch.long)
+        logits = self.grasp_logits(fused, widths, tuple(valid.shape[1:]))
+        return masked_log_softmax(logits / temperature, valid.expand(len(widths), -1, -1)).double().numpy()
+
+
+def _choose(log_probs: np.ndarray, sample: bool, rng: np.random.Generator | None) -> int:
+    if not sample:
+        return int(np.argmax(log_probs))
+    probabilities = np.exp(log_probs - log_probs.max())
+    return int(rng.choice(len(probabilities), p=probabilities / probabilities.sum()))
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+
+
+def save_checkpoint(path, payload: dict) -> None:
+    """Write a checkpoint atomically (a temporary name, then a rename)."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_atomic(Path(path), buffer.getvalue())
+
+
+def policy_payload(policy: GraspPolicy, **extra) -> dict:
+    """What a policy checkpoint holds: enough for :func:`load_policy`, plus ``extra`` (how it was made)."""
+    return {"kind": CHECKPOINT_KIND, "policy_config": policy.config, "state_dict": policy.state_dict(), **extra}
+
+
+def load_policy(path) -> GraspPolicy:
+    """A policy from a checkpoint of ``train-policy`` or ``reinforce`` (any of their .pt files), in
+    evaluation mode; a file that is not one fails with a message naming it."""
+    return policy_from_checkpoint(read_checkpoint(path), str(path))
+
+
+def read_checkpoint(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"policy checkpoint {path} does not exist; {CHECKPOINT_FIX}")
+    with reading(path, "an IVFP policy checkpoint", CHECKPOINT_FIX):
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(checkpoint, dict) or checkpoint.get("kind") != CHECKPOINT_KIND:
+            raise ValueError("not written by `graspbench ivfp train-policy` or `reinforce`")
+    return checkpoint
+
+
+def policy_from_checkpoint(checkpoint: dict, source: str) -> GraspPolicy:
+    with reading(source, "an IVFP policy checkpoint", CHECKPOINT_FIX):
+        policy = GraspPolicy(**checkpoint["policy_config"])
+        policy.load_state_dict(checkpoint["state_dict"])
+    return policy.eval()
+
+
+# --- demonstrations --------------------------------------------------------------------------
+
+
+@dataclass
+class Demonstrations:
+    """The successful picks of one or more collections, prepared at the policy's resolution."""
+
+    inputs: dict[str, np.ndarray]
+    """compact policy inputs (see :func:`prepare`), stacked along a leading pick axis"""
+    u: np.ndarray
+    """float32 (N,) demonstrated image column"""
+    v: np.ndarray
+    """float32 (N,) demonstrated image row"""
+    width_index: np.ndarray
+    """int64 (N,) demonstrated width"""
+    groups: np.ndarray
+    """int64 (N,) the bin each pick came from, unique across collections (for splitting)"""
+    widths_m: tuple[float, ...]
+    """the collections' pre-grasp widths"""
+    image_shape: tuple[int, int]
+    """(H, W) of the overhead images"""
+
+
+def load_demonstrations(roots: list[str], downsample: int, progress: bool = False) -> Demonstrations:
+    """The successful picks of collections (bin by bin, so whole collections never sit in memory)."""
+    from tqdm import tqdm
+
+    widths_m, parts, groups = None, [], []
+    for number, root in enumerate(roots):
+        metadata = read_metadata(root)
+        spec = metadata.get("spec")
+        pick = spec.get("pick") if isinstance(spec, dict) else None
+        if not pick or "widths_m" not in pick:
+            raise ValueError(f"--data {root}: its dataset.json has no spec with pick.widths_m; {COLLECT_FIX}")
+        if widths_m is None:
+            widths_m = tuple(pick["widths_m"])
+        elif tuple(pick["widths_m"]) != widths_m:
+            raise ValueError(f"--data {root}: widths {pick['widths_m']} differ from {list(widths_m)} of {roots[0]}; "
+                             "train on collections of one environment")
+        for b in tqdm(read_index(root)["bin"], desc=f"loading {root}", disable=not progress, leave=False):
+            arrays = read_bin(root, int(b))
+            missing = {"outcome", "rgb", "depth_m", "target_mask", "u", "v", "width_index"} - set(arrays)
+            if missing:
+                raise ValueError(f"--data {root}: bin {int(b)} lacks {sorted(missing)}; {COLLECT_FIX}")
+            for k in np.flatnonzero(arrays["outcome"] == "success"):
+                parts.append((prepare(arrays["rgb"][k], arrays["depth_m"][k], arrays["target_mask"][k], downsample),
+                              float(arrays["u"][k]), float(arrays["v"][k]), int(arrays["width_index"][k]),
+                              arrays["depth_m"][k].shape))
+                groups.append(number * 1_000_000 + int(b))
+    if not parts:
+        raise ValueError(f"--data {','.join(roots)}: no successful picks to imitate; {COLLECT_FIX}")
+    inputs = stack([p[0] for p in parts])
+    return Demonstrations(inputs, np.array([p[1] for p in parts], np.float32), np.array([p[2] for p in parts], np.float32),
+                          np.array([p[3] for p in parts], np.int64), np.array(groups, np.int64), widths_m, parts[0][4])
+
+
+def _flip(batch: dict[str, torch.Tensor], u: torch.Tensor, flips: torch.Tensor, image_width: int):
+    """Mirror the chosen rows left-right (inputs and demonstrated u)."""
+    out = {key: torch.where(flips.view(-1, *[1] * (value.dim() - 1)), value.flip(-1), value) for key, value in batch.items()}
+    return out, torch.where(flips, image_width - 1 - u, u)
+
+
+# --- imitation -------------------------------------------------------------------------------
+
+
+@dataclass
+class PolicyArgs:
+    data: str = "data/ivfp-seen"
+    """collections of probed picks (`graspbench ivfp collect`), comma-separated; their successful
+    picks are imitated, split by bin into training and validation"""
+    out: str = "runs/ivfp_policy"
+    """run folder: best.pt (lowest validation loss), last.pt (resume state), metrics.csv,
+    training_curve.png, run.json. An existing run with the same arguments and data is resumed"""
+    input: str = "rgbd"
+    """rgbd: RGB, target mask and heights relative to the target; rgb: RGB and mask (the paper)"""
+    downsample: int = 2
+    """image pixels per policy cell along each axis: 224 px images give a 112 x 112 policy grid"""
+    base_channels: int = 16
+    """channels of the backbone's first layer (its levels have 2, 4 and 8 times as many); a multiple of 8"""
+    fpn_channels: int = 32
+    """channels of the FPN decoder; a multiple of 8"""
+    width_embedding: int = 8
+    """size of the learned width embedding concatenated to the decoder's features"""
+    sigma_px: float = 6.0
+    """standard deviation, in image pixels, of the Gaussian soft target around the demonstrated
+    point (6 px is about 5 mm on the bin's floor: the demonstrator's own aim spreads 4 mm)"""
+    width_loss_weight: float = 1.0
+    """weight of Q_width's cross-entropy beside Q_grasp's"""
+    epochs: int = 30
+    """passes over the training picks"""
+    batch_size: int = 16
+    """picks per step"""
+    lr: float = 1e-3
+    """AdamW learning rate, annealed to zero over the epochs by a cosine"""
+    weight_decay: float = 1e-4
+    """AdamW weight decay"""
+    augment: bool = True
+    """mirror training picks left-right at random (physically equivalent: see the module's docstring)"""
+    val_fraction: float = 0.1
+    """share of the bins held out to choose the best epoch"""
+    seed: int = 0
+    """seeds the split, initialisation, batch order and augmentation"""
+    threads: int = 0
+    """torch threads; 0: one per core"""
+    progress: bool = True
+    """show progress bars and print every epoch"""
+
+    def check(self) -> None:
+        if self.input not in INPUTS:
+            raise ValueError(f"--input {self.input!r} is not one of {INPUTS}")
+        for name in ("epochs", "batch_size", "downsample", "width_embedding"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("base_channels", "fpn_channels"):
+            if getattr(self, name) < GROUPS or getattr(self, name) % GROUPS:
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive multiple of {GROUPS}, "
+                                 f"got {getattr(self, name)}")
+        if not self.sigma_px > 0:
+            raise ValueError(f"--sigma-px must be positive, got {self.sigma_px}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
+        if not self.data_roots:
+            raise ValueError("--data: give at least one collection folder")
+        for root in self.data_roots:
+            try:
+                read_metadata(root)
+            except ValueError as error:
+                raise ValueError(f"--data: {error}") from None
+
+    @property
+    def data_roots(self) -> list[str]:
+        return [root.strip() for root in self.data.split(",") if root.strip()]
+
+
+def _fingerprint(roots: list[str]) -> str:
+    digest = hashlib.sha256()
+    for root in roots:
+        for name in ("dataset.json", "index.csv"):
+            digest.update((Path(root) / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def split_groups(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and validation picks, split by bin (picks of a bin share objects)."""
+    unique = np.unique(groups)
+    if len(unique) < 2:
+        raise ValueError(f"{len(unique)} bin of successful picks cannot be split into training and validation; {COLLECT_FIX}")
+    held = np.random.default_rng(seed).permutation(unique)[:max(1, round(len(unique) * fraction))]
+    val = np.isin(groups, held)
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def _batch(demos: Demonstrations, picks: np.ndarray) -> dict[str, torch.Tensor]:
+    return {key: torch.from_numpy(value[picks]) for key, value in demos.inputs.items()}
+
+
+def imitation_losses(policy: GraspPolicy, batch: dict, u: torch.Tensor, v: torch.Tensor, width_index: torch.Tensor,
+                     sigma_px: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per pick: Q_grasp's soft cross-entropy, Q_width's cross-entropy, and the greedy cell's
+    distance (image px) to the demonstrated point, Q_grasp fed the demonstrated width."""
+    x, valid = to_tensors(batch, policy.input)
+    width_logits, pixel_log_probs = policy(x, valid, width_index)
+    targets = gaussian_targets(u, v, valid, policy.downsample, sigma_px)
+    pixel_loss = soft_cross_entropy(pixel_log_probs, targets)
+    width_loss = F.cross_entropy(width_logits, width_index, reduction="none")
+    with torch.no_grad():
+        w = valid.shape[2]
+        best = pixel_log_probs.argmax(dim=1)
+        centres_u, centres_v = cell_centres_px(tuple(valid.shape[1:]), policy.downsample)
+        error_px = torch.hypot(centres_u[best % w] - u, centres_v[best // w] - v)
+        width_hit = (width_logits.argmax(dim=1) == width_index).float()
+    return pixel_loss, width_loss, torch.stack([error_px, width_hit], dim=1)
+
+
+def evaluate_imitation(policy: GraspPolicy, demos: Demonstrations, picks: np.ndarray, sigma_px: float,
+                       batch_size: int = 64) -> dict:
+    """Mean losses, width accuracy and median point error (px) on ``picks``."""
+    policy.eval()
+    sums, stats = np.zeros(2), []
+    with torch.no_grad():
+        for start in range(0, len(picks), batch_size):
+            chosen = picks[start:start + batch_size]
+            pixel, width, extra = imitation_losses(policy, _batch(demos, chosen), torch.from_numpy(demos.u[chosen]),
+                                                   torch.from_numpy(demos.v[chosen]),
+                                                   torch.from_numpy(demos.width_index[chosen]), sigma_px)
+            sums += [pixel.sum().item(), width.sum().item()]
+            stats.append(extra.numpy())
+    stats = np.concatenate(stats)
+    return {"pixel_loss": float(sums[0]) / len(picks), "width_loss": float(sums[1]) / len(picks),
+            "point_error_px": float(np.median(stats[:, 0])), "width_accuracy": float(stats[:, 1].mean())}
+
+
+def train_policy(args: PolicyArgs, demos: Demonstrations | None = None) -> dict:
+    """Imitate the demonstrator's successful picks; keeps the epoch with the lowest validation
+    loss as best.pt; resumes a run stopped part-way. Returns the best epoch's metrics."""
+    from tqdm import tqdm
+
+    from .. import __version__
+
+    args.check()
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    roots = args.data_roots
+    demos = demos if demos is not None else load_demonstrations(roots, args.downsample, args.progress)
+    train_picks, val_picks = split_groups(demos.groups, args.val_fraction, args.seed)
+    meta = {"args": dataclasses.asdict(args), "fingerprint": _fingerprint(roots), "graspbench_version": __version__,
+            "train_picks": len(train_picks), "val_picks": len(val_picks)}
+
+    torch.manual_seed(args.seed)
+    policy = GraspPolicy(demos.widths_m, args.downsample, args.input, args.base_channels, args.fpn_channels,
+                         args.width_embedding)
+    optimiser = torch.optim.AdamW(policy.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    history, best, start_epoch = [], None, 0
+    last = out / "last.pt"
+    if last.exists():
+        with reading(last, "an IVFP policy training state", f"delete it to train {out} from the start"):
+            state = torch.load(last, map_location="cpu", weights_only=False)
+            if not isinstance(state, dict) or not {"meta", "state_dict", "optimiser", "history"} <= set(state):
+                raise ValueError("fields missing")
+        if not _same_imitation(state["meta"], meta):
+            raise ValueError(f"--out {out} holds a run with other arguments or data; choose another --out "
+                             "(or delete its last.pt to start over)")
+        policy.load_state_dict(state["state_dict"])
+        optimiser.load_state_dict(state["optimiser"])
+        history, best, start_epoch = state["history"], state["best"], len(state["history"])
+        if args.progress and start_epoch < args.epochs:
+            print(f"{out}: resuming after epoch {start_epoch}")
+
+    image_width = demos.image_shape[1]
+    epochs = tqdm(range(start_epoch, args.epochs), desc=f"imitation ({len(train_picks)} picks)", disable=not args.progress,
+                  initial=start_epoch, total=args.epochs)
+    for epoch in epochs:
+        started = time.perf_counter()
+        policy.train()
+        for group in optimiser.param_groups:  # a cosine from lr to 0 over the epochs, from the epoch alone
+            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * epoch / args.epochs))
+        # Generators seeded by the epoch: a resumed run draws what the uninterrupted one would.
+        order = torch.Generator().manual_seed(args.seed * 1000 + epoch)
+        flips = torch.Generator().manual_seed(args.seed * 1000 + epoch + 500)
+        permutation = train_picks[torch.randperm(len(train_picks), generator=order).numpy()]
+        sums = np.zeros(2)
+        for start in range(0, len(permutation), args.batch_size):
+            chosen = permutation[start:start + args.batch_size]
+            batch, u = _batch(demos, chosen), torch.from_numpy(demos.u[chosen])
+            if args.augment:
+                batch, u = _flip(batch, u, torch.rand(len(chosen), generator=flips) < 0.5, image_width)
+            pixel, width, _ = imitation_losses(policy, batch, u, torch.from_numpy(demos.v[chosen]),
+                                               torch.from_numpy(demos.width_index[chosen]), args.sigma_px)
+            loss = pixel.mean() + args.width_loss_weight * width.mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            sums += [pixel.sum().item(), width.sum().item()]
+        val = evaluate_imitation(policy, demos, val_picks, args.sigma_px)
+        row = {"epoch": epoch + 1, "pixel_loss": float(sums[0]) / len(train_picks),
+               "width_loss": float(sums[1]) / len(train_picks),
+               **{f"val_{k}": value for k, value in val.items()},
+               "val_loss": val["pixel_loss"] + args.width_loss_weight * val["width_loss"],
+               "seconds": time.perf_counter() - started}
+        history.append(row)
+        if best is None or row["val_loss"] < best["val_loss"]:
+            best = dict(row)
+            save_checkpoint(out / "best.pt", policy_payload(policy, **meta, epoch=epoch + 1, val=best))
+        save_checkpoint(last, {**policy_payload(policy, **meta, epoch=epoch + 1), "meta": meta,
+                               "optimiser": optimiser.state_dict(), "history": history, "best": best})
+        write_atomic(out / "metrics.csv", pd.DataFrame(history).to_csv(index=False))
+        _plot_imitation(history, out / "training_curve.png")
+        epochs.set_postfix(val_loss=f"{row['val_loss']:.3f}", width=f"{100 * row['val_width_accuracy']:.0f}%",
+                           error=f"{row['val_point_error_px']:.1f}px")
+    write_atomic(out / "run.json", json.dumps({**meta, "best": best, "widths_m": list(demos.widths_m),
+                                               "train_seconds": sum(r["seconds"] for r in history)}, indent=1))
+    if args.progress:
+        print(f"{out}/best.pt: epoch {best['epoch']} of {args.epochs}, validation loss {best['val_loss']:.3f}, "
+              f"width accuracy {100 * best['val_width_accuracy']:.0f}%, median point error {best['val_point_error_px']:.1f} px "
+              f"({len(train_picks)} training / {len(val_picks)} validation picks)")
+    return best
+
+
+def _same_imitation(old: dict, new: dict) -> bool:
+    """A run may be resumed with more epochs (the cosine then spans the new total) or other
+    threads, nothing else changed."""
+    free = ("epochs", "progress", "threads", "out")
+    strip = lambda args: {k: v for k, v in args.items() if k not in free}  # noqa: E731
+    return strip(old["args"]) == strip(new["args"]) and old["fingerprint"] == new["fingerprint"]
+
+
+def _plot_imitation(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot(epochs, [r["pixel_loss"] + r["width_loss"] for r in history], "o-", label="training")
+    left.plot(epochs, [r["val_pixel_loss"] + r["val_width_loss"] for r in history], "s--", label="validation")
+    left.set_xlabel("epoch")
+    left.set_ylabel("loss (Q_grasp soft CE + Q_width CE)")
+    left.legend()
+    right.plot(epochs, [100 * r["val_width_accuracy"] for r in history], "o-", color="tab:green")
+    right.set_xlabel("epoch")
+    right.set_ylabel("validation width accuracy (%)", color="tab:green")
+    twin = right.twinx()
+    twin.plot(epochs, [r["val_point_error_px"] for r in history], "s--", color="tab:purple")
+    twin.set_ylabel("median point error (image px)", color="tab:purple")
+    fig.suptitle("IVFP policy: imitation of the demonstrator's successful picks")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def add_commands(group) -> None:
+    """Register ``train-policy`` on the ``graspbench ivfp`` group."""
+    d = PolicyArgs()
+    p = group.add_parser("train-policy", help="imitate the demonstrator's successful picks: the IVFP policy (Q_width, Q_grasp)")
+    p.add_argument("--data", required=True, help="collections of probed picks, comma-separated (their successes are imitated)")
+    p.add_argument("--out", required=True, help="run folder (best.pt, last.pt, metrics.csv); an existing run is resumed")
+    p.add_argument("--input", choices=INPUTS, default=d.input,
+                   help="rgbd: RGB, mask and heights; rgb: RGB and mask (the paper)")
+    p.add_argument("--downsample", type=int, default=d.downsample, help="image pixels per policy cell along each axis")
+    p.add_argument("--base-channels", type=int, default=d.base_channels)
+    p.add_argument("--fpn-channels", type=int, default=d.fpn_channels)
+    p.add_argument("--sigma-px", type=float, default=d.sigma_px, help="Gaussian soft target's standard deviation (image px)")
+    p.add_argument("--width-loss-weight", type=float, default=d.width_loss_weight)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of bins held out for validation")
+    p.add_argument("--no-augment", action="store_true", help="no left-right mirroring")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: one per core)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train_policy)
+
+
+def cmd_train_policy(args) -> int:
+    train_policy(PolicyArgs(data=args.data, out=args.out, input=args.input, downsample=args.downsample,
+                            base_channels=args.base_channels, fpn_channels=args.fpn_channels, sigma_px=args.sigma_px,
+                            width_loss_weight=args.width_loss_weight, epochs=args.epochs, batch_size=args.batch_size,
+                            lr=args.lr, val_fraction=args.val_fraction, augment=not args.no_augment, seed=args.seed,
+                            threads=args.threads, progress=not args.quiet))
+    return 0
