@@ -54,5 +54,7 @@ ivfp: $(STAMP)
 	$(COLLECT) --bins 400 --split train --seed 0 --out $(DATA)/ivfp-seen
 	$(COLLECT) --bins 80 --split test --seed 100000 --out $(DATA)/ivfp-unseen
 	$(COLLECT) --bins 20 --split test --seed 200000 --after-probe release --out $(DATA)/ivfp-release
-	$(VENV)/bin/graspbench ivfp summary $(DATA)/ivfp-seen $(DATA)/ivfp-unseen $(DATA)/ivfp-release --out results/ivfp_collections.csv
+	$(COLLECT) --bins 20 --split test --seed 200000 --after-probe release --out $(DATA)/ivfp-release-pull-up --env docs/examples/binpick_pull_up.yaml
+	$(VENV)/bin/graspbench ivfp summary $(DATA)/ivfp-seen $(DATA)/ivfp-unseen $(DATA)/ivfp-release $(DATA)/ivfp-release-pull-up --out results/ivfp_collections.csv
+	$(VENV)/bin/graspbench perf demonstrations --bins 3 --json results/perf_demonstrations.json
 	$(VENV)/bin/graspbench ivfp table3 --seen $(DATA)/ivfp-seen --unseen $(DATA)/ivfp-unseen --out results

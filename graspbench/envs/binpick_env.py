@@ -119,7 +119,7 @@ class BinPickEnv(GraspEnv):
         else:
             # Reversibility is the probe's (and the release's) doing, not the approach's: measured from here.
             closed = {b: world.pose(b)[0] for b in self.scene.bodies}
-            film = run_probe(self.gripper, p.probe, self.wrist_camera)
+            film = run_probe(self.gripper, p.probe, self.wrist_camera, watch=self.target)
             timed("probe")
             if verify is not None:
                 verdict = bool(verify(film.rgb))
@@ -168,6 +168,7 @@ class BinPickEnv(GraspEnv):
             probe_rgb=film.rgb if film is not None else np.zeros((T, h, w, 3), np.uint8),
             probe_depth_m=film.depth_m if film is not None else np.zeros((T, h, w), np.float32),
             frame_times_s=self.times, extracted_ids=extracted, others_moved_m=others_moved,
+            target_rise_m=float(np.max(film.watched_z_m - film.watched_z_m[0])) if film is not None else None,
             motion_s={name: motion_s.get(name, 0.0) for name in MOTIONS}, new_bin=self._new_bin, verdict=verdict,
         )
         return self._observation(), float(outcome == "success"), not retry, False, info

@@ -1,4 +1,5 @@
-"""``graspbench ivfp ...``: collecting probed picks, the probe classifier and its Table III."""
+"""``graspbench ivfp ...``: collecting probed picks, the probe classifier and its Table III, the
+grasp policy (imitation, REINFORCE)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def cmd_summary(args) -> int:
 
 def add_parser(sub, positive_int, env_id) -> None:
     from .classifier import add_commands
+    from .policy import add_commands as add_policy_commands
+    from .reinforce import add_commands as add_reinforce_commands
 
     p = sub.add_parser("ivfp", help="target picking with interactive visual failure prediction (IVFP)")
     group = p.add_subparsers(dest="ivfp_command", required=True)
@@ -55,8 +58,5 @@ def add_parser(sub, positive_int, env_id) -> None:
     q.add_argument("--out", help="CSV file, e.g. results/ivfp_collections.csv")
     q.set_defaults(func=cmd_summary)
     add_commands(group)
-    from .policy import add_commands as add_policy_commands
-    from .reinforce import add_commands as add_reinforce_commands
-
     add_policy_commands(group)
     add_reinforce_commands(group)

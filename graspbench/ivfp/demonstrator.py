@@ -130,12 +130,13 @@ def collect_bin(task: dict) -> dict:
             "rgb": observation["rgb"], "depth_m": observation["depth"], "target_mask": observation["target_mask"].astype(bool),
             "u": grasp.u, "v": grasp.v, "angle_rad": env.snap(grasp).angle_rad,
             "opening_m": env.bench_spec.pick.widths_m[result["width_index"]], "width_index": result["width_index"],
-            "sim_time_s": result["sim_time_s"], "others_moved_m": np.nan if result["others_moved_m"] is None else result["others_moved_m"], "target_name": result["target_name"],
+            "sim_time_s": result["sim_time_s"], "others_moved_m": np.nan if result["others_moved_m"] is None else result["others_moved_m"],
+            "target_rise_m": np.nan if result["target_rise_m"] is None else result["target_rise_m"], "target_name": result["target_name"],
         })
     arrays = {key: np.array([row[key] for row in rows]) for key in rows[0]}
     arrays["outcome"] = arrays["outcome"].astype(f"<U{max(len(o) for o in OUTCOMES)}")
     arrays["frame_times_s"] = env.times
-    for key in ("u", "v", "angle_rad", "opening_m", "sim_time_s", "others_moved_m"):
+    for key in ("u", "v", "angle_rad", "opening_m", "sim_time_s", "others_moved_m", "target_rise_m"):
         arrays[key] = arrays[key].astype(np.float32)
     arrays["width_index"] = arrays["width_index"].astype(np.int16)
     write_bin(task["out"], task["bin"], arrays)

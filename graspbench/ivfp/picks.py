@@ -21,6 +21,9 @@ observation is h x w):
     sim_time_s       (N,) float32 simulated seconds of every motion of the pick (probe and extraction included)
     others_moved_m   (N,) float32 from the fingers closing to after the release (``--after-probe release``): how far the
                                   non-target object that moved most went; NaN when extracted
+    target_rise_m    (N,) float32 how far the target rose during the probe (NaN after a collision):
+                                  the truth behind the film, for diagnostics; collections made
+                                  before it was recorded lack it
     target_name      (N,) str
 """
 
@@ -121,6 +124,20 @@ def load_picks(root, keys=("probe_rgb", "outcome", "frame_times_s"), probed_only
     return out
 
 
+PROBE_ORACLE_RISE_M = 0.03
+
+
+def _optional(root, key: str):
+    """``key`` of every pick of a collection, or None when its bins lack it (older collections)."""
+    parts = []
+    for b in read_index(root)["bin"]:
+        arrays = read_bin(root, int(b))
+        if key not in arrays:
+            return None
+        parts.append(arrays[key])
+    return np.concatenate(parts)
+
+
 def summarize(root) -> dict:
     """One collection in figures: picks per outcome, the simulated seconds of a pick and, for
     probes released instead of extracted, how far they moved the objects around the target."""
@@ -131,6 +148,12 @@ def summarize(root) -> dict:
            "bins": len(read_index(root)), "picks": len(outcome), "probed": int(probed.sum()),
            **{name: int((outcome == name).sum()) for name in OUTCOMES},
            "sim_s_per_pick": round(float(picks["sim_time_s"].mean()), 3)}
+    rise = _optional(root, "target_rise_m")
+    if rise is not None and metadata["after_probe"] == "extract":
+        # A judge that knew whether the target came up with the hand (3 cm) during the probe: how
+        # well can any classifier of the probe's film do, when slips after the probe count?
+        came_up, success = rise[probed] > PROBE_ORACLE_RISE_M, outcome[probed] == "success"
+        row.update(probe_oracle_accuracy=round(float((came_up == success).mean()), 3))
     if metadata["after_probe"] == "release":
         moved = picks["others_moved_m"][probed]
         row.update(others_within_1cm=round(float((moved < 0.01).mean()), 3), others_moved_median_mm=round(1000 * float(np.median(moved)), 2),

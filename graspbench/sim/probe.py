@@ -130,11 +130,14 @@ class ProbeFilm:
         rgb: (T, H, W, 3) uint8; frame 0 before the hand moved (the passive view).
         depth_m: (T, H, W) float32.
         times_s: (T,) seconds since the probe started.
+        watched_z_m: (T,) height of the watched body at every frame (NaN without one): the truth
+            behind the film, for diagnostics, never for the classifier.
     """
 
     rgb: np.ndarray
     depth_m: np.ndarray
     times_s: np.ndarray
+    watched_z_m: np.ndarray
 
 
 def frame_times(probe: ProbeSpec, camera: WristCameraSpec) -> np.ndarray:
@@ -143,8 +146,9 @@ def frame_times(probe: ProbeSpec, camera: WristCameraSpec) -> np.ndarray:
     return (np.arange(count) / camera.frame_rate_hz).astype(np.float32)
 
 
-def run_probe(gripper, probe: ProbeSpec, camera: WristCamera) -> ProbeFilm:
-    """Run the probe from where the hand is now (fingers closed) and film it at a fixed rate."""
+def run_probe(gripper, probe: ProbeSpec, camera: WristCamera, watch: int | None = None) -> ProbeFilm:
+    """Run the probe from where the hand is now (fingers closed) and film it at a fixed rate,
+    noting the height of body ``watch`` at every frame."""
     world = gripper.world
     dt = world.time_step_s
     start = np.array(gripper.commanded[:3])
@@ -158,7 +162,7 @@ def run_probe(gripper, probe: ProbeSpec, camera: WristCamera) -> ProbeFilm:
         elapsed += seconds
     events = sorted(set(frame_steps) | {s for s, _ in segment_starts} | {int(round(elapsed / dt))})
     speed = probe.speed_m_s()
-    rgb, depth, step = [], [], 0
+    rgb, depth, heights, step = [], [], [], 0
     for event in events:
         world.step(event - step)
         step = event
@@ -169,4 +173,5 @@ def run_probe(gripper, probe: ProbeSpec, camera: WristCamera) -> ProbeFilm:
             frame = camera.render()
             rgb.append(frame.rgb)
             depth.append(frame.depth_m)
-    return ProbeFilm(np.stack(rgb), np.stack(depth), times)
+            heights.append(world.pose(watch)[0][2] if watch is not None else np.nan)
+    return ProbeFilm(np.stack(rgb), np.stack(depth), times, np.array(heights))
