@@ -55,6 +55,8 @@ ivfp: $(STAMP)
 	$(COLLECT) --bins 80 --split test --seed 100000 --out $(DATA)/ivfp-unseen
 	$(COLLECT) --bins 20 --split test --seed 200000 --after-probe release --out $(DATA)/ivfp-release
 	$(COLLECT) --bins 20 --split test --seed 200000 --after-probe release --out $(DATA)/ivfp-release-pull-up --env docs/examples/binpick_pull_up.yaml
-	$(VENV)/bin/graspbench ivfp summary $(DATA)/ivfp-seen $(DATA)/ivfp-unseen $(DATA)/ivfp-release $(DATA)/ivfp-release-pull-up --out results/ivfp_collections.csv
+	$(COLLECT) --bins 30 --split test --seed 300000 --out $(DATA)/ivfp-probe-truth
+	$(VENV)/bin/graspbench ivfp summary $(DATA)/ivfp-seen $(DATA)/ivfp-unseen $(DATA)/ivfp-release $(DATA)/ivfp-release-pull-up \
+	  $(DATA)/ivfp-probe-truth --out results/ivfp_collections.csv
 	$(VENV)/bin/graspbench perf demonstrations --bins 3 --json results/perf_demonstrations.json
 	$(VENV)/bin/graspbench ivfp table3 --seen $(DATA)/ivfp-seen --unseen $(DATA)/ivfp-unseen --out results
