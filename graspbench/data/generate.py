@@ -331,7 +331,10 @@ def spec_mapping(env: str, split: str | None = None) -> dict:
 
     source = gym.registry[env].kwargs["spec"] if env in gym.registry else env
     overrides = {"scene": {"split": split}} if split else {}
-    return json.loads(json.dumps(dataclasses.asdict(load_spec(source, **overrides))))
+    spec = json.loads(json.dumps(dataclasses.asdict(load_spec(source, **overrides))))
+    if spec["pick"] is None:
+        del spec["pick"]  # clutter removal: as datasets made before target picking existed describe it
+    return spec
 
 
 def task_list(spec: dict, seed: int, scenes: int, settings: LabelSettings, out: str) -> list[dict]:
