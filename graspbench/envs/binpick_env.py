@@ -12,6 +12,7 @@ from ..sim.gripper import Gripper
 from ..sim.probe import WristCamera, frame_times, run_probe
 from ..sim.scenes import TRAY_WALL_HEIGHT_M, SceneRecord, build_scene, rebuild_scene
 from .grasp_env import GraspEnv
+from .spec import ENVS_DIR
 
 PICK_OUTCOMES = ("success", "fail_multipick", "fail_not_picked", "collision")
 MOTIONS = ("approach_close", "probe", "extract", "release", "settle")
@@ -62,7 +63,7 @@ class BinPickEnv(GraspEnv):
     ``reset()`` gives up on a target. Without ``verify`` nothing changes.
     """
 
-    def __init__(self, spec="envs/binpick.yaml", render_mode=None, **overrides):
+    def __init__(self, spec=ENVS_DIR / "binpick.yaml", render_mode=None, **overrides):
         super().__init__(spec, render_mode, **overrides)
         s = self.bench_spec
         if s.pick is None:
