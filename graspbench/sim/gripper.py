@@ -202,14 +202,12 @@ class Gripper:
         contacts = [c for c in self.contacts() if c[1] not in brush]  # does the hand start inside something?
         if not contacts:
             self.move_to((x, y, z, yaw_rad), force_n=brush_force_n if brush else None)
-            reached = lambda: abs(self.tcp_z() - z) < 1e-3  # noqa: E731
-            if brush:
-                touched = self._step_until(reached, 2 * s.approach_m / s.speed_m_s, watch_contacts=True, ignore=brush)
-                blocked = self.tcp_z() - z > BLOCKED_M
-                contacts = touched or (self.contacts() if blocked else [])
+            contacts = self._step_until(lambda: abs(self.tcp_z() - z) < 1e-3, 2 * s.approach_m / s.speed_m_s,
+                                        watch_contacts=True, ignore=brush)
+            if brush and not contacts:
+                if self.tcp_z() - z > BLOCKED_M:
+                    contacts = self.contacts()
                 self.move_to((x, y, self.tcp_z(), yaw_rad))  # full force again: hold here
-            else:
-                contacts = self._step_until(reached, 2 * s.approach_m / s.speed_m_s, watch_contacts=True)
         if contacts:
             self.park()
             return contacts
