@@ -14,7 +14,7 @@ from ..sim.scenes import TRAY_WALL_HEIGHT_M, SceneRecord, build_scene, rebuild_s
 from .grasp_env import GraspEnv
 from .spec import ENVS_DIR
 
-PICK_OUTCOMES = ("success", "fail_multipick", "fail_not_picked", "collision")
+PICK_OUTCOMES = ("success", "fail_multipick", "fail_not_picked", "collision", "released")
 MOTIONS = ("approach_close", "probe", "extract", "release", "settle")
 STILL_TIME_S = 0.3  # after release: let the fingers open before the hand leaves
 
@@ -134,7 +134,7 @@ class BinPickEnv(GraspEnv):
                     self.scene.remove(body)
             else:
                 # Released on purpose: nothing is judged (a rejected verification keeps its target).
-                outcome = "fail_not_picked" if verify is None else "released"
+                outcome = "released"
                 released = True
                 # Back to the pre-grasp width, not wider: the fingers would push the neighbours away.
                 self.gripper.fingers_to(opening_m, self.bench_spec.gripper.finger_force_n)

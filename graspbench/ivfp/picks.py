@@ -8,7 +8,7 @@ interrupted collection leaves only whole bins behind.
 Arrays of a bin file (N picks, T probe frames of H x W pixels from the wrist camera; the overhead
 observation is h x w):
 
-    outcome          (N,) str     success, fail_multipick, fail_not_picked or collision
+    outcome          (N,) str     success, fail_multipick, fail_not_picked, collision or released
     probed           (N,) bool    the probe ran (every outcome but collision)
     probe_rgb        (N, T, H, W, 3) uint8   wrist camera during the probe; frame 0 is taken after
                                   the fingers closed and before the hand moved (the passive view)
@@ -41,7 +41,8 @@ from ..io import read_csv, reading, write_atomic
 FORMAT = 1
 CLASSES = ("success", "fail_multipick", "fail_not_picked")
 """The classifier's classes, in the order of its outputs; ``collision`` attempts are never probed."""
-OUTCOMES = CLASSES + ("collision",)
+OUTCOMES = CLASSES + ("collision", "released")
+"""``released``: the probe ended with the fingers opening (``--after-probe release``), nothing judged."""
 INDEX_COLUMNS = ["bin", "file", "picks", *OUTCOMES]
 FIX = "delete it and run the same `graspbench ivfp collect` command again to remake it"
 
@@ -100,7 +101,7 @@ def write_index(root) -> pd.DataFrame:
 
 def read_index(root) -> pd.DataFrame:
     return read_csv(Path(root) / "index.csv", "an index of probed picks", "run the same `graspbench ivfp collect` command again to rebuild it",
-                    columns=INDEX_COLUMNS, numeric=["bin", "picks"])
+                    columns=INDEX_COLUMNS[:3], numeric=["bin", "picks"])
 
 
 def load_picks(root, keys=("probe_rgb", "outcome", "frame_times_s"), probed_only: bool = True) -> dict:
