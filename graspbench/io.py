@@ -20,6 +20,17 @@ def write_atomic(path, data: bytes | str) -> None:
     os.replace(f.name, path)
 
 
+def write_npz(path, arrays: dict) -> None:
+    """Arrays into a compressed npz, never half-written."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
+
+
 def save_figure(fig, path) -> None:
     """Save a matplotlib figure atomically and close it."""
     import matplotlib.pyplot as plt
@@ -69,6 +80,14 @@ def reading(path, what: str, fix: str):
         if isinstance(error, ValueError) and str(path) in str(error):
             raise
         raise FileFormatError(f"{path} is not {what} ({_reason(error)}); {fix}") from error
+
+
+def read_npz(path, what: str, fix: str) -> dict:
+    """Every array of an npz file (no pickles); a damaged one fails with a FileFormatError naming it."""
+    import numpy as np
+
+    with reading(path, what, fix), np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
 
 
 def read_csv(path, what: str, fix: str, columns=(), numeric=()):

@@ -30,6 +30,19 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def floor_seconds(world, record, spec, steps: int) -> float:
+    """The physics floor: ``steps`` bare ``stepSimulation`` calls on ``record`` rebuilt in
+    ``world``, the hand parked (wall-clock seconds)."""
+    world.reset()
+    rebuild_scene(world, record, spec.scene.workspace_m)
+    Gripper(world, spec.gripper)
+    step = world.client.stepSimulation
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return time.perf_counter() - start
+
+
 def trial_cost(objects: str, trials: int, env_id: str = "GraspBench/Pile-v0", progress: bool = True) -> dict:
     env = make_env(env_id, scene={"objects": objects, "split": "all"})
     agent = HeuristicAgent()
@@ -49,14 +62,7 @@ def trial_cost(objects: str, trials: int, env_id: str = "GraspBench/Pile-v0", pr
             physics_s.append(world.physics_time_s - physics_before)
             outcomes.append(result.outcome.value)
 
-            world.reset()
-            rebuild_scene(world, record, env.bench_spec.scene.workspace_m)
-            Gripper(world, env.bench_spec.gripper)
-            step = world.client.stepSimulation
-            start = time.perf_counter()
-            for _ in range(steps[-1]):
-                step()
-            floor_s.append(time.perf_counter() - start)
+            floor_s.append(floor_seconds(world, record, env.bench_spec, steps[-1]))
     finally:
         env.close()
     trial_ms, floor_ms = 1000 * np.sum(trial_s) / trials, 1000 * np.sum(floor_s) / trials
@@ -212,14 +218,7 @@ def perf_demonstrations(bins: int = 3, picks_per_bin: int = 12, env_id: str = "G
                 steps.append(world.steps - steps_before)
                 physics_s.append(world.physics_time_s - physics_before)
 
-                floor_world.reset()
-                rebuild_scene(floor_world, record, env.bench_spec.scene.workspace_m)
-                Gripper(floor_world, env.bench_spec.gripper)
-                step = floor_world.client.stepSimulation
-                start = time.perf_counter()
-                for _ in range(steps[-1]):
-                    step()
-                floor_s.append(time.perf_counter() - start)
+                floor_s.append(floor_seconds(floor_world, record, env.bench_spec, steps[-1]))
     finally:
         env.close()
         floor_world.close()

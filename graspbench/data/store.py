@@ -7,14 +7,12 @@ the same index as an uninterrupted one.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ..io import read_csv, reading, write_atomic
+from ..io import read_csv, read_npz, reading, write_atomic, write_npz
 
 FORMAT = 1
 INDEX_COLUMNS = ["scene", "file", "objects", "candidates", "successes", "collision_free_successes", "objects_with_success"]
@@ -28,17 +26,14 @@ def scene_path(root, index: int) -> Path:
 
 
 def write_scene(root, index: int, arrays: dict) -> None:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    write_atomic(scene_path(root, index), buffer.getvalue())
+    write_npz(scene_path(root, index), arrays)
 
 
 def read_scene(root, index: int) -> dict:
     path = scene_path(root, index)
     if not path.exists():
         raise ValueError(f"{path}: no such scene file; regenerate the dataset with `graspbench generate`")
-    with reading(path, "a readable scene file", SCENE_FIX), np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+    return read_npz(path, "a readable scene file", SCENE_FIX)
 
 
 def write_metadata(root, metadata: dict) -> None:

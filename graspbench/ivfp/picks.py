@@ -29,14 +29,13 @@ observation is h x w):
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..io import read_csv, reading, write_atomic
+from ..io import read_csv, read_npz, reading, write_atomic, write_npz
 
 FORMAT = 1
 CLASSES = ("success", "fail_multipick", "fail_not_picked")
@@ -52,15 +51,11 @@ def bin_path(root, index: int) -> Path:
 
 
 def write_bin(root, index: int, arrays: dict) -> None:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    write_atomic(bin_path(root, index), buffer.getvalue())
+    write_npz(bin_path(root, index), arrays)
 
 
 def read_bin(root, index: int) -> dict:
-    path = bin_path(root, index)
-    with reading(path, "a bin of probed picks", FIX), np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+    return read_npz(bin_path(root, index), "a bin of probed picks", FIX)
 
 
 def write_metadata(root, metadata: dict) -> None:
@@ -128,32 +123,24 @@ def load_picks(root, keys=("probe_rgb", "outcome", "frame_times_s"), probed_only
 PROBE_ORACLE_RISE_M = 0.03
 
 
-def _optional(root, key: str):
-    """``key`` of every pick of a collection, or None when its bins lack it (older collections)."""
-    parts = []
-    for b in read_index(root)["bin"]:
-        arrays = read_bin(root, int(b))
-        if key not in arrays:
-            return None
-        parts.append(arrays[key])
-    return np.concatenate(parts)
-
-
 def summarize(root) -> dict:
     """One collection in figures: picks per outcome, the simulated seconds of a pick and, for
     probes released instead of extracted, how far they moved the objects around the target."""
     metadata = read_metadata(root)
-    picks = load_picks(root, keys=("outcome", "sim_time_s", "others_moved_m", "probed"), probed_only=False)
+    index = read_index(root)
+    # Collections made before the target's height was recorded lack it.
+    has_rise = len(index) > 0 and "target_rise_m" in read_bin(root, int(index["bin"].iloc[0]))
+    keys = ("outcome", "sim_time_s", "others_moved_m", "probed") + (("target_rise_m",) if has_rise else ())
+    picks = load_picks(root, keys=keys, probed_only=False)
     outcome, probed = picks["outcome"], picks["probed"]
     row = {"collection": str(root), "objects": metadata["spec"]["scene"]["split"], "after_probe": metadata["after_probe"],
-           "bins": len(read_index(root)), "picks": len(outcome), "probed": int(probed.sum()),
+           "bins": len(index), "picks": len(outcome), "probed": int(probed.sum()),
            **{name: int((outcome == name).sum()) for name in OUTCOMES},
            "sim_s_per_pick": round(float(picks["sim_time_s"].mean()), 3)}
-    rise = _optional(root, "target_rise_m")
-    if rise is not None and metadata["after_probe"] == "extract":
+    if has_rise and metadata["after_probe"] == "extract":
         # A judge that knew whether the target came up with the hand (3 cm) during the probe: how
         # well can any classifier of the probe's film do, when slips after the probe count?
-        came_up, success = rise[probed] > PROBE_ORACLE_RISE_M, outcome[probed] == "success"
+        came_up, success = picks["target_rise_m"][probed] > PROBE_ORACLE_RISE_M, outcome[probed] == "success"
         row.update(probe_oracle_accuracy=round(float((came_up == success).mean()), 3))
     if metadata["after_probe"] == "release":
         moved = picks["others_moved_m"][probed]
