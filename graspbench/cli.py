@@ -192,6 +192,7 @@ def cmd_train(args) -> int:
     best = train(TrainArgs(model=args.model, loss=args.loss, data=args.data, out=args.out, input=args.input,
                            labels_per_image=args.labels_per_image, positives=args.positives, val_data=args.val_data,
                            sim_val_data=args.sim_val_data, sim_val_scenes=args.sim_val_scenes,
+                           sim_val_every=args.sim_val_every,
                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                            augment=not args.no_augment, crop_px=args.crop_px or None, model_options=options,
                            progress=not args.quiet))
@@ -392,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sim-val-data", help="datasets (comma-separated) whose scenes the planner's grasp is executed on "
                                           "every epoch; the best checkpoint is the one with the highest simulated success")
     p.add_argument("--sim-val-scenes", type=_positive_int, default=25, help="scenes of each --sim-val-data executed")
+    p.add_argument("--sim-val-every", type=_positive_int, default=1, help="execute them every N epochs (and after the last)")
     p.add_argument("--epochs", type=_positive_int, default=30)
     p.add_argument("--batch-size", type=_positive_int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)

@@ -7,7 +7,7 @@ into ``runs/agents/NAME`` (resumable); its best checkpoint is copied to the agen
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
 import torch
@@ -40,42 +40,49 @@ def train_agents(names: list[str] | None = None, epochs: int | None = None, thre
         if progress:
             print(f"== {name}")
         train(TrainArgs(**fields))
+        run = Path(fields["out"])
+        checkpoint = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+        checkpoint["train_seconds"] = json.loads((run / "run.json").read_text())["train_seconds"]
         target = AGENTS_DIR / spec["checkpoint"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(fields["out"]) / "best.pt", target)
+        tmp = target.with_name(f".{target.name}.tmp")
+        torch.save(checkpoint, tmp)
+        tmp.replace(target)
     write_agents_readme()
 
 
 def write_agents_readme() -> None:
-    """agents/README.md: every agent, how its weights were made, and their validation score."""
+    """agents/README.md: every agent, how its weights were made, their validation scores and training time."""
+    rows, total_s = [], 0.0
+    for path in sorted(AGENTS_DIR.glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text()) or {}
+        if "train" not in spec:
+            rows.append(f"| {path.stem} | {spec.get('class')} | no training | - | - | - | - |")
+            continue
+        t = dict(spec["train"])
+        weights = AGENTS_DIR / spec["checkpoint"]
+        trained = "not trained yet | - | - | - | -"
+        if weights.is_file():
+            with reading(weights, "a graspbench checkpoint", f"make it again: `graspbench train-agents --agents {path.stem}`"):
+                checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
+            t["epochs"] = checkpoint["args"]["epochs"]  # as trained (train-agents --epochs overrides)
+            val, seconds = checkpoint["val"], checkpoint.get("train_seconds")
+            total_s += seconds or 0.0
+            simulated = f"{100 * val['val_sim_success']:.1f}%" if "val_sim_success" in val else "-"
+            trained = (f"{checkpoint['dataset_fingerprint']} | {simulated} / {100 * val['val_top1']:.1f}% / "
+                       f"{100 * val['val_top5']:.1f}% | {checkpoint['epoch']} of {t['epochs']} | "
+                       + (f"{seconds / 60:.0f} min" if seconds else "-"))
+        options = t.pop("model_options", None) or {}
+        command = "graspbench train" + "".join(f" --{k.replace('_', '-')} {v}" for k, v in t.items()) + \
+            "".join(f" --option {k}={v}" for k, v in options.items())
+        rows.append(f"| {path.stem} | network | `{command}` | {trained} |")
     lines = ["# Agents", "", "Made by `graspbench train-agents` (this file too).", "",
              "One YAML per agent; `graspbench run --agent NAME` or `graspbench benchmark` use them. Network agents'",
              "weights are made by `graspbench train-agents` (all of them, resumable; `--agents a,b` for some), which",
-             "trains each with the `train:` section of its YAML on datasets made by `make datasets` (docs/datasets.md).",
-             "On the project's 2-core CPU machine the nine networks took 2.3 hours of one-thread training (GR-ConvNet",
-             "40 minutes), about 70 minutes of wall time as two `train-agents --agents ... --threads 1` side by side.",
-             "", "| agent | class | trained with | dataset fingerprint | validation top-1 / top-5 | best epoch |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for path in sorted(AGENTS_DIR.glob("*.yaml")):
-        spec = yaml.safe_load(path.read_text()) or {}
-        weights = AGENTS_DIR / spec.get("checkpoint", "-")
-        if "train" not in spec:
-            lines.append(f"| {path.stem} | {spec.get('class')} | no training | - | - | - |")
-            continue
-        t = dict(spec["train"])
-        if weights.is_file():
-            fix = f"make it again: `graspbench train-agents --agents {path.stem}`"
-            with reading(weights, "a graspbench checkpoint", fix):
-                checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
-                t["epochs"] = checkpoint["args"]["epochs"]  # as trained (train-agents --epochs overrides)
-                trained = (f"{checkpoint['dataset_fingerprint']} | {100 * checkpoint['val']['val_top1']:.1f}% / "
-                           f"{100 * checkpoint['val']['val_top5']:.1f}% | {checkpoint['epoch']} of {t['epochs']}")
-        command = f"`graspbench train --model {t['model']} --loss {t['loss']} --input {t.get('input', 'depth')} " \
-            f"--data {t['data']} --epochs {t['epochs']}" + \
-            (f" --labels-per-image {t['labels_per_image']}" if t.get("labels_per_image") else "") + \
-            "".join(f" --option {k}={v}" for k, v in (t.get("model_options") or {}).items()) + "`"
-        if weights.is_file():
-            lines.append(f"| {path.stem} | network | {command} | {trained} |")
-        else:
-            lines.append(f"| {path.stem} | network | {command} | not trained yet | - | - |")
+             "trains each with the `train:` section of its YAML on datasets made by `make datasets` (docs/datasets.md)",
+             "and keeps the epoch whose top-1 grasps succeed most often when executed on the validation scenes",
+             "(simulated success, then rectangle top-1 to break ties).",
+             f"The training time of the weights below, one torch thread each: {total_s / 3600:.1f} hours in all.",
+             "", "| agent | class | trained with | dataset fingerprint | validation simulated success / top-1 / top-5 "
+             "| best epoch | training time |", "| --- | --- | --- | --- | --- | --- | --- |", *rows]
     write_atomic(AGENTS_DIR / "README.md", "\n".join(lines) + "\n")
