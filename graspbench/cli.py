@@ -454,6 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .ivfp.cli import add_parser as add_ivfp_parser
 
     add_ivfp_parser(sub, _positive_int, _env_id)
+
+    from .active.cli import add_parser as add_active_parser
+
+    add_active_parser(sub, _positive_int, _env_id)
     return parser
 
 

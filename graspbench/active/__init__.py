@@ -1,0 +1,17 @@
+"""Pool-based active learning with the simulator as the annotator (Wei et al., DAL; docs/active_learning.md).
+
+A pool of rendered scenes (images only, no grasp trial spent) waits to be labelled. Each round a
+strategy picks ``k`` of them, graspbench's own labeller annotates exactly those scenes by executing
+grasps (so a label costs grasp trials and core-seconds, counted per round), and a GG-CNN is
+retrained on everything labelled so far and scored on a held-out labelled test set of unseen
+objects.
+
+* :mod:`.pool`: the pool, the test set, annotation and its cost;
+* :mod:`.networks`: the shared encoder's features, DAL's discriminator, Learning Loss's loss
+  predictor, VAAL's VAE and adversary;
+* :mod:`.training`: one round's training (plain GG-CNN, DAL's joint loss, Learning Loss) and its
+  evaluation;
+* :mod:`.strategies`: the selection rules (random, Core-set, Graph Density, Gissin's
+  discriminative AL, VAAL, Learning Loss, DAL);
+* :mod:`.loop`: the arguments, the presets and the resumable loop; :mod:`.cli`: ``graspbench active-learn``.
+"""

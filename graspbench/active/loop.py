@@ -1,0 +1,429 @@
+"""The pool-based loop: presets, arguments, one trial of one strategy round by round, resumable,
+and the summary of every trial in an output folder.
+
+A trial of a strategy::
+
+    round 0: label the initial pool (drawn from the trial seed: the same for every strategy),
+             train, evaluate on the test set, select k scenes
+    round r: label the k scenes picked at round r - 1, train afresh on everything labelled,
+             evaluate, select the next k (not after the last round)
+
+Files (each written to a temporary name, then renamed)::
+
+    OUT/run.json                         the settings every trial in OUT shares
+    OUT/STRATEGY/trial-T/round-RR.json   a finished round: its metrics row, the labelled scenes, the next picks
+    OUT/STRATEGY/trial-T/round-RR.pt     the round's GG-CNN (a checkpoint evaluate-offline and agents read)
+    OUT/STRATEGY/trial-T/metrics.csv     the trial's rows
+    OUT/rounds.csv, curves.csv, auc.csv, learning_curves.png   every trial, summarised
+
+A round's JSON file is written last, so a run stopped anywhere resumes at the first round that has
+none; the choice of the next scenes is stored in it, so nothing needs retraining to resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..io import reading, write_atomic
+from .pool import PoolData, prepare
+from .strategies import STRATEGIES, select
+from .training import INPUT_CHANNELS, evaluate, labelled_dataset, save_model, train_round
+
+PRESETS: dict[str, dict] = {
+    # The paper's Cornell setting: 885 images, 80% pool (708) / 20% test (177), 60 initial + 60 per
+    # round, 10 rounds. Cornell holds one object per image: so does Single-v0.
+    "cornell": {"env": "GraspBench/Single-v0", "pool_scenes": 708, "test_scenes": 177, "sim_test_scenes": 60,
+                "initial": 60, "per_round": 60, "rounds": 10, "epochs": 15},
+    # The paper's Jacquard subset: 1200 pool images, 300 test, a large initial pool (one image per
+    # object: 300), 100 per round.
+    "jacquard": {"env": "GraspBench/Single-v0", "pool_scenes": 1200, "test_scenes": 300, "sim_test_scenes": 60,
+                 "initial": 300, "per_round": 100, "rounds": 8, "epochs": 10},
+    # Every strategy, one trial, well under 20 minutes on 2 cores: the loop end to end, not a finding.
+    "quick": {"env": "GraspBench/Single-v0", "pool_scenes": 96, "test_scenes": 24, "sim_test_scenes": 12,
+              "initial": 16, "per_round": 16, "rounds": 3, "epochs": 6},
+    # For the tests: seconds.
+    "tiny": {"env": "GraspBench/Single-v0", "pool_scenes": 8, "test_scenes": 2, "sim_test_scenes": 1,
+             "initial": 2, "per_round": 2, "rounds": 2, "epochs": 1, "crop_px": 48, "candidates_per_object": 2},
+}
+
+# Settings that do not change results: a run may be resumed or extended with other values.
+_FREE = ("strategy", "trials", "out", "data_dir", "workers", "threads", "progress")
+
+
+@dataclass
+class ActiveArgs:
+    strategy: str = "dal"
+    """strategies to run, comma-separated (random, coreset, graph-density, gissin, vaal, learning-loss, dal), or all"""
+    preset: str = "quick"
+    """cornell, jacquard, quick or tiny: the defaults of every field below it"""
+    trials: int = 1
+    """trials per strategy: trial t draws its initial pool and initialisations from (seed, t)"""
+    out: str = "runs/active"
+    """results folder; an existing one is resumed (other strategies and more trials may be added)"""
+    data_dir: str | None = None
+    """pool, annotations and test set; None: ~/.cache/graspbench/active/PRESET (shared by runs of a preset)"""
+    env: str = "GraspBench/Single-v0"
+    """environment id or spec file: the pool uses its train objects, the test set its test objects"""
+    pool_scenes: int = 96
+    """scenes rendered into the unlabelled pool"""
+    test_scenes: int = 24
+    """labelled scenes of test objects; Top-1 rectangle accuracy is measured on all of them"""
+    sim_test_scenes: int = 12
+    """test scenes on which the top-1 grasp is executed in the simulator each round (~0.3 s each); 0: none"""
+    initial: int = 16
+    """scenes in the initial labelled pool, drawn at random"""
+    per_round: int = 16
+    """k: scenes selected and labelled per round"""
+    rounds: int = 3
+    """selection rounds after the initial pool"""
+    model: str = "ggcnn"
+    """ggcnn (the paper's backbone) or ggcnn2"""
+    input: str = "depth"
+    """depth, rgb or rgbd"""
+    epochs: int = 6
+    """passes over the labelled scenes each round (GG-CNN is retrained from scratch every round)"""
+    batch_size: int = 8
+    """labelled windows per step (DAL adds as many whole labelled and unlabelled images)"""
+    lr: float = 1e-3
+    """Adam learning rate of GG-CNN"""
+    crop_px: int | None = 112
+    """GG-CNN's loss on windows of this size around labels (as graspbench train); None: whole images"""
+    alpha: float = 0.1
+    """DAL: L = L_grasp + alpha * L_BCE (the paper: 0.1; 0 to 0.5 works)"""
+    discriminator_lr: float = 1e-2
+    """DAL: SGD learning rate of the discriminator (momentum 0.9)"""
+    label_noise_deg: float = 0.0
+    """the noisy annotator: every training label's angle moved by uniform(-x, x) degrees (the paper's Fig. 8: 45)"""
+    candidates_per_object: int = 8
+    """the labeller's antipodal candidates executed per object"""
+    seed: int = 0
+    """seeds initial pools, initialisations, batch orders and selections"""
+    pool_seed: int = 300_000
+    """pool scene i is the scene of seed pool_seed + i (validation sets start at 100000, benchmark episodes at 0)"""
+    test_seed: int = 200_000
+    """test scene i is the scene of seed test_seed + i, on test objects"""
+    workers: int = 1
+    """processes: trials and strategies run side by side (rendering and labelling too)"""
+    threads: int = 1
+    """torch threads per process"""
+    progress: bool = True
+    """show progress bars and a line per round"""
+
+    @classmethod
+    def from_preset(cls, preset: str = "quick", **overrides) -> "ActiveArgs":
+        """The preset's settings, with every override that is not None."""
+        if preset not in PRESETS:
+            raise ValueError(f"--preset {preset!r} is not a preset; choose one of {', '.join(PRESETS)}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ValueError(f"ActiveArgs has no field(s) {unknown}")
+        values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(preset=preset, **values)
+
+    @property
+    def strategies(self) -> list[str]:
+        names = list(STRATEGIES) if self.strategy.strip() == "all" else \
+            [s.strip() for s in self.strategy.split(",") if s.strip()]
+        unknown = [s for s in names if s not in STRATEGIES]
+        if unknown or not names:
+            raise ValueError(f"--strategy {self.strategy!r}: {', '.join(unknown) or 'none given'} is not a strategy; "
+                             f"choose from {', '.join(STRATEGIES)} (comma-separated) or all")
+        return names
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else Path.home() / ".cache" / "graspbench" / "active" / self.preset
+
+    def check(self) -> None:
+        from .networks import SUPPORTED_MODELS
+
+        self.strategies  # noqa: B018  (validates)
+        for name in ("trials", "pool_scenes", "test_scenes", "initial", "per_round", "epochs", "batch_size",
+                     "candidates_per_object", "workers", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
+        for name in ("rounds", "sim_test_scenes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
+        if self.initial + self.rounds * self.per_round > self.pool_scenes:
+            raise ValueError(f"--initial {self.initial} + --rounds {self.rounds} x --per-round {self.per_round} labels "
+                             f"do not fit a pool of --pool-scenes {self.pool_scenes}: raise --pool-scenes or lower "
+                             f"the others")
+        if self.sim_test_scenes > self.test_scenes:
+            raise ValueError(f"--sim-test-scenes {self.sim_test_scenes} exceeds --test-scenes {self.test_scenes}")
+        if self.model not in SUPPORTED_MODELS:
+            raise ValueError(f"--model {self.model!r}: active learning splits the encoder of "
+                             f"{' or '.join(SUPPORTED_MODELS)} only; choose one of them")
+        if self.input not in INPUT_CHANNELS:
+            raise ValueError(f"--input {self.input!r} is not one of {', '.join(INPUT_CHANNELS)}")
+        if self.crop_px is not None and self.crop_px < 24:
+            raise ValueError(f"--crop-px must be at least 24 pixels (GG-CNN's encoder strides 12), got {self.crop_px}")
+        if not 0 <= self.alpha <= 10:
+            raise ValueError(f"--alpha must be in [0, 10] (the paper: 0.1), got {self.alpha}")
+        if not 0 <= self.label_noise_deg <= 90:
+            raise ValueError(f"--label-noise-deg must be in [0, 90] degrees (the paper: 45), got {self.label_noise_deg}")
+        for name in ("lr", "discriminator_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"--{_flag(name)} must be positive, got {getattr(self, name)}")
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def initial_pool(pool_scenes: int, initial: int, seed: int, trial: int) -> list[int]:
+    """The trial's initial labelled scenes: from (seed, trial) only, so every strategy gets the same."""
+    return sorted(int(i) for i in np.random.default_rng([seed, trial]).choice(pool_scenes, initial, replace=False))
+
+
+def round_seed(seed: int, trial: int, round_index: int) -> int:
+    """Initialisation, batch order and selection randomness of a round: the same for every strategy."""
+    return int(np.random.SeedSequence([seed, trial, round_index]).generate_state(1)[0]) % 2 ** 31
+
+
+def trial_folder(out, strategy: str, trial: int) -> Path:
+    return Path(out) / strategy / f"trial-{trial}"
+
+
+def _round_path(folder: Path, round_index: int) -> Path:
+    return folder / f"round-{round_index:02d}.json"
+
+
+def read_round(folder: Path, round_index: int) -> dict:
+    path = _round_path(folder, round_index)
+    with reading(path, "a finished round (JSON)", "delete it; the round is run again"):
+        state = json.loads(path.read_text())
+        if not {"row", "labelled", "next"} <= set(state):
+            raise ValueError("fields missing")
+    return state
+
+
+def finished_rounds(folder: Path, rounds: int) -> int:
+    """How many rounds, from round 0 on, have their file."""
+    done = 0
+    while done <= rounds and _round_path(folder, done).exists():
+        done += 1
+    return done
+
+
+_POOL_INPUTS: dict = {}
+
+
+def _pool_inputs(data: PoolData, kind: str):
+    import torch
+
+    key = (str(data.root), data.scenes, kind)
+    if key not in _POOL_INPUTS:
+        _POOL_INPUTS.clear()
+        _POOL_INPUTS[key] = torch.from_numpy(data.inputs(kind))
+    return _POOL_INPUTS[key]
+
+
+def run_trial(args: ActiveArgs, data: PoolData, strategy: str, trial: int, bar=None) -> list[dict]:
+    """Run (or finish) one trial of one strategy; returns its rows, one per round."""
+    import torch
+
+    from ..data.dataset import GraspDataset
+
+    torch.set_num_threads(args.threads)
+    folder = trial_folder(args.out, strategy, trial)
+    folder.mkdir(parents=True, exist_ok=True)
+    done = finished_rounds(folder, args.rounds)
+    rows = [read_round(folder, r)["row"] for r in range(done)]
+    if done > args.rounds:
+        return rows
+    if done == 0:
+        labelled, new = initial_pool(data.scenes, args.initial, args.seed, trial), None
+    else:
+        last = read_round(folder, done - 1)
+        labelled, new = sorted(last["labelled"] + last["next"]), last["next"]
+    new = labelled if new is None else new
+    pool_x = _pool_inputs(data, args.input)
+    test = GraspDataset(data.test, input=args.input, scenes=range(data.test_scenes))
+    for round_index in range(done, args.rounds + 1):
+        costs = data.annotate(new)
+        spent = {"trials": sum(costs[i]["trials"] for i in new), "core_s": sum(costs[i]["core_s"] for i in new)}
+        unlabelled = sorted(set(range(data.scenes)) - set(labelled))
+        seed = round_seed(args.seed, trial, round_index)
+        started = time.perf_counter()
+        dataset = labelled_dataset(data.labels, labelled, args)
+        trained = train_round(strategy, dataset, pool_x, labelled, unlabelled, args, seed)
+        train_s = time.perf_counter() - started
+        scores = evaluate(trained.model, test, args.sim_test_scenes)
+        picks, selection = [], {"select_s": 0.0}
+        if round_index < args.rounds:
+            steps = args.epochs * -(-len(dataset) // args.batch_size)
+            picks, selection = select(strategy, trained, pool_x, labelled, args.per_round, seed, vaal_steps=steps,
+                                      batch_size=args.batch_size)
+        before = rows[-1] if rows else {"trials_total": 0, "label_core_s_total": 0.0}
+        row = {"strategy": strategy, "trial": trial, "round": round_index, "labels": len(labelled),
+               "labels_fraction": len(labelled) / data.scenes, "new_labels": len(new),
+               "trials": spent["trials"], "trials_total": before["trials_total"] + spent["trials"],
+               "label_core_s": spent["core_s"], "label_core_s_total": before["label_core_s_total"] + spent["core_s"],
+               **scores, "train_s": train_s, **selection,
+               **{f"final_{k}": v for k, v in trained.history[-1].items()}}
+        save_model(folder / f"round-{round_index:02d}.pt", trained.model, args,
+                   {"active": {"strategy": strategy, "trial": trial, "round": round_index, "labels": len(labelled),
+                               "labels_fraction": row["labels_fraction"], "trials_total": row["trials_total"],
+                               "label_core_s_total": row["label_core_s_total"]}})
+        write_atomic(_round_path(folder, round_index),
+                     json.dumps({"row": row, "labelled": labelled, "next": picks}, indent=1))
+        rows.append(row)
+        _write_csv(folder / "metrics.csv", rows)
+        if bar is not None:
+            bar.update()
+            if args.progress:
+                simulated = f", simulated {100 * row['sim_top1_success']:.1f}%" if "sim_top1_success" in row else ""
+                bar.write(f"{strategy} trial {trial} round {round_index}: {row['labels']} labels "
+                          f"({100 * row['labels_fraction']:.0f}% of the pool), top-1 {100 * row['test_top1']:.1f}%"
+                          f"{simulated}; {row['trials_total']} grasp trials, {row['label_core_s_total']:.0f} "
+                          f"core-s of labelling so far")
+        labelled, new = sorted(labelled + picks), picks
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    import pandas as pd
+
+    write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
+
+
+def _trial_task(task: dict) -> list[dict]:
+    """One (strategy, trial) in a worker process: plain data in, rows out."""
+    args = ActiveArgs(**task["args"])
+    data = PoolData(**{**task["data"], "root": Path(task["data"]["root"])})
+    return run_trial(args, data, task["strategy"], task["trial"])
+
+
+def _check_run(args: ActiveArgs) -> None:
+    """OUT/run.json: every trial in a folder shares the settings that change results."""
+    settings = {k: v for k, v in dataclasses.asdict(args).items() if k not in _FREE}
+    path = Path(args.out) / "run.json"
+    if path.exists():
+        with reading(path, "an active-learning run's settings (JSON)", "delete it, or choose another --out"):
+            old = json.loads(path.read_text())["settings"]
+        changed = [k for k in sorted(set(old) | set(settings)) if old.get(k) != settings.get(k)]
+        if changed:
+            k = changed[0]
+            raise ValueError(f"{args.out} holds a run with other settings ({_flag(k)} was {old.get(k)!r}, now "
+                             f"{settings.get(k)!r}); resume it with the same settings or choose another --out")
+    from .. import __version__
+
+    write_atomic(path, json.dumps({"settings": settings, "graspbench_version": __version__}, indent=1))
+
+
+def run(args: ActiveArgs) -> dict:
+    """Prepare the data, run every (strategy, trial) to its last round, summarise; returns the summary."""
+    from tqdm import tqdm
+
+    from ..data.generate import LabelSettings
+    from ..parallel import run_tasks
+
+    args.check()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    _check_run(args)
+    data = prepare(args.data_path, args.env, args.pool_scenes, args.test_scenes, args.pool_seed, args.test_seed,
+                   LabelSettings(candidates_per_object=args.candidates_per_object), workers=args.workers,
+                   progress=args.progress)
+    jobs = [(s, t) for s in args.strategies for t in range(args.trials)]
+    if args.workers == 1:
+        total = len(jobs) * (args.rounds + 1)
+        finished = sum(min(finished_rounds(trial_folder(args.out, s, t), args.rounds), args.rounds + 1) for s, t in jobs)
+        with tqdm(total=total, initial=finished, desc="rounds", unit="round", disable=not args.progress) as bar:
+            for strategy, trial in jobs:
+                run_trial(args, data, strategy, trial, bar=bar)
+    else:
+        task_data = {**dataclasses.asdict(data), "root": str(data.root)}
+        tasks = [{"args": {**dataclasses.asdict(args), "progress": False}, "data": task_data, "strategy": s, "trial": t}
+                 for s, t in jobs]
+        with tqdm(total=len(tasks), desc="trials", unit="trial", disable=not args.progress) as bar:
+            for task, _ in run_tasks(_trial_task, tasks, executor="local", workers=args.workers):
+                bar.update()
+                bar.write(f"{task['strategy']} trial {task['trial']}: done")
+    return summarize(args.out)
+
+
+def _interval(values) -> tuple[float, float, int]:
+    """Mean and half-width of its 95% t-interval (NaN for fewer than 2 values), and the count."""
+    from scipy import stats
+
+    values = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if len(values) == 0:
+        return float("nan"), float("nan"), 0
+    if len(values) < 2:
+        return float(values.mean()), float("nan"), 1
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean()), float(half), len(values)
+
+
+METRICS = ("test_top1", "sim_top1_success")
+
+
+def summarize(out) -> dict:
+    """rounds.csv (every row), curves.csv (mean and 95% interval over trials per strategy and
+    round), auc.csv (the area under each trial's learning curve, divided by the span of labels
+    it covers: the mean accuracy over the budget) and learning_curves.png."""
+    import pandas as pd
+
+    out = Path(out)
+    rows = [json.loads(p.read_text())["row"] for p in sorted(out.glob("*/trial-*/round-*.json"))]
+    if not rows:
+        return {"rounds": 0}
+    frame = pd.DataFrame(rows).sort_values(["strategy", "trial", "round"])
+    write_atomic(out / "rounds.csv", frame.to_csv(index=False))
+    metrics = [m for m in METRICS if m in frame]
+    curves = []
+    for (strategy, round_index), group in frame.groupby(["strategy", "round"]):
+        row = {"strategy": strategy, "round": round_index, "labels": int(group["labels"].iloc[0]),
+               "trials_mean": float(group["trials_total"].mean()),
+               "label_core_s_mean": float(group["label_core_s_total"].mean())}
+        for metric in metrics:
+            row[f"{metric}_mean"], row[f"{metric}_ci95"], row["n_trials"] = _interval(group[metric])
+        curves.append(row)
+    curves = pd.DataFrame(curves)
+    write_atomic(out / "curves.csv", curves.to_csv(index=False))
+    aucs = []
+    for strategy, group in frame.groupby("strategy"):
+        row = {"strategy": strategy}
+        for metric in metrics:
+            per_trial = []
+            for _, trial in group.groupby("trial"):
+                if len(trial) > 1 and trial[metric].notna().all():
+                    x, y = trial["labels"].to_numpy(float), trial[metric].to_numpy(float)
+                    per_trial.append(float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0])))
+            row[f"{metric}_auc"], row[f"{metric}_auc_ci95"], row["n_trials"] = _interval(per_trial)
+        aucs.append(row)
+    write_atomic(out / "auc.csv", pd.DataFrame(aucs).to_csv(index=False))
+    _plot(curves, metrics, out / "learning_curves.png")
+    return {"rounds": len(frame), "strategies": sorted(frame["strategy"].unique()), "out": str(out)}
+
+
+def _plot(curves, metrics, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..io import save_figure
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
+    titles = {"test_top1": "Top-1 rectangle accuracy (%)", "sim_top1_success": "simulated top-1 success (%)"}
+    for axis, metric in zip(axes[0], metrics):
+        for strategy, group in curves.groupby("strategy"):
+            mean, half = 100 * group[f"{metric}_mean"], 100 * group[f"{metric}_ci95"].fillna(0)
+            axis.plot(group["labels"], mean, "o-", label=strategy, markersize=3)
+            axis.fill_between(group["labels"], mean - half, mean + half, alpha=0.15)
+        axis.set_xlabel("labelled scenes")
+        axis.set_ylabel(titles[metric])
+        axis.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
