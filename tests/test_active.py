@@ -1,0 +1,190 @@
+"""Active learning: each strategy's choice on hand-made features whose answer is known, DAL's joint
+loss, and the loop end to end on the tiny preset (the same initial pool for every strategy, cost
+accounting, resume after an interruption, errors on bad input). Behaviour only, no success rates."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from graspbench.active import networks, strategies
+from graspbench.active.loop import ActiveArgs, initial_pool, run, trial_folder
+from graspbench.active.training import dal_loss
+
+
+# --- the selection rules on hand-made features ---------------------------------------------------
+
+def test_k_center_greedy_picks_the_farthest_point_first():
+    features = np.array([[0.0], [1.0], [5.0], [10.0]])  # scene 0 is labelled
+    assert strategies.k_center_greedy(features, [0], 1, seed=0) == [3]
+    # then the point farthest from both 0 and 10: 5 (distance 5), not 1 (distance 1)
+    assert strategies.k_center_greedy(features, [0], 2, seed=0) == [3, 2]
+
+
+def test_graph_density_picks_the_densest_then_decays_its_neighbours():
+    dense = [[0.0, 0.0], [0.01, 0.0], [0.0, 0.01], [0.01, 0.01]]  # 0-3: four close together
+    looser = [[5.0, 5.0], [5.02, 5.0], [5.0, 5.02]]  # 4-6: three, a little farther apart
+    features = np.array(dense + looser + [[20.0, 20.0]])  # 7: alone
+    first, second = strategies.graph_density(features, [], 2, neighbours=3)
+    assert first in (0, 1, 2, 3)
+    # Without the decay the second pick would be another of 0-3, the densest nodes left.
+    assert second in (4, 5, 6)
+    assert strategies.graph_density(features, [0, 1, 2, 3], 1, neighbours=3)[0] in (4, 5, 6)
+
+
+def test_random_sampling_draws_distinct_unlabelled_scenes_from_its_seed():
+    picks = strategies.random_selection(20, [0, 1, 2], 5, seed=4)
+    assert len(set(picks)) == 5 and not set(picks) & {0, 1, 2}
+    assert picks == strategies.random_selection(20, [0, 1, 2], 5, seed=4)
+
+
+def test_gissin_picks_where_there_are_no_labels():
+    rng = np.random.default_rng(0)
+    near = rng.normal(0, 0.1, size=(20, 2))  # 0-9 labelled, 10-19 unlabelled, all near the origin
+    far = rng.normal(10, 0.1, size=(4, 2))  # 20-23: unlabelled, where nothing is labelled
+    picks = strategies.gissin_discriminative(np.vstack([near, far]), list(range(10)), 2, seed=0)
+    assert set(picks) <= {20, 21, 22, 23}
+
+
+def test_score_rules_pick_the_least_labelled_like_or_the_highest_predicted_loss():
+    scores = np.array([0.9, 0.1, 0.5, 0.05, 0.7])
+    assert strategies.lowest(scores, [1, 2, 4], 2) == [1, 2]  # DAL, VAAL: scene 3 is labelled already
+    assert strategies.highest(scores, [1, 2, 4], 2) == [4, 2]  # Learning Loss
+
+
+def test_selection_refuses_more_than_the_unlabelled_pool():
+    with pytest.raises(ValueError, match="cannot select 3 scenes: 2 of the pool's 4 are unlabelled"):
+        strategies.k_center_greedy(np.zeros((4, 1)), [0, 1], 3, seed=0)
+
+
+# --- DAL's joint loss, Learning Loss's ranking loss ----------------------------------------------
+
+def _batch(size=2, side=48):
+    targets = {key: torch.rand(size, 1, side, side) for key in ("q", "cos2", "sin2", "opening")}
+    return {"x": torch.randn(size, 1, side, side), **targets}
+
+
+def test_the_discriminators_gradient_reaches_the_shared_encoder():
+    torch.manual_seed(0)
+    from graspbench.models import build_model
+
+    model = build_model("ggcnn", 1)
+    discriminator = networks.Discriminator(networks.feature_size(model, 1))
+    assert sum(p.numel() for p in discriminator.parameters()) == 2081  # the paper: about 2k
+    terms = dal_loss(model, discriminator, _batch(), torch.randn(2, 1, 96, 96), torch.randn(2, 1, 96, 96), alpha=0.1)
+    assert torch.allclose(terms["total"], terms["grasp"] + 0.1 * terms["bce"])
+    terms["bce"].backward()
+    first_conv = model.body[0].weight.grad
+    assert first_conv is not None and first_conv.abs().sum() > 0  # the encoder learns from the discriminator
+    assert model.heads.q.weight.grad is None  # the decoder is not on the discriminator's path
+    assert all(p.grad is not None for p in discriminator.parameters())
+
+
+def test_ranking_loss_is_zero_for_losses_ordered_by_the_margin_and_positive_otherwise():
+    target = torch.tensor([3.0, 2.0, 1.0, 0.0])  # pairs (0, 3) and (1, 2): the first of each is larger
+    assert networks.ranking_loss(torch.tensor([5.0, 3.0, 1.0, 0.0]), target).item() == 0.0
+    # reversed: differences -5 and -2 where +1 was due: (1 + 5 + 1 + 2) / 2
+    assert networks.ranking_loss(torch.tensor([0.0, 1.0, 3.0, 5.0]), target).item() == pytest.approx(4.5)
+
+
+# --- the loop end to end on the tiny preset ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("active")
+    return {"data": str(root / "data"), "out": root / "out"}
+
+
+def tiny(folders, out, **fields):
+    return ActiveArgs.from_preset("tiny", data_dir=folders["data"], out=str(out), progress=False, **fields)
+
+
+@pytest.fixture(scope="module")
+def finished(folders):
+    """random and dal, one trial each, uninterrupted."""
+    run(tiny(folders, folders["out"] / "a", strategy="random,dal"))
+    return folders["out"] / "a"
+
+
+def test_every_strategy_starts_from_the_same_initial_pool_and_pays_for_its_labels(finished, folders):
+    assert initial_pool(8, 2, 0, 0) == initial_pool(8, 2, 0, 0) != initial_pool(8, 2, 0, 1)
+    first = {s: json.loads((trial_folder(finished, s, 0) / "round-00.json").read_text()) for s in ("random", "dal")}
+    assert first["random"]["labelled"] == first["dal"]["labelled"] == initial_pool(8, 2, 0, 0)
+    for strategy in ("random", "dal"):
+        rows = [json.loads((trial_folder(finished, strategy, 0) / f"round-{r:02d}.json").read_text())["row"]
+                for r in range(3)]
+        assert [r["labels"] for r in rows] == [2, 4, 6]
+        assert all(r["trials"] > 0 and r["label_core_s"] > 0 for r in rows)
+        assert rows[-1]["trials_total"] == sum(r["trials"] for r in rows)
+        assert all(0 <= r["test_top1"] <= 1 and 0 <= r["sim_top1_success"] <= 1 for r in rows)
+    for name in ("rounds.csv", "curves.csv", "auc.csv", "learning_curves.png", "run.json"):
+        assert (finished / name).exists()
+    from graspbench.train import load_checkpoint
+
+    model, checkpoint = load_checkpoint(trial_folder(finished, "dal", 0) / "round-02.pt")
+    assert checkpoint["active"]["labels"] == 6 and model.config["name"] == "ggcnn"
+
+
+def test_an_interrupted_loop_resumes_at_the_next_unfinished_round(finished, folders, monkeypatch):
+    from graspbench.active import loop
+
+    calls = []
+    real = loop.evaluate
+
+    def evaluate_then_stop(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # round 1, after its training
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    out = folders["out"] / "b"
+    monkeypatch.setattr(loop, "evaluate", evaluate_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny(folders, out))
+    folder = trial_folder(out, "dal", 0)
+    assert (folder / "round-00.json").exists() and not (folder / "round-01.json").exists()
+    monkeypatch.setattr(loop, "evaluate", real)
+    run(tiny(folders, out))
+    for r in range(3):
+        resumed = json.loads((folder / f"round-{r:02d}.json").read_text())
+        whole = json.loads((trial_folder(finished, "dal", 0) / f"round-{r:02d}.json").read_text())
+        assert resumed["labelled"] == whole["labelled"] and resumed["next"] == whole["next"]
+        assert resumed["row"]["test_top1"] == whole["row"]["test_top1"]
+    with pytest.raises(ValueError, match="alpha was 0.1, now 0.3"):
+        run(tiny(folders, out, alpha=0.3))
+
+
+def test_noisy_annotator_moves_every_angle_by_at_most_45_degrees_the_same_each_time(tmp_path):
+    from test_dataset import SCENE1_LABELS, _scene, _write_dataset
+
+    from graspbench.active.training import NoisyAngles
+    from graspbench.data.dataset import GraspDataset
+
+    _write_dataset(tmp_path, {0: _scene(0, SCENE1_LABELS, [(15, 26, 25, 36, 0.05)])})
+    noisy, clean = NoisyAngles(tmp_path, angle_noise_deg=45.0), GraspDataset(tmp_path)
+    moved = (noisy[0]["label_angle"] - clean[0]["label_angle"]).numpy()
+    moved = (moved + np.pi / 2) % np.pi - np.pi / 2  # angles are defined modulo pi
+    assert len(moved) == 12 and np.abs(moved).max() <= np.radians(45) + 1e-6 and np.abs(moved).min() > 0
+    assert torch.equal(noisy[0]["label_angle"], NoisyAngles(tmp_path, angle_noise_deg=45.0)[0]["label_angle"])
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"strategy": "dal,magic"}, "--strategy 'dal,magic': magic is not a strategy"),
+    ({"rounds": 5}, "do not fit a pool of --pool-scenes 8"),
+    ({"model": "grconvnet"}, "--model 'grconvnet'"),
+    ({"label_noise_deg": 120.0}, "--label-noise-deg must be in"),
+    ({"sim_test_scenes": 9}, "--sim-test-scenes 9 exceeds --test-scenes 2"),
+])
+def test_bad_settings_name_the_flag_and_the_fix(folders, tmp_path, fields, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        run(tiny(folders, tmp_path / "bad", **fields))
+
+
+def test_the_command_line_says_what_is_wrong(tmp_path, capsys):
+    from graspbench.cli import main
+
+    assert main(["active-learn", "--preset", "tiny", "--strategy", "magic", "--out", str(tmp_path)]) == 2
+    assert "magic is not a strategy; choose from random, coreset" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--preset 'huge' is not a preset"):
+        ActiveArgs.from_preset("huge")
