@@ -126,6 +126,15 @@ def test_every_strategy_starts_from_the_same_initial_pool_and_pays_for_its_label
     assert checkpoint["active"]["labels"] == 6 and model.config["name"] == "ggcnn"
 
 
+def test_a_plain_gg_cnn_retrained_on_the_scenes_dal_chose(finished, folders):
+    from graspbench.active.loop import same_data
+
+    table = same_data(tiny(folders, finished), 1)
+    assert table[["trial", "round", "labels"]].values.tolist() == [[0, 1, 4]]
+    assert 0 <= table["plain_test_top1"].iloc[0] <= 1 and "dal_sim_top1_success" in table
+    assert (finished / "same_data.csv").exists()
+
+
 def test_an_interrupted_loop_resumes_at_the_next_unfinished_round(finished, folders, monkeypatch):
     from graspbench.active import loop
 

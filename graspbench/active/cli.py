@@ -16,6 +16,13 @@ def cmd_active_learn(args) -> int:
     if args.crop_px is not None:
         overrides["crop_px"] = args.crop_px or None  # 0: whole images
     active = ActiveArgs.from_preset(args.preset, **overrides, progress=not args.quiet)
+    if args.same_data_round is not None:
+        from .loop import same_data
+
+        table = same_data(active, args.same_data_round)
+        print(table.to_string(index=False))
+        print(f"wrote {active.out}/same_data.csv")
+        return 0
     summary = run(active)
     print(f"{summary['rounds']} rounds of {', '.join(summary.get('strategies', []))} in {active.out}: "
           f"rounds.csv, curves.csv, auc.csv, learning_curves.png; per trial "
@@ -77,5 +84,8 @@ def add_parser(sub, positive_int, env_id) -> None:
         p.add_argument(f"--{name.replace('_', '-')}", type=float, help=HELP[name])
     for name in ("seed", "pool_seed", "test_seed"):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, help=HELP[name])
+    p.add_argument("--same-data-round", type=count,
+                   help="instead of running: train a plain GG-CNN on the scenes DAL had labelled at this round of "
+                        "each trial in --out, beside DAL's model (the paper's 'same data' finding: round 6)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-round lines")
     p.set_defaults(func=cmd_active_learn)

@@ -427,3 +427,42 @@ def _plot(curves, metrics, path: Path) -> None:
         axis.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def same_data(args: ActiveArgs, round_index: int, strategy: str = "dal") -> "pd.DataFrame":  # noqa: F821
+    """The paper's "same data" check: a plain GG-CNN trained on exactly the scenes ``strategy``
+    had labelled at ``round_index`` (same initialisation and batch order), beside the model that
+    strategy trained on them; one row per trial, into OUT/same_data.csv."""
+    import pandas as pd
+    import torch
+
+    from ..data.dataset import GraspDataset
+    from ..data.generate import LabelSettings
+
+    args.check()
+    torch.set_num_threads(args.threads)
+    data = prepare(args.data_path, args.env, args.pool_scenes, args.test_scenes, args.pool_seed, args.test_seed,
+                   LabelSettings(candidates_per_object=args.candidates_per_object), workers=1, progress=False)
+    test = GraspDataset(data.test, input=args.input, scenes=range(data.test_scenes))
+    pool_x = _pool_inputs(data, args.input)
+    rows = []
+    for trial in range(args.trials):
+        folder = trial_folder(args.out, strategy, trial)
+        if finished_rounds(folder, args.rounds) <= round_index:
+            raise ValueError(f"{folder} has not finished round {round_index}; run `graspbench active-learn "
+                             f"--strategy {strategy}` on --out {args.out} first")
+        state = read_round(folder, round_index)
+        labelled = state["labelled"]
+        unlabelled = sorted(set(range(data.scenes)) - set(labelled))
+        plain = train_round("random", labelled_dataset(data.labels, labelled, args), pool_x, labelled, unlabelled,
+                            args, round_seed(args.seed, trial, round_index))
+        scores = evaluate(plain.model, test, args.sim_test_scenes)
+        row = {"trial": trial, "round": round_index, "labels": len(labelled)}
+        for metric in METRICS:
+            if metric in scores:
+                row[f"{strategy}_{metric}"] = state["row"].get(metric)
+                row[f"plain_{metric}"] = scores[metric]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    write_atomic(Path(args.out) / "same_data.csv", frame.to_csv(index=False))
+    return frame
