@@ -259,17 +259,39 @@ class NetworkAgent:
 
 AGENTS_DIR = Path(__file__).resolve().parents[1] / "agents"
 BUILTIN_CLASSES = {"random": RandomAgent, "heuristic": HeuristicAgent, "network": NetworkAgent}
+TASKS = ("clutter_removal", "target_picking")
+"""what an agent is for (a spec's ``task``, clutter_removal unless it says): clutter removal
+(Single, Pile, Packed, Stacked) or target picking (BinPick, whose observation names a target)"""
+WEIGHT_FIELDS = ("checkpoint", "classifier")
+"""spec fields naming files of trained weights: relative to the spec's folder, and needed for the
+agent to be ready"""
 
 
-def agent_names(ready_only: bool = False) -> list[str]:
+def agent_names(ready_only: bool = False, task: str | None = None) -> list[str]:
     """The agents shipped in ``agents/`` (one YAML each); ``ready_only``: those whose weights,
-    if they need any, exist (``graspbench train-agents`` makes them)."""
+    if they need any, exist (``graspbench train-agents`` makes them); ``task``: those for this
+    task only (one of TASKS)."""
     names = []
     for path in sorted(AGENTS_DIR.glob("*.yaml")):
-        checkpoint = _read_spec(path).get("checkpoint")
-        if not ready_only or checkpoint is None or (path.parent / checkpoint).is_file():
+        spec = _read_spec(path)
+        if task is not None and agent_task(spec, path) != task:
+            continue
+        if not ready_only or all(weights.is_file() for weights in _weights(spec, path)):
             names.append(path.stem)
     return names
+
+
+def agent_task(spec: dict, path: Path) -> str:
+    """An agent spec's ``task``; one that is not in TASKS fails naming the file and the fix."""
+    task = spec.get("task", TASKS[0])
+    if task not in TASKS:
+        raise ValueError(f"{path}: task {task!r} is not one of {', '.join(TASKS)}; fix the spec's 'task' field")
+    return task
+
+
+def _weights(spec: dict, path: Path) -> list[Path]:
+    """The files of trained weights a spec names (WEIGHT_FIELDS), resolved from its folder."""
+    return [path.parent / spec[field] for field in WEIGHT_FIELDS if spec.get(field)]
 
 
 def _read_spec(path: Path) -> dict:
@@ -298,8 +320,7 @@ def agent_spec_path(name_or_spec: str) -> Path:
 def agent_files(name_or_spec: str) -> list[Path]:
     """The files an agent is made from: its YAML and, for trained ones, its weights."""
     path = agent_spec_path(name_or_spec)
-    checkpoint = _read_spec(path).get("checkpoint")
-    return [path] + ([path.parent / checkpoint] if checkpoint and (path.parent / checkpoint).is_file() else [])
+    return [path] + [weights for weights in _weights(_read_spec(path), path) if weights.is_file()]
 
 
 def make_agent(name_or_spec: str) -> Agent:
@@ -307,9 +328,9 @@ def make_agent(name_or_spec: str) -> Agent:
 
     A spec names its ``class``: ``random``, ``heuristic``, ``network`` (with a ``checkpoint``), or
     any importable class as ``package.module:Class`` following the agent protocol. Other keys are
-    passed to the class as keyword arguments, except ``description`` and ``train`` (how
-    ``graspbench train-agents`` makes the checkpoint); a relative ``checkpoint`` is read from the
-    spec's folder.
+    passed to the class as keyword arguments, except ``description``, ``task`` (see TASKS) and
+    ``train`` (how ``graspbench train-agents`` makes the checkpoint); a relative ``checkpoint`` or
+    ``classifier`` is read from the spec's folder.
     """
     import importlib
 
@@ -320,10 +341,12 @@ def make_agent(name_or_spec: str) -> Agent:
     spec = dict(spec)
     class_name = spec.pop("class")
     spec.setdefault("name", path.stem)
-    for documentation_only in ("description", "train"):
+    agent_task(spec, path)
+    for documentation_only in ("description", "task", "train"):
         spec.pop(documentation_only, None)
-    if "checkpoint" in spec and not Path(spec["checkpoint"]).is_absolute():
-        spec["checkpoint"] = str(path.parent / spec["checkpoint"])
+    for field in WEIGHT_FIELDS:
+        if field in spec and not Path(spec[field]).is_absolute():
+            spec[field] = str(path.parent / spec[field])
     if class_name in BUILTIN_CLASSES:
         cls = BUILTIN_CLASSES[class_name]
     elif ":" in str(class_name):

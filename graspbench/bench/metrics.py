@@ -59,3 +59,73 @@ def summarize(attempts: pd.DataFrame) -> dict:
     if len(aimed):
         summary["top_level_rate"] = Rate(int(aimed["top_level"].astype(bool).sum()), len(aimed))
     return summary
+
+
+UPH_RESAMPLES = 2000
+"""bootstrap resamples of the units-per-hour interval"""
+UPH_BOOTSTRAP_SEED = 0
+"""fixed, so that the same records always give the same interval"""
+
+
+def units_per_hour(successes: float, seconds: float) -> float:
+    """Targets picked per hour: 3600 x successes / the seconds they took (motions plus planning)."""
+    return 3600.0 * successes / seconds if seconds > 0 else float("nan")
+
+
+@dataclass(frozen=True)
+class UnitsPerHour:
+    """Units per hour (UPH, bin picking) of a set of episodes, with a 95% interval.
+
+    The interval is a percentile bootstrap over episodes (resampled with replacement, UPH_RESAMPLES
+    times, seeded with UPH_BOOTSTRAP_SEED): episodes, not picks, are the independent units, since
+    the picks of one episode share a bin. Fewer than two episodes have no interval (NaN).
+    """
+
+    successes: tuple[int, ...]
+    """successful picks of each episode"""
+    seconds: tuple[float, ...]
+    """seconds of each episode: the simulated seconds of every motion plus the planning time"""
+
+    @property
+    def value(self) -> float:
+        return units_per_hour(sum(self.successes), sum(self.seconds))
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        n = len(self.successes)
+        if n < 2:
+            return float("nan"), float("nan")
+        rng = np.random.default_rng(UPH_BOOTSTRAP_SEED)
+        draws = rng.integers(n, size=(UPH_RESAMPLES, n))
+        successes, seconds = np.asarray(self.successes, float), np.asarray(self.seconds, float)
+        uph = 3600.0 * successes[draws].sum(axis=1) / seconds[draws].sum(axis=1)
+        low, high = np.percentile(uph, [2.5, 97.5])
+        return float(low), float(high)
+
+    def __str__(self) -> str:
+        low, high = self.interval
+        return f"{self.value:5.1f} [{low:5.1f}, {high:5.1f}] ({sum(self.successes)} picks in {sum(self.seconds):.0f} s)"
+
+
+def summarize_picks(picks: pd.DataFrame) -> dict:
+    """Success rate (SR) and units per hour (UPH) of a set of pick records (BinPick rows of
+    ``run_episodes``: one row per target, its probes and retries included).
+
+    SR = successes / picks. UPH = 3600 x successes / (simulated seconds of every motion of every
+    attempt + planning seconds); see :class:`UnitsPerHour` for its interval.
+    """
+    n = len(picks)
+    seconds = picks["sim_time_s"] + picks["planning_ms"] / 1000.0
+    episodes = picks.assign(seconds=seconds).groupby(["seed", "episode"], sort=False)
+    return {
+        "picks": n,
+        "episodes": len(episodes),
+        "sr": Rate(int(picks["success"].sum()), n),
+        "uph": UnitsPerHour(tuple(int(s) for s in episodes["success"].sum()), tuple(float(s) for s in episodes["seconds"].sum())),
+        "collision_rate": Rate(int((picks["outcome"] == "collision").sum()), n),
+        "multi_pick_rate": Rate(int((picks["outcome"] == "fail_multipick").sum()), n),
+        "seconds_per_pick": float(seconds.mean()) if n else float("nan"),
+        "probes_per_pick": float(picks["probes"].mean()) if n else float("nan"),
+        "retries_per_pick": float(picks["retries"].mean()) if n else float("nan"),
+        "planning_ms": float(picks["planning_ms"].mean()) if n else float("nan"),
+    }

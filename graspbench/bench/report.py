@@ -10,17 +10,41 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import read_csv, save_figure, write_atomic
-from .metrics import Rate, summarize
-from .runner import run_sweep
+from .metrics import UPH_BOOTSTRAP_SEED, UPH_RESAMPLES, Rate, summarize, summarize_picks
+from .runner import PICKS_PER_TRIAL, env_entry, picks_targets, run_sweep
 
 ENVS = ["GraspBench/Single-v0", "GraspBench/Pile-v0", "GraspBench/Packed-v0", "GraspBench/Stacked-v0"]
+# The IVFP paper's Table I (Murray et al.): seen objects are the train split, unseen the test split.
+IVFP_ENVS = [("GraspBench/BinPick-v0", "train"), ("GraspBench/BinPick-v0", "test")]
+IVFP_AGENTS = ["centroid", "random-mask", "il", "il-vitl", "rl20", "rl50"]
+OBJECTS = {"train": "seen", "test": "unseen", "all": "all"}
+"""what the IVFP paper calls the objects of each object split"""
 SUITES = {
     # name: (environments, episodes per agent and environment, agents: None = every shipped one)
     "quick": (["GraspBench/Single-v0", "GraspBench/Pile-v0"], 5, ["random", "heuristic"]),
     "default": (ENVS, 20, None),
+    # Clutter removal only: target picking has its own agents and protocol (the ivfp suite).
     "full": (ENVS, 100, None),
+    # Target picking: an episode is a trial of PICKS_PER_TRIAL (12) picks in one bin. The paper
+    # evaluated 10 trials x 12 picks per method and object set; 20 trials here (240 picks), as
+    # simulation is cheap and it narrows a 50% success rate's interval from +-9 to +-6 points, so
+    # that the intervals can tell RL@50 from IL. Agents without their weights yet are left out.
+    "ivfp": (IVFP_ENVS, 20, IVFP_AGENTS),
 }
 RATES = [("gsr", "grasp success"), ("removal_rate", "object removal"), ("collision_rate", "collision")]
+# Target picking's: success rate in percent, units per hour in picks per hour (not a proportion).
+PICK_RATES = [("sr", "success rate (SR)"), ("uph", "units per hour (UPH)"), ("collision_rate", "collision")]
+PICK_NOTE = [
+    "Target picking (IVFP, Murray et al.): one record per pick of a target, every grasp tried on it (probes,",
+    "releases, retries) included; an episode is a trial of picks in one bin. Seen objects: the train split;",
+    "unseen: the test split. SR: successful picks / picks, with its 95% Wilson interval. UPH: units per hour,",
+    "3600 x successes / (simulated seconds of every motion of every attempt + planning seconds), with a 95%",
+    f"percentile bootstrap interval over episodes ({UPH_RESAMPLES} resamples, seed {UPH_BOOTSTRAP_SEED}). Planning ms: "
+    "the agent's own time",
+    "per pick (choosing grasps and, with verification in the loop, classifying the probes' films).",
+]
+MAKE_WEIGHTS = {"clutter_removal": "make them with `graspbench train-agents`",
+                "target_picking": "train them as docs/ivfp.md says, into agents/weights/"}
 SUITE_BUDGET_MIN = 15  # the default suite's time bar, on 2 cores
 SUITE_BAR = f"default suite within {SUITE_BUDGET_MIN} min on 2 cores"
 # The reference a run is compared with: the committed leaderboard (results/README.md says how it is made).
@@ -29,7 +53,44 @@ AGREEMENT_RULE = "agree: the run's and the reference's 95% intervals overlap, fo
 
 
 def summary_table(attempts: pd.DataFrame) -> pd.DataFrame:
-    """One row per agent and environment, every rate with its 95% interval."""
+    """One row per agent and environment, every rate with its 95% interval; target picking (pick
+    records) one row per agent, environment and object split, with its success rate (SR) and units
+    per hour (UPH) instead of the clutter rates."""
+    picks = _is_pick(attempts)
+    rows = _clutter_rows(attempts[~picks]) + _pick_rows(attempts[picks])
+    return pd.DataFrame(rows).round(4)
+
+
+def _is_pick(table: pd.DataFrame) -> pd.Series:
+    """Which rows of attempt records or of a summary are target picking's: they name their object split."""
+    return table["split"].notna() if "split" in table else pd.Series(False, index=table.index)
+
+
+def _by_split(table: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    """Target picking's rows by environment and object split, in order of appearance."""
+    picks = _is_pick(table)
+    return list(table[picks].groupby(["env", "split"], sort=False)) if picks.any() else []
+
+
+def _pick_rows(picks: pd.DataFrame) -> list[dict]:
+    rows = []
+    if picks.empty:
+        return []
+    for (agent, env, split), group in picks.groupby(["agent", "env", "split"], sort=False):
+        s = summarize_picks(group)
+        row = {"agent": agent, "env": env, "split": split, "episodes": s["episodes"], "attempts": s["picks"]}
+        for key in ("sr", "collision_rate", "multi_pick_rate", "uph"):
+            low, high = s[key].interval
+            row[key] = s[key].value
+            row[f"{key.removesuffix('_rate')}_ci_low"] = low
+            row[f"{key.removesuffix('_rate')}_ci_high"] = high
+        row.update(seconds_per_pick=s["seconds_per_pick"], probes_per_pick=s["probes_per_pick"],
+                   retries_per_pick=s["retries_per_pick"], ctpg_ms=s["planning_ms"], sim_errors=0)
+        rows.append(row)
+    return rows
+
+
+def _clutter_rows(attempts: pd.DataFrame) -> list[dict]:
     rows = []
     for (agent, env), group in attempts.groupby(["agent", "env"], sort=False):
         s = summarize(group)
@@ -43,28 +104,39 @@ def summary_table(attempts: pd.DataFrame) -> pd.DataFrame:
         row["ctpg_ms"] = s["planning_ms"]
         row["sim_errors"] = s["sim_errors"]
         rows.append(row)
-    return pd.DataFrame(rows).round(4)
+    return rows
 
 
 def benchmark(suite: str = "default", out: str = "runs/benchmark", executor: str = "local", workers: int | None = None,
               address: str | None = None, seed: int = 0, agents: list[str] | None = None, progress: bool = True,
-              resume: bool = False, reference=REFERENCE) -> tuple[pd.DataFrame, list, list]:
+              resume: bool = False, reference=REFERENCE, picks_per_trial: int = PICKS_PER_TRIAL
+              ) -> tuple[pd.DataFrame, list, list]:
     """Run a suite and write attempts.csv, summary.csv, plots and report.md into ``out``; return the
     summary, the bars (see ``bars``) and the comparison with ``reference`` (see ``compare``).
 
-    Every block of episodes is run now unless ``resume`` (then the blocks an earlier run left in
-    ``out`` are reused, and the suite's time bar is not claimed). ``reference``: a folder holding a
-    summary.csv, or None; it is not compared with when it is ``out`` itself (the run replaces it).
+    The suite's agents (every shipped one for its environments' task when it names none) run when
+    their weights exist; ``agents`` replaces them. Every block of episodes is run now unless
+    ``resume`` (then the blocks an earlier run left in ``out`` are reused, and the suite's time bar
+    is not claimed). ``reference``: a folder holding a summary.csv, or None; it is not compared with
+    when it is ``out`` itself (the run replaces it). ``picks_per_trial``: picks per episode in
+    target-picking environments.
     """
     from ..agents import agent_names
 
     if suite not in SUITES:
         raise ValueError(f"suite {suite!r} is not one of {sorted(SUITES)}")
     envs, episodes, suite_agents = SUITES[suite]
-    agents = agents or suite_agents or agent_names(ready_only=True)
-    missing = sorted(set(agent_names()) - set(agent_names(ready_only=True)))
+    picking = {picks_targets(env_entry(entry)[0]) for entry in envs}
+    tasks = ["target_picking" if p else "clutter_removal" for p in sorted(picking)]
+    candidates = suite_agents or [name for task in tasks for name in agent_names(task=task)]
+    ready = set(agent_names(ready_only=True))
+    missing = [name for name in candidates if name not in ready]
     if missing and progress:
-        print(f"not in this benchmark, their weights are missing (make them with `graspbench train-agents`): {missing}")
+        fix = " or ".join(MAKE_WEIGHTS[task] for task in tasks)
+        print(f"not in this benchmark, their weights are missing ({fix}): {missing}")
+    agents = agents or [name for name in candidates if name in ready]
+    if not agents:
+        raise ValueError(f"suite {suite}: none of its agents has its weights ({', '.join(missing)}); see agents/README.md")
     if reference is not None and Path(reference).resolve() == Path(out).resolve():
         reference = None  # regenerating the reference: nothing to compare with
     if reference == REFERENCE and not (REFERENCE / "summary.csv").is_file():
@@ -73,17 +145,20 @@ def benchmark(suite: str = "default", out: str = "runs/benchmark", executor: str
     reference_summary = read_summary(Path(reference) / "summary.csv") if reference is not None else None
     start = time.perf_counter()
     attempts = run_sweep(envs, agents, episodes, out, seed=seed, executor=executor, workers=workers, address=address,
-                         progress=progress, resume=resume)
+                         progress=progress, resume=resume, picks_per_trial=picks_per_trial)
     summary = summary_table(attempts)
     seconds = time.perf_counter() - start
     resumed, discarded = attempts.attrs.get("resumed_blocks", 0), attempts.attrs.get("discarded_blocks", 0)
-    note = (f"suite {suite}: {episodes} episodes per agent and environment, seeds {seed}-{seed + episodes - 1}, "
-            f"{seconds:.0f} s on {os.cpu_count()} cores")
+    episodes_are = (f"{episodes} trials of {picks_per_trial} picks per agent, environment and object split"
+                    if picking == {True} else f"{episodes} episodes per agent and environment")
+    note = f"suite {suite}: {episodes_are}, seeds {seed}-{seed + episodes - 1}, {seconds:.0f} s on {os.cpu_count()} cores"
     if resumed:
         note += f" (resumed: {resumed} blocks were already done)"
     elif discarded:
         note += f" (a fresh run: it replaced the {discarded} blocks an earlier run had left in {out})"
-    bar_rows = bars(summary, seconds if suite == "default" and not resumed else None)
+    # The bars are clutter removal's; target picking's (the IVFP paper's Table I) are not measured here yet.
+    clutter = summary[~_is_pick(summary)]
+    bar_rows = bars(clutter, seconds if suite == "default" and not resumed else None) if len(clutter) else []
     if suite == "default" and resumed:
         bar_rows.append((SUITE_BAR, "a resumed run times only its rest", "not measured"))
     comparison = compare(summary, reference_summary) if reference_summary is not None else []
@@ -110,9 +185,10 @@ def compare(summary: pd.DataFrame, reference: pd.DataFrame) -> list[dict]:
     """For every agent and environment of ``summary``, whether its grasp success, object removal
     and collision rates agree with ``reference``'s (see AGREEMENT_RULE). Rows: env, agent, ``run``
     and ``reference`` (their summary rows; the reference's None where it has no such pair) and
-    ``disagree`` (the titles of the rates that do not agree; None without a reference row)."""
+    ``disagree`` (the titles of the rates that do not agree; None without a reference row).
+    Target picking's rows are not compared: the reference is clutter removal's."""
     rows = []
-    for _, run in summary.iterrows():
+    for _, run in summary[~_is_pick(summary)].iterrows():
         match = reference[(reference["agent"] == run["agent"]) & (reference["env"] == run["env"])]
         ref = None if match.empty else match.iloc[0]
         disagree = None if ref is None else [title for key, title in RATES if not _overlap(run, ref, key)]
@@ -236,23 +312,41 @@ def _with_interval(r, key: str, unit: str = "") -> str:
 
 
 def leaderboard(summary: pd.DataFrame) -> str:
-    """The summary as a text table, best grasp success first in each environment."""
+    """The summary as a text table, best grasp success first in each environment (target
+    picking: best success rate first, for each object split)."""
+    picks = _is_pick(summary)
     lines = []
-    for env, group in summary.groupby("env", sort=False):
+    for env, group in summary[~picks].groupby("env", sort=False):
         lines.append(f"{env}")
         for _, r in group.sort_values("gsr", ascending=False).iterrows():
             top = f"  top-level first {100 * r['top_level_rate']:5.1f}%" if pd.notna(r["top_level_rate"]) else ""
             lines.append(f"  {r['agent']:18s} success {100 * r['gsr']:5.1f}% [{100 * r['gsr_ci_low']:5.1f}, "
                          f"{100 * r['gsr_ci_high']:5.1f}]  removal {100 * r['removal_rate']:5.1f}%  collision "
                          f"{100 * r['collision_rate']:5.1f}%{top}  {r['ctpg_ms']:7.1f} ms  ({r['attempts']} attempts)")
+    for (env, split), group in _by_split(summary):
+        lines.append(f"{env}, {_objects(split)}")
+        for _, r in group.sort_values("sr", ascending=False).iterrows():
+            lines.append(f"  {r['agent']:18s} SR {100 * r['sr']:5.1f}% [{100 * r['sr_ci_low']:5.1f}, "
+                         f"{100 * r['sr_ci_high']:5.1f}]  UPH {r['uph']:6.1f} [{r['uph_ci_low']:6.1f}, "
+                         f"{r['uph_ci_high']:6.1f}]  {r['seconds_per_pick']:5.1f} s/pick  "
+                         f"{r['probes_per_pick']:.2f} probes/pick  {r['ctpg_ms']:7.1f} ms  ({r['attempts']} picks)")
     return "\n".join(lines)
 
 
+def _objects(split: str) -> str:
+    """An object split as the IVFP paper names it: seen objects (train split)."""
+    return f"{OBJECTS[split]} objects ({split} split)" if split in OBJECTS else f"{split} split"
+
+
 def report_markdown(summary: pd.DataFrame, note: str, bar_rows=(), comparison=(), reference_path=None) -> str:
-    parts = ["# graspbench leaderboard", "", note, "",
-             "Rates in percent with 95% Wilson intervals. Top-level first: of the attempts aimed at an object",
-             "(the object seen at the grasp's centre pixel), the share aimed at one with nothing resting on it",
-             "(stacked scenes). CTPG: computation time per grasp, the agent's planning call, in ms.", ""]
+    picks = _is_pick(summary)
+    parts = ["# graspbench leaderboard", "", note, ""]
+    if (~picks).any() or not picks.any():
+        parts += ["Rates in percent with 95% Wilson intervals. Top-level first: of the attempts aimed at an object",
+                  "(the object seen at the grasp's centre pixel), the share aimed at one with nothing resting on it",
+                  "(stacked scenes). CTPG: computation time per grasp, the agent's planning call, in ms.", ""]
+    if picks.any():
+        parts += PICK_NOTE + [""]
     if bar_rows:
         parts += ["## Bars", "", "Why a bar is missed: results/README.md.", "", "| bar | measured | verdict |",
                   "| --- | --- | --- |"] + [f"| {bar} | {measured} | {verdict} |" for bar, measured, verdict in bar_rows] + [""]
@@ -263,7 +357,7 @@ def report_markdown(summary: pd.DataFrame, note: str, bar_rows=(), comparison=()
                   "| --- | --- | --- | --- | --- | --- |"]
         parts += [f"| {r['env']} | {r['agent']} | " + " | ".join(_versus(r, key, "%") for key, _ in RATES) +
                   f" | {_verdict(r)} |" for r in comparison] + [""]
-    for env, group in summary.groupby("env", sort=False):
+    for env, group in summary[~picks].groupby("env", sort=False):
         parts += [f"## {env}", "", "| agent | grasp success | object removal | collision | multi-pick | top-level first | CTPG ms | attempts |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for _, r in group.sort_values("gsr", ascending=False).iterrows():
@@ -271,6 +365,17 @@ def report_markdown(summary: pd.DataFrame, note: str, bar_rows=(), comparison=()
             parts.append(f"| {r['agent']} | {_with_interval(r, 'gsr')} | {_with_interval(r, 'removal_rate')} | "
                          f"{_with_interval(r, 'collision_rate')} | {100 * r['multi_pick_rate']:.1f} | {top} | "
                          f"{r['ctpg_ms']:.1f} | {r['attempts']} |")
+        parts.append("")
+    for (env, split), group in _by_split(summary):
+        parts += [f"## {env}, {_objects(split)}", "",
+                  "| agent | success rate (SR) | units per hour (UPH) | seconds per pick | probes per pick | "
+                  "retries per pick | collision | multi-pick | planning ms | picks |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for _, r in group.sort_values("sr", ascending=False).iterrows():
+            uph = f"{r['uph']:.1f} [{r['uph_ci_low']:.1f}, {r['uph_ci_high']:.1f}]"
+            parts.append(f"| {r['agent']} | {_with_interval(r, 'sr')} | {uph} | {r['seconds_per_pick']:.1f} | "
+                         f"{r['probes_per_pick']:.2f} | {r['retries_per_pick']:.2f} | {_with_interval(r, 'collision_rate')} | "
+                         f"{100 * r['multi_pick_rate']:.1f} | {r['ctpg_ms']:.1f} | {r['attempts']} |")
         parts.append("")
     parts += ["![rates](rates.png)", "", "![ctpg](ctpg.png)", ""]
     return "\n".join(parts)
@@ -282,19 +387,27 @@ def _plot_rates(summary: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    envs = list(dict.fromkeys(summary["env"]))
-    fig, axes = plt.subplots(len(RATES), len(envs), figsize=(4 * len(envs), 2.8 * len(RATES)), squeeze=False)
-    for j, env in enumerate(envs):
-        group = summary[summary["env"] == env]
-        for i, (key, title) in enumerate(RATES):
+    # One column of panels per environment (per environment and object split in target picking).
+    picks = _is_pick(summary)
+    columns = [(env.split("/")[-1], summary[~picks & (summary["env"] == env)], RATES)
+               for env in dict.fromkeys(summary.loc[~picks, "env"])]
+    columns += [(f"{env.split('/')[-1]} {OBJECTS.get(split, split)}", group, PICK_RATES)
+                for (env, split), group in _by_split(summary)]
+    fig, axes = plt.subplots(len(RATES), len(columns), figsize=(4 * len(columns), 2.8 * len(RATES)), squeeze=False)
+    for j, (name, group, rates) in enumerate(columns):
+        for i, (key, title) in enumerate(rates):
             ci = key.removesuffix("_rate")
-            values = 100 * group[key]
-            errors = [100 * (group[key] - group[f"{ci}_ci_low"]), 100 * (group[f"{ci}_ci_high"] - group[key])]
+            scale = 1 if key == "uph" else 100  # units per hour are not a proportion
+            values = scale * group[key]
+            # An interval that cannot be computed (UPH of one episode) is drawn as none.
+            errors = [(scale * (group[key] - group[f"{ci}_ci_low"])).fillna(0),
+                      (scale * (group[f"{ci}_ci_high"] - group[key])).fillna(0)]
             ax = axes[i][j]
             ax.bar(group["agent"], values, yerr=errors, capsize=3, color="tab:blue" if i < 2 else "tab:red")
-            ax.set_ylim(0, 100)
-            ax.set_title(f"{env.split('/')[-1]}: {title}", fontsize=9)
-            ax.set_ylabel("%")
+            if key != "uph":
+                ax.set_ylim(0, 100)
+            ax.set_title(f"{name}: {title}", fontsize=9)
+            ax.set_ylabel("picks per hour" if key == "uph" else "%")
             ax.tick_params(axis="x", labelrotation=45, labelsize=7)
     fig.tight_layout()
     save_figure(fig, path)
@@ -306,14 +419,22 @@ def _plot_ctpg(summary: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    picks = _is_pick(summary)
+    series = [(env.split("/")[-1], group, "gsr") for env, group in summary[~picks].groupby("env", sort=False)]
+    series += [(f"{env.split('/')[-1]} {OBJECTS.get(split, split)}", group, "sr")
+               for (env, split), group in _by_split(summary)]
     fig, ax = plt.subplots(figsize=(6, 4))
-    for env, group in summary.groupby("env", sort=False):
-        ax.scatter(group["ctpg_ms"], 100 * group["gsr"], label=env.split("/")[-1])
+    for label, group, key in series:
+        ax.scatter(group["ctpg_ms"], 100 * group[key], label=label)
         for _, r in group.iterrows():
-            ax.annotate(r["agent"], (r["ctpg_ms"], 100 * r["gsr"]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+            ax.annotate(r["agent"], (r["ctpg_ms"], 100 * r[key]), fontsize=6, xytext=(3, 2), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("computation time per grasp (ms, log)")
-    ax.set_ylabel("grasp success (%)")
+    if picks.any():
+        ax.set_xlabel("computation time per grasp, per pick in target picking (ms, log)")
+        ax.set_ylabel("grasp success, success rate in target picking (%)")
+    else:
+        ax.set_xlabel("computation time per grasp (ms, log)")
+        ax.set_ylabel("grasp success (%)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)

@@ -10,6 +10,9 @@ The paper's baselines (Murray et al., section V.E) and its learned policy:
   sampled; with ``vitl=True`` and a probe classifier it also picks with verification in the loop
   (:meth:`PolicyAgent.pick`), which needs the environment itself, not one grasp.
 
+The shipped ones are ``agents/{centroid,random-mask,il,il-vitl,rl20,rl50}.yaml``; ``graspbench
+benchmark --suite ivfp`` evaluates them on BinPick-v0 (docs/ivfp.md).
+
 Every agent converts its width to the action's opening in pixels at the grasp point's depth from
 the camera in ``info``, as a calibrated robot would (the same as ``BinPickEnv.width_to_opening_px``).
 """
@@ -109,13 +112,18 @@ class PolicyAgent:
         vitl_candidates: grasps ViTL tries at most per target.
         success_threshold: P(success) from which ViTL extracts.
         name: the agent's name in records.
+        threads: torch threads for planning and verifying (1: the per-core time units per hour count).
     """
 
     def __init__(self, checkpoint: str, vitl: bool = False, sample: bool = False, classifier: str | None = None,
-                 vitl_widths: int = 3, vitl_candidates: int = 5, success_threshold: float = 0.5, name: str = "ivfp-policy"):
+                 vitl_widths: int = 3, vitl_candidates: int = 5, success_threshold: float = 0.5, name: str = "ivfp-policy",
+                 threads: int = 1):
+        import torch
+
         from .policy import load_policy
         from .vitl import VitlSettings
 
+        torch.set_num_threads(threads)
         self.policy = load_policy(checkpoint)
         self.vitl, self.sample, self.name = vitl, sample, name
         self.settings = VitlSettings(widths=vitl_widths, candidates=vitl_candidates, success_threshold=success_threshold,
@@ -135,21 +143,35 @@ class PolicyAgent:
         self.rng = np.random.default_rng(seed)
 
     def act(self, observation: dict, info: dict) -> Grasp:
+        width_m, u, v = self._choose(observation)
+        return Grasp(u, v, 0.0, opening_px(observation, info, width_m, u, v))
+
+    def _choose(self, observation: dict) -> tuple[float, float, float]:
+        """The grasp the policy prefers (with ``vitl``, ViTL's first candidate): width (m), u, v."""
         if self.vitl:
             from .vitl import vitl_candidates
 
             best = vitl_candidates(self.policy, observation, self.settings, self.rng)[0]
-            width_m, u, v = self.policy.widths_m[best.width_index], best.u, best.v
-        else:
-            action = self.policy.act(observation, sample=self.sample, rng=self.rng)
-            width_m, u, v = self.policy.widths_m[action.width_index], action.u, action.v
-        return Grasp(u, v, 0.0, opening_px(observation, info, width_m, u, v))
+            return self.policy.widths_m[best.width_index], best.u, best.v
+        action = self.policy.act(observation, sample=self.sample, rng=self.rng)
+        return self.policy.widths_m[action.width_index], action.u, action.v
 
     def pick(self, env, observation: dict, info: dict | None = None):
-        """Pick the environment's current target with verification in the loop; returns a
-        :class:`~graspbench.ivfp.vitl.VitlPick` (outcome, attempts, simulated and planning time)."""
-        from .vitl import vitl_pick
+        """Pick the environment's current target: with ``vitl``, verification in the loop; without,
+        the policy's one grasp, extracted unverified (what a runner does with :meth:`act`). Returns
+        a :class:`~graspbench.ivfp.vitl.VitlPick` (outcome, attempts, simulated and planning time)."""
+        import time
 
-        if not self.vitl:
-            raise ValueError("PolicyAgent.pick is verification in the loop: make the agent with vitl=True and a classifier")
-        return vitl_pick(env, self.policy, self.classifier, observation, self.settings, self.rng)
+        from .vitl import VitlPick, vitl_pick
+
+        if self.vitl:
+            return vitl_pick(env, self.policy, self.classifier, observation, self.settings, self.rng)
+        started = time.perf_counter()
+        width_m, u, v = self._choose(observation)
+        grasp = Grasp(u, v, 0.0, env.width_to_opening_px(width_m, u, v))
+        planning_s = time.perf_counter() - started
+        observation, _, _, _, info = env.step_grasp(grasp)
+        attempt = {"width_m": width_m, "u": u, "v": v, "log_prob": None, "p_success": None, "verdict": None,
+                   "outcome": info["outcome"], "sim_time_s": float(info["sim_time_s"])}
+        return VitlPick(outcome=info["outcome"], attempts=[attempt], sim_time_s=attempt["sim_time_s"],
+                        planning_s=planning_s, observation=observation, info=info)

@@ -1,0 +1,198 @@
+"""IVFP agents in the benchmark: units per hour, picks with verification in the loop, which agents
+are ready, a tiny BinPick benchmark end to end."""
+
+import shutil
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import graspbench.agents as agents_module
+from graspbench.agents import agent_names, make_agent
+from graspbench.bench import report
+from graspbench.bench.metrics import Rate, summarize_picks
+from graspbench.bench.runner import run_episodes
+from graspbench.envs.spec import ENVS_DIR
+from graspbench.grasp import Grasp
+
+IVFP_AGENTS = ["centroid", "random-mask", "il", "il-vitl", "rl20", "rl50"]
+
+
+@pytest.fixture(scope="module")
+def tiny_bin(tmp_path_factory):
+    """BinPick-v0 with 5 objects in the bin instead of 14: the same picks, cheaper bins."""
+    spec = yaml.safe_load((ENVS_DIR / "binpick.yaml").read_text())
+    spec["id"] = "GraspBench/TinyBinPick-v0"
+    spec["scene"]["object_count"] = [5, 5]
+    spec["pick"]["min_objects"] = 2
+    path = tmp_path_factory.mktemp("env") / "tiny_binpick.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)
+
+
+@pytest.fixture
+def agents_dir(tmp_path, monkeypatch):
+    """The shipped IVFP agent specs in a folder of their own, without any weights."""
+    folder = tmp_path / "agents"
+    folder.mkdir()
+    for name in IVFP_AGENTS:
+        shutil.copy(agents_module.AGENTS_DIR / f"{name}.yaml", folder)
+    monkeypatch.setattr(agents_module, "AGENTS_DIR", folder)
+    return folder
+
+
+def _picks(episode, successes, sim_time_s, planning_ms):
+    return pd.DataFrame({"env": "GraspBench/BinPick-v0", "split": "train", "agent": "a", "seed": 0, "episode": episode,
+                         "outcome": ["success" if s else "fail_not_picked" for s in successes], "success": successes,
+                         "sim_time_s": sim_time_s, "planning_ms": planning_ms, "probes": 1, "retries": 0})
+
+
+def test_units_per_hour_on_hand_computed_records():
+    # Episode 0: a success and a failure, 10 + 1 and 5 + 0 seconds; episode 1: a success in 8 s.
+    records = pd.concat([_picks(0, [True, False], [10.0, 5.0], [1000.0, 0.0]), _picks(1, [True], [8.0], [0.0])])
+    s = summarize_picks(records)
+    assert s["uph"].value == pytest.approx(3600 * 2 / 24)
+    # Two episodes resampled: both episode 0 (2 successes in 32 s), both episode 1 (in 16 s), or one each.
+    assert s["uph"].interval == pytest.approx((3600 * 2 / 32, 3600 * 2 / 16))
+    assert s["sr"] == Rate(2, 3) and s["seconds_per_pick"] == pytest.approx(8.0)
+    row = report.summary_table(records).iloc[0]
+    assert row["uph"] == pytest.approx(300) and row["sr"] == pytest.approx(2 / 3, abs=1e-4)
+    assert (row["uph_ci_low"], row["uph_ci_high"]) == pytest.approx((225, 450))
+    # One episode has no interval: a bootstrap would only repeat it.
+    assert np.isnan(summarize_picks(_picks(0, [True], [8.0], [0.0]))["uph"].interval).all()
+
+
+def test_clutter_summaries_keep_their_columns():
+    attempts = pd.DataFrame({"env": "GraspBench/Single-v0", "agent": "a", "seed": 0, "episode": [0, 0, 1],
+                             "outcome": ["success", "collision", "success"], "success": [True, False, True],
+                             "collision": [False, True, False], "removed": [1, 0, 1], "objects_at_start": 1,
+                             "planning_ms": 1.0, "top_level": None})
+    assert "split" not in report.summary_table(attempts)
+    assert report.SUITES["default"] == (report.ENVS, 20, None)
+
+
+class ScriptedVerifier:
+    """A ViTL-style agent: rejects its first probed grasp, then extracts; planning and judging
+    take known times."""
+
+    name = "scripted-vitl"
+    planning_s = 0.05
+    verify_s = 0.03
+
+    def __init__(self):
+        self.infos, self.verified = [], 0
+
+    def reset(self, seed):
+        pass
+
+    def act(self, observation, info):
+        raise AssertionError("an agent with pick() is given the environment, not asked for one grasp")
+
+    def verify(self, probe_rgb):
+        time.sleep(self.verify_s)
+        self.verified += 1
+        return self.verified > 1
+
+    def pick(self, env, observation, info):
+        time.sleep(self.planning_s)
+        rows, cols = np.nonzero(observation["target_mask"])
+        for attempt in range(3):
+            k = len(rows) * attempt // 3  # a different pixel of the target each time
+            u, v = float(cols[k]), float(rows[k])
+            observation, _, terminated, _, info = env.step_grasp(Grasp(u, v, 0.0, env.width_to_opening_px(0.05, u, v)),
+                                                                 verify=self.verify)
+            self.infos.append(info)
+            if terminated:
+                break
+            rows, cols = np.nonzero(observation["target_mask"])
+
+
+def test_an_agent_with_pick_is_given_the_environment_and_pays_for_its_retries(tiny_bin):
+    agent = ScriptedVerifier()
+    record = run_episodes(tiny_bin, agent, 1, seed=3, progress=False, picks_per_trial=1).iloc[0]
+    assert len(agent.infos) >= 2, "the scripted agent should have retried on this bin"
+    assert record["retries"] == len(agent.infos) - 1
+    assert record["probes"] == sum(info["probed"] for info in agent.infos) == agent.verified
+    assert record["sim_time_s"] == pytest.approx(sum(info["sim_time_s"] for info in agent.infos), abs=1e-3)
+    motions = [f"{m}_s" for m in agent.infos[0]["motion_s"]]
+    assert record[motions].sum() == pytest.approx(record["sim_time_s"], abs=1e-3)
+    assert record["outcome"] == agent.infos[-1]["outcome"]
+    # The classifier's time is the agent's, though the environment calls it.
+    assert record["planning_ms"] >= 1000 * (agent.planning_s + agent.verify_s * agent.verified)
+
+
+def test_an_agent_that_steps_the_environment_behind_the_runners_back_fails(tiny_bin):
+    class Sneaky(ScriptedVerifier):
+        def pick(self, env, observation, info):
+            rows, cols = np.nonzero(observation["target_mask"])
+            env.env.step_grasp(Grasp(float(cols[0]), float(rows[0]), 0.0, 40.0))
+
+    with pytest.raises(RuntimeError, match="only through the env it is given"):
+        run_episodes(tiny_bin, Sneaky(), 1, seed=3, progress=False, picks_per_trial=1)
+
+
+def test_ivfp_agents_without_weights_are_not_ready(agents_dir):
+    assert set(agent_names(task="target_picking")) == set(IVFP_AGENTS)
+    assert agent_names(ready_only=True) == ["centroid", "random-mask"]
+    weights = agents_dir / "weights"
+    weights.mkdir()
+    (weights / "ivfp-il.pt").write_bytes(b"not yet a checkpoint")
+    # IL+ViTL needs its classifier too.
+    assert agent_names(ready_only=True) == ["centroid", "il", "random-mask"]
+    (weights / "ivfp-classifier.pt").write_bytes(b"not yet a checkpoint")
+    assert "il-vitl" in agent_names(ready_only=True)
+    assert agent_names(task="clutter_removal") == []
+    with pytest.raises(ValueError, match="ivfp-rl50.pt does not exist"):
+        make_agent("rl50")
+
+
+def test_the_il_agent_once_its_weights_exist_grasps_each_target_once(tiny_bin, agents_dir):
+    import torch
+
+    from graspbench.envs.spec import PickSpec
+    from graspbench.ivfp.policy import GraspPolicy, policy_payload, save_checkpoint
+
+    torch.manual_seed(0)  # an untrained policy: what it picks does not matter here, only how it is run
+    policy = GraspPolicy(PickSpec().widths_m, base_channels=8, fpn_channels=8, width_embedding=4)
+    save_checkpoint(agents_dir / "weights" / "ivfp-il.pt", policy_payload(policy))
+    assert "il" in agent_names(ready_only=True)
+    records = run_episodes(tiny_bin, make_agent("il"), 1, seed=3, progress=False, picks_per_trial=2)
+    assert records["agent"].tolist() == ["il", "il"] and (records["retries"] == 0).all()
+    assert (records["probes"] <= 1).all() and (records["sim_time_s"] > 0).all()
+
+
+def test_an_agent_spec_with_an_unknown_task_names_the_field(agents_dir):
+    (agents_dir / "bad.yaml").write_text("class: random\ntask: sorting\n")
+    with pytest.raises(ValueError, match="bad.yaml: task 'sorting'.*'task' field"):
+        make_agent("bad")
+
+
+def test_the_ivfp_suite_is_every_ivfp_agent_on_seen_and_unseen_objects():
+    envs, episodes, agents = report.SUITES["ivfp"]
+    assert envs == [("GraspBench/BinPick-v0", "train"), ("GraspBench/BinPick-v0", "test")]
+    assert agents == IVFP_AGENTS and episodes >= 10
+    assert set(IVFP_AGENTS) <= set(agent_names(task="target_picking"))
+
+
+def test_a_tiny_binpick_benchmark_end_to_end(tiny_bin, agents_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(report.SUITES, "tiny-ivfp", ([(tiny_bin, "train")], 2, ["centroid", "random-mask", "il"]))
+    out = tmp_path / "bench"
+    summary, bar_rows, comparison = report.benchmark("tiny-ivfp", str(out), executor="serial", reference=None,
+                                                     picks_per_trial=2)
+    assert "weights are missing" in capsys.readouterr().out  # il: left out, and said so
+    attempts = pd.read_csv(out / "attempts.csv")
+    assert len(attempts) == 2 * 2 * 2  # agents x trials x picks
+    assert set(attempts["agent"]) == {"centroid", "random-mask"} and set(attempts["split"]) == {"train"}
+    assert summary[["agent", "episodes", "attempts"]].values.tolist() == [["centroid", 2, 4], ["random-mask", 2, 4]]
+    for _, row in summary.iterrows():
+        picks = attempts[attempts["agent"] == row["agent"]]
+        seconds = picks["sim_time_s"].sum() + picks["planning_ms"].sum() / 1000
+        assert row["uph"] == pytest.approx(3600 * picks["success"].sum() / seconds, abs=1e-3)
+        assert row["sr"] == pytest.approx(picks["success"].mean(), abs=1e-4)
+    text = (out / "report.md").read_text()
+    assert "seen objects (train split)" in text and "units per hour (UPH)" in text and "| centroid |" in text
+    assert (out / "rates.png").is_file() and (out / "ctpg.png").is_file()
+    assert not comparison and not bar_rows
+    assert "SR" in report.leaderboard(summary)
