@@ -23,7 +23,7 @@ SUITES = {
     # name: (environments, episodes per agent and environment, agents: None = every shipped one)
     "quick": (["GraspBench/Single-v0", "GraspBench/Pile-v0"], 5, ["random", "heuristic"]),
     "default": (ENVS, 20, None),
-    # Clutter removal only: target picking has its own agents and protocol (the ivfp suite).
+    # Like default, clutter removal only: target picking has its own agents and protocol (ivfp).
     "full": (ENVS, 100, None),
     # Target picking: an episode is a trial of PICKS_PER_TRIAL (12) picks in one bin. The paper
     # evaluated 10 trials x 12 picks per method and object set; 20 trials here (240 picks), as
@@ -39,9 +39,9 @@ PICK_NOTE = [
     "releases, retries) included; an episode is a trial of picks in one bin. Seen objects: the train split;",
     "unseen: the test split. SR: successful picks / picks, with its 95% Wilson interval. UPH: units per hour,",
     "3600 x successes / (simulated seconds of every motion of every attempt + planning seconds), with a 95%",
-    f"percentile bootstrap interval over episodes ({UPH_RESAMPLES} resamples, seed {UPH_BOOTSTRAP_SEED}). Planning ms: "
-    "the agent's own time",
-    "per pick (choosing grasps and, with verification in the loop, classifying the probes' films).",
+    f"percentile bootstrap interval over episodes ({UPH_RESAMPLES} resamples, seed {UPH_BOOTSTRAP_SEED}).",
+    "Planning ms: the agent's own time per pick (choosing grasps and, with verification in the loop,",
+    "classifying the probes' films).",
 ]
 MAKE_WEIGHTS = {"clutter_removal": "make them with `graspbench train-agents`",
                 "target_picking": "train them as docs/ivfp.md says, into agents/weights/"}
@@ -73,9 +73,9 @@ def _by_split(table: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]
 
 
 def _pick_rows(picks: pd.DataFrame) -> list[dict]:
-    rows = []
     if picks.empty:
         return []
+    rows = []
     for (agent, env, split), group in picks.groupby(["agent", "env", "split"], sort=False):
         s = summarize_picks(group)
         row = {"agent": agent, "env": env, "split": split, "episodes": s["episodes"], "attempts": s["picks"]}
