@@ -81,6 +81,14 @@ def test_the_discriminators_gradient_reaches_the_shared_encoder():
     assert all(p.grad is not None for p in discriminator.parameters())
 
 
+def test_min_steps_raises_the_epochs_of_a_small_labelled_pool():
+    from graspbench.active.training import round_epochs
+
+    args = ActiveArgs.from_preset("quick", epochs=6, batch_size=8, min_steps=100)
+    assert round_epochs(16, args) == 50  # 2 steps an epoch
+    assert round_epochs(800, args) == 6  # 100 steps an epoch: the epochs decide
+
+
 def test_ranking_loss_is_zero_for_losses_ordered_by_the_margin_and_positive_otherwise():
     target = torch.tensor([3.0, 2.0, 1.0, 0.0])  # pairs (0, 3) and (1, 2): the first of each is larger
     assert networks.ranking_loss(torch.tensor([5.0, 3.0, 1.0, 0.0]), target).item() == 0.0

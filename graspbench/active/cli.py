@@ -39,6 +39,7 @@ HELP = {
     "rounds": "selection rounds after the initial pool",
     "epochs": "passes over the labelled scenes per round (retrained from scratch)",
     "batch_size": "labelled windows per step",
+    "min_steps": "at least this many optimiser steps per round (epochs raised for small pools); 0: epochs decide",
     "crop_px": "train GG-CNN on windows of this size around labels; 0: whole images",
     "candidates_per_object": "the labeller's grasp candidates executed per object",
     "workers": "processes: strategies and trials side by side",
@@ -76,7 +77,7 @@ def add_parser(sub, positive_int, env_id) -> None:
     for name in ("pool_scenes", "test_scenes", "initial", "per_round", "epochs", "batch_size",
                  "candidates_per_object", "workers", "threads"):
         p.add_argument(f"--{name.replace('_', '-')}", type=positive_int, help=HELP[name])
-    for name in ("rounds", "sim_test_scenes", "crop_px"):
+    for name in ("rounds", "sim_test_scenes", "crop_px", "min_steps"):
         p.add_argument(f"--{name.replace('_', '-')}", type=count, help=HELP[name])
     p.add_argument("--model", choices=["ggcnn", "ggcnn2"], help="the backbone (the paper: ggcnn)")
     p.add_argument("--input", choices=["depth", "rgb", "rgbd"], help="network input (default depth)")

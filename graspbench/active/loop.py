@@ -33,7 +33,7 @@ import numpy as np
 from ..io import reading, write_atomic
 from .pool import PoolData, prepare
 from .strategies import STRATEGIES, select
-from .training import INPUT_CHANNELS, evaluate, labelled_dataset, save_model, train_round
+from .training import INPUT_CHANNELS, evaluate, labelled_dataset, round_epochs, save_model, train_round
 
 PRESETS: dict[str, dict] = {
     # The paper's Cornell setting: 885 images, 80% pool (708) / 20% test (177), 60 initial + 60 per
@@ -88,6 +88,8 @@ class ActiveArgs:
     """depth, rgb or rgbd"""
     epochs: int = 6
     """passes over the labelled scenes each round (GG-CNN is retrained from scratch every round)"""
+    min_steps: int = 0
+    """at least this many optimiser steps per round (epochs are raised for small labelled pools); 0: epochs decide"""
     batch_size: int = 8
     """labelled windows per step (DAL adds as many whole labelled and unlabelled images)"""
     lr: float = 1e-3
@@ -149,7 +151,7 @@ class ActiveArgs:
                      "candidates_per_object", "workers", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
-        for name in ("rounds", "sim_test_scenes"):
+        for name in ("rounds", "sim_test_scenes", "min_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
         if self.initial + self.rounds * self.per_round > self.pool_scenes:
@@ -259,7 +261,7 @@ def run_trial(args: ActiveArgs, data: PoolData, strategy: str, trial: int, bar=N
         scores = evaluate(trained.model, test, args.sim_test_scenes)
         picks, selection = [], {"select_s": 0.0}
         if round_index < args.rounds:
-            steps = args.epochs * -(-len(dataset) // args.batch_size)
+            steps = round_epochs(len(dataset), args) * -(-len(dataset) // args.batch_size)
             picks, selection = select(strategy, trained, pool_x, labelled, args.per_round, seed, vaal_steps=steps,
                                       batch_size=args.batch_size)
         before = rows[-1] if rows else {"trials_total": 0, "label_core_s_total": 0.0}
@@ -309,6 +311,8 @@ def _check_run(args: ActiveArgs) -> None:
     if path.exists():
         with reading(path, "an active-learning run's settings (JSON)", "delete it, or choose another --out"):
             old = json.loads(path.read_text())["settings"]
+        # A setting added to graspbench after the run started reads as its default.
+        old = {**{k: v for k, v in dataclasses.asdict(ActiveArgs()).items() if k in settings}, **old}
         changed = [k for k in sorted(set(old) | set(settings)) if old.get(k) != settings.get(k)]
         if changed:
             k = changed[0]

@@ -90,6 +90,13 @@ class Trained:
     """per epoch: mean loss terms"""
 
 
+def round_epochs(labelled_scenes: int, args) -> int:
+    """``args.epochs``, raised until the round takes at least ``args.min_steps`` optimiser steps:
+    a small labelled pool would otherwise get too few updates to learn anything."""
+    steps_per_epoch = -(-labelled_scenes // args.batch_size)
+    return max(args.epochs, -(-args.min_steps // steps_per_epoch))
+
+
 def training_kind(strategy: str) -> str:
     return strategy if strategy in ("dal", "learning-loss") else "plain"
 
@@ -134,8 +141,9 @@ def train_round(strategy: str, dataset: GraspDataset, pool_x: torch.Tensor, labe
         optimisers.append(torch.optim.Adam(trained.loss_predictor.parameters(), lr=args.lr))
     rng = np.random.default_rng(seed)
     labelled, unlabelled = np.asarray(sorted(labelled)), np.asarray(sorted(unlabelled))
-    detach_epoch = int(LEARNING_LOSS_DETACH * args.epochs)
-    for epoch in range(args.epochs):
+    epochs = round_epochs(len(dataset), args)
+    detach_epoch = int(LEARNING_LOSS_DETACH * epochs)
+    for epoch in range(epochs):
         order = torch.Generator().manual_seed(seed + epoch)
         loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, generator=order, collate_fn=collate)
         for module in (model, trained.discriminator, trained.loss_predictor):
@@ -143,7 +151,7 @@ def train_round(strategy: str, dataset: GraspDataset, pool_x: torch.Tensor, labe
                 module.train()
         sums: dict[str, float] = {}
         batches = 0
-        for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{args.epochs}", disable=not progress, leave=False):
+        for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
             if kind == "dal" and len(unlabelled):
                 size = len(batch["x"])
                 terms = dal_loss(model, trained.discriminator, batch, pool_x[rng.choice(labelled, size)],
