@@ -325,14 +325,13 @@ def _check_run(args: ActiveArgs) -> None:
 
 def run(args: ActiveArgs) -> dict:
     """Prepare the data, run every (strategy, trial) to its last round, summarise; returns the summary."""
+    import torch
     from tqdm import tqdm
 
     from ..data.generate import LabelSettings
     from ..parallel import run_tasks
 
     args.check()
-    import torch
-
     torch.set_num_threads(args.threads)
     _check_run(args)
     data = prepare(args.data_path, args.env, args.pool_scenes, args.test_scenes, args.pool_seed, args.test_seed,
@@ -433,7 +432,7 @@ def _plot(curves, metrics, path: Path) -> None:
     save_figure(fig, path)
 
 
-def same_data(args: ActiveArgs, round_index: int, strategy: str = "dal") -> "pd.DataFrame":  # noqa: F821
+def same_data(args: ActiveArgs, round_index: int, strategy: str = "dal"):
     """The paper's "same data" check: a plain GG-CNN trained on exactly the scenes ``strategy``
     had labelled at ``round_index`` (same initialisation and batch order), beside the model that
     strategy trained on them; one row per trial, into OUT/same_data.csv."""
