@@ -53,9 +53,12 @@ def train_agents(names: list[str] | None = None, epochs: int | None = None, thre
 
 def write_agents_readme() -> None:
     """agents/README.md: every agent, how its weights were made, their validation scores and training time."""
-    rows, total_s = [], 0.0
+    rows, picking_rows, total_s = [], [], 0.0
     for path in sorted(AGENTS_DIR.glob("*.yaml")):
         spec = yaml.safe_load(path.read_text()) or {}
+        if spec.get("task") == "target_picking":
+            picking_rows.append(_target_picking_row(path.stem, spec))
+            continue
         if "train" not in spec:
             rows.append(f"| {path.stem} | {spec.get('class')} | no training | - | - | - | - |")
             continue
@@ -84,5 +87,28 @@ def write_agents_readme() -> None:
              "(simulated success, then rectangle top-1 to break ties).",
              f"The training time of the weights below, one torch thread each: {total_s / 3600:.1f} hours in all.",
              "", "| agent | class | trained with | dataset fingerprint | validation simulated success / top-1 / top-5 "
-             "| best epoch | training time |", "| --- | --- | --- | --- | --- | --- | --- |", *rows]
+             "| best epoch | training time |", "| --- | --- | --- | --- | --- | --- | --- |", *rows, "",
+             "## Target picking (BinPick-v0)", "",
+             "The IVFP agents (docs/ivfp.md): their weights are made by `graspbench ivfp` commands, not by",
+             "train-agents, and copied here as docs/ivfp.md says; an agent whose weights are missing is left out of",
+             "the `ivfp` suite.", "",
+             "| agent | class | weights | made from |", "| --- | --- | --- | --- |", *picking_rows]
     write_atomic(AGENTS_DIR / "README.md", "\n".join(lines) + "\n")
+
+
+def _target_picking_row(name: str, spec: dict) -> str:
+    """One IVFP agent: its weight files (or 'missing') and, for a policy, the data and run it was trained from."""
+    files = [spec[field] for field in ("checkpoint", "classifier") if spec.get(field)]
+    present = [(AGENTS_DIR / f).is_file() for f in files]
+    weights = ", ".join(f"{f}{'' if ok else ' (missing)'}" for f, ok in zip(files, present)) or "none"
+    origin = "-"
+    if files and present[0]:
+        with reading(AGENTS_DIR / files[0], "an IVFP policy checkpoint", "make it again as docs/ivfp.md says"):
+            checkpoint = torch.load(AGENTS_DIR / files[0], map_location="cpu", weights_only=False)
+        if "iteration" in checkpoint:  # reinforce's: its arguments are in its meta
+            args = checkpoint["meta"]["args"]
+            origin = f"`graspbench ivfp reinforce` from {args['init']}, reward {args['reward']}, iteration {checkpoint['iteration']}"
+        else:
+            args = checkpoint.get("args", {})
+            origin = f"`graspbench ivfp train-policy --data {args.get('data')}`, epoch {checkpoint.get('epoch')}"
+    return f"| {name} | {spec.get('class')} | {weights} | {origin} |"
