@@ -196,3 +196,43 @@ def test_a_tiny_binpick_benchmark_end_to_end(tiny_bin, agents_dir, tmp_path, mon
     assert (out / "rates.png").is_file() and (out / "ctpg.png").is_file()
     assert not comparison and not bar_rows
     assert "SR" in report.leaderboard(summary)
+
+
+def test_table1_puts_the_paper_beside_and_checks_the_bars_on_seen_objects():
+    from graspbench.ivfp.table1 import bars, table_rows
+
+    def row(agent, split, sr, uph):
+        return {"agent": agent, "env": "GraspBench/BinPick-v0", "split": split, "attempts": 240, "sr": sr,
+                "sr_ci_low": sr - 0.05, "sr_ci_high": sr + 0.05, "uph": uph, "uph_ci_low": uph - 5,
+                "uph_ci_high": uph + 5, "collision_rate": 0.1, "probes_per_pick": 1.0, "ctpg_ms": 10.0}
+
+    summary = pd.DataFrame([row("rl50", "train", 0.70, 60), row("il", "train", 0.55, 50), row("il", "test", 0.5, 45),
+                            row("il-vitl", "train", 0.60, 52), row("rl20", "train", 0.62, 55),
+                            row("centroid", "train", 0.40, 40)])
+    table = table_rows(summary)
+    # Methods in the paper's order, seen before unseen; the paper's numbers beside.
+    assert list(zip(table["objects"], table["agent"])) == [("seen", "centroid"), ("seen", "il"), ("seen", "il-vitl"),
+                                                     ("seen", "rl20"), ("seen", "rl50"), ("unseen", "il")]
+    assert table.loc[table["agent"] == "rl50", "paper_sr"].item() == pytest.approx(73.33)
+    assert table.loc[table["agent"] == "rl50", "sr"].item() == pytest.approx(70.0)
+    verdicts = {bar: verdict for bar, _, verdict in bars(table)}
+    assert verdicts["RL@50 SR >= IL SR + 10 points"] == "met"  # 70 vs 55
+    assert verdicts["RL@20 SR between IL and RL@50"] == "met"
+    assert verdicts["IL+ViTL: higher SR than IL, lower UPH"] == "MISSED"  # 52 UPH > 50
+    assert verdicts["Centroid SR below IL"] == "met"
+    assert verdicts["Random SR below IL"] == "not measured"
+
+
+def test_table2_counts_picks_and_interventions_per_simulated_hour():
+    from graspbench.ivfp.table2 import table_rows
+
+    picks = pd.DataFrame({"pipeline": ["full picks"] * 3 + ["IVFP"] * 2,
+                          "seconds": [1200.0, 1200.0, 1200.0, 900.0, 900.0],
+                          "intervention": [True, False, False, False, False],
+                          "outcome": ["fail_multipick", "success", "collision", "released", "released"]})
+    table = table_rows(picks, Rate(9, 10)).set_index("pipeline")
+    assert table.loc["full picks", "picks_per_hour"] == pytest.approx(3.0)  # 3 picks in one simulated hour
+    assert table.loc["full picks", "interventions_per_hour"] == pytest.approx(1.0)
+    assert table.loc["full picks", "label_accuracy"] == 1.0  # full picks are labelled by their outcome
+    assert table.loc["IVFP", "picks_per_hour"] == pytest.approx(4.0)
+    assert table.loc["IVFP", "label_accuracy"] == pytest.approx(0.9)

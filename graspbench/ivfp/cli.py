@@ -34,6 +34,8 @@ def add_parser(sub, positive_int, env_id) -> None:
     from .classifier import add_commands
     from .policy import add_commands as add_policy_commands
     from .reinforce import add_commands as add_reinforce_commands
+    from .table1 import add_commands as add_table1_commands
+    from .table2 import add_commands as add_table2_commands
 
     p = sub.add_parser("ivfp", help="target picking with interactive visual failure prediction (IVFP)")
     group = p.add_subparsers(dest="ivfp_command", required=True)
@@ -60,3 +62,5 @@ def add_parser(sub, positive_int, env_id) -> None:
     add_commands(group)
     add_policy_commands(group)
     add_reinforce_commands(group)
+    add_table1_commands(group)
+    add_table2_commands(group)
