@@ -5,7 +5,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: benchmark test setup datasets agents ivfp
+.PHONY: benchmark test setup datasets agents ivfp ivfp-policy
 benchmark: $(STAMP)
 	$(VENV)/bin/graspbench benchmark --out runs/benchmark
 
@@ -60,3 +60,18 @@ ivfp: $(STAMP)
 	  $(DATA)/ivfp-probe-truth --out results/ivfp_collections.csv
 	$(VENV)/bin/graspbench perf demonstrations --bins 3 --json results/perf_demonstrations.json
 	$(VENV)/bin/graspbench ivfp table3 --seen $(DATA)/ivfp-seen --unseen $(DATA)/ivfp-unseen --out results
+
+# IVFP part 2 (docs/ivfp.md): the policy by imitation of the demonstrator, REINFORCE with the
+# interactive 2.0 s classifier as the reward, the agents' weights, then Tables I and II into
+# results/. About 2.5 hours on 2 cores after `make ivfp`; every step resumes.
+IVFP = $(VENV)/bin/graspbench ivfp
+ivfp-policy: ivfp
+	$(IVFP) train-policy --data $(DATA)/ivfp-seen --out runs/ivfp_policy
+	cp runs/ivfp_policy/best.pt agents/weights/ivfp-il.pt
+	cp runs/ivfp_classifier/interactive-2.0s.pt agents/weights/ivfp-classifier.pt
+	$(IVFP) reinforce --init agents/weights/ivfp-il.pt --out runs/ivfp_rl --reward classifier:agents/weights/ivfp-classifier.pt \
+	  --iterations 50 --workers $(WORKERS) --quiet
+	cp runs/ivfp_rl/policy_iter_020.pt agents/weights/ivfp-rl20.pt
+	cp runs/ivfp_rl/policy_iter_050.pt agents/weights/ivfp-rl50.pt
+	$(IVFP) table1 --workers $(WORKERS) --quiet
+	$(IVFP) table2 --bins 20 --workers $(WORKERS) --quiet

@@ -251,9 +251,8 @@ class NetworkAgent:
         self.failures.observe(info)
         camera = camera_from_info(observation, info)
         px_m = float(camera.metres_per_pixel(np.median(observation["depth"])))  # at the table, most of the image
-        untried = [g for g in grasps if not self.failures.tried(g, px_m)] or grasps
-        self.failures.last = first_clear(untried, observation["depth"], camera, info["max_opening_m"],
-                                         info.get("grasp_depth_m", 0.01))
+        self.failures.last = first_clear(grasps, observation["depth"], camera, info["max_opening_m"],
+                                         info.get("grasp_depth_m", 0.01), skip=lambda g: self.failures.tried(g, px_m))
         return self.failures.last
 
 

@@ -205,26 +205,35 @@ def _peaks(quality: np.ndarray, settings: PostProcess) -> tuple[np.ndarray, np.n
 
 
 def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m: float, grasp_depth_m: float,
-                widen: tuple[float, ...] = (1.0, 1.25, 1.5)) -> Grasp:
+                widen: tuple[float, ...] = (1.0, 1.25, 1.5), turns_deg: tuple[float, ...] = (0, 30, -30, 60, -60, 90),
+                skip=None) -> Grasp:
     """The first grasp (best first) whose finger footprints and palm land on free space in the
     depth image, at the first of the ``widen`` factors of its opening that frees them (never past
-    the gripper's maximum); the first grasp as it is if none does.
+    the gripper's maximum); if none does at its own angle, the first that does turned by the next
+    of ``turns_deg``; the first grasp as it is if none does at all. ``skip(grasp) -> bool``
+    rules out candidates (as turned and widened), e.g. grasps that already failed on this scene.
 
+    The turns matter on a lone object whose predicted peaks all sit on it at nearly one angle: with
+    no fallback but the best peak, a planner spent its episode colliding with the object 5 times.
     The fingertips are where the environment puts them: ``grasp_depth_m`` below the surface seen
     at the grasp's centre pixel. Like any check on one depth image it is blind to what the camera
     cannot see.
     """
     heights = camera.heights_m(depth_m)
-    for grasp in grasps:
-        row = int(np.clip(round(grasp.v), 0, depth_m.shape[0] - 1))
-        col = int(np.clip(round(grasp.u), 0, depth_m.shape[1] - 1))
-        px_m = float(camera.metres_per_pixel(depth_m[row, col]))
-        fingertip_z = heights[row, col] - grasp_depth_m
-        max_opening_px = max_opening_m / px_m
-        for factor in widen:
-            opening_px = min(grasp.opening_px * factor, max_opening_px)
-            if footprint_clear(heights, grasp.u, grasp.v, grasp.angle_rad, opening_px, px_m, fingertip_z):
-                return dataclasses.replace(grasp, opening_px=opening_px)
-            if opening_px >= max_opening_px:
-                break
+    for turn in np.radians(turns_deg):
+        for grasp in grasps:
+            row = int(np.clip(round(grasp.v), 0, depth_m.shape[0] - 1))
+            col = int(np.clip(round(grasp.u), 0, depth_m.shape[1] - 1))
+            px_m = float(camera.metres_per_pixel(depth_m[row, col]))
+            fingertip_z = heights[row, col] - grasp_depth_m
+            max_opening_px = max_opening_m / px_m
+            angle = wrap_angle(grasp.angle_rad + turn)
+            for factor in widen:
+                opening_px = min(grasp.opening_px * factor, max_opening_px)
+                candidate = dataclasses.replace(grasp, angle_rad=angle, opening_px=opening_px)
+                if footprint_clear(heights, grasp.u, grasp.v, angle, opening_px, px_m, fingertip_z) and \
+                        not (skip is not None and skip(candidate)):
+                    return candidate
+                if opening_px >= max_opening_px:
+                    break
     return grasps[0]

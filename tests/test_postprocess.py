@@ -154,3 +154,20 @@ def test_normalized_quality_reads_softplus_relative_to_the_best():
     grasps = grasps_from_maps(**maps(q), settings=settings)
     assert (grasps[0].u, grasps[0].v) == (40, 25) and grasps[0].quality == pytest.approx(1.0)
     assert quality_map(q, settings=settings)[0, 0] == pytest.approx(1 / 3)
+
+
+def test_first_clear_turns_a_grasp_whose_fingers_would_land_on_its_object():
+    from graspbench.grasp import Grasp
+    from graspbench.postprocess import first_clear
+
+    # A 12 x 3 cm bar, 4 cm tall, on the table; 1 mm per pixel. Closing along the bar (angle 0),
+    # the fingers land on it at any opening up to the gripper's 8 cm; turned 60 degrees and
+    # widened to 5 cm, they straddle it (30 degrees is not enough at any opening).
+    heights = np.zeros((200, 200))
+    heights[85:115, 40:160] = 0.04
+    camera = SimpleNamespace(heights_m=lambda depth: heights, metres_per_pixel=lambda depth: 0.001)
+    along_the_bar = Grasp(u=100.0, v=100.0, angle_rad=0.0, opening_px=40.0)
+    chosen = first_clear([along_the_bar], 0.5 - heights, camera, max_opening_m=0.08, grasp_depth_m=0.01)
+    assert chosen.angle_rad == pytest.approx(math.radians(60)) and chosen.opening_px == pytest.approx(50.0)
+    # Without turns the check has nothing clear to offer and keeps the best grasp as it is.
+    assert first_clear([along_the_bar], 0.5 - heights, camera, 0.08, 0.01, turns_deg=(0,)) == along_the_bar
