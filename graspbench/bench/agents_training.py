@@ -60,7 +60,8 @@ def write_agents_readme() -> None:
             picking_rows.append(_target_picking_row(path.stem, spec))
             continue
         if "train" not in spec:
-            rows.append(f"| {path.stem} | {spec.get('class')} | no training | - | - | - | - |")
+            rows.append(_active_row(path.stem, spec) if spec.get("checkpoint") else
+                        f"| {path.stem} | {spec.get('class')} | no training | - | - | - | - |")
             continue
         t = dict(spec["train"])
         weights = AGENTS_DIR / spec["checkpoint"]
@@ -96,6 +97,23 @@ def write_agents_readme() -> None:
              "the `ivfp` suite.", "",
              "| agent | class | weights | made from |", "| --- | --- | --- | --- |", *picking_rows]
     write_atomic(AGENTS_DIR / "README.md", "\n".join(lines) + "\n")
+
+
+def _active_row(name: str, spec: dict) -> str:
+    """A network agent trained by `graspbench active-learn` (a round's checkpoint): how many labels
+    it cost, and its test scores at that round."""
+    weights = AGENTS_DIR / spec["checkpoint"]
+    if not weights.is_file():
+        return f"| {name} | network | {spec['checkpoint']} (missing) | - | - | - | - |"
+    with reading(weights, "an active-learning round's checkpoint", "copy a round-RR.pt of `graspbench active-learn` there"):
+        meta = torch.load(weights, map_location="cpu", weights_only=False)["active"]
+    rounds = json.loads(weights.with_suffix(".json").read_text())["row"] if weights.with_suffix(".json").is_file() else {}
+    made = (f"`graspbench active-learn --strategy {meta['strategy']}`, trial {meta['trial']}, round {meta['round']}: "
+            f"{meta['labels']} labelled scenes ({100 * meta['labels_fraction']:.0f}% of the pool), "
+            f"{meta['trials_total']} grasp trials, {meta['label_core_s_total']:.0f} core-s of labelling")
+    scores = (f"{100 * rounds['sim_top1_success']:.1f}% / {100 * rounds['test_top1']:.1f}% / {100 * rounds['test_top5']:.1f}%"
+              if rounds else "-")
+    return f"| {name} | network | {made} | - | {scores} (its test set) | - | {rounds.get('train_s', 0) / 60:.0f} min |"
 
 
 def _target_picking_row(name: str, spec: dict) -> str:
