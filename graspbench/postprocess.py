@@ -220,13 +220,14 @@ def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m:
     cannot see.
     """
     heights = camera.heights_m(depth_m)
+    geometry = []  # per grasp, what does not depend on the turn: pixel size, fingertip height, widest opening
+    for grasp in grasps:
+        row = int(np.clip(round(grasp.v), 0, depth_m.shape[0] - 1))
+        col = int(np.clip(round(grasp.u), 0, depth_m.shape[1] - 1))
+        px_m = float(camera.metres_per_pixel(depth_m[row, col]))
+        geometry.append((px_m, heights[row, col] - grasp_depth_m, max_opening_m / px_m))
     for turn in np.radians(turns_deg):
-        for grasp in grasps:
-            row = int(np.clip(round(grasp.v), 0, depth_m.shape[0] - 1))
-            col = int(np.clip(round(grasp.u), 0, depth_m.shape[1] - 1))
-            px_m = float(camera.metres_per_pixel(depth_m[row, col]))
-            fingertip_z = heights[row, col] - grasp_depth_m
-            max_opening_px = max_opening_m / px_m
+        for grasp, (px_m, fingertip_z, max_opening_px) in zip(grasps, geometry):
             angle = wrap_angle(grasp.angle_rad + turn)
             for factor in widen:
                 opening_px = min(grasp.opening_px * factor, max_opening_px)

@@ -86,9 +86,9 @@ def write_agents_readme() -> None:
              "trains each with the `train:` section of its YAML on datasets made by `make datasets` (docs/datasets.md)",
              "and keeps the epoch whose top-1 grasps succeed most often when executed on the validation scenes",
              "(simulated success, then rectangle top-1 to break ties).",
-             f"The training time of the weights below, one torch thread each: {total_s / 3600:.1f} hours in all,",
-             "on the first round of `make datasets` (2,500 training and 400 validation scenes; the datasets' own",
-             "time is in docs/datasets.md).",
+             f"The training time of the weights below, one torch thread each: {total_s / 3600:.1f} hours in all, on",
+             "the datasets each row's fingerprint names (docs/datasets.md says how far `make datasets` got and what",
+             "it costs).",
              "", "| agent | class | trained with | dataset fingerprint | validation simulated success / top-1 / top-5 "
              "| best epoch | training time |", "| --- | --- | --- | --- | --- | --- | --- |", *rows, "",
              "## Target picking (BinPick-v0)", "",

@@ -68,13 +68,11 @@ def table2(classifier: str, bins: int = 10, picks_per_bin: int = 12, seed: int =
     from .classifier import load_classifier
 
     judge = load_classifier(classifier)  # fail now on a bad --classifier, not after the picks
-    tasks = []
-    for pipeline, after_probe in PIPELINES.items():
-        spec = spec_mapping(env, split)
-        if spec.get("pick") is None:
-            raise ValueError(f"--env {env}: not a target-picking environment (no `pick:` section)")
-        spec["pick"]["after_probe"] = after_probe
-        tasks += [{"spec": spec, "seed": seed, "bin": b, "picks": picks_per_bin, "pipeline": pipeline} for b in range(bins)]
+    spec = spec_mapping(env, split)
+    if spec.get("pick") is None:
+        raise ValueError(f"--env {env}: not a target-picking environment (no `pick:` section)")
+    tasks = [{"spec": {**spec, "pick": {**spec["pick"], "after_probe": after_probe}}, "seed": seed, "bin": b,
+              "picks": picks_per_bin, "pipeline": pipeline} for pipeline, after_probe in PIPELINES.items() for b in range(bins)]
     picks = []
     for _, rows in tqdm(run_tasks(pipeline_bin, tasks, workers=workers), total=len(tasks), desc="bins", disable=not progress):
         picks += rows
