@@ -152,7 +152,8 @@ def _good_probability(policy, observation):
     return math.exp(width_log_probs[GOOD_WIDTH]) * cells[:, : TOY_PX // 4].sum()
 
 
-def test_the_reinforce_update_moves_the_policy_towards_the_best_arm():
+@pytest.mark.parametrize("learned_state_value", [False, True])
+def test_the_reinforce_update_moves_the_policy_towards_the_best_arm(learned_state_value):
     policy, env = tiny_policy(), ToyBin()
     observation, _ = env.reset(seed=1)
     rng = np.random.default_rng(0)
@@ -167,10 +168,20 @@ def test_the_reinforce_update_moves_the_policy_towards_the_best_arm():
     replay = {key: np.array([row[key] for row in rows]) for key in rows[0]}
     assert 0 < (replay["reward"] > 0).sum() < len(rows)
     before = _good_probability(policy, observation)
+    state_value = rl.StateValue(policy.state_features) if learned_state_value else None
     optimiser = torch.optim.Adam(policy.parameters(), lr=3e-3)
+    if state_value is not None:
+        # It starts at zero: the first loss is the mean-baseline one, plus the rewards' variance.
+        mean = replay["reward"].mean()
+        plain, _ = rl.reinforce_loss(policy, replay, mean, 10.0)
+        with_value, stats = rl.reinforce_loss(policy, replay, mean, 10.0, state_value=state_value)
+        assert stats["value_error"] == pytest.approx(replay["reward"].var(), rel=1e-5)
+        assert with_value.item() == pytest.approx(plain.item() + stats["value_error"], rel=1e-5)
+        optimiser.add_param_group({"params": state_value.parameters(), "lr": 1e-2})
     stats = rl.reinforce_update(policy, optimiser, replay, steps=15, batch_size=32, max_weight=10.0,
-                                generator=torch.Generator().manual_seed(0))
-    assert stats["baseline"] == pytest.approx(replay["reward"].mean())
+                                generator=torch.Generator().manual_seed(0), state_value=state_value)
+    if state_value is None:
+        assert stats["baseline"] == pytest.approx(replay["reward"].mean())
     assert _good_probability(policy, observation) > 1.5 * before
 
 

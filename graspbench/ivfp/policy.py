@@ -263,8 +263,9 @@ class GraspPolicy(nn.Module):
         self.width_embedding = nn.Embedding(len(self.widths_m), width_embedding)
         self.grasp_head = nn.Sequential(_conv(d + width_embedding, d), nn.Conv2d(d, 1, 1))
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(fused decoder features at 1/2 resolution (B, D, h', w'), Q_width logits (B, widths))."""
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(fused decoder features at 1/2 resolution (B, D, h', w'), Q_width logits (B, widths),
+        the pooled state features Q_width reads (B, ``state_features``))."""
         h, w = x.shape[-2:]
         x = F.pad(x, (0, -w % NETWORK_STRIDE, 0, -h % NETWORK_STRIDE))
         features, y = [], self.stem(x)
@@ -282,8 +283,13 @@ class GraspPolicy(nn.Module):
         # The mask channel (index 3) pooled to the coarsest level: the target's share of each cell.
         share = F.adaptive_avg_pool2d(x[:, 3:4], top.shape[-2:])
         on_target = (top * share).sum(dim=(2, 3)) / share.sum(dim=(2, 3)).clamp_min(1e-6)
-        width_logits = self.width_head(torch.cat([top.mean(dim=(2, 3)), on_target], dim=1))
-        return fused, width_logits
+        state = torch.cat([top.mean(dim=(2, 3)), on_target], dim=1)
+        return fused, self.width_head(state), state
+
+    @property
+    def state_features(self) -> int:
+        """Size of the pooled state features :meth:`encode` returns."""
+        return self.width_head.in_features
 
     def grasp_logits(self, fused: torch.Tensor, width_index: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         """Q_grasp logits (B, h, w), unmasked, of each row's width. ``fused`` with one row is
@@ -298,7 +304,7 @@ class GraspPolicy(nn.Module):
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor, width_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(Q_width logits (B, widths), log pi(cell | s, w) (B, h*w)) with w = ``width_index`` per row."""
-        fused, width_logits = self.encode(x)
+        fused, width_logits, _ = self.encode(x)
         return width_logits, masked_log_softmax(self.grasp_logits(fused, width_index, tuple(valid.shape[1:])), valid)
 
     def log_prob(self, x: torch.Tensor, valid: torch.Tensor, width_index: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
@@ -339,7 +345,7 @@ class GraspPolicy(nn.Module):
     def encode_one(self, compact: dict, temperature: float = 1.0):
         """One prepared observation -> (decoder features, log pi(w) numpy (widths,), valid (1, h, w))."""
         x, valid = to_tensors(stack([compact]), self.input)
-        fused, width_logits = self.encode(x)
+        fused, width_logits, _ = self.encode(x)
         return fused, torch.log_softmax(width_logits[0] / temperature, dim=0).double().numpy(), valid
 
     def cell_log_probs(self, fused, valid, widths, temperature: float = 1.0) -> np.ndarray:
