@@ -170,8 +170,10 @@ def cmd_dataset_show(args) -> int:
 def cmd_perf_datagen(args) -> int:
     from .bench.perf import perf_datagen
 
-    r = perf_datagen(scenes=args.scenes, progress=not args.quiet)
+    r = perf_datagen(scenes=args.scenes, env_id=args.env, progress=not args.quiet)
     print(f"{r['env']} ({r['objects']}, {r['split']} objects), {r['scenes']} scenes on one core: "
+          f"{r['s_per_scene']:.2f} s per scene ({r['scene_in_floor_steps']} bare physics steps of the floor, "
+          f"{r['floor_ms_per_1000_steps']:.0f} ms per 1000), "
           f"{r['scenes_per_hour']:.0f} scenes per hour, {r['trials_per_core_hour']:.0f} grasp trials and "
           f"{r['verified_successes_per_core_hour']:.0f} verified successes per core-hour "
           f"({r['successes_per_object']:.2f} successes per object)")
@@ -439,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_perf)
     q = perf.add_parser("datagen", help="dataset generation throughput on one core")
     q.add_argument("--scenes", type=_positive_int, default=8)
+    q.add_argument("--env", default="GraspBench/Pile-v0", help="environment id or spec file whose scenes are labelled")
     q.add_argument("--json", help="write the figures to this file")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_perf_datagen)

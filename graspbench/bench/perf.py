@@ -116,19 +116,32 @@ def perf_sim(trials: int = 30, resets: int = 1000, progress: bool = True) -> dic
     return results
 
 
-def perf_datagen(scenes: int = 8, env_id: str = "GraspBench/Pile-v0", progress: bool = True) -> dict:
-    """Dataset generation on one core (serial executor): pile scenes of random_urdfs train objects."""
+def perf_datagen(scenes: int = 8, env_id: str = "GraspBench/Pile-v0", floor_steps: int = 2000, progress: bool = True) -> dict:
+    """Dataset generation on one core (serial executor), scenes of random_urdfs train objects.
+
+    The floor: ``floor_steps`` bare physics steps on the first scene with the hand parked, measured
+    in the same run, so that ``scene_in_floor_steps`` (one scene's cost in such steps) compares
+    runs on a machine whose load changes."""
     import tempfile
 
     from ..data.generate import generate_dataset
 
+    env = make_env(env_id, scene={"split": "train"})
+    try:
+        env.reset(seed=0)
+        floor_s = floor_seconds(env.world, env.scene.record(), env.bench_spec, floor_steps)
+    finally:
+        env.close()
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         summary = generate_dataset(env_id, scenes, out, executor="serial", progress=progress)
         wall_s = time.perf_counter() - start
     return {
         "env": env_id, "objects": "random_urdfs", "split": "train", "scenes": scenes, "wall_s": round(wall_s, 2),
+        "s_per_scene": round(wall_s / scenes, 3),
         "scenes_per_hour": round(3600 * scenes / wall_s, 1),
+        "floor_ms_per_1000_steps": round(1e6 * floor_s / floor_steps, 1),
+        "scene_in_floor_steps": round(wall_s / scenes / (floor_s / floor_steps)),
         "trials": summary["trials"],
         "trials_per_core_hour": round(3600 * summary["trials"] / wall_s),
         "verified_successes_per_core_hour": round(3600 * summary["successes"] / wall_s),

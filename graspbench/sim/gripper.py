@@ -14,12 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
+from .world import GRAVITY_M_S2
+
 URDF = Path(__file__).resolve().parents[2] / "assets" / "gripper" / "parallel_jaw.urdf"
 GANTRY_JOINTS = ("x", "y", "z", "yaw")
 FINGER_JOINTS = ("finger_left", "finger_right")
 PARK_TCP = (0.0, 0.0, 1.0, 0.0)
 GANTRY_FORCE_N = 500.0  # the gantry's motors: stiff enough that nothing pushes the hand off its path
 BLOCKED_M = 0.005  # a hand that brushes past objects is blocked when it stops this far above its goal
+# A held object whose fingers close by less than this between two checks no longer slides or turns
+# in the grip: 99% of the objects held at the top of the lift closed by at most 10 um in the last check.
+HELD_STEADY_M = 3e-5
+HELD_SPEED_TOL_M_S = 0.02  # a held object moving this close to the hand's speed goes up with it
+HELD_CLEAR_M = 0.005  # a held object this far up has left the table for good, not just at one check
 # The hand's dimensions in the URDF, for planners that check clearance in a height map.
 FINGER_THICKNESS_M = 0.012  # along the closing axis
 FINGER_WIDTH_M = 0.02  # across the closing axis: the jaw size
@@ -224,8 +231,9 @@ class Gripper:
         self._step_until(fingers_stopped, 2 * s.max_opening_m / s.finger_speed_m_s)
         return []
 
-    def lift_to(self, top_z: float) -> None:
-        """Lift straight up to ``top_z``, speeding up gently (a jerk would shake a held object loose)."""
+    def lift_to(self, top_z: float, until=None) -> None:
+        """Lift straight up to ``top_z``, speeding up gently (a jerk would shake a held object loose);
+        stop early, where the hand is, once ``until()`` (checked every ``check_every`` steps) is true."""
         s, world = self.spec, self.world
         x, y, z, yaw = self.commanded
         speed, chunk_s = 0.0, s.check_every * world.time_step_s
@@ -233,8 +241,46 @@ class Gripper:
             speed = min(s.lift_speed_m_s, speed + s.lift_acceleration_m_s2 * chunk_s)
             self.move_to((x, y, top_z, yaw), speed)
             world.step(s.check_every)
-            if abs(self.tcp_z() - top_z) < 1e-3:
+            if abs(self.tcp_z() - top_z) < 1e-3 or (until is not None and until()):
                 break
+
+    def held_for_good(self, objects: list[int], heights_before: dict[int, float], previous_opening_m: float) -> int | None:
+        """The object the rest of the lift will carry to the top, if the outcome can no longer
+        change: it is the only object the hand touches, a finger holds it, it touches nothing else
+        (it is clear of the table and of its neighbours, so nothing can pull it out or come up with
+        it), it has come up ``HELD_CLEAR_M`` and rises with the hand, and the fingers have stopped
+        closing on it (it neither slides nor turns in the grip). The lift speeds up evenly and then
+        goes on at constant speed, so the grip never needs more friction later than it had already. No other object may be on its
+        way up by itself (thrown): it could end the lift above ``lift_m / 2``. None otherwise.
+
+        The labeller and the environment both stop the lift here (``execute``). Measured on the
+        full lifts of 85 labelled scenes (25 pile, 60 single): of the 1,213 objects held like this,
+        every one was still held at the top, and no failure was ever held like this.
+        """
+        c, s = self.world.client, self.spec
+        contacts = self.contacts()
+        bodies = {body for _, body in contacts}
+        if len(bodies) != 1:
+            return None
+        body = bodies.pop()
+        if body not in heights_before or not any(part != "palm" for part, _ in contacts):
+            return None
+        if self.world.pose(body)[0][2] - heights_before[body] < HELD_CLEAR_M:
+            return None
+        if abs(self.opening_m() - previous_opening_m) > HELD_STEADY_M:
+            return None
+        if any(p[2] != self.body and p[8] <= 0.0 for p in c.getContactPoints(bodyA=body)):
+            return None
+        hand_speed_m_s = c.getJointState(self.body, self.gantry[2])[1]
+        if abs(c.getBaseVelocity(body)[0][2] - hand_speed_m_s) > HELD_SPEED_TOL_M_S:
+            return None
+        for other in objects:
+            if other != body:
+                rise_m = self.world.pose(other)[0][2] - heights_before[other]
+                up_m_s = max(c.getBaseVelocity(other)[0][2], 0.0)
+                if rise_m + up_m_s ** 2 / (2 * -GRAVITY_M_S2) >= s.lift_m / 2:
+                    return None
+        return body
 
     def execute(self, position_m, yaw_rad: float, opening_m: float, objects: list[int]) -> GraspResult:
         """Approach top-down to ``position_m``, close, lift, and say what happened. The hand is
@@ -248,10 +294,24 @@ class Gripper:
             return GraspResult(Outcome.COLLISION, sorted({body for _, body in contacts}), steps=world.steps - start_steps,
                                first_contacts=contacts)
         opening_after_close = self.opening_m()
-        self.lift_to(float(position_m[2]) + s.lift_m)
+        # Most lifts carry one object to the top; once it is held for good, the rest of the lift
+        # (72% of the lift's steps in pile scenes) cannot change the outcome.
+        held_early, opening = [], [opening_after_close]
 
-        held = sorted(self.touching() & set(objects))
-        lifted = sorted(b for b in objects if world.pose(b)[0][2] - heights_before[b] > s.lift_m / 2)
+        def verdict() -> bool:
+            body = self.held_for_good(objects, heights_before, opening[0])
+            opening[0] = self.opening_m()
+            if body is not None:
+                held_early.append(body)
+            return body is not None
+
+        self.lift_to(float(position_m[2]) + s.lift_m, until=verdict)
+
+        if held_early:
+            held = lifted = held_early
+        else:
+            held = sorted(self.touching() & set(objects))
+            lifted = sorted(b for b in objects if world.pose(b)[0][2] - heights_before[b] > s.lift_m / 2)
         if len(lifted) > 1:
             outcome = Outcome.MULTI_PICK
         elif len(lifted) == 1 and held:
@@ -269,26 +329,40 @@ def footprint_clear(heights_m: np.ndarray, u: float, v: float, angle_rad: float,
     """Would a top-down grasp at pixel (u, v) come down on free space? Both finger footprints
     must be lower than the fingertips and the palm's lower than its underside, by ``clearance_m``,
     in a height map (world z per pixel). Blind to what the camera cannot see."""
-    fingers_top, palm_top = footprint_heights(heights_m, u, v, angle_rad, opening_px, px_m)
-    return bool(fingers_top < fingertip_z - clearance_m and palm_top < fingertip_z + FINGER_LENGTH_M - clearance_m)
+    # Most grasps that are not clear put a finger on something, and the fingers' window is a fraction of the palm's.
+    if not _highest_under("fingers", heights_m, u, v, angle_rad, opening_px, px_m) < fingertip_z - clearance_m:
+        return False
+    return bool(_highest_under("palm", heights_m, u, v, angle_rad, opening_px, px_m)
+                < fingertip_z + FINGER_LENGTH_M - clearance_m)
 
 
 def footprint_heights(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float
                       ) -> tuple[float, float]:
     """The highest point under the fingers' and under the palm's footprints of a top-down grasp at
     pixel (u, v), in a height map (world z per pixel); -inf where a footprint leaves the image."""
-    axis = np.array([np.cos(angle_rad), -np.sin(angle_rad)])
-    # Only the window the palm can reach matters.
-    reach = int(np.ceil(np.hypot(*PALM_SIZE_M) / 2 / px_m)) + 1
+    return tuple(_highest_under(part, heights_m, u, v, angle_rad, opening_px, px_m) for part in ("fingers", "palm"))
+
+
+def _highest_under(part: str, heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float,
+                   px_m: float) -> float:
+    """The highest point under the ``fingers`` or the ``palm`` of a top-down grasp; -inf off the image."""
+    inner = opening_px / 2
+    if part == "fingers":
+        reach_px = np.hypot(inner + FINGER_THICKNESS_M / px_m, FINGER_WIDTH_M / px_m / 2)
+    else:
+        reach_px = np.hypot(*PALM_SIZE_M) / 2 / px_m
+    # Only the window the part can reach matters.
+    reach = int(np.ceil(reach_px)) + 1
     top, left = max(int(v) - reach, 0), max(int(u) - reach, 0)
     heights_m = heights_m[top:int(v) + reach + 1, left:int(u) + reach + 1]
     rows, cols = np.indices(heights_m.shape)
     rows, cols = rows + top, cols + left
+    axis = np.array([np.cos(angle_rad), -np.sin(angle_rad)])
     along = (cols - u) * axis[0] + (rows - v) * axis[1]
     across = np.abs((cols - u) * axis[1] - (rows - v) * axis[0])
-    inner = opening_px / 2
-    fingers = (across <= FINGER_WIDTH_M / px_m / 2) & (np.abs(along) >= inner) & \
-        (np.abs(along) <= inner + FINGER_THICKNESS_M / px_m)
-    palm = (np.abs(along) <= PALM_SIZE_M[0] / px_m / 2) & (across <= PALM_SIZE_M[1] / px_m / 2)
-    return (float(heights_m[fingers].max()) if fingers.any() else -np.inf,
-            float(heights_m[palm].max()) if palm.any() else -np.inf)
+    if part == "fingers":
+        under = (across <= FINGER_WIDTH_M / px_m / 2) & (np.abs(along) >= inner) & \
+            (np.abs(along) <= inner + FINGER_THICKNESS_M / px_m)
+    else:
+        under = (np.abs(along) <= PALM_SIZE_M[0] / px_m / 2) & (across <= PALM_SIZE_M[1] / px_m / 2)
+    return float(heights_m[under].max()) if under.any() else -np.inf
