@@ -5,6 +5,7 @@ accounting, resume after an interruption, errors on bad input). Behaviour only, 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -205,3 +206,34 @@ def test_the_command_line_says_what_is_wrong(tmp_path, capsys):
     assert "magic is not a strategy; choose from random, coreset" in capsys.readouterr().err
     with pytest.raises(ValueError, match="--preset 'huge' is not a preset"):
         ActiveArgs.from_preset("huge")
+
+
+def test_the_report_pairs_strategies_by_trial_and_measures_dal_against_the_whole_pool(tmp_path):
+    from graspbench.active.report import paired_difference, report, trial_aucs
+
+    # Two trials, three rounds of 10 labels; trial 1 is harder for both strategies.
+    curves = {("dal", 0): [0.2, 0.4, 0.6], ("random", 0): [0.2, 0.3, 0.4],
+              ("dal", 1): [0.0, 0.2, 0.4], ("random", 1): [0.0, 0.1, 0.2]}
+    rows = [{"strategy": s, "trial": t, "round": r, "labels": 10 * (r + 1), "labels_fraction": (r + 1) / 5,
+             "test_top1": y, "sim_top1_success": y} for (s, t), ys in curves.items() for r, y in enumerate(ys)]
+    run = tmp_path / "run"
+    run.mkdir()
+    pd.DataFrame(rows).to_csv(run / "rounds.csv", index=False)
+    (run / "curves.csv").write_text("strategy\n")
+    (run / "learning_curves.png").write_bytes(b"png")
+    aucs = trial_aucs(pd.DataFrame(rows), "sim_top1_success")
+    # Trapezoids over labels 10-30, divided by the span: (0.3 + 0.5) / 2 for DAL in trial 0.
+    assert aucs.set_index(["strategy", "trial"])["auc"][("dal", 0)] == pytest.approx(0.4)
+    # Unpaired, the trials' difficulty would swamp it; paired, DAL leads by 0.1 in both trials.
+    mean, half, n = paired_difference(aucs, "dal", "random")
+    assert (mean, half, n) == (pytest.approx(0.1), pytest.approx(0.0, abs=1e-9), 2)
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    pd.DataFrame([{"strategy": "random", "trial": t, "round": 0, "labels": 50, "labels_fraction": 1.0,
+                   "test_top1": 0.8, "sim_top1_success": 0.8} for t in (0, 1)]).to_csv(whole / "rounds.csv", index=False)
+    text = report(str(run), str(tmp_path / "results"), whole_pool=str(whole), max_fraction=0.4)
+    # DAL's model within 40% of the pool is round 1 (20 labels): (0.4 + 0.2) / 2 = 0.3 of 0.8.
+    assert "DAL at 40% of the pool: 30.0 +- " in text and "ratio 37.5%" in text
+    assert (tmp_path / "results" / "active_learning_auc.csv").exists()
+    with pytest.raises(ValueError, match="active-learn --out"):
+        report(str(tmp_path / "nothing"), str(tmp_path / "results"))

@@ -90,3 +90,7 @@ def add_parser(sub, positive_int, env_id) -> None:
                         "each trial in --out, beside DAL's model (the paper's 'same data' finding: round 6)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-round lines")
     p.set_defaults(func=cmd_active_learn)
+
+    from .report import add_parser as add_report_parser
+
+    add_report_parser(sub)
