@@ -21,9 +21,10 @@ from typing import Protocol
 import numpy as np
 from scipy import ndimage
 
+from .clearance import LOWEST_FINGERTIP_Z_M, fingers_clear, height_map
 from .grasp import Grasp, wrap_angle
 from .sim.camera import Camera
-from .sim.gripper import FINGER_WIDTH_M, footprint_clear
+from .sim.gripper import FINGER_WIDTH_M
 
 
 class Agent(Protocol):
@@ -136,6 +137,7 @@ class HeuristicAgent:
         depth = observation["depth"]
         camera = camera_from_info(observation, info)
         heights = camera.heights_m(depth)
+        free_space = height_map(depth, camera)
         unclaimed = heights > self.min_height_m
         chosen, tried = None, 0
         while unclaimed.any() and tried < self.max_objects:
@@ -146,7 +148,7 @@ class HeuristicAgent:
             if region.sum() < self.min_object_px:  # a speck of noise or the edge of a claimed object
                 continue
             tried += 1
-            planned = self._plan_object(heights, region, peak, depth, camera, info)
+            planned = self._plan_object(heights, free_space, region, peak, depth, camera, info)
             chosen = chosen or planned  # the highest object, unless a lower one is clear
             if planned[2]:
                 chosen = planned
@@ -158,7 +160,7 @@ class HeuristicAgent:
         depth_m = float(camera.depth_at_height(grasp.u, grasp.v, fingertip_z))
         return Grasp(grasp.u, grasp.v, grasp.angle_rad, grasp.opening_px, depth_m=depth_m)
 
-    def _plan_object(self, heights, region, peak, depth, camera, info) -> tuple[Grasp, float, bool]:
+    def _plan_object(self, heights, free_space, region, peak, depth, camera, info) -> tuple[Grasp, float, bool]:
         """The best grasp on one object, its fingertip height, and whether it comes down on free space."""
         rows, cols = np.nonzero(region)
         u, v = cols.mean(), rows.mean()
@@ -190,7 +192,8 @@ class HeuristicAgent:
                 continue
             centre = np.array([u, v]) + axis * (low + high) / 2
             grasp = Grasp(float(centre[0]), float(centre[1]), angle, float(opening_px))
-            if footprint_clear(heights, grasp.u, grasp.v, angle, grasp.opening_px, px_m, fingertip_z, self.clearance_m) \
+            if fingers_clear(free_space, grasp.u, grasp.v, angle, grasp.opening_px, px_m, fingertip_z,
+                             info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M), self.clearance_m) \
                     and not self.failures.tried(grasp, px_m):
                 best, best_width = grasp, width_px
         if best is None:
@@ -252,7 +255,8 @@ class NetworkAgent:
         camera = camera_from_info(observation, info)
         px_m = float(camera.metres_per_pixel(np.median(observation["depth"])))  # at the table, most of the image
         self.failures.last = first_clear(grasps, observation["depth"], camera, info["max_opening_m"],
-                                         info.get("grasp_depth_m", 0.01), skip=lambda g: self.failures.tried(g, px_m))
+                                         info.get("grasp_depth_m", 0.01), skip=lambda g: self.failures.tried(g, px_m),
+                                         lowest_fingertip_z_m=info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M))
         return self.failures.last
 
 

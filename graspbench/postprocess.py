@@ -15,8 +15,8 @@ The public GG-CNN / GR-ConvNet post-processing (REFERENCE, "Post-processing"), w
    If no pixel passes the threshold the single best pixel is returned anyway: a planner must
    always answer, and the caller can read its low ``quality``;
 5. optionally (:func:`first_clear`, what a careful robot does with a depth image): the best of
-   those peaks whose fingers and palm come down on free space, widening the opening if that
-   frees them.
+   those peaks whose fingers and palm come down on free space (:mod:`graspbench.clearance`),
+   widening the opening or turning the grasp if that frees them.
 
 Unlike ``skimage.feature.peak_local_max`` as the repos call it, peaks near the image border are
 kept (objects may lie there).
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter
 
+from .clearance import LOWEST_FINGERTIP_Z_M, fingers_clear, height_map
 from .data.dataset import OPENING_SCALE_PX
 from .grasp import Grasp, wrap_angle
-from .sim.gripper import footprint_clear
 
 QUALITY_MODES = ("raw", "softmax", "normalized")
 
@@ -206,35 +206,51 @@ def _peaks(quality: np.ndarray, settings: PostProcess) -> tuple[np.ndarray, np.n
 
 def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m: float, grasp_depth_m: float,
                 widen: tuple[float, ...] = (1.0, 1.25, 1.5), turns_deg: tuple[float, ...] = (0, 30, -30, 60, -60, 90),
-                skip=None) -> Grasp:
+                skip=None, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M) -> Grasp:
     """The first grasp (best first) whose finger footprints and palm land on free space in the
     depth image, at the first of the ``widen`` factors of its opening that frees them (never past
     the gripper's maximum); if none does at its own angle, the first that does turned by the next
-    of ``turns_deg``; the first grasp as it is if none does at all. ``skip(grasp) -> bool``
-    rules out candidates (as turned and widened), e.g. grasps that already failed on this scene.
+    of ``turns_deg``; if none does at any turn, the first that does at the widest opening, turned
+    likewise; the first grasp as it is if none does at all. ``skip(grasp) -> bool`` rules out
+    candidates (as turned and widened), e.g. grasps that already failed on this scene.
 
     The turns matter on a lone object whose predicted peaks all sit on it at nearly one angle: with
     no fallback but the best peak, a planner spent its episode colliding with the object 5 times.
+    The widest opening matters on small and flat objects, where a network predicts an opening of a
+    few pixels that 1.5 times itself leaves on the object.
     The fingertips are where the environment puts them: ``grasp_depth_m`` below the surface seen
-    at the grasp's centre pixel. Like any check on one depth image it is blind to what the camera
-    cannot see.
+    at the grasp's centre pixel, never below ``lowest_fingertip_z_m``. The check is
+    :func:`graspbench.clearance.fingers_clear`; like any check on one depth image it is blind to
+    what the camera cannot see.
     """
     heights = camera.heights_m(depth_m)
+    free_space = height_map(depth_m, camera)
     geometry = []  # per grasp, what does not depend on the turn: pixel size, fingertip height, widest opening
     for grasp in grasps:
         row = int(np.clip(round(grasp.v), 0, depth_m.shape[0] - 1))
         col = int(np.clip(round(grasp.u), 0, depth_m.shape[1] - 1))
         px_m = float(camera.metres_per_pixel(depth_m[row, col]))
         geometry.append((px_m, heights[row, col] - grasp_depth_m, max_opening_m / px_m))
-    for turn in np.radians(turns_deg):
-        for grasp, (px_m, fingertip_z, max_opening_px) in zip(grasps, geometry):
-            angle = wrap_angle(grasp.angle_rad + turn)
-            for factor in widen:
-                opening_px = min(grasp.opening_px * factor, max_opening_px)
-                candidate = dataclasses.replace(grasp, angle_rad=angle, opening_px=opening_px)
-                if footprint_clear(heights, grasp.u, grasp.v, angle, opening_px, px_m, fingertip_z) and \
-                        not (skip is not None and skip(candidate)):
-                    return candidate
-                if opening_px >= max_opening_px:
-                    break
+    for widest_only in (False, True):
+        for turn in np.radians(turns_deg):
+            for grasp, (px_m, fingertip_z, max_opening_px) in zip(grasps, geometry):
+                angle = wrap_angle(grasp.angle_rad + turn)
+                for opening_px in _openings(grasp.opening_px, max_opening_px, widen, widest_only):
+                    candidate = dataclasses.replace(grasp, angle_rad=angle, opening_px=opening_px)
+                    if fingers_clear(free_space, grasp.u, grasp.v, angle, opening_px, px_m, fingertip_z,
+                                     lowest_fingertip_z_m) and not (skip is not None and skip(candidate)):
+                        return candidate
     return grasps[0]
+
+
+def _openings(opening_px: float, max_opening_px: float, widen: tuple[float, ...], widest_only: bool) -> list[float]:
+    """The openings to try for one grasp, narrowest first: its own widened by each factor, up to the
+    widest (tried once); or the widest alone."""
+    if widest_only:
+        return [max_opening_px]
+    openings = []
+    for factor in widen:
+        openings.append(min(opening_px * factor, max_opening_px))
+        if openings[-1] >= max_opening_px:
+            break
+    return openings

@@ -83,7 +83,8 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
             camera = Camera(scene["intrinsics"], scene["extrinsics"], depth.shape[1], depth.shape[0])
             grasp = grasps[0]
             if check_clearance:
-                grasp = first_clear(grasps, depth, camera, spec.gripper.max_opening_m, spec.gripper.grasp_depth_m)
+                grasp = first_clear(grasps, depth, camera, spec.gripper.max_opening_m, spec.gripper.grasp_depth_m,
+                                    lowest_fingertip_z_m=spec.gripper.fingertip_clearance_m)
             position, yaw, opening_m = grasp_to_pose(grasp, camera, depth, spec.gripper)
             outcomes.append(try_grasp(world, stored_record(spec, scene), spec, position, yaw, opening_m).outcome.value)
     finally:

@@ -236,6 +236,7 @@ class GraspEnv(gym.Env):
             "first_contacts": list(first_contacts),
             "max_opening_m": self.bench_spec.gripper.max_opening_m,
             "grasp_depth_m": self.bench_spec.gripper.grasp_depth_m,
+            "fingertip_clearance_m": self.bench_spec.gripper.fingertip_clearance_m,
             "intrinsics": self.camera.intrinsics.copy(),
             "extrinsics": self.camera.extrinsics.copy(),
         }

@@ -1,0 +1,53 @@
+"""The planners' free-space check on hand-built height maps (1 mm per pixel): an object's edge
+between pixels, a flat object, and first_clear's last resort, the widest opening."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from graspbench.clearance import fingers_clear, height_map
+from graspbench.grasp import Grasp
+from graspbench.postprocess import first_clear
+from graspbench.sim.gripper import footprint_clear
+
+PX_M = 0.001
+
+
+def camera_over(heights):
+    return SimpleNamespace(heights_m=lambda depth: heights, metres_per_pixel=lambda depth: PX_M)
+
+
+def test_a_finger_flush_against_the_last_pixel_of_an_object_is_not_clear():
+    # A 4 cm box over columns 81-119: the pixels say nothing of where in the next pixel its edge
+    # lies, so a finger whose inner pad starts right after column 119 (or before 81) may come down on it.
+    heights = np.zeros((200, 200))
+    heights[81:120, 81:120] = 0.04
+    free_space = height_map(None, camera_over(heights))
+    flush_px, gap_px = 2 * 19.5, 2 * 20.5  # openings: the pads at 19.5 and 20.5 px from the centre
+    assert footprint_clear(heights, 100.0, 100.0, 0.0, flush_px, PX_M, 0.03)  # the bare check
+    assert not fingers_clear(free_space, 100.0, 100.0, 0.0, flush_px, PX_M, 0.03)
+    # One pixel of table between the pad and the object's last pixel is enough.
+    assert fingers_clear(free_space, 100.0, 100.0, 0.0, gap_px, PX_M, 0.03)
+
+def test_fingers_beside_a_flat_object_stop_above_the_table_and_are_clear():
+    # A 6 mm plate: the fingertips would go 1 cm below its top, under the table; the environment
+    # stops them 3 mm above it, where the table is no obstacle but the plate still is.
+    heights = np.zeros((200, 200))
+    heights[90:110, 85:115] = 0.006
+    free_space = height_map(None, camera_over(heights))
+    fingertip_z_m = 0.006 - 0.01
+    assert not footprint_clear(heights, 100.0, 100.0, 0.0, 60.0, PX_M, fingertip_z_m)  # the bare check
+    assert fingers_clear(free_space, 100.0, 100.0, 0.0, 60.0, PX_M, fingertip_z_m, lowest_fingertip_z_m=0.003)
+    assert not fingers_clear(free_space, 100.0, 100.0, 0.0, 20.0, PX_M, fingertip_z_m, lowest_fingertip_z_m=0.003)
+
+
+def test_first_clear_opens_fully_when_no_widening_or_turn_frees_a_small_opening():
+    # The plate again, with a network's opening of 4 px: 1.5 times it lands on the plate at every
+    # turn; fully open (8 cm) the fingers straddle it at the grasp's own angle.
+    heights = np.zeros((200, 200))
+    heights[90:110, 85:115] = 0.006
+    small = Grasp(u=100.0, v=100.0, angle_rad=0.0, opening_px=4.0)
+    chosen = first_clear([small], 0.5 - heights, camera_over(heights), max_opening_m=0.08, grasp_depth_m=0.01,
+                         lowest_fingertip_z_m=0.003)
+    assert chosen.angle_rad == pytest.approx(0.0) and chosen.opening_px == pytest.approx(80.0)
