@@ -36,6 +36,15 @@ def test_support_graph_of_two_stacked_boxes(table_scene, box):
     assert graph.top_level == {bottom: False, top: True, beside: True}
 
 
+def test_an_object_whose_centre_leaves_the_cameras_field_is_lost(table_scene, box):
+    """The workspace is what the camera sees (0.3 m across): a box 2 cm past its edge can be
+    neither aimed at nor avoided, so it is lost; one just inside stays."""
+    inside = table_scene.add(box([0.03, 0.03, 0.03], "inside"), [0.14, 0, 0.015], [0, 0, 0, 1])
+    outside = table_scene.add(box([0.03, 0.03, 0.03], "outside"), [0, -0.17, 0.015], [0, 0, 0, 1])
+    assert table_scene.remove_lost() == [outside]
+    assert table_scene.bodies == [inside]
+
+
 def test_stacked_scenes_stack(world):
     """Objects placed on others are placed again while they roll off: in stacked scenes of
     irregular meshes, over a quarter of the objects end up carrying another."""

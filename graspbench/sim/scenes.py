@@ -119,9 +119,13 @@ class Scene:
         return self.world.settle(self.bodies, max_time_s=max_time_s) if self.objects else True
 
     def remove_lost(self) -> list[int]:
-        """Remove objects that left the workspace or whose pose is not finite; return them."""
+        """Remove objects that left the workspace or whose pose is not finite; return them.
+
+        The workspace is what the camera sees (``camera.field_m`` = ``scene.workspace_m`` in every
+        shipped environment): an object whose centre is outside it can be neither aimed at nor
+        avoided by a planner that looks, so it is lost (and never counted as removed)."""
         lost = []
-        limit = self.workspace_m / 2 + 0.05
+        limit = self.workspace_m / 2
         for body in self.bodies:
             position, orientation = self.world.pose(body)
             if not (np.isfinite(position).all() and np.isfinite(orientation).all()) or \
