@@ -5,7 +5,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: benchmark test setup datasets agents ivfp ivfp-policy
+.PHONY: benchmark test setup datasets agents ivfp ivfp-policy active-learning
 benchmark: $(STAMP)
 	$(VENV)/bin/graspbench benchmark --out runs/benchmark
 
@@ -75,3 +75,15 @@ ivfp-policy: ivfp
 	cp runs/ivfp_rl/policy_iter_050.pt agents/weights/ivfp-rl50.pt
 	$(IVFP) table1 --workers $(WORKERS) --quiet
 	$(IVFP) table2 --bins 20 --workers $(WORKERS) --quiet
+
+# Issue 12 (docs/active_learning.md): the Cornell-like experiments, every strategy x 5 trials, DAL's
+# "same data" check, a GG-CNN on the whole pool and the noisy annotator, then their report into
+# results/active_learning.*. About 8 hours on 2 cores; every step resumes round by round.
+ACTIVE = $(VENV)/bin/graspbench active-learn --preset cornell --trials 5 --workers $(WORKERS) --quiet
+active-learning: $(STAMP)
+	$(ACTIVE) --strategy all --out runs/active-cornell
+	$(ACTIVE) --strategy dal --same-data-round 6 --out runs/active-cornell
+	$(ACTIVE) --strategy random --initial 708 --rounds 0 --out runs/active-cornell-wholepool
+	$(ACTIVE) --strategy random,dal --label-noise-deg 45 --out runs/active-cornell-noisy
+	$(VENV)/bin/graspbench active-report runs/active-cornell --whole-pool runs/active-cornell-wholepool \
+	  --noisy runs/active-cornell-noisy --out results
