@@ -32,12 +32,13 @@ robot). Grasps are collected in tasks of ``grasps_per_bin`` by :func:`graspbench
 a task fills a bin from its own seed and picks from it ``grasps_per_bin`` times (a new bin when it
 runs low). Every worker process keeps its environment, the current policy and the reward in
 module-level caches (for one iteration: run_tasks starts its workers afresh at every call, which
-costs each worker a few seconds of imports and loading the object set). Tasks are seeded by (seed, iteration, task), so a run is reproducible
-whichever worker runs which task.
+costs each worker a few seconds of imports and loading the object set). Tasks are seeded by
+(seed, iteration, task), so a run is reproducible whichever worker runs which task.
 
 **Files** in ``--out``: ``experience/iter_NNN.npz`` (the grasps of each iteration: policy inputs,
-actions, mu, rewards, outcomes), ``last.pt`` (policy, state value, optimiser, history: the resume state, and
-itself a policy checkpoint), ``policy_iter_NNN.pt`` at the iterations of ``keep`` (RL@20, RL@50),
+actions, mu, rewards, outcomes), ``last.pt`` (policy, state value, optimiser, history: the resume
+state, and itself a policy checkpoint), ``policy_iter_NNN.pt`` at the iterations of ``keep``
+(RL@20, RL@50),
 ``learning_curve.csv`` and ``.png``, ``run.json``. Running the same command again resumes after
 the last finished iteration; an iteration whose grasps were collected before an interruption
 reuses them.

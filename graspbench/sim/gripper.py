@@ -250,8 +250,9 @@ class Gripper:
         (it is clear of the table and of its neighbours, so nothing can pull it out or come up with
         it), it has come up ``HELD_CLEAR_M`` and rises with the hand, and the fingers have stopped
         closing on it (it neither slides nor turns in the grip). The lift speeds up evenly and then
-        goes on at constant speed, so the grip never needs more friction later than it had already. No other object may be on its
-        way up by itself (thrown): it could end the lift above ``lift_m / 2``. None otherwise.
+        goes on at constant speed, so the grip never needs more friction later than it had already.
+        No other object may be on its way up by itself (thrown): it could end the lift above
+        ``lift_m / 2``. None otherwise.
 
         The labeller and the environment both stop the lift here (``execute``). Measured on the
         full lifts of 85 labelled scenes (25 pile, 60 single): of the 1,213 objects held like this,
