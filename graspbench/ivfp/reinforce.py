@@ -38,10 +38,9 @@ costs each worker a few seconds of imports and loading the object set). Tasks ar
 **Files** in ``--out``: ``experience/iter_NNN.npz`` (the grasps of each iteration: policy inputs,
 actions, mu, rewards, outcomes), ``last.pt`` (policy, state value, optimiser, history: the resume
 state, and itself a policy checkpoint), ``policy_iter_NNN.pt`` at the iterations of ``keep``
-(RL@20, RL@50),
-``learning_curve.csv`` and ``.png``, ``run.json``. Running the same command again resumes after
-the last finished iteration; an iteration whose grasps were collected before an interruption
-reuses them.
+(RL@20, RL@50), ``learning_curve.csv`` and ``.png``, ``run.json``. Running the same command
+again resumes after the last finished iteration; an iteration whose grasps were collected before
+an interruption reuses them.
 """
 
 from __future__ import annotations
