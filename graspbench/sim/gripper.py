@@ -297,19 +297,18 @@ class Gripper:
         opening_after_close = self.opening_m()
         # Most lifts carry one object to the top; once it is held for good, the rest of the lift
         # (72% of the lift's steps in pile scenes) cannot change the outcome.
-        held_early, opening = [], [opening_after_close]
+        held_early, last_opening_m = None, opening_after_close
 
         def verdict() -> bool:
-            body = self.held_for_good(objects, heights_before, opening[0])
-            opening[0] = self.opening_m()
-            if body is not None:
-                held_early.append(body)
-            return body is not None
+            nonlocal held_early, last_opening_m
+            held_early = self.held_for_good(objects, heights_before, last_opening_m)
+            last_opening_m = self.opening_m()
+            return held_early is not None
 
         self.lift_to(float(position_m[2]) + s.lift_m, until=verdict)
 
-        if held_early:
-            held = lifted = held_early
+        if held_early is not None:
+            held = lifted = [held_early]
         else:
             held = sorted(self.touching() & set(objects))
             lifted = sorted(b for b in objects if world.pose(b)[0][2] - heights_before[b] > s.lift_m / 2)
