@@ -187,6 +187,29 @@ def test_noisy_annotator_moves_every_angle_by_at_most_45_degrees_the_same_each_t
     assert torch.equal(noisy[0]["label_angle"], NoisyAngles(tmp_path, angle_noise_deg=45.0)[0]["label_angle"])
 
 
+def test_reevaluation_measures_again_only_the_rounds_other_code_measured(finished, folders, tmp_path):
+    import shutil
+
+    from graspbench.active.loop import reevaluate
+
+    out = tmp_path / "copy"
+    shutil.copytree(finished, out)
+    folder = trial_folder(out, "dal", 0)
+    stale = folder / "round-01.json"
+    state = json.loads(stale.read_text())
+    measured = state["row"]["sim_top1_success"], state["row"]["test_top1"]
+    state["row"].update(sim_top1_success=7.0, test_top1=7.0, evaluated_with="0.0.1")
+    stale.write_text(json.dumps(state))
+    current = json.loads((folder / "round-00.json").read_text())
+    summary = reevaluate(tiny(folders, out, strategy="random,dal"))
+    assert summary["reevaluated"] == 1
+    row = json.loads(stale.read_text())["row"]
+    assert (row["sim_top1_success"], row["test_top1"]) == measured  # the same model, the same code: the same score
+    assert row["evaluated_with"] == current["row"]["evaluated_with"] == summary["evaluated_with"]
+    assert json.loads((folder / "round-00.json").read_text()) == current
+    assert reevaluate(tiny(folders, out, strategy="random,dal"))["reevaluated"] == 0
+
+
 @pytest.mark.parametrize("fields, message", [
     ({"strategy": "dal,magic"}, "--strategy 'dal,magic': magic is not a strategy"),
     ({"rounds": 5}, "do not fit a pool of --pool-scenes 8"),
@@ -215,7 +238,8 @@ def test_the_report_pairs_strategies_by_trial_and_measures_dal_against_the_whole
     curves = {("dal", 0): [0.2, 0.4, 0.6], ("random", 0): [0.2, 0.3, 0.4],
               ("dal", 1): [0.0, 0.2, 0.4], ("random", 1): [0.0, 0.1, 0.2]}
     rows = [{"strategy": s, "trial": t, "round": r, "labels": 10 * (r + 1), "labels_fraction": (r + 1) / 5,
-             "test_top1": y, "sim_top1_success": y} for (s, t), ys in curves.items() for r, y in enumerate(ys)]
+             "test_top1": y, "sim_top1_success": y, "evaluated_with": "0.1.0+new"}
+            for (s, t), ys in curves.items() for r, y in enumerate(ys)]
     run = tmp_path / "run"
     run.mkdir()
     pd.DataFrame(rows).to_csv(run / "rounds.csv", index=False)
@@ -234,6 +258,8 @@ def test_the_report_pairs_strategies_by_trial_and_measures_dal_against_the_whole
     text = report(str(run), str(tmp_path / "results"), whole_pool=str(whole), max_fraction=0.4)
     # DAL's model within 40% of the pool is round 1 (20 labels): (0.4 + 0.2) / 2 = 0.3 of 0.8.
     assert "DAL at 40% of the pool: 30.0 +- " in text and "ratio 37.5%" in text
+    # The whole-pool rows say nothing of the code that measured them: the report says so.
+    assert "Rows evaluated by different code**: 0.1.0+new (12 rows), unrecorded (2 rows)" in text
     assert (tmp_path / "results" / "active_learning_auc.csv").exists()
     with pytest.raises(ValueError, match="active-learn --out"):
         report(str(tmp_path / "nothing"), str(tmp_path / "results"))

@@ -23,6 +23,13 @@ def cmd_active_learn(args) -> int:
         print(table.to_string(index=False))
         print(f"wrote {active.out}/same_data.csv")
         return 0
+    if args.reevaluate:
+        from .loop import reevaluate
+
+        summary = reevaluate(active)
+        print(f"re-evaluated {summary['reevaluated']} rounds in {active.out} with graspbench "
+              f"{summary['evaluated_with']}; every round now measured by it")
+        return 0
     summary = run(active)
     print(f"{summary['rounds']} rounds of {', '.join(summary.get('strategies', []))} in {active.out}: "
           f"rounds.csv, curves.csv, auc.csv, learning_curves.png; per trial "
@@ -88,6 +95,9 @@ def add_parser(sub, positive_int, env_id) -> None:
     p.add_argument("--same-data-round", type=count,
                    help="instead of running: train a plain GG-CNN on the scenes DAL had labelled at this round of "
                         "each trial in --out, beside DAL's model (the paper's 'same data' finding: round 6)")
+    p.add_argument("--reevaluate", action="store_true",
+                   help="instead of running: evaluate every finished round in --out again with the code installed "
+                        "now, where other code evaluated it (after a fix to the simulator), and summarise")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-round lines")
     p.set_defaults(func=cmd_active_learn)
 

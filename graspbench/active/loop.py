@@ -437,6 +437,61 @@ def same_data(args: ActiveArgs, round_index: int, strategy: str = "dal"):
     had labelled at ``round_index`` (same initialisation and batch order), beside the model that
     strategy trained on them; one row per trial, into OUT/same_data.csv."""
     import pandas as pd
+
+    from ..train import load_checkpoint
+
+    data, test = _test_set(args)
+    pool_x = _pool_inputs(data, args.input)
+    rows = []
+    for trial in range(args.trials):
+        folder = trial_folder(args.out, strategy, trial)
+        if finished_rounds(folder, args.rounds) <= round_index:
+            raise ValueError(f"{folder} has not finished round {round_index}; run `graspbench active-learn "
+                             f"--strategy {strategy}` on --out {args.out} first")
+        labelled = read_round(folder, round_index)["labelled"]
+        unlabelled = sorted(set(range(data.scenes)) - set(labelled))
+        plain = train_round("random", labelled_dataset(data.labels, labelled, args), pool_x, labelled, unlabelled,
+                            args, round_seed(args.seed, trial, round_index))
+        # Both evaluated now, by the same code, whatever code evaluated the round when it ran.
+        chosen = evaluate(load_checkpoint(folder / f"round-{round_index:02d}.pt")[0], test, args.sim_test_scenes)
+        scores = evaluate(plain.model, test, args.sim_test_scenes)
+        row = {"trial": trial, "round": round_index, "labels": len(labelled), "evaluated_with": scores["evaluated_with"]}
+        for metric in METRICS:
+            if metric in scores:
+                row[f"{strategy}_{metric}"] = chosen[metric]
+                row[f"plain_{metric}"] = scores[metric]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    write_atomic(Path(args.out) / "same_data.csv", frame.to_csv(index=False))
+    return frame
+
+
+def reevaluate(args: ActiveArgs) -> dict:
+    """Evaluate every finished round's model in ``args.out`` again where the code that evaluated it
+    is not the code installed now, and summarise. A fix to the simulator or the planner's
+    post-processing changes the simulated metric, and curves evaluated by different code cannot be
+    compared. Each row keeps its labels and costs; resumable (a re-evaluated row says so)."""
+    from tqdm import tqdm
+
+    from .. import code_version
+    from ..train import load_checkpoint
+
+    _check_run(args)
+    _, test = _test_set(args)
+    version = code_version()
+    stale = [path for path in sorted(Path(args.out).glob("*/trial-*/round-*.json"))
+             if json.loads(path.read_text())["row"].get("evaluated_with") != version]
+    for path in tqdm(stale, desc=f"re-evaluating with {version}", unit="round", disable=not args.progress):
+        state = read_round(path.parent, int(path.stem.split("-")[1]))
+        state["row"].update(evaluate(load_checkpoint(path.with_suffix(".pt"))[0], test, args.sim_test_scenes))
+        write_atomic(path, json.dumps(state, indent=1))
+    for folder in sorted({path.parent for path in stale}):
+        _write_csv(folder / "metrics.csv", [read_round(folder, r)["row"] for r in range(finished_rounds(folder, args.rounds))])
+    return {**summarize(args.out), "reevaluated": len(stale), "evaluated_with": version}
+
+
+def _test_set(args: ActiveArgs):
+    """The prepared pool and the labelled test set of ``args`` (made if missing)."""
     import torch
 
     from ..data.dataset import GraspDataset
@@ -446,26 +501,4 @@ def same_data(args: ActiveArgs, round_index: int, strategy: str = "dal"):
     torch.set_num_threads(args.threads)
     data = prepare(args.data_path, args.env, args.pool_scenes, args.test_scenes, args.pool_seed, args.test_seed,
                    LabelSettings(candidates_per_object=args.candidates_per_object), workers=1, progress=False)
-    test = GraspDataset(data.test, input=args.input, scenes=range(data.test_scenes))
-    pool_x = _pool_inputs(data, args.input)
-    rows = []
-    for trial in range(args.trials):
-        folder = trial_folder(args.out, strategy, trial)
-        if finished_rounds(folder, args.rounds) <= round_index:
-            raise ValueError(f"{folder} has not finished round {round_index}; run `graspbench active-learn "
-                             f"--strategy {strategy}` on --out {args.out} first")
-        state = read_round(folder, round_index)
-        labelled = state["labelled"]
-        unlabelled = sorted(set(range(data.scenes)) - set(labelled))
-        plain = train_round("random", labelled_dataset(data.labels, labelled, args), pool_x, labelled, unlabelled,
-                            args, round_seed(args.seed, trial, round_index))
-        scores = evaluate(plain.model, test, args.sim_test_scenes)
-        row = {"trial": trial, "round": round_index, "labels": len(labelled)}
-        for metric in METRICS:
-            if metric in scores:
-                row[f"{strategy}_{metric}"] = state["row"].get(metric)
-                row[f"plain_{metric}"] = scores[metric]
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    write_atomic(Path(args.out) / "same_data.csv", frame.to_csv(index=False))
-    return frame
+    return data, GraspDataset(data.test, input=args.input, scenes=range(data.test_scenes))

@@ -56,6 +56,22 @@ def _pm(mean: float, half: float, scale: float = 100.0, digits: int = 1) -> str:
     return f"{scale * mean:.{digits}f}" + (f" +- {scale * half:.{digits}f}" if np.isfinite(half) else "")
 
 
+def evaluated_with(frames: dict) -> str:
+    """One sentence on the code that measured every row of ``frames`` (name: table or None): the
+    simulated metric changes with fixes to the simulator, so a mix must be visible."""
+    counts: dict[str, int] = {}
+    for frame in frames.values():
+        if frame is not None:
+            column = frame["evaluated_with"] if "evaluated_with" in frame else pd.Series(["unrecorded"] * len(frame))
+            for version, n in column.fillna("unrecorded").value_counts().items():
+                counts[version] = counts.get(version, 0) + int(n)
+    if len(counts) == 1:
+        return f"Every row was evaluated by the same code, graspbench {next(iter(counts))}."
+    mix = ", ".join(f"{version} ({n} rows)" for version, n in sorted(counts.items()))
+    return (f"**Rows evaluated by different code**: {mix}. Simulated success is not comparable across them: "
+            "run `graspbench active-learn --reevaluate` on each run folder (and `--same-data-round` again).")
+
+
 def _rounds(folder: Path | None) -> pd.DataFrame | None:
     if folder is None:
         return None
@@ -80,6 +96,9 @@ def report(run: str, out: str = "results", whole_pool: str | None = None, noisy:
     lines = ["# Active learning (issue 12)", "",
              f"Made by `{command}` from the runs of `graspbench active-learn`; mean +- 95% interval over trials, "
              "in %. Differences are paired by trial (the same initial pool).", ""]
+    same_path = Path(run) / "same_data.csv"
+    same = pd.read_csv(same_path) if same_path.exists() else None
+    lines += [evaluated_with({"run": rounds, "whole pool": pool_rounds, "noisy": noisy_rounds, "same data": same}), ""]
 
     lines += ["## Area under the learning curve", "", "| strategy | trials | "
               + " | ".join(f"AUC {METRIC_NAMES[m]}" for m in metrics) + " | DAL - strategy, "
@@ -116,9 +135,7 @@ def report(run: str, out: str = "results", whole_pool: str | None = None, noisy:
         claims.append((PAPER["pool"], f"DAL at {100 * at['labels_fraction'].iloc[0]:.0f}% of the pool: {_pm(mean, half)} "
                        f"({n} trials); all of it: {_pm(whole, whole_half)} ({whole_n} trials); ratio "
                        f"{100 * mean / whole:.1f}% (bar 95%)"))
-    same_path = Path(run) / "same_data.csv"
-    if same_path.exists():
-        same = pd.read_csv(same_path)
+    if same is not None:
         m = metrics[-1]
         d = _interval(same[f"dal_{m}"] - same[f"plain_{m}"])
         claims.append((PAPER["same"], f"round {same['round'].iloc[0]} ({same['labels'].iloc[0]} scenes): DAL "

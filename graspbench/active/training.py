@@ -225,7 +225,9 @@ def train_vaal(pool_x: torch.Tensor, labelled, unlabelled, steps: int, batch_siz
 
 def evaluate(model, test: GraspDataset, sim_scenes: int, progress: bool = False) -> dict:
     """Top-1/Top-5 rectangle accuracy on every test image and the top-1 grasp executed in the
-    simulator on the first ``sim_scenes`` test scenes (graspbench.bench.offline)."""
+    simulator on the first ``sim_scenes`` test scenes (graspbench.bench.offline), and the code
+    that measured them."""
+    from .. import code_version
     from ..bench.offline import rectangle_scores, simulated_top1
     from ..postprocess import PostProcess
 
@@ -237,6 +239,7 @@ def evaluate(model, test: GraspDataset, sim_scenes: int, progress: bool = False)
         simulated = simulated_top1(model, test, settings, progress=progress, scenes=sim_scenes)
         row.update(sim_top1_success=simulated["sim_top1_success"], sim_trials=simulated["sim_trials"])
     row["eval_s"] = time.perf_counter() - started
+    row["evaluated_with"] = code_version()
     return row
 
 
