@@ -201,13 +201,15 @@ def test_reevaluation_measures_again_only_the_rounds_other_code_measured(finishe
     state["row"].update(sim_top1_success=7.0, test_top1=7.0, evaluated_with="0.0.1")
     stale.write_text(json.dumps(state))
     current = json.loads((folder / "round-00.json").read_text())
-    summary = reevaluate(tiny(folders, out, strategy="random,dal"))
+    summary = reevaluate(out, folders["data"], progress=False)
     assert summary["reevaluated"] == 1
     row = json.loads(stale.read_text())["row"]
     assert (row["sim_top1_success"], row["test_top1"]) == measured  # the same model, the same code: the same score
     assert row["evaluated_with"] == current["row"]["evaluated_with"] == summary["evaluated_with"]
     assert json.loads((folder / "round-00.json").read_text()) == current
-    assert reevaluate(tiny(folders, out, strategy="random,dal"))["reevaluated"] == 0
+    assert reevaluate(out, folders["data"], progress=False)["reevaluated"] == 0
+    with pytest.raises(ValueError, match="no run.json"):
+        reevaluate(tmp_path, folders["data"])
 
 
 @pytest.mark.parametrize("fields, message", [

@@ -11,6 +11,13 @@ from .strategies import STRATEGIES
 def cmd_active_learn(args) -> int:
     from .loop import run
 
+    if args.reevaluate:
+        from .loop import reevaluate
+
+        summary = reevaluate(args.out, args.data_dir, args.threads or 1, progress=not args.quiet)
+        print(f"re-evaluated {summary['reevaluated']} rounds in {args.out} with graspbench "
+              f"{summary['evaluated_with']}; every round there is now measured by it")
+        return 0
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(ActiveArgs)
                  if f.name not in ("preset", "progress", "crop_px") and hasattr(args, f.name)}
     if args.crop_px is not None:
@@ -22,13 +29,6 @@ def cmd_active_learn(args) -> int:
         table = same_data(active, args.same_data_round)
         print(table.to_string(index=False))
         print(f"wrote {active.out}/same_data.csv")
-        return 0
-    if args.reevaluate:
-        from .loop import reevaluate
-
-        summary = reevaluate(active)
-        print(f"re-evaluated {summary['reevaluated']} rounds in {active.out} with graspbench "
-              f"{summary['evaluated_with']}; every round now measured by it")
         return 0
     summary = run(active)
     print(f"{summary['rounds']} rounds of {', '.join(summary.get('strategies', []))} in {active.out}: "
@@ -96,8 +96,8 @@ def add_parser(sub, positive_int, env_id) -> None:
                    help="instead of running: train a plain GG-CNN on the scenes DAL had labelled at this round of "
                         "each trial in --out, beside DAL's model (the paper's 'same data' finding: round 6)")
     p.add_argument("--reevaluate", action="store_true",
-                   help="instead of running: evaluate every finished round in --out again with the code installed "
-                        "now, where other code evaluated it (after a fix to the simulator), and summarise")
+                   help="instead of running: evaluate every finished round in --out again (its own settings) with the "
+                        "code installed now, where other code evaluated it (after a fix to the simulator)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-round lines")
     p.set_defaults(func=cmd_active_learn)
 

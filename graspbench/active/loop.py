@@ -466,17 +466,23 @@ def same_data(args: ActiveArgs, round_index: int, strategy: str = "dal"):
     return frame
 
 
-def reevaluate(args: ActiveArgs) -> dict:
-    """Evaluate every finished round's model in ``args.out`` again where the code that evaluated it
-    is not the code installed now, and summarise. A fix to the simulator or the planner's
-    post-processing changes the simulated metric, and curves evaluated by different code cannot be
-    compared. Each row keeps its labels and costs; resumable (a re-evaluated row says so)."""
+def reevaluate(out, data_dir: str | None = None, threads: int = 1, progress: bool = True) -> dict:
+    """Evaluate every finished round's model in the run folder ``out`` again (with the settings in
+    its run.json) where the code that evaluated it is not the code installed now, and summarise. A
+    fix to the simulator or the planner's post-processing changes the simulated metric, and curves
+    evaluated by different code cannot be compared. Each row keeps its labels and costs;
+    resumable (a re-evaluated row says so)."""
     from tqdm import tqdm
 
     from .. import code_version
     from ..train import load_checkpoint
 
-    _check_run(args)
+    path = Path(out) / "run.json"
+    if not path.exists():
+        raise ValueError(f"{out} holds no active-learning run (no run.json); give the --out of `graspbench active-learn`")
+    with reading(path, "an active-learning run's settings (JSON)", "delete the run folder and run it again"):
+        settings = json.loads(path.read_text())["settings"]
+        args = ActiveArgs(**settings, out=str(out), data_dir=data_dir, threads=threads, progress=progress)
     _, test = _test_set(args)
     version = code_version()
     stale = [path for path in sorted(Path(args.out).glob("*/trial-*/round-*.json"))
