@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import maximum_filter
 
-from .sim.gripper import GripperSpec, footprint_clear
+from .sim.gripper import GripperSpec, highest_under, footprint_clear
 
 LOWEST_FINGERTIP_Z_M = GripperSpec().fingertip_clearance_m
 """the environment's default floor for the fingertips, for callers whose info does not say it"""
@@ -57,3 +57,19 @@ def fingers_clear(heights_m: np.ndarray, u: float, v: float, angle_rad: float, o
     fingertip_z_m = max(fingertip_z_m, lowest_fingertip_z_m)
     clearance_m = min(clearance_m, fingertip_z_m - TABLE_TOLERANCE_M)
     return footprint_clear(heights_m, u, v, angle_rad, opening_px, px_m, fingertip_z_m, clearance_m)
+
+
+def something_between(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float,
+                      lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M) -> bool:
+    """Does anything stand between the fingers of a top-down grasp, higher than the lowest the
+    fingertips go? A grasp that closes on the bare table holds nothing, however free its fingers:
+    with one thin object left, networks put their best (sub-threshold) peak on an empty corner of
+    the image and spent the episode's last attempts there (docs/planners.md, fix 9).
+
+    Args:
+        heights_m: world z per pixel (``camera.heights_m``, not the widened :func:`height_map`).
+        u, v, angle_rad, opening_px, px_m: the grasp, as for :func:`fingers_clear`.
+        lowest_fingertip_z_m: the fingertips' floor (``GripperSpec.fingertip_clearance_m``): what
+            is lower passes under them.
+    """
+    return highest_under("between", heights_m, u, v, angle_rad, opening_px, px_m) > lowest_fingertip_z_m

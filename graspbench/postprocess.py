@@ -12,11 +12,13 @@ The public GG-CNN / GR-ConvNet post-processing (REFERENCE, "Post-processing"), w
 3. opening_px = opening * OPENING_SCALE_PX (150), the opening map smoothed likewise;
 4. peaks: local maxima of the quality within a square window of half-size ``min_distance_px``
    (``scipy.ndimage.maximum_filter``), above ``threshold``, best first, at most ``top_k``.
-   If no pixel passes the threshold the single best pixel is returned anyway: a planner must
-   always answer, and the caller can read its low ``quality``;
+   If no peak passes the threshold, the best peaks below it are returned anyway: a planner must
+   always answer, and the caller can read their low ``quality`` or, with a depth image, rule some
+   out;
 5. optionally (:func:`first_clear`, what a careful robot does with a depth image): the best of
-   those peaks whose fingers and palm come down on free space (:mod:`graspbench.clearance`),
-   widening the opening or turning the grasp if that frees them.
+   those peaks whose fingers and palm come down on free space and that has something between its
+   fingers (:mod:`graspbench.clearance`), widening the opening or turning the grasp if that frees
+   them.
 
 Unlike ``skimage.feature.peak_local_max`` as the repos call it, peaks near the image border are
 kept (objects may lie there).
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter
 
-from .clearance import LOWEST_FINGERTIP_Z_M, fingers_clear, height_map
+from .clearance import LOWEST_FINGERTIP_Z_M, fingers_clear, height_map, something_between
 from .data.dataset import OPENING_SCALE_PX
 from .grasp import Grasp, wrap_angle
 
@@ -92,7 +94,7 @@ def grasps_from_maps(q, cos2, sin2, opening, priority=None, settings: PostProces
         1 to ``settings.top_k`` grasps ``Grasp(u, v, angle_rad, opening_px, quality=...)``, best
         first, with (u, v) = (column, row) of the peak pixel, ``angle_rad`` in [-pi/2, pi/2) and
         ``quality`` the smoothed quality (Q* with priority) there. When no peak is above the
-        threshold, the single best pixel.
+        threshold, the best peaks below it.
     """
     settings = PostProcess() if settings is None else settings
     q, cos2, sin2, opening = (_image(x, name) for x, name in
@@ -184,12 +186,14 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _peaks(quality: np.ndarray, settings: PostProcess) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of the best peaks, best first; the best pixel if none passes the threshold."""
+    """(rows, cols) of the best peaks, best first; those below the threshold if none passes it."""
     if settings.top_k == 1:  # the best pixel is always the best peak: no need to find the others
         row, col = np.unravel_index(int(np.argmax(quality)), quality.shape)
         return np.array([row]), np.array([col])
     window = 2 * settings.min_distance_px + 1
-    local_max = (quality == maximum_filter(quality, size=window, mode="nearest")) & (quality > settings.threshold)
+    local_max = quality == maximum_filter(quality, size=window, mode="nearest")
+    if (local_max & (quality > settings.threshold)).any():
+        local_max &= quality > settings.threshold
     rows, cols = np.nonzero(local_max)
     order = np.argsort(-quality[rows, cols], kind="stable")  # ties: row-major order
     kept: list[tuple[int, int]] = []
@@ -199,8 +203,6 @@ def _peaks(quality: np.ndarray, settings: PostProcess) -> tuple[np.ndarray, np.n
             kept.append((int(r), int(c)))
             if len(kept) == settings.top_k:
                 break
-    if not kept:
-        kept = [np.unravel_index(int(np.argmax(quality)), quality.shape)]
     return np.array([k[0] for k in kept]), np.array([k[1] for k in kept])
 
 
@@ -208,7 +210,8 @@ def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m:
                 widen: tuple[float, ...] = (1.0, 1.25, 1.5), turns_deg: tuple[float, ...] = (0, 30, -30, 60, -60, 90),
                 skip=None, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M) -> Grasp:
     """The first grasp (best first) whose finger footprints and palm land on free space in the
-    depth image, at the first of the ``widen`` factors of its opening that frees them (never past
+    depth image and that has something between its fingers (:func:`~graspbench.clearance.something_between`),
+    at the first of the ``widen`` factors of its opening that frees them (never past
     the gripper's maximum); if none does at its own angle, the first that does turned by the next
     of ``turns_deg``; if none does at any turn, the first that does at the widest opening, turned
     likewise; the first grasp as it is if none does at all. ``skip(grasp) -> bool`` rules out
@@ -238,7 +241,9 @@ def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m:
                 for opening_px in _openings(grasp.opening_px, max_opening_px, widen, widest_only):
                     candidate = dataclasses.replace(grasp, angle_rad=angle, opening_px=opening_px)
                     if fingers_clear(free_space, grasp.u, grasp.v, angle, opening_px, px_m, fingertip_z,
-                                     lowest_fingertip_z_m) and not (skip is not None and skip(candidate)):
+                                     lowest_fingertip_z_m) and \
+                            something_between(heights, grasp.u, grasp.v, angle, opening_px, px_m,
+                                              lowest_fingertip_z_m) and not (skip is not None and skip(candidate)):
                         return candidate
     return grasps[0]
 

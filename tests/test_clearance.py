@@ -1,12 +1,13 @@
 """The planners' free-space check on hand-built height maps (1 mm per pixel): an object's edge
-between pixels, a flat object, and first_clear's last resort, the widest opening."""
+between pixels, a flat object, first_clear's last resort, the widest opening, and grasps that
+would close on nothing."""
 
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from graspbench.clearance import fingers_clear, height_map
+from graspbench.clearance import fingers_clear, height_map, something_between
 from graspbench.grasp import Grasp
 from graspbench.postprocess import first_clear
 from graspbench.sim.gripper import footprint_clear
@@ -51,3 +52,17 @@ def test_first_clear_opens_fully_when_no_widening_or_turn_frees_a_small_opening(
     chosen = first_clear([small], 0.5 - heights, camera_over(heights), max_opening_m=0.08, grasp_depth_m=0.01,
                          lowest_fingertip_z_m=0.003)
     assert chosen.angle_rad == pytest.approx(0.0) and chosen.opening_px == pytest.approx(80.0)
+
+
+def test_first_clear_passes_over_a_better_peak_that_would_close_on_the_bare_table():
+    # A 4 mm stick, 30 px long, is all that is left; the network's best peak is an empty corner.
+    heights = np.zeros((200, 200))
+    heights[98:102, 85:115] = 0.004
+    corner = Grasp(u=190.0, v=190.0, angle_rad=0.0, opening_px=20.0, quality=0.06)
+    across_the_stick = Grasp(u=100.0, v=100.0, angle_rad=-np.pi / 2, opening_px=20.0, quality=0.04)
+    chosen = first_clear([corner, across_the_stick], 0.5 - heights, camera_over(heights), max_opening_m=0.08,
+                         grasp_depth_m=0.01, lowest_fingertip_z_m=0.003)
+    assert chosen == across_the_stick
+    # Lower than the fingertips' floor, the stick would pass under them: nothing to close on anywhere.
+    assert not something_between(heights, 100.0, 100.0, np.pi / 2, 20.0, PX_M, lowest_fingertip_z_m=0.005)
+    assert something_between(heights, 100.0, 100.0, np.pi / 2, 20.0, PX_M, lowest_fingertip_z_m=0.003)

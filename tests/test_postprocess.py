@@ -85,10 +85,9 @@ def test_threshold():
     q = blob(20, 32) + blob(60, 32, 0.15)
     assert len(grasps_from_maps(**maps(q))) == 1  # default threshold 0.2: the weak peak is out
     assert len(grasps_from_maps(**maps(q), settings=PostProcess(threshold=0.1))) == 2
-    # nothing above the threshold: the best pixel anyway
-    grasps = grasps_from_maps(**maps(blob(60, 32, 0.15)))
-    assert len(grasps) == 1
-    assert (grasps[0].u, grasps[0].v) == (60, 32) and grasps[0].quality < 0.2
+    # nothing above the threshold: the best peaks anyway, best first, for a depth check to choose from
+    grasps = grasps_from_maps(**maps(blob(60, 32, 0.15) + blob(20, 32, 0.1)))
+    assert [(g.u, g.v) for g in grasps] == [(60, 32), (20, 32)] and grasps[0].quality < 0.2
 
 
 def test_priority_switches_the_best_grasp():
@@ -110,8 +109,8 @@ def test_softmax_quality_is_relative_to_the_best_pixel():
     assert [(g.u, g.v) for g in grasps] == [(20, 20), (60, 20)]
     assert grasps[0].quality == pytest.approx(1.0)
     assert grasps[1].quality == pytest.approx(math.exp(-1), rel=1e-3)
-    # read raw, the logits are <= 0 everywhere: nothing above 0.2, the best pixel only
-    assert len(grasps_from_maps(**maps(q))) == 1
+    # read raw, the logits are <= 0 everywhere: nothing above 0.2, the best peaks below it, best first
+    assert [(g.u, g.v) for g in grasps_from_maps(**maps(q))] == [(20, 20), (60, 20), (40, 50)]
     # a constant shift of the logits changes nothing
     shifted = grasps_from_maps(**maps(q + 7.0), settings=PostProcess(quality="softmax"))
     assert [(g.u, g.v) for g in shifted] == [(g.u, g.v) for g in grasps]

@@ -330,9 +330,9 @@ def footprint_clear(heights_m: np.ndarray, u: float, v: float, angle_rad: float,
     must be lower than the fingertips and the palm's lower than its underside, by ``clearance_m``,
     in a height map (world z per pixel). Blind to what the camera cannot see."""
     # Most grasps that are not clear put a finger on something, and the fingers' window is a fraction of the palm's.
-    if not _highest_under("fingers", heights_m, u, v, angle_rad, opening_px, px_m) < fingertip_z - clearance_m:
+    if not highest_under("fingers", heights_m, u, v, angle_rad, opening_px, px_m) < fingertip_z - clearance_m:
         return False
-    return bool(_highest_under("palm", heights_m, u, v, angle_rad, opening_px, px_m)
+    return bool(highest_under("palm", heights_m, u, v, angle_rad, opening_px, px_m)
                 < fingertip_z + FINGER_LENGTH_M - clearance_m)
 
 
@@ -340,14 +340,15 @@ def footprint_heights(heights_m: np.ndarray, u: float, v: float, angle_rad: floa
                       ) -> tuple[float, float]:
     """The highest point under the fingers' and under the palm's footprints of a top-down grasp at
     pixel (u, v), in a height map (world z per pixel); -inf where a footprint leaves the image."""
-    return tuple(_highest_under(part, heights_m, u, v, angle_rad, opening_px, px_m) for part in ("fingers", "palm"))
+    return tuple(highest_under(part, heights_m, u, v, angle_rad, opening_px, px_m) for part in ("fingers", "palm"))
 
 
-def _highest_under(part: str, heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float,
+def highest_under(part: str, heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float,
                    px_m: float) -> float:
-    """The highest point under the ``fingers`` or the ``palm`` of a top-down grasp; -inf off the image."""
+    """The highest point under the ``fingers`` or the ``palm`` of a top-down grasp, or ``between``
+    the fingers (what they would close on); -inf off the image."""
     inner = opening_px / 2
-    if part == "fingers":
+    if part in ("fingers", "between"):
         reach_px = np.hypot(inner + FINGER_THICKNESS_M / px_m, FINGER_WIDTH_M / px_m / 2)
     else:
         reach_px = np.hypot(*PALM_SIZE_M) / 2 / px_m
@@ -363,6 +364,8 @@ def _highest_under(part: str, heights_m: np.ndarray, u: float, v: float, angle_r
     if part == "fingers":
         under = (across <= FINGER_WIDTH_M / px_m / 2) & (np.abs(along) >= inner) & \
             (np.abs(along) <= inner + FINGER_THICKNESS_M / px_m)
+    elif part == "between":
+        under = (across <= FINGER_WIDTH_M / px_m / 2) & (np.abs(along) < inner)
     else:
         under = (np.abs(along) <= PALM_SIZE_M[0] / px_m / 2) & (across <= PALM_SIZE_M[1] / px_m / 2)
     return float(heights_m[under].max()) if under.any() else -np.inf
