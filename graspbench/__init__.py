@@ -5,24 +5,23 @@ import functools
 __version__ = "0.1.0"
 
 
-@functools.cache  # a process runs the code it started with, whatever is edited meanwhile
+@functools.cache
 def code_version() -> str:
-    """The version and, in a git checkout, the commit ("0.1.0+16f79c7", with ".dirty" when the
-    package has uncommitted changes), recorded beside stored measurements: a fix to the simulator
-    changes simulated metrics, and numbers made by different code must not be compared unawares."""
-    import subprocess
+    """The version and a hash of the package's source ("0.1.0+3fa2b1c9"), recorded beside stored
+    measurements: a fix to the simulator changes simulated metrics, and numbers made by different
+    code must not be compared unawares. A hash of the code, not a git commit: commits of documents
+    or results change nothing measured."""
+    import hashlib
     from pathlib import Path
 
+    digest = hashlib.sha256()
     package = Path(__file__).parent
-    try:
-        git = ["git", "-C", str(package)]
-        commit = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(git + ["status", "--porcelain", "--", "."], capture_output=True, text=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return __version__  # an installed copy, not a checkout
-    return f"{__version__}+{commit}" + (".dirty" if dirty else "")
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:8]}"
+
+
+code_version()  # hashed at import: the code this process runs, whatever is edited while it runs
 
 from .envs import make_env, register_all  # noqa: E402
 from .grasp import Grasp, GraspRectangle  # noqa: E402

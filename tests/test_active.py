@@ -234,7 +234,8 @@ def test_the_command_line_says_what_is_wrong(tmp_path, capsys):
 
 
 def test_the_report_pairs_strategies_by_trial_and_measures_dal_against_the_whole_pool(tmp_path):
-    from graspbench.active.report import paired_difference, report, trial_aucs
+    from graspbench.active.loop import trial_aucs
+    from graspbench.active.report import paired_difference, report
 
     # Two trials, three rounds of 10 labels; trial 1 is harder for both strategies.
     curves = {("dal", 0): [0.2, 0.4, 0.6], ("random", 0): [0.2, 0.3, 0.4],
@@ -247,9 +248,12 @@ def test_the_report_pairs_strategies_by_trial_and_measures_dal_against_the_whole
     pd.DataFrame(rows).to_csv(run / "rounds.csv", index=False)
     (run / "curves.csv").write_text("strategy\n")
     (run / "learning_curves.png").write_bytes(b"png")
-    aucs = trial_aucs(pd.DataFrame(rows), "sim_top1_success")
+    # A third trial of DAL that stopped after round 1: its area would cover a smaller budget.
+    unfinished = [{**rows[0], "trial": 2}, {**rows[1], "trial": 2}]
+    aucs = trial_aucs(pd.DataFrame(rows + unfinished), "sim_top1_success")
     # Trapezoids over labels 10-30, divided by the span: (0.3 + 0.5) / 2 for DAL in trial 0.
     assert aucs.set_index(["strategy", "trial"])["auc"][("dal", 0)] == pytest.approx(0.4)
+    assert len(aucs) == 4 and 2 not in set(aucs["trial"])
     # Unpaired, the trials' difficulty would swamp it; paired, DAL leads by 0.1 in both trials.
     mean, half, n = paired_difference(aucs, "dal", "random")
     assert (mean, half, n) == (pytest.approx(0.1), pytest.approx(0.0, abs=1e-9), 2)

@@ -395,19 +395,31 @@ def summarize(out) -> dict:
     curves = pd.DataFrame(curves)
     write_atomic(out / "curves.csv", curves.to_csv(index=False))
     aucs = []
-    for strategy, group in frame.groupby("strategy"):
+    per_metric = {metric: trial_aucs(frame, metric) for metric in metrics}
+    for strategy in sorted(frame["strategy"].unique()):
         row = {"strategy": strategy}
-        for metric in metrics:
-            per_trial = []
-            for _, trial in group.groupby("trial"):
-                if len(trial) > 1 and trial[metric].notna().all():
-                    x, y = trial["labels"].to_numpy(float), trial[metric].to_numpy(float)
-                    per_trial.append(float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0])))
-            row[f"{metric}_auc"], row[f"{metric}_auc_ci95"], row["n_trials"] = _interval(per_trial)
+        for metric, per_trial in per_metric.items():
+            row[f"{metric}_auc"], row[f"{metric}_auc_ci95"], row["n_trials"] = \
+                _interval(per_trial.loc[per_trial["strategy"] == strategy, "auc"])
         aucs.append(row)
     write_atomic(out / "auc.csv", pd.DataFrame(aucs).to_csv(index=False))
     _plot(curves, metrics, out / "learning_curves.png")
     return {"rounds": len(frame), "strategies": sorted(frame["strategy"].unique()), "out": str(out)}
+
+
+def trial_aucs(rounds, metric: str):
+    """Area under each finished trial's learning curve, divided by the span of labels it covers
+    (the mean accuracy over the budget); one row per (strategy, trial) that has every round of the
+    run (an unfinished trial's area would cover a smaller budget)."""
+    import pandas as pd
+
+    rows, last = [], rounds["round"].max()
+    for (strategy, trial), group in rounds.sort_values("labels").groupby(["strategy", "trial"]):
+        x, y = group["labels"].to_numpy(float), group[metric].to_numpy(float)
+        if len(x) > 1 and group["round"].max() == last and len(group) == last + 1 and np.isfinite(y).all():
+            rows.append({"strategy": strategy, "trial": trial,
+                         "auc": float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))})
+    return pd.DataFrame(rows, columns=["strategy", "trial", "auc"])
 
 
 def _plot(curves, metrics, path: Path) -> None:

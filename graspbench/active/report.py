@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import write_atomic
-from .loop import METRICS, _interval
+from .loop import METRICS, _interval, trial_aucs
 
 PAPER = {
     "auc": "DAL has the largest area under the learning curve on Cornell and Jacquard (its Figs. 5-6)",
@@ -28,18 +28,6 @@ PAPER = {
     "noisy": "DAL stays ahead with every label's angle perturbed in +-45 degrees (its Fig. 8)",
 }
 METRIC_NAMES = {"test_top1": "Top-1 rectangle accuracy", "sim_top1_success": "simulated top-1 success"}
-
-
-def trial_aucs(rounds: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Area under each trial's learning curve, divided by the span of labels it covers (the mean
-    accuracy over the budget); one row per (strategy, trial) with every round present."""
-    rows = []
-    for (strategy, trial), group in rounds.sort_values("labels").groupby(["strategy", "trial"]):
-        x, y = group["labels"].to_numpy(float), group[metric].to_numpy(float)
-        if len(x) > 1 and np.isfinite(y).all():
-            rows.append({"strategy": strategy, "trial": trial, "auc": float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x))
-                                                                             / (x[-1] - x[0]))})
-    return pd.DataFrame(rows, columns=["strategy", "trial", "auc"])
 
 
 def paired_difference(per_trial: pd.DataFrame, strategy: str, reference: str, column: str = "auc"):
@@ -56,11 +44,11 @@ def _pm(mean: float, half: float, scale: float = 100.0, digits: int = 1) -> str:
     return f"{scale * mean:.{digits}f}" + (f" +- {scale * half:.{digits}f}" if np.isfinite(half) else "")
 
 
-def evaluated_with(frames: dict) -> str:
-    """One sentence on the code that measured every row of ``frames`` (name: table or None): the
-    simulated metric changes with fixes to the simulator, so a mix must be visible."""
+def evaluated_with(frames: list) -> str:
+    """One sentence on the code that measured every row of ``frames`` (tables, or None for a run
+    not given): the simulated metric changes with fixes to the simulator, so a mix must be visible."""
     counts: dict[str, int] = {}
-    for frame in frames.values():
+    for frame in frames:
         if frame is not None:
             column = frame["evaluated_with"] if "evaluated_with" in frame else pd.Series(["unrecorded"] * len(frame))
             for version, n in column.fillna("unrecorded").value_counts().items():
@@ -98,7 +86,7 @@ def report(run: str, out: str = "results", whole_pool: str | None = None, noisy:
              "in %. Differences are paired by trial (the same initial pool).", ""]
     same_path = Path(run) / "same_data.csv"
     same = pd.read_csv(same_path) if same_path.exists() else None
-    lines += [evaluated_with({"run": rounds, "whole pool": pool_rounds, "noisy": noisy_rounds, "same data": same}), ""]
+    lines += [evaluated_with([rounds, pool_rounds, noisy_rounds, same]), ""]
 
     lines += ["## Area under the learning curve", "", "| strategy | trials | "
               + " | ".join(f"AUC {METRIC_NAMES[m]}" for m in metrics) + " | DAL - strategy, "
