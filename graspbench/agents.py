@@ -14,7 +14,7 @@ them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -248,7 +248,8 @@ class NetworkAgent:
         x = torch.from_numpy(model_input(self.input, observation["depth"], observation.get("rgb")))
         with torch.no_grad():
             maps = self.model(x[None].to(memory_format=torch.channels_last))
-        grasps = grasps_from_maps(**maps_to_numpy(maps, 0), settings=self.settings)
+        # Every peak, the weak ones too: the depth check weighs those below the threshold last.
+        grasps = grasps_from_maps(**maps_to_numpy(maps, 0), settings=replace(self.settings, threshold=-np.inf))
         if not self.check_clearance:
             return grasps[0]
         self.failures.observe(info)
@@ -256,7 +257,8 @@ class NetworkAgent:
         px_m = float(camera.metres_per_pixel(np.median(observation["depth"])))  # at the table, most of the image
         self.failures.last = first_clear(grasps, observation["depth"], camera, info["max_opening_m"],
                                          info.get("grasp_depth_m", 0.01), skip=lambda g: self.failures.tried(g, px_m),
-                                         lowest_fingertip_z_m=info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M))
+                                         lowest_fingertip_z_m=info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
+                                         threshold=self.settings.threshold)
         return self.failures.last
 
 

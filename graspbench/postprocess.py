@@ -208,14 +208,17 @@ def _peaks(quality: np.ndarray, settings: PostProcess) -> tuple[np.ndarray, np.n
 
 def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m: float, grasp_depth_m: float,
                 widen: tuple[float, ...] = (1.0, 1.25, 1.5), turns_deg: tuple[float, ...] = (0, 30, -30, 60, -60, 90),
-                skip=None, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M) -> Grasp:
+                skip=None, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, threshold: float = -np.inf) -> Grasp:
     """The first grasp (best first) whose finger footprints and palm land on free space in the
     depth image and that has something between its fingers (:func:`~graspbench.clearance.something_between`),
     at the first of the ``widen`` factors of its opening that frees them (never past
     the gripper's maximum); if none does at its own angle, the first that does turned by the next
     of ``turns_deg``; if none does at any turn, the first that does at the widest opening, turned
     likewise; the first grasp as it is if none does at all. ``skip(grasp) -> bool`` rules out
-    candidates (as turned and widened), e.g. grasps that already failed on this scene.
+    candidates (as turned and widened), e.g. grasps that already failed on this scene. Grasps whose
+    quality is not above ``threshold`` are weighed, the same way, only when none above it will do:
+    a network may see a thin object only faintly, below its threshold, and the alternative was a
+    strong peak on the bare table.
 
     The turns matter on a lone object whose predicted peaks all sit on it at nearly one angle: with
     no fallback but the best peak, a planner spent its episode colliding with the object 5 times.
@@ -234,18 +237,31 @@ def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m:
         col = int(np.clip(round(grasp.u), 0, depth_m.shape[1] - 1))
         px_m = float(camera.metres_per_pixel(depth_m[row, col]))
         geometry.append((px_m, heights[row, col] - grasp_depth_m, max_opening_m / px_m))
-    for widest_only in (False, True):
-        for turn in np.radians(turns_deg):
-            for grasp, (px_m, fingertip_z, max_opening_px) in zip(grasps, geometry):
-                angle = wrap_angle(grasp.angle_rad + turn)
-                for opening_px in _openings(grasp.opening_px, max_opening_px, widen, widest_only):
-                    candidate = dataclasses.replace(grasp, angle_rad=angle, opening_px=opening_px)
-                    if fingers_clear(free_space, grasp.u, grasp.v, angle, opening_px, px_m, fingertip_z,
-                                     lowest_fingertip_z_m) and \
-                            something_between(heights, grasp.u, grasp.v, angle, opening_px, px_m,
-                                              lowest_fingertip_z_m) and not (skip is not None and skip(candidate)):
+    strong = [g.quality is None or g.quality > threshold for g in grasps]
+    for tier in (True, False):
+        for widest_only in (False, True):
+            for turn in np.radians(turns_deg):
+                for grasp, (px_m, fingertip_z, max_opening_px), strength in zip(grasps, geometry, strong):
+                    if strength != tier:
+                        continue
+                    candidate = _clear_candidate(grasp, turn, widest_only, px_m, fingertip_z, max_opening_px,
+                                                 heights, free_space, widen, skip, lowest_fingertip_z_m)
+                    if candidate is not None:
                         return candidate
     return grasps[0]
+
+
+def _clear_candidate(grasp: Grasp, turn: float, widest_only: bool, px_m: float, fingertip_z: float,
+                     max_opening_px: float, heights, free_space, widen, skip, lowest_fingertip_z_m: float):
+    """``grasp`` turned by ``turn`` at the first of its openings that passes first_clear's checks, or None."""
+    angle = wrap_angle(grasp.angle_rad + turn)
+    for opening_px in _openings(grasp.opening_px, max_opening_px, widen, widest_only):
+        candidate = dataclasses.replace(grasp, angle_rad=angle, opening_px=opening_px)
+        if fingers_clear(free_space, grasp.u, grasp.v, angle, opening_px, px_m, fingertip_z, lowest_fingertip_z_m) \
+                and something_between(heights, grasp.u, grasp.v, angle, opening_px, px_m, lowest_fingertip_z_m) \
+                and not (skip is not None and skip(candidate)):
+            return candidate
+    return None
 
 
 def _openings(opening_px: float, max_opening_px: float, widen: tuple[float, ...], widest_only: bool) -> list[float]:

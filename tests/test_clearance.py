@@ -2,6 +2,7 @@
 between pixels, a flat object, first_clear's last resort, the widest opening, and grasps that
 would close on nothing."""
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -63,6 +64,11 @@ def test_first_clear_passes_over_a_better_peak_that_would_close_on_the_bare_tabl
     chosen = first_clear([corner, across_the_stick], 0.5 - heights, camera_over(heights), max_opening_m=0.08,
                          grasp_depth_m=0.01, lowest_fingertip_z_m=0.003)
     assert chosen == across_the_stick
+    # MLGSL's qualities are relative to its best pixel, so the corner passes the threshold and the
+    # stick does not: the stick is still weighed, once nothing above the threshold will do.
+    corner, faint = dataclasses.replace(corner, quality=1.0), dataclasses.replace(across_the_stick, quality=0.05)
+    assert first_clear([corner, faint], 0.5 - heights, camera_over(heights), 0.08, 0.01, lowest_fingertip_z_m=0.003,
+                       threshold=0.2) == faint
     # Lower than the fingertips' floor, the stick would pass under them: nothing to close on anywhere.
     assert not something_between(heights, 100.0, 100.0, np.pi / 2, 20.0, PX_M, lowest_fingertip_z_m=0.005)
     assert something_between(heights, 100.0, 100.0, np.pi / 2, 20.0, PX_M, lowest_fingertip_z_m=0.003)

@@ -69,7 +69,8 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
     from ..sim.world import World
 
     spec = load_spec(read_metadata(dataset.root)["spec"])
-    settings = dataclasses.replace(settings, top_k=candidates if check_clearance else 1)
+    threshold = settings.threshold  # weak peaks are candidates too, weighed last (first_clear)
+    settings = dataclasses.replace(settings, top_k=candidates if check_clearance else 1, threshold=-np.inf)
     world = World(solver_iterations=spec.solver_iterations)
     outcomes = []
     model.eval()
@@ -84,7 +85,7 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
             grasp = grasps[0]
             if check_clearance:
                 grasp = first_clear(grasps, depth, camera, spec.gripper.max_opening_m, spec.gripper.grasp_depth_m,
-                                    lowest_fingertip_z_m=spec.gripper.fingertip_clearance_m)
+                                    lowest_fingertip_z_m=spec.gripper.fingertip_clearance_m, threshold=threshold)
             position, yaw, opening_m = grasp_to_pose(grasp, camera, depth, spec.gripper)
             outcomes.append(try_grasp(world, stored_record(spec, scene), spec, position, yaw, opening_m).outcome.value)
     finally:
