@@ -14,7 +14,7 @@ them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -243,15 +243,14 @@ class NetworkAgent:
         import torch
 
         from .data.dataset import model_input
-        from .postprocess import first_clear, grasps_from_maps, maps_to_numpy
+        from .postprocess import first_clear, grasps_from_maps, maps_to_numpy, planner_candidates
 
         x = torch.from_numpy(model_input(self.input, observation["depth"], observation.get("rgb")))
         with torch.no_grad():
             maps = self.model(x[None].to(memory_format=torch.channels_last))
-        # Every peak, the weak ones too: the depth check weighs those below the threshold last.
-        grasps = grasps_from_maps(**maps_to_numpy(maps, 0), settings=replace(self.settings, threshold=-np.inf))
         if not self.check_clearance:
-            return grasps[0]
+            return grasps_from_maps(**maps_to_numpy(maps, 0), settings=self.settings)[0]
+        grasps = planner_candidates(maps_to_numpy(maps, 0), self.settings)
         self.failures.observe(info)
         camera = camera_from_info(observation, info)
         px_m = float(camera.metres_per_pixel(np.median(observation["depth"])))  # at the table, most of the image

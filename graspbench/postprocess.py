@@ -206,6 +206,21 @@ def _peaks(quality: np.ndarray, settings: PostProcess) -> tuple[np.ndarray, np.n
     return np.array([k[0] for k in kept]), np.array([k[1] for k in kept])
 
 
+MAX_PEAKS = 100
+"""the most peaks of one image a planner with a depth check weighs (about one per 20 x 20 pixels)"""
+
+
+def planner_candidates(maps: dict, settings: PostProcess) -> list[Grasp]:
+    """What a planner with a depth image hands :func:`first_clear`: the ``settings.top_k`` best
+    peaks above the threshold, then every peak below it, best first. Networks give a thin object
+    only a faint peak, below the threshold and below border artefacts (MLGSL's quality is relative
+    to its best pixel, often a corner of the image): first_clear weighs those last, where
+    something stands within the fingers' reach. ``maps``: one image's, as :func:`maps_to_numpy` gives them."""
+    peaks = grasps_from_maps(**maps, settings=dataclasses.replace(settings, threshold=-np.inf, top_k=MAX_PEAKS))
+    strong = [g for g in peaks if g.quality > settings.threshold][:settings.top_k]
+    return strong + [g for g in peaks if g.quality <= settings.threshold]
+
+
 def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m: float, grasp_depth_m: float,
                 widen: tuple[float, ...] = (1.0, 1.25, 1.5), turns_deg: tuple[float, ...] = (0, 30, -30, 60, -60, 90),
                 skip=None, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, threshold: float = -np.inf) -> Grasp:
@@ -216,9 +231,9 @@ def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m:
     of ``turns_deg``; if none does at any turn, the first that does at the widest opening, turned
     likewise; the first grasp as it is if none does at all. ``skip(grasp) -> bool`` rules out
     candidates (as turned and widened), e.g. grasps that already failed on this scene. Grasps whose
-    quality is not above ``threshold`` are weighed, the same way, only when none above it will do:
-    a network may see a thin object only faintly, below its threshold, and the alternative was a
-    strong peak on the bare table.
+    quality is not above ``threshold`` are weighed, the same way, only when none above it will do,
+    and only those with something higher than the fingertips' floor within the widest opening's
+    reach (see :func:`planner_candidates`).
 
     The turns matter on a lone object whose predicted peaks all sit on it at nearly one angle: with
     no fallback but the best peak, a planner spent its episode colliding with the object 5 times.
@@ -242,13 +257,25 @@ def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m:
         for widest_only in (False, True):
             for turn in np.radians(turns_deg):
                 for grasp, (px_m, fingertip_z, max_opening_px), strength in zip(grasps, geometry, strong):
-                    if strength != tier:
+                    if strength != tier or not (strength or _within_reach(heights, grasp, max_opening_px / 2,
+                                                                           lowest_fingertip_z_m)):
                         continue
                     candidate = _clear_candidate(grasp, turn, widest_only, px_m, fingertip_z, max_opening_px,
                                                  heights, free_space, widen, skip, lowest_fingertip_z_m)
                     if candidate is not None:
                         return candidate
     return grasps[0]
+
+
+def _within_reach(heights_m: np.ndarray, grasp: Grasp, radius_px: float, floor_m: float) -> bool:
+    """Does anything higher than ``floor_m`` stand within ``radius_px`` of the grasp's centre, where
+    the fingers could close on it at some turn?"""
+    r = int(np.ceil(radius_px))
+    top, left = max(int(grasp.v) - r, 0), max(int(grasp.u) - r, 0)
+    window = heights_m[top:int(grasp.v) + r + 1, left:int(grasp.u) + r + 1]
+    rows, cols = np.indices(window.shape)
+    inside = np.hypot(rows + top - grasp.v, cols + left - grasp.u) <= radius_px
+    return bool((window[inside] > floor_m).any())
 
 
 def _clear_candidate(grasp: Grasp, turn: float, widest_only: bool, px_m: float, fingertip_z: float,

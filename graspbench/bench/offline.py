@@ -64,13 +64,12 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
     from ..data.store import read_metadata, read_scene
     from ..envs.grasp_env import grasp_to_pose
     from ..envs.spec import load_spec
-    from ..postprocess import first_clear
+    from ..postprocess import first_clear, planner_candidates
     from ..sim.camera import Camera
     from ..sim.world import World
 
     spec = load_spec(read_metadata(dataset.root)["spec"])
-    threshold = settings.threshold  # weak peaks are candidates too, weighed last (first_clear)
-    settings = dataclasses.replace(settings, top_k=candidates if check_clearance else 1, threshold=-np.inf)
+    settings = dataclasses.replace(settings, top_k=candidates if check_clearance else 1)
     world = World(solver_iterations=spec.solver_iterations)
     outcomes = []
     model.eval()
@@ -78,14 +77,17 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
         for i in tqdm(range(min(len(dataset), scenes or len(dataset))), desc="simulated top-1", disable=not progress,
                       leave=False):
             item = dataset[i]
-            grasps = predict_grasps(model, item["x"][None], settings)[0]
+            with torch.no_grad():
+                maps = maps_to_numpy(model(item["x"][None]), 0)
+            grasps = planner_candidates(maps, settings) if check_clearance else grasps_from_maps(**maps, settings=settings)
             scene = read_scene(dataset.root, item["scene"])
             depth = scene["depth_noisy"] if dataset.noisy_depth else scene["depth"]
             camera = Camera(scene["intrinsics"], scene["extrinsics"], depth.shape[1], depth.shape[0])
             grasp = grasps[0]
             if check_clearance:
                 grasp = first_clear(grasps, depth, camera, spec.gripper.max_opening_m, spec.gripper.grasp_depth_m,
-                                    lowest_fingertip_z_m=spec.gripper.fingertip_clearance_m, threshold=threshold)
+                                    lowest_fingertip_z_m=spec.gripper.fingertip_clearance_m,
+                                    threshold=settings.threshold)
             position, yaw, opening_m = grasp_to_pose(grasp, camera, depth, spec.gripper)
             outcomes.append(try_grasp(world, stored_record(spec, scene), spec, position, yaw, opening_m).outcome.value)
     finally:
