@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import maximum_filter
 
-from .sim.gripper import GripperSpec, highest_under, footprint_clear
+from .sim.gripper import GripperSpec, footprint_clear, highest_under
 
 LOWEST_FINGERTIP_Z_M = GripperSpec().fingertip_clearance_m
 """the environment's default floor for the fingertips, for callers whose info does not say it"""

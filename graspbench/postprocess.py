@@ -215,7 +215,7 @@ def planner_candidates(maps: dict, settings: PostProcess) -> list[Grasp]:
     peaks above the threshold, then every peak below it, best first. Networks give a thin object
     only a faint peak, below the threshold and below border artefacts (MLGSL's quality is relative
     to its best pixel, often a corner of the image): first_clear weighs those last, where
-    something stands within the fingers' reach. ``maps``: one image's, as :func:`maps_to_numpy` gives them."""
+    something stands within the fingers' reach. ``maps``: one image's, from :func:`maps_to_numpy`."""
     peaks = grasps_from_maps(**maps, settings=dataclasses.replace(settings, threshold=-np.inf, top_k=MAX_PEAKS))
     strong = [g for g in peaks if g.quality > settings.threshold][:settings.top_k]
     return strong + [g for g in peaks if g.quality <= settings.threshold]
@@ -253,12 +253,15 @@ def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m:
         px_m = float(camera.metres_per_pixel(depth_m[row, col]))
         geometry.append((px_m, heights[row, col] - grasp_depth_m, max_opening_m / px_m))
     strong = [g.quality is None or g.quality > threshold for g in grasps]
+    # A weak peak is worth its checks only where something stands within the fingers' reach.
+    weighed = [s or _within_reach(heights, g, widest / 2, lowest_fingertip_z_m)
+               for g, (_, _, widest), s in zip(grasps, geometry, strong)]
     for tier in (True, False):
         for widest_only in (False, True):
             for turn in np.radians(turns_deg):
-                for grasp, (px_m, fingertip_z, max_opening_px), strength in zip(grasps, geometry, strong):
-                    if strength != tier or not (strength or _within_reach(heights, grasp, max_opening_px / 2,
-                                                                           lowest_fingertip_z_m)):
+                for grasp, (px_m, fingertip_z, max_opening_px), strength, weigh in \
+                        zip(grasps, geometry, strong, weighed):
+                    if strength != tier or not weigh:
                         continue
                     candidate = _clear_candidate(grasp, turn, widest_only, px_m, fingertip_z, max_opening_px,
                                                  heights, free_space, widen, skip, lowest_fingertip_z_m)

@@ -79,7 +79,8 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
             item = dataset[i]
             with torch.no_grad():
                 maps = maps_to_numpy(model(item["x"][None]), 0)
-            grasps = planner_candidates(maps, settings) if check_clearance else grasps_from_maps(**maps, settings=settings)
+            grasps = (planner_candidates(maps, settings) if check_clearance
+                      else grasps_from_maps(**maps, settings=settings))
             scene = read_scene(dataset.root, item["scene"])
             depth = scene["depth_noisy"] if dataset.noisy_depth else scene["depth"]
             camera = Camera(scene["intrinsics"], scene["extrinsics"], depth.shape[1], depth.shape[0])
