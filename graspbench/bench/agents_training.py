@@ -7,6 +7,7 @@ into ``runs/agents/NAME`` (resumable); its best checkpoint is copied to the agen
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -51,6 +52,15 @@ def train_agents(names: list[str] | None = None, epochs: int | None = None, thre
     write_agents_readme()
 
 
+def _as_trained(yaml_fields: dict, trained: dict) -> dict:
+    """The command's fields as the weights were trained (the YAML may have changed since): the
+    YAML's fields, then every other setting that was not the default, in the YAML's order."""
+    defaults = dataclasses.asdict(TrainArgs())
+    chosen = [k for k in yaml_fields] + [k for k in trained if k not in yaml_fields]
+    return {k: trained[k] for k in chosen if k in trained and trained[k] is not None
+            and k not in ("out", "threads", "progress", "auxiliary") and (k in yaml_fields or trained[k] != defaults.get(k))}
+
+
 def write_agents_readme() -> None:
     """agents/README.md: every agent, how its weights were made, their validation scores and training time."""
     rows, picking_rows, total_s = [], [], 0.0
@@ -69,7 +79,7 @@ def write_agents_readme() -> None:
         if weights.is_file():
             with reading(weights, "a graspbench checkpoint", f"make it again: `graspbench train-agents --agents {path.stem}`"):
                 checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
-            t["epochs"] = checkpoint["args"]["epochs"]  # as trained (train-agents --epochs overrides)
+            t = _as_trained(t, checkpoint["args"])
             val, seconds = checkpoint["val"], checkpoint.get("train_seconds")
             total_s += seconds or 0.0
             simulated = f"{100 * val['val_sim_success']:.1f}%" if "val_sim_success" in val else "-"
