@@ -497,10 +497,11 @@ def reevaluate(out, data_dir: str | None = None, threads: int = 1, progress: boo
         args = ActiveArgs(**settings, out=str(out), data_dir=data_dir, threads=threads, progress=progress)
     _, test = _test_set(args)
     version = code_version()
-    stale = [path for path in sorted(Path(args.out).glob("*/trial-*/round-*.json"))
-             if json.loads(path.read_text())["row"].get("evaluated_with") != version]
+    states = {path: read_round(path.parent, int(path.stem.split("-")[1]))
+              for path in sorted(Path(args.out).glob("*/trial-*/round-*.json"))}
+    stale = [path for path, state in states.items() if state["row"].get("evaluated_with") != version]
     for path in tqdm(stale, desc=f"re-evaluating with {version}", unit="round", disable=not args.progress):
-        state = read_round(path.parent, int(path.stem.split("-")[1]))
+        state = states[path]
         state["row"].update(evaluate(load_checkpoint(path.with_suffix(".pt"))[0], test, args.sim_test_scenes))
         write_atomic(path, json.dumps(state, indent=1))
     for folder in sorted({path.parent for path in stale}):
