@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="a training finding of the papers, on graspbench data, into results/")
     p.add_argument("experiment", help="mlgsl_losses, mlgsl_labels, mlgsl_sam, mtgcnn or gpnet")
-    p.add_argument("--epochs", type=_positive_int, default=30)
+    p.add_argument("--epochs", type=_positive_int, default=3, help="passes over the training scenes")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")

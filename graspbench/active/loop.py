@@ -282,7 +282,8 @@ def run_trial(args: ActiveArgs, data: PoolData, strategy: str, trial: int, bar=N
         if bar is not None:
             bar.update()
             if args.progress:
-                simulated = f", simulated {100 * row['sim_top1_success']:.1f}%" if "sim_top1_success" in row else ""
+                simulated = (f", simulated {100 * row['net_top1_success']:.1f}% (network) "
+                             f"{100 * row['sim_top1_success']:.1f}% (planner)" if "sim_top1_success" in row else "")
                 bar.write(f"{strategy} trial {trial} round {round_index}: {row['labels']} labels "
                           f"({100 * row['labels_fraction']:.0f}% of the pool), top-1 {100 * row['test_top1']:.1f}%"
                           f"{simulated}; {row['trials_total']} grasp trials, {row['label_core_s_total']:.0f} "
@@ -368,7 +369,9 @@ def _interval(values) -> tuple[float, float, int]:
     return float(values.mean()), float(half), len(values)
 
 
-METRICS = ("test_top1", "sim_top1_success")
+METRICS = ("test_top1", "net_top1_success", "sim_top1_success")
+METRIC_NAMES = {"test_top1": "Top-1 rectangle accuracy", "net_top1_success": "network's top-1 simulated success",
+                "sim_top1_success": "planner's top-1 simulated success"}
 
 
 def summarize(out) -> dict:
@@ -431,14 +434,13 @@ def _plot(curves, metrics, path: Path) -> None:
     from ..io import save_figure
 
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
-    titles = {"test_top1": "Top-1 rectangle accuracy (%)", "sim_top1_success": "simulated top-1 success (%)"}
     for axis, metric in zip(axes[0], metrics):
         for strategy, group in curves.groupby("strategy"):
             mean, half = 100 * group[f"{metric}_mean"], 100 * group[f"{metric}_ci95"].fillna(0)
             axis.plot(group["labels"], mean, "o-", label=strategy, markersize=3)
             axis.fill_between(group["labels"], mean - half, mean + half, alpha=0.15)
         axis.set_xlabel("labelled scenes")
-        axis.set_ylabel(titles[metric])
+        axis.set_ylabel(f"{METRIC_NAMES[metric]} (%)")
         axis.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
