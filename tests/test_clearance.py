@@ -1,6 +1,6 @@
 """The planners' free-space check on hand-built height maps (1 mm per pixel): an object's edge
-between pixels, a flat object, first_clear's last resort, the widest opening, and grasps that
-would close on nothing."""
+between pixels, a flat object, first_clear's last resort, the widest opening, grasps that
+would close on nothing, and the whole-image check the clear-grasp agent searches with."""
 
 import dataclasses
 from types import SimpleNamespace
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from graspbench.clearance import fingers_clear, height_map, something_between
+from graspbench.clearance import clear_everywhere, fingers_clear, height_map, something_between
 from graspbench.grasp import Grasp
 from graspbench.postprocess import first_clear
 from graspbench.sim.gripper import footprint_clear
@@ -72,3 +72,19 @@ def test_first_clear_passes_over_a_better_peak_that_would_close_on_the_bare_tabl
     # Lower than the fingertips' floor, the stick would pass under them: nothing to close on anywhere.
     assert not something_between(heights, 100.0, 100.0, np.pi / 2, 20.0, PX_M, lowest_fingertip_z_m=0.005)
     assert something_between(heights, 100.0, 100.0, np.pi / 2, 20.0, PX_M, lowest_fingertip_z_m=0.003)
+
+
+def test_the_whole_image_check_agrees_with_the_check_of_one_grasp_at_every_pixel():
+    # Boxes of random sizes and heights, among them flat ones and some at the image's edge.
+    rng = np.random.default_rng(0)
+    heights = np.zeros((50, 80))
+    for _ in range(12):
+        v, u = rng.integers(0, 50), rng.integers(0, 80)
+        heights[v:v + rng.integers(2, 10), u:u + rng.integers(2, 10)] = rng.uniform(0.002, 0.06)
+    px_m, fingertip_z = 0.0015, heights - 0.01
+    for opening_px in (13.3, 20.0, 40.0):
+        whole = clear_everywhere(heights, fingertip_z, opening_px, px_m)
+        each = [[fingers_clear(heights, u, v, 0.0, opening_px, px_m, fingertip_z[v, u]) for u in range(80)]
+                for v in range(50)]
+        assert 0.1 < whole.mean() < 0.9  # both answers occur
+        assert (whole == np.array(each)).all()

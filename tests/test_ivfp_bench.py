@@ -17,7 +17,7 @@ from graspbench.bench.runner import run_episodes
 from graspbench.envs.spec import ENVS_DIR
 from graspbench.grasp import Grasp
 
-IVFP_AGENTS = ["centroid", "random-mask", "il", "il-vitl", "rl20", "rl50"]
+IVFP_AGENTS = ["centroid", "random-mask", "clear-grasp", "il", "il-vitl", "rl20", "rl50"]
 
 
 @pytest.fixture(scope="module")
@@ -135,12 +135,12 @@ def test_an_agent_that_steps_the_environment_behind_the_runners_back_fails(tiny_
 
 def test_ivfp_agents_without_weights_are_not_ready(agents_dir):
     assert set(agent_names(task="target_picking")) == set(IVFP_AGENTS)
-    assert agent_names(ready_only=True) == ["centroid", "random-mask"]
+    assert agent_names(ready_only=True) == ["centroid", "clear-grasp", "random-mask"]
     weights = agents_dir / "weights"
     weights.mkdir()
     (weights / "ivfp-il.pt").write_bytes(b"not yet a checkpoint")
     # IL+ViTL needs its classifier too.
-    assert agent_names(ready_only=True) == ["centroid", "il", "random-mask"]
+    assert agent_names(ready_only=True) == ["centroid", "clear-grasp", "il", "random-mask"]
     (weights / "ivfp-classifier.pt").write_bytes(b"not yet a checkpoint")
     assert "il-vitl" in agent_names(ready_only=True)
     assert agent_names(task="clutter_removal") == []

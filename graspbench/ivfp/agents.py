@@ -6,11 +6,15 @@ The paper's baselines (Murray et al., section V.E) and its learned policy:
 - :class:`CentroidAgent`: the centroid of the target mask's largest connected part (the nearest
   target pixel when the centroid falls outside it, as for a crescent), a fixed 5 cm width.
 - :class:`RandomMaskAgent`: a uniform pixel of the target mask, a uniform width.
+- :class:`ClearGraspAgent`: geometry alone, with no counterpart in the paper: the point deepest
+  inside the target whose fingers and palm come down on free space in the depth image, at the
+  narrowest width that spans the target there (the ceiling the learned policies are measured
+  against; docs/ivfp.md).
 - :class:`PolicyAgent`: the IVFP policy from a checkpoint (imitation or REINFORCE), greedy or
   sampled; with ``vitl=True`` and a probe classifier it also picks with verification in the loop
   (:meth:`PolicyAgent.pick`), which needs the environment itself, not one grasp.
 
-The shipped ones are ``agents/{centroid,random-mask,il,il-vitl,rl20,rl50}.yaml``; ``graspbench
+The shipped ones are ``agents/{centroid,random-mask,clear-grasp,il,il-vitl,rl20,rl50}.yaml``; ``graspbench
 benchmark --suite ivfp`` evaluates them on BinPick-v0 (docs/ivfp.md).
 
 Every agent converts its width to the action's opening in pixels at the grasp point's depth from
@@ -95,6 +99,64 @@ class RandomMaskAgent:
         u, v = float(cols[k]), float(rows[k])
         width_m = self.widths_m[int(self.rng.integers(len(self.widths_m)))]
         return Grasp(u, v, 0.0, opening_px(observation, info, width_m, u, v))
+
+
+class ClearGraspAgent:
+    """The deepest point of the target mask where a fixed-yaw grasp comes down on free space.
+
+    Every pixel of the target and every width is checked against the clean depth image as the
+    network agents' free-space check does (:func:`graspbench.clearance.clear_everywhere`): both
+    fingers lower than the fingertips and the palm lower than its underside. Among the pixels
+    with a clear width, it takes the one farthest from the mask's edge, with the narrowest clear
+    width that spans the target's run of pixels there plus ``margin_m`` a side (or the widest
+    clear one). Where nothing is clear: the deepest pixel at the narrowest spanning width.
+
+    Args:
+        widths_m: the widths to choose from (default: BinPick's).
+        margin_m: room left on each side of the target when choosing the width.
+        name: the agent's name in records.
+    """
+
+    def __init__(self, widths_m=PickSpec().widths_m, margin_m: float = 0.005, name: str = "clear-grasp"):
+        if not len(widths_m) or min(widths_m) <= 0:
+            raise ValueError(f"widths_m must be positive widths, got {list(widths_m)}")
+        if margin_m < 0:
+            raise ValueError(f"margin_m must be at least 0, got {margin_m}")
+        self.widths_m, self.margin_m, self.name = tuple(sorted(float(w) for w in widths_m)), margin_m, name
+
+    def reset(self, seed: int | None) -> None:
+        pass  # deterministic
+
+    def act(self, observation: dict, info: dict) -> Grasp:
+        from ..clearance import clear_everywhere, height_map
+
+        mask = _target(observation)
+        depth = np.asarray(observation["depth"])
+        camera = camera_from_info(observation, info)
+        px_m = float(camera.metres_per_pixel(np.median(depth[mask])))
+        fingertip_z = camera.heights_m(depth) - info["grasp_depth_m"]
+        heights = height_map(depth, camera)
+        # Each pixel's run of target pixels along the closing axis (u): what the fingers must span.
+        runs, _ = ndimage.label(mask, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
+        span_m = np.bincount(runs.ravel())[runs] * px_m
+        # The chosen width per pixel: the narrowest clear one that spans, else the widest clear one.
+        chosen = np.full(mask.shape, np.nan)
+        spans = np.zeros(mask.shape, bool)
+        for width_m in reversed(self.widths_m):
+            clear = mask & clear_everywhere(heights, fingertip_z, width_m / px_m, px_m, info["fingertip_clearance_m"])
+            fits = clear & (width_m >= span_m + 2 * self.margin_m)
+            chosen[fits | (clear & ~spans & np.isnan(chosen))] = width_m
+            spans |= fits
+        inside = ndimage.distance_transform_edt(mask)
+        candidates = spans if spans.any() else ~np.isnan(chosen)
+        if candidates.any():
+            v, u = np.unravel_index(np.argmax(np.where(candidates, inside, -1.0)), mask.shape)
+            width_m = float(chosen[v, u])
+        else:
+            v, u = np.unravel_index(np.argmax(inside), mask.shape)
+            fits = [w for w in self.widths_m if w >= span_m[v, u] + 2 * self.margin_m]
+            width_m = fits[0] if fits else self.widths_m[-1]
+        return Grasp(float(u), float(v), 0.0, opening_px(observation, info, width_m, u, v))
 
 
 class PolicyAgent:
