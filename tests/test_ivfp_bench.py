@@ -163,6 +163,33 @@ def test_the_il_agent_once_its_weights_exist_grasps_each_target_once(tiny_bin, a
     assert (records["probes"] <= 1).all() and (records["sim_time_s"] > 0).all()
 
 
+def test_the_clear_grasp_agent_aims_where_both_fingers_have_room():
+    # A 3 x 6 cm target, 4 cm high, seen from 50 cm above (1.5 mm per pixel); a neighbour as high
+    # stands 6 mm to its right along its upper half. Its centre has no room for the right finger
+    # at any width that spans it; its lower half has.
+    from graspbench.ivfp.agents import ClearGraspAgent
+    from graspbench.sim.camera import Camera
+
+    camera = Camera.top_down(200, 200, height_m=0.5, field_m=0.3)
+    heights = np.zeros((200, 200))
+    heights[80:120, 90:110] = 0.04  # rows v, columns u
+    heights[80:100, 114:140] = 0.04
+    mask = np.zeros((200, 200), bool)
+    mask[80:120, 90:110] = True
+    depth = 0.5 - heights
+    assert np.allclose(camera.heights_m(depth), heights, atol=1e-6)
+    observation = {"depth": depth, "target_mask": mask, "rgb": np.zeros((200, 200, 3), np.uint8)}
+    info = {"intrinsics": camera.intrinsics, "extrinsics": camera.extrinsics, "grasp_depth_m": 0.01,
+            "fingertip_clearance_m": 0.003}
+    grasp = ClearGraspAgent().act(observation, info)
+    assert 100 <= grasp.v < 120 and 90 <= grasp.u < 110 and grasp.angle_rad == 0.0
+    width_m = grasp.opening_px * float(camera.metres_per_pixel(depth[int(grasp.v), int(grasp.u)]))
+    assert width_m == pytest.approx(0.04)  # the narrowest that spans 3 cm with 5 mm a side
+    # Without the neighbour the deepest point is the middle.
+    observation["depth"] = 0.5 - np.where(mask, 0.04, 0.0)
+    assert ClearGraspAgent().act(observation, info).v == pytest.approx(99.0, abs=1)
+
+
 def test_an_agent_spec_with_an_unknown_task_names_the_field(agents_dir):
     (agents_dir / "bad.yaml").write_text("class: random\ntask: sorting\n")
     with pytest.raises(ValueError, match="bad.yaml: task 'sorting'.*'task' field"):

@@ -107,9 +107,9 @@ class ClearGraspAgent:
     Every pixel of the target and every width is checked against the clean depth image as the
     network agents' free-space check does (:func:`graspbench.clearance.clear_everywhere`): both
     fingers lower than the fingertips and the palm lower than its underside. Among the pixels
-    with a clear width, it takes the one farthest from the mask's edge, with the narrowest clear
-    width that spans the target's run of pixels there plus ``margin_m`` a side (or the widest
-    clear one). Where nothing is clear: the deepest pixel at the narrowest spanning width.
+    with a clear width, it takes the one farthest from the mask's edge, (the nearest to its
+    centroid among equals), with the narrowest clear width that spans the target's run of pixels
+    there plus ``margin_m`` a side (or the widest clear one). Where nothing is clear: the deepest pixel at the narrowest spanning width.
 
     Args:
         widths_m: the widths to choose from (default: BinPick's).
@@ -147,13 +147,16 @@ class ClearGraspAgent:
             fits = clear & (width_m >= span_m + 2 * self.margin_m)
             chosen[fits | (clear & ~spans & np.isnan(chosen))] = width_m
             spans |= fits
-        inside = ndimage.distance_transform_edt(mask)
+        # Deepest inside the mask; of equally deep pixels (along a long object) the one nearest its centroid.
+        rows, cols = np.indices(mask.shape)
+        v_mid, u_mid = ndimage.center_of_mass(mask)
+        inside = ndimage.distance_transform_edt(mask) - 1e-3 * np.hypot(rows - v_mid, cols - u_mid)
         candidates = spans if spans.any() else ~np.isnan(chosen)
         if candidates.any():
-            v, u = np.unravel_index(np.argmax(np.where(candidates, inside, -1.0)), mask.shape)
+            v, u = np.unravel_index(np.argmax(np.where(candidates, inside, -np.inf)), mask.shape)
             width_m = float(chosen[v, u])
         else:
-            v, u = np.unravel_index(np.argmax(inside), mask.shape)
+            v, u = np.unravel_index(np.argmax(np.where(mask, inside, -np.inf)), mask.shape)
             fits = [w for w in self.widths_m if w >= span_m[v, u] + 2 * self.margin_m]
             width_m = fits[0] if fits else self.widths_m[-1]
         return Grasp(float(u), float(v), 0.0, opening_px(observation, info, width_m, u, v))
