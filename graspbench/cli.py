@@ -258,8 +258,8 @@ def cmd_reproduce(args) -> int:
     from .bench.experiments import reproduce
 
     table = reproduce(args.experiment, epochs=args.epochs, seed=args.seed, threads=args.threads, progress=not args.quiet)
-    print(table[["run", "val_top1", "val_top5", "val_top1_last5", "val_sim_success_final", "best_epoch",
-                 "minutes_to_best", "train_minutes"]].to_string(index=False))
+    print(table[["run", "val_top1", "val_top5", "val_top1_last5", "val_net_success_final", "val_sim_success_final",
+                 "best_epoch", "minutes_to_best", "train_minutes"]].to_string(index=False))
     print(f"wrote results/{args.experiment}.csv and results/{args.experiment}.png")
     return 0
 
