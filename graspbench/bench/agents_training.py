@@ -98,7 +98,9 @@ def write_agents_readme() -> None:
              "(simulated success, then rectangle top-1 to break ties).",
              f"The training time of the weights below, one torch thread each: {total_s / 3600:.1f} hours in all, on",
              "the datasets each row's fingerprint names (docs/datasets.md says how far `make datasets` got and what",
-             "it costs).",
+             "it costs). The whole retraining from nothing, measured on the 2-core machine in 2026-11: `make datasets`",
+             "1 h 50 min (docs/datasets.md), then `make agents` as two `train-agents --threads 1` processes side by",
+             "side 1 h 42 min of wall time (2.6 hours of one-thread training): about 3.5 hours.",
              "", "| agent | class | trained with | dataset fingerprint | validation simulated success / top-1 / top-5 "
              "| best epoch | training time |", "| --- | --- | --- | --- | --- | --- | --- |", *rows, "",
              "## Target picking (BinPick-v0)", "",
