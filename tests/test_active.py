@@ -201,7 +201,7 @@ def test_reevaluation_measures_again_only_the_rounds_other_code_measured(finishe
     state["row"].update(sim_top1_success=7.0, test_top1=7.0, evaluated_with="0.0.1")
     stale.write_text(json.dumps(state))
     current = json.loads((folder / "round-00.json").read_text())
-    summary = reevaluate(out, folders["data"], progress=False)
+    summary = reevaluate(out, folders["data"], progress=False, workers=2)  # in worker processes
     assert summary["reevaluated"] == 1
     row = json.loads(stale.read_text())["row"]
     assert (row["sim_top1_success"], row["test_top1"]) == measured  # the same model, the same code: the same score

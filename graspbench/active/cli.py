@@ -14,7 +14,7 @@ def cmd_active_learn(args) -> int:
     if args.reevaluate:
         from .loop import reevaluate
 
-        summary = reevaluate(args.out, args.data_dir, args.threads or 1, progress=not args.quiet)
+        summary = reevaluate(args.out, args.data_dir, args.threads or 1, progress=not args.quiet, workers=args.workers)
         print(f"re-evaluated {summary['reevaluated']} rounds in {args.out} with graspbench "
               f"{summary['evaluated_with']}; every round there is now measured by it")
         return 0

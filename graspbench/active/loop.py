@@ -23,6 +23,7 @@ none; the choice of the next scenes is stored in it, so nothing needs retraining
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -480,35 +481,61 @@ def same_data(args: ActiveArgs, round_index: int, strategy: str = "dal"):
     return frame
 
 
-def reevaluate(out, data_dir: str | None = None, threads: int = 1, progress: bool = True) -> dict:
+def reevaluate(out, data_dir: str | None = None, threads: int = 1, progress: bool = True, workers: int = 1) -> dict:
     """Evaluate every finished round's model in the run folder ``out`` again (with the settings in
     its run.json) where the code that evaluated it is not the code installed now, and summarise. A
     fix to the simulator or the planner's post-processing changes the simulated metric, and curves
     evaluated by different code cannot be compared. Each row keeps its labels and costs;
-    resumable (a re-evaluated row says so)."""
+    resumable (a re-evaluated row says so); ``workers`` processes share the rounds."""
     from tqdm import tqdm
 
     from .. import code_version
-    from ..train import load_checkpoint
+    from ..parallel import run_tasks
 
+    args = _run_settings(out, data_dir, threads)
+    version = code_version()
+    stale = [str(path) for path in sorted(Path(args.out).glob("*/trial-*/round-*.json"))
+             if read_round(path.parent, int(path.stem.split("-")[1]))["row"].get("evaluated_with") != version]
+    tasks = [{"path": path, "out": str(out), "data_dir": data_dir, "threads": threads} for path in stale]
+    executor = "serial" if workers == 1 else "local"
+    with tqdm(total=len(tasks), desc=f"re-evaluating with {version}", unit="round", disable=not progress) as bar:
+        for _ in run_tasks(_reevaluate_round, tasks, executor=executor, workers=workers):
+            bar.update()
+    stale = [Path(path) for path in stale]
+    for folder in sorted({path.parent for path in stale}):
+        _write_csv(folder / "metrics.csv", [read_round(folder, r)["row"] for r in range(finished_rounds(folder, args.rounds))])
+    return {**summarize(args.out), "reevaluated": len(stale), "evaluated_with": version}
+
+
+def _run_settings(out, data_dir: str | None, threads: int) -> ActiveArgs:
+    """The settings an active-learning run folder was made with (its run.json)."""
     path = Path(out) / "run.json"
     if not path.exists():
         raise ValueError(f"{out} holds no active-learning run (no run.json); give the --out of `graspbench active-learn`")
     with reading(path, "an active-learning run's settings (JSON)", "delete the run folder and run it again"):
         settings = json.loads(path.read_text())["settings"]
-        args = ActiveArgs(**settings, out=str(out), data_dir=data_dir, threads=threads, progress=progress)
-    _, test = _test_set(args)
-    version = code_version()
-    states = {path: read_round(path.parent, int(path.stem.split("-")[1]))
-              for path in sorted(Path(args.out).glob("*/trial-*/round-*.json"))}
-    stale = [path for path, state in states.items() if state["row"].get("evaluated_with") != version]
-    for path in tqdm(stale, desc=f"re-evaluating with {version}", unit="round", disable=not args.progress):
-        state = states[path]
-        state["row"].update(evaluate(load_checkpoint(path.with_suffix(".pt"))[0], test, args.sim_test_scenes))
-        write_atomic(path, json.dumps(state, indent=1))
-    for folder in sorted({path.parent for path in stale}):
-        _write_csv(folder / "metrics.csv", [read_round(folder, r)["row"] for r in range(finished_rounds(folder, args.rounds))])
-    return {**summarize(args.out), "reevaluated": len(stale), "evaluated_with": version}
+        return ActiveArgs(**settings, out=str(out), data_dir=data_dir, threads=threads, progress=False)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_test_set(out: str, data_dir: str | None, threads: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    args = _run_settings(out, data_dir, threads)
+    return _test_set(args)[1], args.sim_test_scenes
+
+
+def _reevaluate_round(task: dict) -> None:
+    """One stale round of :func:`reevaluate`, evaluated and rewritten in place (in a worker process:
+    the test set is loaded once per process)."""
+    from ..train import load_checkpoint
+
+    test, sim_scenes = _cached_test_set(task["out"], task["data_dir"], task["threads"])
+    path = Path(task["path"])
+    state = read_round(path.parent, int(path.stem.split("-")[1]))
+    state["row"].update(evaluate(load_checkpoint(path.with_suffix(".pt"))[0], test, sim_scenes))
+    write_atomic(path, json.dumps(state, indent=1))
 
 
 def _test_set(args: ActiveArgs):
