@@ -87,6 +87,6 @@ active-learning: $(STAMP)
 	$(ACTIVE) --strategy random,dal --label-noise-deg 45 --out runs/active-cornell-noisy
 	# Rounds that older code evaluated (a fix to the simulator since they ran) are measured again.
 	for run in runs/active-cornell runs/active-cornell-wholepool runs/active-cornell-noisy; do \
-	  $(VENV)/bin/graspbench active-learn --reevaluate --quiet --out $$run || exit 1; done
+	  $(VENV)/bin/graspbench active-learn --reevaluate --workers $(WORKERS) --quiet --out $$run || exit 1; done
 	$(VENV)/bin/graspbench active-report runs/active-cornell --whole-pool runs/active-cornell-wholepool \
 	  --noisy runs/active-cornell-noisy --out results
