@@ -119,14 +119,17 @@ def report(run: str, out: str = "results", whole_pool: str | None = None, noisy:
                                   "dal", "random")
         claims.append((PAPER["small"], f"DAL - random over rounds 0-2 (60-180 labels): {_pm(small[0], small[1])} points"))
     if pool_rounds is not None and "dal" in set(rounds["strategy"]):
-        m = agent
         dal = rounds[(rounds["strategy"] == "dal") & (rounds["labels_fraction"] <= max_fraction + 1e-9)]
         at = dal[dal["round"] == dal["round"].max()]
-        mean, half, n = _interval(at[m])
-        whole, whole_half, whole_n = _interval(pool_rounds[m])
-        claims.append((PAPER["pool"], f"DAL at {100 * at['labels_fraction'].iloc[0]:.0f}% of the pool: {_pm(mean, half)} "
-                       f"({n} trials); all of it: {_pm(whole, whole_half)} ({whole_n} trials); ratio "
-                       f"{100 * mean / whole:.1f}% (bar 95%)"))
+        parts = []
+        for m in dict.fromkeys([agent, learned]):  # the agent's (the bar), then the network's own
+            if m in pool_rounds:
+                mean, half, n = _interval(at[m])
+                whole, whole_half, whole_n = _interval(pool_rounds[m])
+                parts.append(f"{METRIC_NAMES[m]}: {_pm(mean, half)} ({n} trials) against {_pm(whole, whole_half)} "
+                             f"({whole_n} trials), ratio {100 * mean / whole:.1f}%")
+        claims.append((PAPER["pool"], f"DAL at {100 * at['labels_fraction'].iloc[0]:.0f}% of the pool against all of "
+                       f"it (bar: 95% of the {METRIC_NAMES[agent]}): " + "; ".join(parts)))
     if same is not None:
         m = learned if f"dal_{learned}" in same else agent
         d = _interval(same[f"dal_{m}"] - same[f"plain_{m}"])
