@@ -93,7 +93,7 @@ def reproduce(name: str, epochs: int = 3, seed: int = 0, runs_dir: str = "runs",
     table = pd.DataFrame(rows)
     out = Path(results_dir)
     write_atomic(out / f"{name}.csv", table.to_csv(index=False))
-    _plot(name, curves, out / f"{name}.png")
+    _plot(name, curves, table, out / f"{name}.png")
     return table
 
 
@@ -134,22 +134,34 @@ def simulated_final(args: TrainArgs) -> dict:
     return result
 
 
-def _plot(name: str, curves: dict, path: Path) -> None:
+def _plot(name: str, curves: dict, table: pd.DataFrame, path: Path) -> None:
+    """The validation Top-1 per epoch beside the final models' simulated success, with intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    from .metrics import Rate
+
+    fig, (curve, bars) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [1, 1.3]})
     for label, history in curves.items():
-        ax.plot(history["epoch"], 100 * history["val_top1"], label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation top-1 rectangle success (%)")
-    ax.set_title(name)
-    ax.legend(fontsize=8)
+        curve.plot(history["epoch"], 100 * history["val_top1"], "o-", label=label)
+    curve.set_xlabel("epoch")
+    curve.xaxis.get_major_locator().set_params(integer=True)
+    curve.set_ylabel("validation top-1 rectangle success (%)")
+    curve.legend(fontsize=8)
+    x, width = np.arange(len(table)), 0.38
+    for offset, column, label in ((-width / 2, "val_net_success_final", "the network's top-1"),
+                                  (width / 2, "val_sim_success_final", "the planner's (free-space check)")):
+        rates = [Rate(round(p * n), n) for p, n in zip(table[column], table["val_sim_trials"])]
+        values = np.array([100 * r.value for r in rates])
+        errors = np.array([[100 * (r.value - r.interval[0]), 100 * (r.interval[1] - r.value)] for r in rates]).T
+        bars.bar(x + offset, values, width, yerr=errors, capsize=3, label=label)
+    bars.set_xticks(x, table["run"], rotation=20, ha="right", fontsize=8)
+    bars.set_ylabel("final model, simulated top-1 success (%)")
+    bars.set_ylim(0, 100)
+    bars.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{name}: validation on held-out scenes of test objects (95% Wilson intervals)")
     fig.tight_layout()
     save_figure(fig, path)
-
-
-def describe() -> str:
-    return "\n".join(f"{name}: " + "; ".join(label for label, _ in runs) for name, runs in EXPERIMENTS.items())
