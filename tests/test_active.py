@@ -247,7 +247,6 @@ def test_the_report_pairs_strategies_by_trial_and_measures_dal_against_the_whole
     run.mkdir()
     pd.DataFrame(rows).to_csv(run / "rounds.csv", index=False)
     (run / "curves.csv").write_text("strategy\n")
-    (run / "learning_curves.png").write_bytes(b"png")
     # A third trial of DAL that stopped after round 1: its area would cover a smaller budget.
     unfinished = [{**rows[0], "trial": 2}, {**rows[1], "trial": 2}]
     aucs = trial_aucs(pd.DataFrame(rows + unfinished), "sim_top1_success")

@@ -407,7 +407,9 @@ def summarize(out) -> dict:
                 _interval(per_trial.loc[per_trial["strategy"] == strategy, "auc"])
         aucs.append(row)
     write_atomic(out / "auc.csv", pd.DataFrame(aucs).to_csv(index=False))
-    _plot(curves, metrics, out / "learning_curves.png")
+    from .report import plot_curves  # plots live with the reports: editing them changes no measurement
+
+    plot_curves(curves, metrics, out / "learning_curves.png")
     return {"rounds": len(frame), "strategies": sorted(frame["strategy"].unique()), "out": str(out)}
 
 
@@ -424,27 +426,6 @@ def trial_aucs(rounds, metric: str):
             rows.append({"strategy": strategy, "trial": trial,
                          "auc": float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))})
     return pd.DataFrame(rows, columns=["strategy", "trial", "auc"])
-
-
-def _plot(curves, metrics, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..io import save_figure
-
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
-    for axis, metric in zip(axes[0], metrics):
-        for strategy, group in curves.groupby("strategy"):
-            mean, half = 100 * group[f"{metric}_mean"], 100 * group[f"{metric}_ci95"].fillna(0)
-            axis.plot(group["labels"], mean, "o-", label=strategy, markersize=3)
-            axis.fill_between(group["labels"], mean - half, mean + half, alpha=0.15)
-        axis.set_xlabel("labelled scenes")
-        axis.set_ylabel(f"{METRIC_NAMES[metric]} (%)")
-        axis.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, path)
 
 
 def same_data(args: ActiveArgs, round_index: int, strategy: str = "dal"):

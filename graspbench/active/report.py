@@ -68,6 +68,36 @@ def _rounds(folder: Path | None) -> pd.DataFrame | None:
     return pd.read_csv(path)
 
 
+def plot_curves(curves: pd.DataFrame, metrics: list, path: Path) -> None:
+    """Learning curves (curves.csv's rows), one panel per metric: mean and 95% interval over
+    trials; intervals of strategies with fewer than 3 trials are not drawn (a t-interval over 2
+    trials spans more than the axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..io import save_figure
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
+    for axis, metric in zip(axes[0], metrics):
+        for strategy, group in curves.groupby("strategy"):
+            mean = 100 * group[f"{metric}_mean"]
+            line, = axis.plot(group["labels"], mean, "o-", label=f"{strategy} ({int(group['n_trials'].min())} trials)",
+                              markersize=3)
+            if group["n_trials"].min() >= 3:
+                half = 100 * group[f"{metric}_ci95"].fillna(0)
+                axis.fill_between(group["labels"], (mean - half).clip(0, 100), (mean + half).clip(0, 100),
+                                  color=line.get_color(), alpha=0.15)
+        axis.set_ylim(0, 100)
+        axis.set_xlabel("labelled scenes")
+        axis.set_ylabel(f"{METRIC_NAMES[metric]} (%)")
+        if axis.lines:
+            axis.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 def report(run: str, out: str = "results", whole_pool: str | None = None, noisy: str | None = None,
            max_fraction: float = 0.6) -> str:
     """Write the report of the run folder ``run`` (and the optional whole-pool and noisy runs)
@@ -75,9 +105,9 @@ def report(run: str, out: str = "results", whole_pool: str | None = None, noisy:
     rounds, pool_rounds, noisy_rounds = _rounds(run), _rounds(whole_pool), _rounds(noisy)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(run) / "learning_curves.png", out / "active_learning.png")
     shutil.copyfile(Path(run) / "curves.csv", out / "active_learning_curves.csv")
     metrics = [m for m in METRICS if m in rounds]
+    plot_curves(pd.read_csv(Path(run) / "curves.csv"), metrics, out / "active_learning.png")
     # What a strategy's labels teach shows in the network's own top-1 grasp; the planner's
     # free-space check lifts every network to ~95% from 60 labels. The pool bar is about the
     # agent, so it reads the planner's.
