@@ -475,14 +475,13 @@ def reevaluate(out, data_dir: str | None = None, threads: int = 1, progress: boo
 
     args = _run_settings(out, data_dir, threads)
     version = code_version()
-    stale = [str(path) for path in sorted(Path(args.out).glob("*/trial-*/round-*.json"))
+    stale = [path for path in sorted(Path(args.out).glob("*/trial-*/round-*.json"))
              if read_round(path.parent, int(path.stem.split("-")[1]))["row"].get("evaluated_with") != version]
-    tasks = [{"path": path, "out": str(out), "data_dir": data_dir, "threads": threads} for path in stale]
+    tasks = [{"path": str(path), "out": str(out), "data_dir": data_dir, "threads": threads} for path in stale]
     executor = "serial" if workers == 1 else "local"
     with tqdm(total=len(tasks), desc=f"re-evaluating with {version}", unit="round", disable=not progress) as bar:
         for _ in run_tasks(_reevaluate_round, tasks, executor=executor, workers=workers):
             bar.update()
-    stale = [Path(path) for path in stale]
     for folder in sorted({path.parent for path in stale}):
         _write_csv(folder / "metrics.csv", [read_round(folder, r)["row"] for r in range(finished_rounds(folder, args.rounds))])
     return {**summarize(args.out), "reevaluated": len(stale), "evaluated_with": version}

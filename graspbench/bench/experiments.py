@@ -71,8 +71,8 @@ def reproduce(name: str, epochs: int = 3, seed: int = 0, runs_dir: str = "runs",
     for label, fields in EXPERIMENTS[name]:
         slug = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
         data = fields.get("data", SINGLE)
-        args = TrainArgs(**{"data": data, "val_data": VALIDATION[data], **fields}, epochs=epochs, seed=seed, out=f"{runs_dir}/{name}/{slug}",
-                         threads=threads, progress=progress)
+        args = TrainArgs(**{"data": data, "val_data": VALIDATION[data], **fields}, epochs=epochs, seed=seed,
+                         out=f"{runs_dir}/{name}/{slug}", threads=threads, progress=progress)
         if progress:
             print(f"== {name}: {label} -> {args.out}")
         best = train(args)

@@ -14,8 +14,8 @@ The paper's baselines (Murray et al., section V.E) and its learned policy:
   sampled; with ``vitl=True`` and a probe classifier it also picks with verification in the loop
   (:meth:`PolicyAgent.pick`), which needs the environment itself, not one grasp.
 
-The shipped ones are ``agents/{centroid,random-mask,clear-grasp,il,il-vitl,rl20,rl50}.yaml``; ``graspbench
-benchmark --suite ivfp`` evaluates them on BinPick-v0 (docs/ivfp.md).
+The shipped ones are ``agents/{centroid,random-mask,clear-grasp,il,il-vitl,rl20,rl50}.yaml``;
+``graspbench benchmark --suite ivfp`` evaluates them on BinPick-v0 (docs/ivfp.md).
 
 Every agent converts its width to the action's opening in pixels at the grasp point's depth from
 the camera in ``info``, as a calibrated robot would (the same as ``BinPickEnv.width_to_opening_px``).
@@ -107,9 +107,10 @@ class ClearGraspAgent:
     Every pixel of the target and every width is checked against the clean depth image as the
     network agents' free-space check does (:func:`graspbench.clearance.clear_everywhere`): both
     fingers lower than the fingertips and the palm lower than its underside. Among the pixels
-    with a clear width, it takes the one farthest from the mask's edge, (the nearest to its
+    with a clear width it takes the one farthest from the mask's edge (the nearest to its
     centroid among equals), with the narrowest clear width that spans the target's run of pixels
-    there plus ``margin_m`` a side (or the widest clear one). Where nothing is clear: the deepest pixel at the narrowest spanning width.
+    there plus ``margin_m`` a side (or the widest clear one). Where nothing is clear: the deepest
+    pixel at the narrowest spanning width.
 
     Args:
         widths_m: the widths to choose from (default: BinPick's).
