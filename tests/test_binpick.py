@@ -7,7 +7,7 @@ import pytest
 import graspbench  # noqa: F401  (registers)
 from graspbench.envs import BinPickEnv
 from graspbench.grasp import Grasp
-from graspbench.ivfp.demonstrator import collect
+from graspbench.ivfp.demonstrator import DemonstratorSettings, collect, demonstrate
 from graspbench.ivfp.picks import load_picks, read_index
 from graspbench.sim.scenes import SceneRecord
 
@@ -89,6 +89,20 @@ def test_the_bin_carries_on_and_vector_envs_autoreset(box):
     envs.close()
 
 
+def test_the_clear_aiming_demonstrator_grasps_where_both_fingers_have_room(env, box):
+    # A 3 x 6 cm target; a neighbour as high stands 2 mm beside the upper half of its long side,
+    # where a finger grasping the target's middle would come down on it (a lone box is brushed
+    # aside, so only the aim is checked, and that the pick succeeds).
+    boxes = [(box([0.03, 0.06, 0.04]), 0.0, 0.0), (box([0.03, 0.03, 0.04], "other"), 0.032, 0.015)]
+    observation = hand_built(env, boxes)[0]
+    exact = DemonstratorSettings(aim="clear", careless_rate=0.0, spread_m=0.0)
+    grasp = demonstrate(env, observation, np.random.default_rng(0), exact)
+    x, y, _ = env.camera.pixel_to_world(grasp.u, grasp.v, observation["depth"][int(grasp.v), int(grasp.u)])
+    assert y < -0.005 and abs(x) < 0.005  # beside the neighbour's free end, across the target's middle
+    _, _, _, _, info = env.step_grasp(grasp)
+    assert info["outcome"] == "success"
+
+
 def test_collect_writes_whole_bins_and_resumes(tmp_path):
     out = tmp_path / "picks"
     summary = collect("GraspBench/BinPick-v0", bins=1, out=out, picks_per_bin=2, executor="serial", progress=False)
@@ -98,3 +112,6 @@ def test_collect_writes_whole_bins_and_resumes(tmp_path):
     picks = load_picks(out, keys=("outcome", "probe_rgb"), probed_only=False)
     assert set(picks["outcome"]) <= {"success", "fail_multipick", "fail_not_picked", "collision"}
     assert picks["probe_rgb"].shape[1:] == (17, 64, 64, 3)
+    with pytest.raises(ValueError, match="resume it with the same settings"):
+        collect("GraspBench/BinPick-v0", bins=2, out=out, picks_per_bin=2, executor="serial", progress=False,
+                settings=DemonstratorSettings(aim="clear"))

@@ -129,38 +129,42 @@ class ClearGraspAgent:
         pass  # deterministic
 
     def act(self, observation: dict, info: dict) -> Grasp:
-        from ..clearance import clear_everywhere, height_map
+        u, v, width_m = clear_aim(_target(observation), np.asarray(observation["depth"]),
+                                  camera_from_info(observation, info), self.widths_m, self.margin_m,
+                                  info["grasp_depth_m"], info["fingertip_clearance_m"])
+        return Grasp(u, v, 0.0, opening_px(observation, info, width_m, u, v))
 
-        mask = _target(observation)
-        depth = np.asarray(observation["depth"])
-        camera = camera_from_info(observation, info)
-        px_m = float(camera.metres_per_pixel(np.median(depth[mask])))
-        fingertip_z = camera.heights_m(depth) - info["grasp_depth_m"]
-        heights = height_map(depth, camera)
-        # Each pixel's run of target pixels along the closing axis (u): what the fingers must span.
-        runs, _ = ndimage.label(mask, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
-        span_m = np.bincount(runs.ravel())[runs] * px_m
-        # The chosen width per pixel: the narrowest clear one that spans, else the widest clear one.
-        chosen = np.full(mask.shape, np.nan)
-        spans = np.zeros(mask.shape, bool)
-        for width_m in reversed(self.widths_m):
-            clear = mask & clear_everywhere(heights, fingertip_z, width_m / px_m, px_m, info["fingertip_clearance_m"])
-            fits = clear & (width_m >= span_m + 2 * self.margin_m)
-            chosen[fits | (clear & ~spans & np.isnan(chosen))] = width_m
-            spans |= fits
-        # Deepest inside the mask; of equally deep pixels (along a long object) the one nearest its centroid.
-        rows, cols = np.indices(mask.shape)
-        v_mid, u_mid = ndimage.center_of_mass(mask)
-        inside = ndimage.distance_transform_edt(mask) - 1e-3 * np.hypot(rows - v_mid, cols - u_mid)
-        candidates = spans if spans.any() else ~np.isnan(chosen)
-        if candidates.any():
-            v, u = np.unravel_index(np.argmax(np.where(candidates, inside, -np.inf)), mask.shape)
-            width_m = float(chosen[v, u])
-        else:
-            v, u = np.unravel_index(np.argmax(np.where(mask, inside, -np.inf)), mask.shape)
-            fits = [w for w in self.widths_m if w >= span_m[v, u] + 2 * self.margin_m]
-            width_m = fits[0] if fits else self.widths_m[-1]
-        return Grasp(float(u), float(v), 0.0, opening_px(observation, info, width_m, u, v))
+
+def clear_aim(mask: np.ndarray, depth_m: np.ndarray, camera, widths_m, margin_m: float, grasp_depth_m: float,
+              lowest_fingertip_z_m: float) -> tuple[float, float, float]:
+    """:class:`ClearGraspAgent`'s choice on a target ``mask``: pixel (u, v) and width (m)."""
+    from ..clearance import clear_everywhere, height_map
+
+    px_m = float(camera.metres_per_pixel(np.median(depth_m[mask])))
+    fingertip_z = camera.heights_m(depth_m) - grasp_depth_m
+    heights = height_map(depth_m, camera)
+    # Each pixel's run of target pixels along the closing axis (u): what the fingers must span.
+    runs, _ = ndimage.label(mask, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
+    span_m = np.bincount(runs.ravel())[runs] * px_m
+    # The chosen width per pixel: the narrowest clear one that spans, else the widest clear one.
+    chosen = np.full(mask.shape, np.nan)
+    spans = np.zeros(mask.shape, bool)
+    for width_m in sorted(widths_m, reverse=True):
+        clear = mask & clear_everywhere(heights, fingertip_z, width_m / px_m, px_m, lowest_fingertip_z_m)
+        fits = clear & (width_m >= span_m + 2 * margin_m)
+        chosen[fits | (clear & ~spans & np.isnan(chosen))] = width_m
+        spans |= fits
+    # Deepest inside the mask; of equally deep pixels (along a long object) the one nearest its centroid.
+    rows, cols = np.indices(mask.shape)
+    v_mid, u_mid = ndimage.center_of_mass(mask)
+    inside = ndimage.distance_transform_edt(mask) - 1e-3 * np.hypot(rows - v_mid, cols - u_mid)
+    candidates = spans if spans.any() else ~np.isnan(chosen)
+    if candidates.any():
+        v, u = np.unravel_index(np.argmax(np.where(candidates, inside, -np.inf)), mask.shape)
+        return float(u), float(v), float(chosen[v, u])
+    v, u = np.unravel_index(np.argmax(np.where(mask, inside, -np.inf)), mask.shape)
+    fits = [w for w in sorted(widths_m) if w >= span_m[v, u] + 2 * margin_m]
+    return float(u), float(v), fits[0] if fits else max(widths_m)
 
 
 class PolicyAgent:

@@ -11,7 +11,8 @@ def cmd_collect(args) -> int:
 
     summary = collect(args.env, args.bins, args.out, picks_per_bin=args.picks_per_bin, seed=args.seed, split=args.split,
                       after_probe=args.after_probe, workers=args.workers, executor=args.executor, address=args.address,
-                      settings=DemonstratorSettings(careless_rate=args.careless_rate), progress=not args.quiet)
+                      settings=DemonstratorSettings(careless_rate=args.careless_rate, aim=args.aim),
+                      progress=not args.quiet)
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -50,6 +51,9 @@ def add_parser(sub, positive_int, env_id) -> None:
     q.add_argument("--after-probe", choices=["extract", "release"], default="extract",
                    help="extract (the outcome) or release where the probe ended (how reversible it is)")
     q.add_argument("--careless-rate", type=float, default=0.3, help="share of the demonstrator's picks made carelessly")
+    q.add_argument("--aim", choices=("sampled", "clear"), default="sampled",
+                   help="the demonstrator's careful aim: among sampled points (the shipped collections) or the clear "
+                        "grasp deepest in the target (every pixel checked against the depth image)")
     q.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
     q.add_argument("--executor", choices=["local", "ray", "serial"], default="local")
     q.add_argument("--address", help="Ray cluster address (default: start a local one)")

@@ -16,15 +16,18 @@ import functools
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from ..grasp import Grasp
 from ..sim.gripper import FINGER_LENGTH_M, footprint_heights
+from .agents import clear_aim
 from .picks import OUTCOMES, bin_path, write_bin
 
 AXES_FREE_YAW = 4  # closing-axis directions a person considers when the gripper can turn
+AIMS = ("sampled", "clear")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,16 @@ class DemonstratorSettings:
     margin_m: float = 0.01
     """free space a person leaves on each side of the target when choosing the width"""
     candidates: int = 40
-    """points inside the target's mask a person weighs up"""
+    """points inside the target's mask a person weighs up (aim "sampled")"""
+    aim: str = "sampled"
+    """how the careful aim is found: "sampled" (the ``candidates`` points, weighted towards the
+    middle, scored by how far a finger would land on something: the collections of docs/ivfp.md),
+    or "clear" (every target pixel and width checked against the depth image, as the clear-grasp
+    agent aims; fixed yaw only)"""
+
+    def check(self) -> None:
+        if self.aim not in AIMS:
+            raise ValueError(f"aim must be one of {AIMS}, got {self.aim!r}")
 
 
 def demonstrate(env, observation: dict, rng: np.random.Generator, settings: DemonstratorSettings = DemonstratorSettings()) -> Grasp:
@@ -48,6 +60,13 @@ def demonstrate(env, observation: dict, rng: np.random.Generator, settings: Demo
     p, gripper = env.bench_spec.pick, env.bench_spec.gripper
     mask = observation["target_mask"].astype(bool)
     depth = observation["depth"]
+    if settings.aim == "clear":
+        if p.free_yaw:
+            raise ValueError("DemonstratorSettings.aim 'clear' searches fixed-yaw grasps; use aim 'sampled' with pick.free_yaw")
+        u, v, width = clear_aim(mask, depth, env.camera, p.widths_m, settings.margin_m, gripper.grasp_depth_m,
+                                gripper.fingertip_clearance_m)
+        px_m = float(env.camera.metres_per_pixel(depth[int(v), int(u)]))
+        return _with_human_error(env, u, v, 0.0, width, px_m, rng, settings)
     heights = env.camera.heights_m(depth)
     inside = ndimage.distance_transform_edt(mask)
     v_all, u_all = np.nonzero(inside > 0)
@@ -70,13 +89,20 @@ def demonstrate(env, observation: dict, rng: np.random.Generator, settings: Demo
             score = -blocked_m / settings.margin_m + 1.0 * bool(fits) + inside[int(v), int(u)] / inside.max()
             if score > best_score:
                 best, best_score = (u, v, angle, width, px_m), score
-    u, v, angle, width, px_m = best
+    return _with_human_error(env, *best, rng, settings)
+
+
+def _with_human_error(env, u: float, v: float, angle: float, width: float, px_m: float, rng: np.random.Generator,
+                      settings: DemonstratorSettings) -> Grasp:
+    """The aimed grasp as a person executes it: spread by a few millimetres, and now and then
+    carelessly (a wider spread, a width one step off)."""
+    widths = env.bench_spec.pick.widths_m
+    H, W = env.camera.height_px, env.camera.width_px
     careless = rng.random() < settings.careless_rate
     spread_px = (settings.careless_spread_m if careless else settings.spread_m) / px_m
     if careless and rng.random() < 0.5:
-        index = p.widths_m.index(width) + int(rng.choice([-1, 1]))
-        width = p.widths_m[int(np.clip(index, 0, len(p.widths_m) - 1))]
-    H, W = depth.shape
+        index = widths.index(width) + int(rng.choice([-1, 1]))
+        width = widths[int(np.clip(index, 0, len(widths) - 1))]
     u = float(np.clip(u + rng.normal(0, spread_px), 0, W - 1))
     v = float(np.clip(v + rng.normal(0, spread_px), 0, H - 1))
     return Grasp(u, v, angle, env.width_to_opening_px(width, u, v))
@@ -154,12 +180,18 @@ def collect(env: str, bins: int, out, picks_per_bin: int = 12, seed: int = 0, sp
     from .. import __version__
     from ..data.generate import spec_mapping
     from ..parallel import run_tasks
-    from .picks import write_index, write_metadata
+    from .picks import read_metadata, write_index, write_metadata
 
     spec = spec_mapping(env, split)
     if spec.get("pick") is None:
         raise ValueError(f"--env {env}: not a target-picking environment (no `pick:` section); use GraspBench/BinPick-v0")
     spec["pick"]["after_probe"] = after_probe
+    settings.check()
+    if (Path(out) / "dataset.json").exists():  # a resume: the same demonstrator, or the bins would mix two
+        made_by = DemonstratorSettings(**read_metadata(out).get("demonstrator", {}))
+        if made_by != settings:
+            raise ValueError(f"{out} was collected by the demonstrator {made_by}; resume it with the same settings "
+                             f"(--aim {made_by.aim}, --careless-rate {made_by.careless_rate}) or use a new --out folder")
     write_metadata(out, {"graspbench_version": __version__, "env": env, "spec": spec, "seed": seed, "bins": bins,
                          "picks_per_bin": picks_per_bin, "after_probe": after_probe,
                          "demonstrator": dataclasses.asdict(settings)})
