@@ -137,7 +137,7 @@ class HeuristicAgent:
         depth = observation["depth"]
         camera = camera_from_info(observation, info)
         heights = camera.heights_m(depth)
-        free_space = height_map(depth, camera)
+        free_space = height_map(heights)
         unclaimed = heights > self.min_height_m
         chosen, tried = None, 0
         while unclaimed.any() and tried < self.max_objects:
@@ -243,21 +243,20 @@ class NetworkAgent:
         import torch
 
         from .data.dataset import model_input
-        from .postprocess import first_clear, grasps_from_maps, maps_to_numpy, planner_candidates
+        from .postprocess import grasps_from_maps, maps_to_numpy, plan_clear
 
         x = torch.from_numpy(model_input(self.input, observation["depth"], observation.get("rgb")))
         with torch.no_grad():
             maps = self.model(x[None].to(memory_format=torch.channels_last))
         if not self.check_clearance:
             return grasps_from_maps(**maps_to_numpy(maps, 0), settings=self.settings)[0]
-        grasps = planner_candidates(maps_to_numpy(maps, 0), self.settings)
         self.failures.observe(info)
         camera = camera_from_info(observation, info)
         px_m = float(camera.metres_per_pixel(np.median(observation["depth"])))  # at the table, most of the image
-        self.failures.last = first_clear(grasps, observation["depth"], camera, info["max_opening_m"],
-                                         info.get("grasp_depth_m", 0.01), skip=lambda g: self.failures.tried(g, px_m),
-                                         lowest_fingertip_z_m=info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
-                                         threshold=self.settings.threshold)
+        self.failures.last = plan_clear(maps_to_numpy(maps, 0), self.settings, observation["depth"], camera,
+                                        info["max_opening_m"], info.get("grasp_depth_m", 0.01),
+                                        info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
+                                        skip=lambda g: self.failures.tried(g, px_m))
         return self.failures.last
 
 

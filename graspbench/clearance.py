@@ -27,17 +27,16 @@ TABLE_TOLERANCE_M = 0.001
 """a footprint this close to the table is on the table (rendered depth puts the table at 0 m)"""
 
 
-def height_map(depth_m: np.ndarray, camera) -> np.ndarray:
+def height_map(heights_m: np.ndarray) -> np.ndarray:
     """World z per pixel for the footprint check, each pixel raised to the highest of itself and its
     8 neighbours. Of the 26 collisions on validation scenes whose fingers the bare check called
     clear and whose contact lay inside the image (gpnet, Stacked-v0), the contact was a median
     1.0 px, at most 2.8 px, from the nearest pixel that showed the object.
 
     Args:
-        depth_m: (H, W) depth along the optical axis.
-        camera: anything with ``heights_m(depth_m)`` (a :class:`graspbench.sim.camera.Camera`).
+        heights_m: (H, W) world z of every pixel (``Camera.heights_m`` of the depth image).
     """
-    return maximum_filter(camera.heights_m(depth_m), size=3)
+    return maximum_filter(heights_m, size=3)
 
 
 def fingers_clear(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float,

@@ -221,6 +221,14 @@ def planner_candidates(maps: dict, settings: PostProcess) -> list[Grasp]:
     return strong + [g for g in peaks if g.quality <= settings.threshold]
 
 
+def plan_clear(maps: dict, settings: PostProcess, depth_m: np.ndarray, camera, max_opening_m: float,
+               grasp_depth_m: float, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, skip=None) -> Grasp:
+    """A network planner's grasp on one image: :func:`first_clear` over :func:`planner_candidates`,
+    the weak peaks weighed last (what the network agents and the simulated validation execute)."""
+    return first_clear(planner_candidates(maps, settings), depth_m, camera, max_opening_m, grasp_depth_m, skip=skip,
+                       lowest_fingertip_z_m=lowest_fingertip_z_m, threshold=settings.threshold)
+
+
 def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m: float, grasp_depth_m: float,
                 widen: tuple[float, ...] = (1.0, 1.25, 1.5), turns_deg: tuple[float, ...] = (0, 30, -30, 60, -60, 90),
                 skip=None, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, threshold: float = -np.inf) -> Grasp:
@@ -245,7 +253,7 @@ def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m:
     what the camera cannot see.
     """
     heights = camera.heights_m(depth_m)
-    free_space = height_map(depth_m, camera)
+    free_space = height_map(heights)
     geometry = []  # per grasp, what does not depend on the turn: pixel size, fingertip height, widest opening
     for grasp in grasps:
         row = int(np.clip(round(grasp.v), 0, depth_m.shape[0] - 1))

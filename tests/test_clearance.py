@@ -25,7 +25,7 @@ def test_a_finger_flush_against_the_last_pixel_of_an_object_is_not_clear():
     # lies, so a finger whose inner pad starts right after column 119 (or before 81) may come down on it.
     heights = np.zeros((200, 200))
     heights[81:120, 81:120] = 0.04
-    free_space = height_map(None, camera_over(heights))
+    free_space = height_map(heights)
     flush_px, gap_px = 2 * 19.5, 2 * 20.5  # openings: the pads at 19.5 and 20.5 px from the centre
     assert footprint_clear(heights, 100.0, 100.0, 0.0, flush_px, PX_M, 0.03)  # the bare check
     assert not fingers_clear(free_space, 100.0, 100.0, 0.0, flush_px, PX_M, 0.03)
@@ -37,7 +37,7 @@ def test_fingers_beside_a_flat_object_stop_above_the_table_and_are_clear():
     # stops them 3 mm above it, where the table is no obstacle but the plate still is.
     heights = np.zeros((200, 200))
     heights[90:110, 85:115] = 0.006
-    free_space = height_map(None, camera_over(heights))
+    free_space = height_map(heights)
     fingertip_z_m = 0.006 - 0.01
     assert not footprint_clear(heights, 100.0, 100.0, 0.0, 60.0, PX_M, fingertip_z_m)  # the bare check
     assert fingers_clear(free_space, 100.0, 100.0, 0.0, 60.0, PX_M, fingertip_z_m, lowest_fingertip_z_m=0.003)

@@ -64,7 +64,7 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
     from ..data.store import read_metadata, read_scene
     from ..envs.grasp_env import grasp_to_pose
     from ..envs.spec import load_spec
-    from ..postprocess import first_clear, planner_candidates
+    from ..postprocess import plan_clear
     from ..sim.camera import Camera
     from ..sim.world import World
 
@@ -79,16 +79,14 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
             item = dataset[i]
             with torch.no_grad():
                 maps = maps_to_numpy(model(item["x"][None]), 0)
-            grasps = (planner_candidates(maps, settings) if check_clearance
-                      else grasps_from_maps(**maps, settings=settings))
             scene = read_scene(dataset.root, item["scene"])
             depth = scene["depth_noisy"] if dataset.noisy_depth else scene["depth"]
             camera = Camera(scene["intrinsics"], scene["extrinsics"], depth.shape[1], depth.shape[0])
-            grasp = grasps[0]
             if check_clearance:
-                grasp = first_clear(grasps, depth, camera, spec.gripper.max_opening_m, spec.gripper.grasp_depth_m,
-                                    lowest_fingertip_z_m=spec.gripper.fingertip_clearance_m,
-                                    threshold=settings.threshold)
+                grasp = plan_clear(maps, settings, depth, camera, spec.gripper.max_opening_m, spec.gripper.grasp_depth_m,
+                                   spec.gripper.fingertip_clearance_m)
+            else:
+                grasp = grasps_from_maps(**maps, settings=settings)[0]
             position, yaw, opening_m = grasp_to_pose(grasp, camera, depth, spec.gripper)
             outcomes.append(try_grasp(world, stored_record(spec, scene), spec, position, yaw, opening_m).outcome.value)
     finally:

@@ -141,8 +141,9 @@ def clear_aim(mask: np.ndarray, depth_m: np.ndarray, camera, widths_m, margin_m:
     from ..clearance import clear_everywhere, height_map
 
     px_m = float(camera.metres_per_pixel(np.median(depth_m[mask])))
-    fingertip_z = camera.heights_m(depth_m) - grasp_depth_m
-    heights = height_map(depth_m, camera)
+    surface = camera.heights_m(depth_m)
+    fingertip_z = surface - grasp_depth_m
+    heights = height_map(surface)
     # Each pixel's run of target pixels along the closing axis (u): what the fingers must span.
     runs, _ = ndimage.label(mask, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
     span_m = np.bincount(runs.ravel())[runs] * px_m
