@@ -110,3 +110,18 @@ def clear_everywhere(heights_m: np.ndarray, fingertip_z_m: np.ndarray, opening_p
     for d in range(int(np.ceil(inner - 1e-9)), reach(outer) + 1):
         fingers = np.maximum(fingers, np.maximum(padded[:, pad + d:pad + d + width], padded[:, pad - d:pad - d + width]))
     return (fingers < fingertip_z_m - clearance_m) & (palm < fingertip_z_m + FINGER_LENGTH_M - clearance_m)
+
+
+def clear_for_widths(depth_m: np.ndarray, camera, px_m: float, widths_m, grasp_depth_m: float,
+                     lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M) -> np.ndarray:
+    """:func:`clear_everywhere` for each of a fixed-yaw hand's widths, fingertips ``grasp_depth_m``
+    below every pixel's surface: a boolean (len(widths_m), H, W) map.
+
+    Args:
+        depth_m: the clean depth image; ``camera`` its :class:`~graspbench.sim.camera.Camera`.
+        px_m: metres per pixel for every width's opening (e.g. at the target's depth).
+    """
+    surface_m = camera.heights_m(depth_m)
+    heights, fingertip_z_m = height_map(surface_m), surface_m - grasp_depth_m
+    return np.stack([clear_everywhere(heights, fingertip_z_m, width_m / px_m, px_m, lowest_fingertip_z_m)
+                     for width_m in widths_m])

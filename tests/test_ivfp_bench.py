@@ -17,7 +17,7 @@ from graspbench.bench.runner import run_episodes
 from graspbench.envs.spec import ENVS_DIR
 from graspbench.grasp import Grasp
 
-IVFP_AGENTS = ["centroid", "random-mask", "clear-grasp", "il", "il-vitl", "rl20", "rl50"]
+IVFP_AGENTS = ["centroid", "random-mask", "clear-grasp", "il", "il-free", "il-vitl", "rl20", "rl50"]
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_ivfp_agents_without_weights_are_not_ready(agents_dir):
     weights.mkdir()
     (weights / "ivfp-il.pt").write_bytes(b"not yet a checkpoint")
     # IL+ViTL needs its classifier too.
-    assert agent_names(ready_only=True) == ["centroid", "clear-grasp", "il", "random-mask"]
+    assert agent_names(ready_only=True) == ["centroid", "clear-grasp", "il", "il-free", "random-mask"]
     (weights / "ivfp-classifier.pt").write_bytes(b"not yet a checkpoint")
     assert "il-vitl" in agent_names(ready_only=True)
     assert agent_names(task="clutter_removal") == []
@@ -163,11 +163,10 @@ def test_the_il_agent_once_its_weights_exist_grasps_each_target_once(tiny_bin, a
     assert (records["probes"] <= 1).all() and (records["sim_time_s"] > 0).all()
 
 
-def test_the_clear_grasp_agent_aims_where_both_fingers_have_room():
-    # A 3 x 6 cm target, 4 cm high, seen from 50 cm above (1.5 mm per pixel); a neighbour as high
-    # stands 6 mm to its right along its upper half. Its centre has no room for the right finger
-    # at any width that spans it; its lower half has.
-    from graspbench.ivfp.agents import ClearGraspAgent
+def _target_with_a_neighbour():
+    """A 3 x 6 cm target, 4 cm high, seen from 50 cm above (1.5 mm per pixel); a neighbour as high
+    stands 6 mm to its right along its upper half. Its centre has no room for the right finger
+    at any width that spans it; its lower half has. Returns (camera, observation, info)."""
     from graspbench.sim.camera import Camera
 
     camera = Camera.top_down(200, 200, height_m=0.5, field_m=0.3)
@@ -181,6 +180,14 @@ def test_the_clear_grasp_agent_aims_where_both_fingers_have_room():
     observation = {"depth": depth, "target_mask": mask, "rgb": np.zeros((200, 200, 3), np.uint8)}
     info = {"intrinsics": camera.intrinsics, "extrinsics": camera.extrinsics, "grasp_depth_m": 0.01,
             "fingertip_clearance_m": 0.003}
+    return camera, observation, info
+
+
+def test_the_clear_grasp_agent_aims_where_both_fingers_have_room():
+    from graspbench.ivfp.agents import ClearGraspAgent
+
+    camera, observation, info = _target_with_a_neighbour()
+    depth, mask = observation["depth"], observation["target_mask"]
     grasp = ClearGraspAgent().act(observation, info)
     assert 100 <= grasp.v < 120 and 90 <= grasp.u < 110 and grasp.angle_rad == 0.0
     width_m = grasp.opening_px * float(camera.metres_per_pixel(depth[int(grasp.v), int(grasp.u)]))
@@ -188,6 +195,44 @@ def test_the_clear_grasp_agent_aims_where_both_fingers_have_room():
     # Without the neighbour the deepest point is the middle.
     observation["depth"] = 0.5 - np.where(mask, 0.04, 0.0)
     assert ClearGraspAgent().act(observation, info).v == pytest.approx(99.0, abs=1)
+
+
+def test_a_policy_acting_on_free_space_samples_only_clear_grasps(tmp_path):
+    import torch
+
+    from graspbench.clearance import clear_for_widths
+    from graspbench.envs.spec import PickSpec
+    from graspbench.ivfp.agents import PolicyAgent
+    from graspbench.ivfp.policy import GraspPolicy, load_policy, policy_payload, save_checkpoint
+
+    camera, observation, info = _target_with_a_neighbour()
+    torch.manual_seed(0)  # untrained: free to put its mass anywhere on the target
+    widths_m = PickSpec().widths_m
+    save_checkpoint(tmp_path / "policy.pt", policy_payload(GraspPolicy(widths_m, base_channels=8, fpn_channels=8,
+                                                                       width_embedding=4)))
+    px_m = float(camera.metres_per_pixel(0.46))
+    clear = clear_for_widths(observation["depth"], camera, px_m, widths_m, info["grasp_depth_m"], 0.003)
+    assert clear[:, 100:120, 90:110].any() and not clear[:, 80:96, 90:110].any()  # the scene is as described
+    plain = PolicyAgent(str(tmp_path / "policy.pt"), sample=True)
+    free = PolicyAgent(str(tmp_path / "policy.pt"), sample=True, free_space=True)
+    plain_on_clear = []
+    for seed in range(20):
+        for agent in (plain, free):
+            agent.reset(seed)
+            grasp = agent.act(observation, info)
+            width = int(np.argmin([abs(grasp.opening_px * px_m - w) for w in widths_m]))
+            on_clear = bool(clear[width, int(grasp.v), int(grasp.u)])
+            if agent is free:
+                assert on_clear and observation["target_mask"][int(grasp.v), int(grasp.u)]
+            else:
+                plain_on_clear.append(on_clear)
+    assert not all(plain_on_clear)  # without it, the same policy grasps where a finger has no room
+    # A checkpoint keeps the setting: a REINFORCE run on free space hands it to its agents.
+    free.policy.free_space = True
+    save_checkpoint(tmp_path / "free.pt", policy_payload(free.policy))
+    assert load_policy(tmp_path / "free.pt").free_space and not load_policy(tmp_path / "policy.pt").free_space
+    with pytest.raises(ValueError, match="needs the environment's info"):
+        free.policy.act(observation)
 
 
 def test_an_agent_spec_with_an_unknown_task_names_the_field(agents_dir):

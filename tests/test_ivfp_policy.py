@@ -62,6 +62,19 @@ def test_masked_log_probability_on_a_hand_computed_example():
     assert pol.entropy(log_p).item() == pytest.approx(expected_entropy)
 
 
+def test_acting_on_free_space_allows_only_the_clear_actions_where_there_are_any():
+    valid = torch.tensor([[[True, True], [True, False]]] * 2)  # two states, three valid cells each
+    clear = torch.zeros(2, 3, 2, 2, dtype=torch.bool)  # three widths
+    clear[0, 1, 0, 1] = True  # state 0: clear only at width 1, at one valid cell
+    clear[0, 2, 1, 1] = True  # ... and at width 2 on an invalid cell, which does not count
+    widths, cells = pol.action_masks(valid, clear, 3)
+    assert widths[0].tolist() == [False, True, False]
+    assert cells[0, 1].tolist() == [[False, True], [False, False]]
+    # State 1 has no clear action: every valid one stays allowed, as without the check.
+    plain_widths, plain_cells = pol.action_masks(valid, None, 3)
+    assert widths[1].all() and torch.equal(cells[1], plain_cells[1]) and plain_widths.all()
+
+
 def test_clipped_importance_weights_on_a_hand_computed_example():
     log_pi = torch.log(torch.tensor([0.5, 0.2, 0.9]))
     log_mu = torch.log(torch.tensor([0.25, 0.4, 0.01]))
@@ -231,24 +244,36 @@ def test_a_users_reward_function_and_its_error_rate(tmp_path):
         rl.reinforce(_toy_args(tmp_path, "bad", env="no/such-env"))
 
 
-def test_reinforce_on_binpick_with_the_simulators_truth(tmp_path):
-    """The real environment end to end: one iteration of two grasps in one bin, truth rewards."""
+@pytest.mark.parametrize("free_space", [False, True])
+def test_reinforce_on_binpick_with_the_simulators_truth(tmp_path, free_space):
+    """The real environment end to end: one iteration of two grasps in one bin, truth rewards;
+    acting on free space, the grasps land on clear cells wherever the target has one."""
     widths_m = load_spec("envs/binpick.yaml").pick.widths_m
     pol.save_checkpoint(tmp_path / "init.pt", pol.policy_payload(tiny_policy(widths_m=widths_m)))
     args = _toy_args(tmp_path, "binpick", env="GraspBench/BinPick-v0", split="train", iterations=1, grasps_per_iteration=2,
-                     grasps_per_bin=2, update_steps=1, batch_size=2)
+                     grasps_per_bin=2, update_steps=1, batch_size=2, free_space=free_space)
     [row] = rl.reinforce(args)
     grasps = rl._read_experience(tmp_path / "binpick" / "experience" / "iter_001.npz")
     assert row["grasps"] == 2 and row["reward_error_rate"] == 0
     assert set(grasps["outcome"]) <= {"success", "fail_multipick", "fail_not_picked", "collision"}
     assert np.array_equal(grasps["reward"] > 0, grasps["outcome"] == "success")
     assert (grasps["log_mu"] < 0).all() and grasps["valid"].shape == (2, 112, 112)
+    assert ("clear" in grasps) == free_space
+    if free_space:
+        clear_valid = grasps["clear"] & grasps["valid"][:, None]
+        for k in range(2):
+            if clear_valid[k].any():
+                assert clear_valid[k, grasps["width_index"][k]].flat[grasps["cell"][k]]
     # The stored cell, re-scored by the policy that chose it, has the stored probability mu.
-    x, valid = pol.to_tensors(grasps)
     with torch.no_grad():
-        log_pi = tiny_policy(widths_m=widths_m).log_prob(x, valid, torch.as_tensor(grasps["width_index"]),
-                                                         torch.as_tensor(grasps["cell"]))
+        log_pi, _, _ = rl.stored_log_probs(tiny_policy(widths_m=widths_m), grasps)
     assert np.allclose(log_pi.numpy(), grasps["log_mu"], atol=1e-4)
+    if not free_space:  # the imitation's scoring agrees where nothing is ruled out
+        x, valid = pol.to_tensors(grasps)
+        with torch.no_grad():
+            plain = tiny_policy(widths_m=widths_m).log_prob(x, valid, torch.as_tensor(grasps["width_index"]),
+                                                             torch.as_tensor(grasps["cell"]))
+        assert torch.allclose(plain, log_pi, atol=1e-5)
 
 
 # --- verification in the loop ------------------------------------------------------------------

@@ -138,22 +138,20 @@ class ClearGraspAgent:
 def clear_aim(mask: np.ndarray, depth_m: np.ndarray, camera, widths_m, margin_m: float, grasp_depth_m: float,
               lowest_fingertip_z_m: float) -> tuple[float, float, float]:
     """:class:`ClearGraspAgent`'s choice on a target ``mask``: pixel (u, v) and width (m)."""
-    from ..clearance import clear_everywhere, height_map
+    from ..clearance import clear_for_widths
 
     px_m = float(camera.metres_per_pixel(np.median(depth_m[mask])))
-    surface = camera.heights_m(depth_m)
-    fingertip_z = surface - grasp_depth_m
-    heights = height_map(surface)
+    widths_m = sorted(widths_m, reverse=True)
+    clear = mask & clear_for_widths(depth_m, camera, px_m, widths_m, grasp_depth_m, lowest_fingertip_z_m)
     # Each pixel's run of target pixels along the closing axis (u): what the fingers must span.
     runs, _ = ndimage.label(mask, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
     span_m = np.bincount(runs.ravel())[runs] * px_m
     # The chosen width per pixel: the narrowest clear one that spans, else the widest clear one.
     chosen = np.full(mask.shape, np.nan)
     spans = np.zeros(mask.shape, bool)
-    for width_m in sorted(widths_m, reverse=True):
-        clear = mask & clear_everywhere(heights, fingertip_z, width_m / px_m, px_m, lowest_fingertip_z_m)
-        fits = clear & (width_m >= span_m + 2 * margin_m)
-        chosen[fits | (clear & ~spans & np.isnan(chosen))] = width_m
+    for width_m, clear_here in zip(widths_m, clear):
+        fits = clear_here & (width_m >= span_m + 2 * margin_m)
+        chosen[fits | (clear_here & ~spans & np.isnan(chosen))] = width_m
         spans |= fits
     # Deepest inside the mask; of equally deep pixels (along a long object) the one nearest its centroid.
     rows, cols = np.indices(mask.shape)
@@ -184,11 +182,13 @@ class PolicyAgent:
         success_threshold: P(success) from which ViTL extracts.
         name: the agent's name in records.
         threads: torch threads for planning and verifying (1: the per-core time units per hour count).
+        free_space: act only on free space (:func:`graspbench.ivfp.policy.action_masks`); None:
+            as the checkpoint says (a REINFORCE run trained with ``--free-space`` keeps it).
     """
 
     def __init__(self, checkpoint: str, vitl: bool = False, sample: bool = False, classifier: str | None = None,
                  vitl_widths: int = 3, vitl_candidates: int = 5, success_threshold: float = 0.5, name: str = "ivfp-policy",
-                 threads: int = 1):
+                 threads: int = 1, free_space: bool | None = None):
         import torch
 
         from .policy import load_policy
@@ -196,6 +196,8 @@ class PolicyAgent:
 
         torch.set_num_threads(threads)
         self.policy = load_policy(checkpoint)
+        if free_space is not None:
+            self.policy.free_space = free_space
         self.vitl, self.sample, self.name = vitl, sample, name
         self.settings = VitlSettings(widths=vitl_widths, candidates=vitl_candidates, success_threshold=success_threshold,
                                      sample=sample)
@@ -214,17 +216,17 @@ class PolicyAgent:
         self.rng = np.random.default_rng(seed)
 
     def act(self, observation: dict, info: dict) -> Grasp:
-        width_m, u, v = self._choose(observation)
+        width_m, u, v = self._choose(observation, info)
         return Grasp(u, v, 0.0, opening_px(observation, info, width_m, u, v))
 
-    def _choose(self, observation: dict) -> tuple[float, float, float]:
+    def _choose(self, observation: dict, info: dict | None) -> tuple[float, float, float]:
         """The grasp the policy prefers (with ``vitl``, ViTL's first candidate): width (m), u, v."""
         if self.vitl:
             from .vitl import vitl_candidates
 
-            best = vitl_candidates(self.policy, observation, self.settings, self.rng)[0]
+            best = vitl_candidates(self.policy, observation, self.settings, self.rng, info)[0]
             return self.policy.widths_m[best.width_index], best.u, best.v
-        action = self.policy.act(observation, sample=self.sample, rng=self.rng)
+        action = self.policy.act(observation, sample=self.sample, rng=self.rng, info=info)
         return self.policy.widths_m[action.width_index], action.u, action.v
 
     def pick(self, env, observation: dict, info: dict | None = None):
@@ -236,9 +238,9 @@ class PolicyAgent:
         from .vitl import VitlPick, vitl_pick
 
         if self.vitl:
-            return vitl_pick(env, self.policy, self.classifier, observation, self.settings, self.rng)
+            return vitl_pick(env, self.policy, self.classifier, observation, self.settings, self.rng, info)
         started = time.perf_counter()
-        width_m, u, v = self._choose(observation)
+        width_m, u, v = self._choose(observation, info)
         grasp = Grasp(u, v, 0.0, env.width_to_opening_px(width_m, u, v))
         planning_s = time.perf_counter() - started
         observation, _, _, _, info = env.step_grasp(grasp)

@@ -90,13 +90,16 @@ COLLECT_FIX = "collect demonstrations with `graspbench ivfp collect`"
 # --- what the policy sees --------------------------------------------------------------------
 
 
-def prepare(rgb: np.ndarray, depth_m: np.ndarray, target_mask: np.ndarray, downsample: int) -> dict[str, np.ndarray]:
+def prepare(rgb: np.ndarray, depth_m: np.ndarray, target_mask: np.ndarray, downsample: int,
+            clear: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """An observation at the policy's resolution, compact (uint8 / float16), as stored for
     training and replay:
 
     ``rgb`` uint8 (3, h, w) block means; ``height`` float16 (h, w) metres above the target's
     median visible surface; ``mask`` uint8 (h, w) share of each block on the target x 255;
-    ``valid`` bool (h, w) the cells that are actions (see the module's docstring).
+    ``valid`` bool (h, w) the cells that are actions (see the module's docstring); with ``clear``
+    (widths, H, W), the image pixels where a grasp of each width comes down on free space, also
+    ``clear`` bool (widths, h, w): the cells whose every pixel is clear (see :func:`action_masks`).
     """
     rgb, depth_m, target_mask = np.asarray(rgb), np.asarray(depth_m, np.float32), np.asarray(target_mask).astype(bool)
     H, W = depth_m.shape
@@ -115,12 +118,15 @@ def prepare(rgb: np.ndarray, depth_m: np.ndarray, target_mask: np.ndarray, downs
     valid = share >= 1.0
     if not valid.any():  # a target thinner than a block: any block touching it
         valid = share > 0
-    return {
+    compact = {
         "rgb": np.round(rgb.reshape(h, f, w, f, 3).mean(axis=(1, 3))).astype(np.uint8).transpose(2, 0, 1).copy(),
         "height": heights.reshape(h, f, w, f).mean(axis=(1, 3)).astype(np.float16),
         "mask": np.round(255 * share).astype(np.uint8),
         "valid": valid,
     }
+    if clear is not None:
+        compact["clear"] = np.asarray(clear, bool).reshape(len(clear), h, f, w, f).all(axis=(2, 4))
+    return compact
 
 
 def to_tensors(batch: dict[str, np.ndarray | torch.Tensor], input: str = "rgbd") -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,6 +138,24 @@ def to_tensors(batch: dict[str, np.ndarray | torch.Tensor], input: str = "rgbd")
     if input == "rgbd":
         channels.append(torch.as_tensor(batch["height"]).float()[:, None] / HEIGHT_SCALE_M)
     return torch.cat(channels, dim=1), torch.as_tensor(batch["valid"]).bool()
+
+
+def action_masks(valid: torch.Tensor, clear: torch.Tensor | None, widths: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The actions of each state: (widths allowed (B, widths), cells allowed at each width
+    (B, widths, h, w)), from ``valid`` (B, h, w) and, for a policy acting on free space,
+    ``clear`` (B, widths, h, w).
+
+    Without ``clear`` every width is allowed, at the valid cells. With it, a state where some
+    valid cell is clear at some width allows only those: the widths with a clear cell, at their
+    clear cells; a state with none (about half of BinPick's targets at a fixed yaw) falls back to
+    every valid action, since refusing to grasp is not an action."""
+    cells = valid[:, None].expand(-1, widths, -1, -1)
+    if clear is None:
+        return torch.ones(len(valid), widths, dtype=torch.bool), cells
+    clear_cells = cells & clear
+    clear_widths = clear_cells.flatten(2).any(dim=2)
+    some = clear_widths.any(dim=1)
+    return clear_widths | ~some[:, None], torch.where(some[:, None, None, None], clear_cells, cells)
 
 
 def stack(items: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -235,10 +259,13 @@ class GraspPolicy(nn.Module):
         base_channels: channels of the first layer; the levels have 2x, 4x, 8x as many.
         fpn_channels: channels of the decoder.
         width_embedding: size of the width's embedding concatenated to the decoder's features.
+        free_space: act only where the fingers and palm come down on free space in the depth image
+            (:func:`action_masks`; graspbench's addition, not the paper's). It changes the actions,
+            not the network: a policy trained without it can act with it, and a checkpoint keeps it.
     """
 
     def __init__(self, widths_m, downsample: int = 2, input: str = "rgbd", base_channels: int = 16,
-                 fpn_channels: int = 32, width_embedding: int = 8):
+                 fpn_channels: int = 32, width_embedding: int = 8, free_space: bool = False):
         super().__init__()
         if input not in INPUTS:
             raise ValueError(f"input {input!r} is not one of {INPUTS}")
@@ -250,7 +277,8 @@ class GraspPolicy(nn.Module):
         self.widths_m = tuple(float(w) for w in widths_m)
         self.downsample, self.input = int(downsample), input
         self.config = {"widths_m": list(self.widths_m), "downsample": self.downsample, "input": input,
-                       "base_channels": base_channels, "fpn_channels": fpn_channels, "width_embedding": width_embedding}
+                       "base_channels": base_channels, "fpn_channels": fpn_channels, "width_embedding": width_embedding,
+                       "free_space": bool(free_space)}
         c, d = base_channels, fpn_channels
         self.stem = _conv(3 + 1 + (input == "rgbd"), c)
         levels = (2 * c, 4 * c, 8 * c)
@@ -287,6 +315,14 @@ class GraspPolicy(nn.Module):
         return fused, self.width_head(state), state
 
     @property
+    def free_space(self) -> bool:
+        return self.config["free_space"]
+
+    @free_space.setter
+    def free_space(self, value: bool) -> None:
+        self.config["free_space"] = bool(value)
+
+    @property
     def state_features(self) -> int:
         """Size of the pooled state features :meth:`encode` returns."""
         return self.width_head.in_features
@@ -314,45 +350,62 @@ class GraspPolicy(nn.Module):
 
     # --- acting ------------------------------------------------------------------------------
 
-    def prepare(self, observation: dict) -> dict[str, np.ndarray]:
-        """The compact policy input of an environment observation (``rgb``, ``depth``, ``target_mask``)."""
-        return prepare(observation["rgb"], observation["depth"], observation["target_mask"], self.downsample)
+    def prepare(self, observation: dict, info: dict | None = None) -> dict[str, np.ndarray]:
+        """The compact policy input of an environment observation (``rgb``, ``depth``, ``target_mask``);
+        with :attr:`free_space`, also where each width is clear, which needs the step's ``info``
+        (the camera, ``grasp_depth_m``, ``fingertip_clearance_m``)."""
+        clear = None
+        if self.free_space:
+            if info is None or "grasp_depth_m" not in info:
+                raise ValueError("a policy acting on free space needs the environment's info with the observation "
+                                 "(camera, grasp_depth_m, fingertip_clearance_m): pass info, or set free_space=False")
+            from ..agents import camera_from_info
+            from ..clearance import clear_for_widths
+
+            camera, depth_m = camera_from_info(observation, info), np.asarray(observation["depth"])
+            px_m = float(camera.metres_per_pixel(np.median(depth_m[np.asarray(observation["target_mask"], bool)])))
+            clear = clear_for_widths(depth_m, camera, px_m, self.widths_m, info["grasp_depth_m"],
+                                     info["fingertip_clearance_m"])
+        return prepare(observation["rgb"], observation["depth"], observation["target_mask"], self.downsample, clear)
 
     @torch.no_grad()
     def action_maps(self, compact: dict[str, np.ndarray], width_indices=None, temperature: float = 1.0):
         """For one observation: log pi(w) (widths,) and log pi(cell | w) (len(width_indices), h*w),
         numpy float64; default: every width. ``temperature`` divides the logits (1: the policy)."""
-        fused, width_log_probs, valid = self.encode_one(compact, temperature)
+        fused, width_log_probs, cells = self.encode_one(compact, temperature)
         widths = range(len(self.widths_m)) if width_indices is None else width_indices
-        return width_log_probs, self.cell_log_probs(fused, valid, widths, temperature)
+        return width_log_probs, self.cell_log_probs(fused, cells, widths, temperature)
 
     def act(self, observation: dict, sample: bool = False, rng: np.random.Generator | None = None,
-            temperature: float = 1.0, compact: dict | None = None) -> PolicyAction:
+            temperature: float = 1.0, compact: dict | None = None, info: dict | None = None) -> PolicyAction:
         """One action: greedy (the paper's argmax of Q_width, then of Q_grasp at that width) or
         sampled from pi (width first, then the cell). ``compact``: the prepared observation, if the
-        caller already has it."""
+        caller already has it; ``info``: the step's, for a policy acting on free space."""
         if sample and rng is None:
             raise ValueError("sampling needs rng, a numpy Generator")
-        compact = self.prepare(observation) if compact is None else compact
+        compact = self.prepare(observation, info) if compact is None else compact
         with torch.no_grad():
-            fused, width_log_probs, valid = self.encode_one(compact, temperature)
+            fused, width_log_probs, cells = self.encode_one(compact, temperature)
             width = _choose(width_log_probs, sample, rng)
-            pixel_log_probs = self.cell_log_probs(fused, valid, [width], temperature)[0]
+            pixel_log_probs = self.cell_log_probs(fused, cells, [width], temperature)[0]
         cell = _choose(pixel_log_probs, sample, rng)
         u, v = cell_to_pixel(cell, observation["target_mask"], self.downsample)
         return PolicyAction(width, cell, u, v, float(width_log_probs[width] + pixel_log_probs[cell]))
 
     def encode_one(self, compact: dict, temperature: float = 1.0):
-        """One prepared observation -> (decoder features, log pi(w) numpy (widths,), valid (1, h, w))."""
+        """One prepared observation -> (decoder features, log pi(w) numpy (widths,), the cells
+        allowed at each width (widths, h, w))."""
         x, valid = to_tensors(stack([compact]), self.input)
+        clear = torch.as_tensor(compact["clear"])[None] if "clear" in compact else None
+        width_allowed, cells = action_masks(valid, clear, len(self.widths_m))
         fused, width_logits, _ = self.encode(x)
-        return fused, torch.log_softmax(width_logits[0] / temperature, dim=0).double().numpy(), valid
+        return fused, masked_log_softmax(width_logits / temperature, width_allowed)[0].double().numpy(), cells[0]
 
-    def cell_log_probs(self, fused, valid, widths, temperature: float = 1.0) -> np.ndarray:
-        """log pi(cell | w), numpy (len(widths), h*w), from :meth:`encode_one`'s features."""
+    def cell_log_probs(self, fused, cells, widths, temperature: float = 1.0) -> np.ndarray:
+        """log pi(cell | w), numpy (len(widths), h*w), from :meth:`encode_one`'s features and cells."""
         widths = torch.as_tensor(list(widths), dtype=torch.long)
-        logits = self.grasp_logits(fused, widths, tuple(valid.shape[1:]))
-        return masked_log_softmax(logits / temperature, valid.expand(len(widths), -1, -1)).double().numpy()
+        logits = self.grasp_logits(fused, widths, tuple(cells.shape[1:]))
+        return masked_log_softmax(logits / temperature, cells[widths]).double().numpy()
 
 
 def _choose(log_probs: np.ndarray, sample: bool, rng: np.random.Generator | None) -> int:

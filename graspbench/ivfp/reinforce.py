@@ -66,8 +66,8 @@ from torch.nn import functional as F
 from ..grasp import Grasp
 from ..io import reading, save_figure, write_atomic
 from ..parallel import EXECUTORS, run_tasks
-from .policy import (GraspPolicy, action_log_prob, entropy, masked_log_softmax, policy_from_checkpoint, policy_payload,
-                     read_checkpoint, save_checkpoint, to_tensors)
+from .policy import (GraspPolicy, action_log_prob, action_masks, entropy, masked_log_softmax, policy_from_checkpoint,
+                     policy_payload, read_checkpoint, save_checkpoint, to_tensors)
 
 NOT_PROBED = float("nan")
 """P(success) recorded for grasps the classifier did not judge (collisions, other rewards)."""
@@ -198,12 +198,12 @@ def collect_grasps(task: dict) -> dict:
             raise ValueError(f"the policy's widths {list(policy.widths_m)} are not the environment's {list(widths_m)}; "
                              "train the policy on collections of this environment")
         rng = np.random.default_rng(task["seed"])
-        observation, _ = env.reset(seed=int(rng.integers(2**31)))
+        observation, info = env.reset(seed=int(rng.integers(2**31)))
         rows = []
         for k in range(task["grasps"]):
             if k:
-                observation, _ = env.reset()  # the bin carries on (a new one when it runs low)
-            compact = policy.prepare(observation)
+                observation, info = env.reset()  # the bin carries on (a new one when it runs low)
+            compact = policy.prepare(observation, info)
             action = policy.act(observation, sample=True, rng=rng, temperature=task["temperature"], compact=compact)
             grasp = Grasp(action.u, action.v, 0.0, env.width_to_opening_px(widths_m[action.width_index], action.u, action.v))
             _, _, _, _, info = env.step_grasp(grasp)
@@ -248,16 +248,28 @@ class StateValue(nn.Module):
         return self.net(state.detach())[:, 0]
 
 
+def stored_log_probs(policy: GraspPolicy, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For stored grasps: log pi(a | s) (B,), differentiable, over the actions each state allowed
+    (free space too, where the grasps were collected on it); the policy's entropy there (B,); the
+    pooled state features (B, F)."""
+    x, valid = to_tensors(batch, policy.input)
+    width_allowed, cells = action_masks(valid, torch.as_tensor(batch["clear"]) if "clear" in batch else None,
+                                        len(policy.widths_m))
+    width_index = torch.as_tensor(batch["width_index"], dtype=torch.long)
+    fused, width_logits, state = policy.encode(x)
+    width_logits = width_logits.masked_fill(~width_allowed, float("-inf"))
+    cells = cells[torch.arange(len(width_index)), width_index]
+    pixel_log_probs = masked_log_softmax(policy.grasp_logits(fused, width_index, tuple(valid.shape[1:])), cells)
+    log_pi = action_log_prob(width_logits, pixel_log_probs, width_index, torch.as_tensor(batch["cell"], dtype=torch.long))
+    return log_pi, entropy(torch.log_softmax(width_logits, dim=1)) + entropy(pixel_log_probs), state
+
+
 def reinforce_loss(policy: GraspPolicy, batch: dict, baseline: float, max_weight: float, entropy_weight: float = 0.0,
                    state_value: StateValue | None = None):
     """The off-policy REINFORCE loss of a batch of stored grasps (see the module's docstring), plus
     the state value's squared error when there is one, and statistics (mean weight, share of
     weights clipped, mean entropy, mean baseline)."""
-    x, valid = to_tensors(batch, policy.input)
-    width_index = torch.as_tensor(batch["width_index"], dtype=torch.long)
-    fused, width_logits, state = policy.encode(x)
-    pixel_log_probs = masked_log_softmax(policy.grasp_logits(fused, width_index, tuple(valid.shape[1:])), valid)
-    log_pi = action_log_prob(width_logits, pixel_log_probs, width_index, torch.as_tensor(batch["cell"], dtype=torch.long))
+    log_pi, spread, state = stored_log_probs(policy, batch)
     weights = importance_weights(log_pi.detach(), torch.as_tensor(batch["log_mu"], dtype=torch.float32), max_weight)
     reward = torch.as_tensor(batch["reward"], dtype=torch.float32)
     b = torch.full_like(reward, baseline)
@@ -267,7 +279,6 @@ def reinforce_loss(policy: GraspPolicy, batch: dict, baseline: float, max_weight
         value_error = F.mse_loss(residual, reward - baseline)
         b = b + residual.detach()
     loss = -(weights * (reward - b) * log_pi).mean() + value_error
-    spread = entropy(torch.log_softmax(width_logits, dim=1)) + entropy(pixel_log_probs)
     if entropy_weight:
         loss = loss - entropy_weight * spread.mean()
     return loss, {"weight": weights.mean().item(), "clipped": (weights >= max_weight).float().mean().item(),
@@ -298,7 +309,7 @@ def reinforce_update(policy: GraspPolicy, optimiser, replay: dict, steps: int, b
 
 
 REPLAY_KEYS = ("rgb", "height", "mask", "valid", "width_index", "cell", "log_mu", "reward")
-"""What the update reads of each stored grasp."""
+"""What the update reads of each stored grasp (and ``clear``, acting on free space)."""
 
 
 # --- the loop ----------------------------------------------------------------------------------
@@ -343,6 +354,9 @@ class ReinforceArgs:
     """beta, the weight of the entropy bonus; 0: none"""
     temperature: float = 1.0
     """collection samples from softmax(logits / temperature); mu is that distribution's probability"""
+    free_space: bool = False
+    """act only where the fingers and palm come down on free space, where the target has such a
+    grasp (graspbench's addition, not the paper's; see policy.action_masks); the policies keep it"""
     keep: tuple[int, ...] = (20, 50)
     """iterations whose policy is kept as policy_iter_NNN.pt (RL@20 and RL@50)"""
     seed: int = 0
@@ -458,7 +472,8 @@ def _iteration_row(iteration: int, grasps: dict, total: int, update: dict, colle
 def _same_run(old: dict, new: dict) -> bool:
     """A run may be resumed with more iterations or on other workers, nothing else changed."""
     free = ("iterations", "progress", "threads", "executor", "workers", "address", "out", "keep")
-    strip = lambda args: {k: v for k, v in args.items() if k not in free}  # noqa: E731
+    defaults = dataclasses.asdict(ReinforceArgs())  # an argument added since a run started took its default
+    strip = lambda args: {k: v for k, v in {**defaults, **args}.items() if k not in free}  # noqa: E731
     return strip(old["args"]) == strip(new["args"]) and old["init_sha256"] == new["init_sha256"]
 
 
@@ -476,6 +491,7 @@ def reinforce(args: ReinforceArgs) -> list[dict]:
     meta = {"args": {**dataclasses.asdict(args), "keep": list(args.keep)},
             "init_sha256": hashlib.sha256(Path(args.init).read_bytes()).hexdigest()[:16], "graspbench_version": __version__}
     policy = policy_from_checkpoint(init, args.init)
+    policy.free_space = args.free_space
     state_value = None
     if args.state_value:
         with torch.random.fork_rng(devices=[]):  # its initial weights come from the seed, not from what ran before
@@ -502,10 +518,11 @@ def reinforce(args: ReinforceArgs) -> list[dict]:
         if args.progress and len(history) < args.iterations:
             print(f"{out}: resuming after iteration {len(history)}")
     policy.eval()
-    replay: dict[str, list] = {key: [] for key in REPLAY_KEYS}  # what the update reads of every grasp so far
+    keys = REPLAY_KEYS + ("clear",) * args.free_space
+    replay: dict[str, list] = {key: [] for key in keys}  # what the update reads of every grasp so far
     for iteration in range(1, len(history) + 1):
         grasps = _read_experience(experience_path(out, iteration))
-        for key in REPLAY_KEYS:
+        for key in keys:
             replay[key].append(grasps[key])
 
     with _ray_session(args):
@@ -535,7 +552,7 @@ def _loop(args: ReinforceArgs, source, policy: GraspPolicy, state_value: StateVa
             grasps, collect_core_s = _collect(args, source, policy, iteration)
             _write_experience(path, grasps)
         collect_s = time.perf_counter() - started
-        for key in REPLAY_KEYS:
+        for key in replay:
             replay[key].append(grasps[key])
         everything = {key: np.concatenate(value) for key, value in replay.items()}
         started = time.perf_counter()
@@ -606,6 +623,8 @@ def add_commands(group) -> None:
     p.add_argument("--value-lr", type=float, default=d.value_lr, help="Adam learning rate of the state value")
     p.add_argument("--entropy-weight", type=float, default=d.entropy_weight)
     p.add_argument("--temperature", type=float, default=d.temperature, help="sampling temperature of the collection")
+    p.add_argument("--free-space", action="store_true",
+                   help="act only where the fingers come down on free space (graspbench's addition, not the paper's)")
     p.add_argument("--keep", default=",".join(map(str, d.keep)), help="iterations whose policy is kept, comma-separated")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--executor", choices=list(EXECUTORS), default=d.executor)
@@ -627,7 +646,8 @@ def cmd_reinforce(args) -> int:
                             update_steps=args.update_steps, batch_size=args.batch_size, lr=args.lr,
                             max_weight=args.max_weight, baseline=not args.no_baseline,
                             state_value=not args.no_state_value, value_lr=args.value_lr,
-                            entropy_weight=args.entropy_weight, temperature=args.temperature, keep=keep, seed=args.seed,
+                            entropy_weight=args.entropy_weight, temperature=args.temperature,
+                            free_space=args.free_space, keep=keep, seed=args.seed,
                             executor=args.executor, workers=args.workers, address=args.address, threads=args.threads,
                             progress=not args.quiet))
     return 0

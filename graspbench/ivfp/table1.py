@@ -24,8 +24,8 @@ PAPER_TABLE1 = {
     "rl20": {"seen": (69.16, 56.58), "unseen": (61.66, 48.8)},
     "rl50": {"seen": (73.33, 58.4), "unseen": (62.51, 49.6)},
 }
-METHODS = {"centroid": "Centroid", "random-mask": "Random", "clear-grasp": "Clear grasp", "il": "IL", "il-vitl": "IL+ViTL",
-           "rl20": "RL@20", "rl50": "RL@50"}
+METHODS = {"centroid": "Centroid", "random-mask": "Random", "clear-grasp": "Clear grasp", "il": "IL",
+           "il-free": "IL, free space", "il-vitl": "IL+ViTL", "rl20": "RL@20", "rl50": "RL@50"}
 OBJECTS = {"train": "seen", "test": "unseen"}
 
 

@@ -103,16 +103,18 @@ class VitlPick:
 
 
 def vitl_candidates(policy: GraspPolicy, observation: dict, settings: VitlSettings = VitlSettings(),
-                    rng: np.random.Generator | None = None) -> list[Candidate]:
-    """The candidates for the current target, most likely first."""
+                    rng: np.random.Generator | None = None, info: dict | None = None) -> list[Candidate]:
+    """The candidates for the current target, most likely first (``info``: the step's, for a
+    policy acting on free space)."""
     settings.check()
     if settings.sample and rng is None:
         raise ValueError("vitl sample=True needs rng, a numpy Generator")
     mask = observation["target_mask"]
     with torch.no_grad():
-        fused, width_log_probs, valid = policy.encode_one(policy.prepare(observation))
-        widths = _top(width_log_probs, min(settings.widths, len(width_log_probs)), rng if settings.sample else None)
-        pixel_log_probs = policy.cell_log_probs(fused, valid, widths)
+        fused, width_log_probs, cells = policy.encode_one(policy.prepare(observation, info))
+        allowed = int(np.isfinite(width_log_probs).sum())  # acting on free space can rule widths out
+        widths = _top(width_log_probs, min(settings.widths, allowed), rng if settings.sample else None)
+        pixel_log_probs = policy.cell_log_probs(fused, cells, widths)
     joint = width_log_probs[widths][:, None] + pixel_log_probs  # (widths, cells)
     keys = joint + (rng.gumbel(size=joint.shape) if settings.sample else 0.0)  # Gumbel top-k: drawn without replacement
     chosen: list[Candidate] = []
@@ -136,10 +138,10 @@ def _top(log_probs: np.ndarray, k: int, rng: np.random.Generator | None) -> np.n
 
 
 def vitl_pick(env, policy: GraspPolicy, classifier, observation: dict, settings: VitlSettings = VitlSettings(),
-              rng: np.random.Generator | None = None) -> VitlPick:
+              rng: np.random.Generator | None = None, info: dict | None = None) -> VitlPick:
     """Pick the current target of ``env`` with verification in the loop (see the module's docstring)."""
     started = time.perf_counter()
-    candidates = vitl_candidates(policy, observation, settings, rng)
+    candidates = vitl_candidates(policy, observation, settings, rng, info)
     pick = VitlPick(outcome=REJECTED, planning_s=time.perf_counter() - started, observation=observation)
     widths_m = policy.widths_m
     judged: list[float] = []
