@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from graspbench.clearance import clear_everywhere, fingers_clear, height_map, something_between
+from graspbench.clearance import clear_everywhere, clear_for_widths, fingers_clear, height_map, something_between
 from graspbench.grasp import Grasp
 from graspbench.postprocess import first_clear
 from graspbench.sim.gripper import footprint_clear
@@ -88,3 +88,21 @@ def test_the_whole_image_check_agrees_with_the_check_of_one_grasp_at_every_pixel
                 for v in range(50)]
         assert 0.1 < whole.mean() < 0.9  # both answers occur
         assert (whole == np.array(each)).all()
+
+
+def test_searching_only_around_a_target_changes_no_answer_there():
+    # Boxes on a larger image, the target one of them; a tall one 9.3 cm away is under the palm over its right part.
+    rng = np.random.default_rng(1)
+    heights = np.zeros((120, 200))
+    for _ in range(30):
+        v, u = rng.integers(0, 120), rng.integers(0, 200)
+        heights[v:v + rng.integers(4, 20), u:u + rng.integers(4, 20)] = rng.uniform(0.002, 0.06)
+    heights[50:70, 90:110] = 0.04
+    heights[55:65, 172:180] = 0.12
+    target = np.zeros(heights.shape, bool)
+    target[50:70, 90:110] = True
+    camera, widths_m = SimpleNamespace(heights_m=lambda depth: heights), (0.02, 0.05, 0.08)
+    everywhere = clear_for_widths(heights, camera, 0.0015, widths_m, 0.01)
+    around = clear_for_widths(heights, camera, 0.0015, widths_m, 0.01, where=target)
+    assert everywhere[:, target].any() and not everywhere[:, target].all()  # both answers on the target
+    assert np.array_equal(around, everywhere & target)

@@ -142,7 +142,7 @@ def clear_aim(mask: np.ndarray, depth_m: np.ndarray, camera, widths_m, margin_m:
 
     px_m = float(camera.metres_per_pixel(np.median(depth_m[mask])))
     widths_m = sorted(widths_m, reverse=True)
-    clear = mask & clear_for_widths(depth_m, camera, px_m, widths_m, grasp_depth_m, lowest_fingertip_z_m)
+    clear = clear_for_widths(depth_m, camera, px_m, widths_m, grasp_depth_m, lowest_fingertip_z_m, where=mask)
     # Each pixel's run of target pixels along the closing axis (u): what the fingers must span.
     runs, _ = ndimage.label(mask, structure=[[0, 0, 0], [1, 1, 1], [0, 0, 0]])
     span_m = np.bincount(runs.ravel())[runs] * px_m

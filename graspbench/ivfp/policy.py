@@ -363,9 +363,10 @@ class GraspPolicy(nn.Module):
             from ..clearance import clear_for_widths
 
             camera, depth_m = camera_from_info(observation, info), np.asarray(observation["depth"])
-            px_m = float(camera.metres_per_pixel(np.median(depth_m[np.asarray(observation["target_mask"], bool)])))
+            target = np.asarray(observation["target_mask"], bool)
+            px_m = float(camera.metres_per_pixel(np.median(depth_m[target])))
             clear = clear_for_widths(depth_m, camera, px_m, self.widths_m, info["grasp_depth_m"],
-                                     info["fingertip_clearance_m"])
+                                     info["fingertip_clearance_m"], where=target)
         return prepare(observation["rgb"], observation["depth"], observation["target_mask"], self.downsample, clear)
 
     @torch.no_grad()
