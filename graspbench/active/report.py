@@ -59,6 +59,36 @@ def evaluated_with(frames: list) -> str:
             "run `graspbench active-learn --reevaluate` on each run folder (and `--same-data-round` again).")
 
 
+COST = {"label_core_s": "labelling", "train_s": "training", "select_s": "selection", "eval_s": "evaluation"}
+"""The seconds each round records, by what they paid for."""
+
+
+def cost_lines(rounds: pd.DataFrame, trials: int = 5, cores: int = 2) -> list[str]:
+    """What one trial of each strategy costs (hours of one core: the mean of each round over the
+    trials that reached it, summed over the rounds), and the whole experiment at ``trials`` trials
+    on ``cores`` cores kept busy (issue 12's bar: 6 hours on 2). Every round runs on one core; the
+    seconds are wall-clock, so rounds that shared the cores with other jobs read long."""
+    last = int(rounds["round"].max())
+    per_round = rounds.groupby(["strategy", "round"])[list(COST)].mean()
+    lines = ["| strategy | trials finished | " + " | ".join(COST.values()) + " | one trial |", "| --- " * (len(COST) + 3) + "|"]
+    total_h, missing = 0.0, []
+    for strategy in sorted(rounds["strategy"].unique()):
+        hours = per_round.loc[strategy].sum() / 3600
+        done = int((rounds[rounds["strategy"] == strategy].groupby("trial")["round"].max() == last).sum())
+        measured = len(per_round.loc[strategy]) == last + 1
+        if not measured:
+            missing.append(strategy)
+        total_h += hours.sum()
+        lines.append(f"| {strategy} | {done} | " + " | ".join(f"{hours[c]:.2f}" for c in COST)
+                     + f" | {hours.sum():.2f}{'' if measured else ' (rounds missing)'} |")
+    at_least = "at least " if missing else ""
+    lines += ["", f"Core-hours of one trial, rounds 0-{last}. The whole experiment, every strategy above at {trials} "
+              f"trials: {at_least}{trials * total_h:.1f} core-hours, {at_least}{trials * total_h / cores:.1f} hours on "
+              f"{cores} cores kept busy (the bar: 6 hours)"
+              + (f"; {', '.join(missing)} not yet through every round." if missing else ".")]
+    return lines
+
+
 def _rounds(folder: Path | None) -> pd.DataFrame | None:
     if folder is None:
         return None
@@ -172,7 +202,7 @@ def report(run: str, out: str = "results", whole_pool: str | None = None, noisy:
         claims.append((PAPER["noisy"], f"DAL - random AUC with noisy labels: {_pm(d[0], d[1])} points"))
     lines += ["", "## The paper's claims beside graspbench's", "", "| the paper | graspbench |", "| --- | --- |"]
     lines += [f"| {paper} | {ours} |" for paper, ours in claims]
-    lines.append("")
+    lines += ["", "## What it costs", ""] + cost_lines(rounds) + [""]
     text = "\n".join(lines)
     write_atomic(out / "active_learning.md", text)
     return text

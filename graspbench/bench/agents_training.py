@@ -139,8 +139,11 @@ def _target_picking_row(name: str, spec: dict) -> str:
             checkpoint = torch.load(AGENTS_DIR / files[0], map_location="cpu", weights_only=False)
         if "iteration" in checkpoint:  # reinforce's: its arguments are in its meta
             args = checkpoint["meta"]["args"]
-            origin = f"`graspbench ivfp reinforce` from {args['init']}, reward {args['reward']}, iteration {checkpoint['iteration']}"
+            origin = (f"`graspbench ivfp reinforce{' --free-space' if args.get('free_space') else ''}` from {args['init']}, "
+                      f"reward {args['reward']}, iteration {checkpoint['iteration']}")
         else:
             args = checkpoint.get("args", {})
             origin = f"`graspbench ivfp train-policy --data {args.get('data')}`, epoch {checkpoint.get('epoch')}"
+        if spec.get("free_space"):
+            origin += "; acting on free space"
     return f"| {name} | {spec.get('class')} | {weights} | {origin} |"
