@@ -63,7 +63,7 @@ ivfp: $(STAMP)
 
 # IVFP part 2 (docs/ivfp.md): the policy by imitation of the demonstrator, REINFORCE with the
 # interactive 2.0 s classifier as the reward, the agents' weights, then Tables I and II into
-# results/. About 2.5 hours on 2 cores after `make ivfp`; every step resumes.
+# results/. About 4 hours on 2 cores after `make ivfp`; every step resumes.
 IVFP = $(VENV)/bin/graspbench ivfp
 ivfp-policy: ivfp
 	$(IVFP) train-policy --data $(DATA)/ivfp-seen --out runs/ivfp_policy
@@ -73,6 +73,9 @@ ivfp-policy: ivfp
 	  --iterations 50 --workers $(WORKERS) --quiet
 	cp runs/ivfp_rl/policy_iter_020.pt agents/weights/ivfp-rl20.pt
 	cp runs/ivfp_rl/policy_iter_050.pt agents/weights/ivfp-rl50.pt
+	$(IVFP) reinforce --init agents/weights/ivfp-il.pt --out runs/ivfp_rl_free --free-space \
+	  --reward classifier:agents/weights/ivfp-classifier.pt --iterations 50 --workers $(WORKERS) --quiet
+	cp runs/ivfp_rl_free/policy_iter_020.pt agents/weights/ivfp-rl-free20.pt
 	$(IVFP) table1 --workers $(WORKERS) --quiet
 	$(IVFP) table2 --bins 20 --workers $(WORKERS) --quiet
 

@@ -17,7 +17,7 @@ from graspbench.bench.runner import run_episodes
 from graspbench.envs.spec import ENVS_DIR
 from graspbench.grasp import Grasp
 
-IVFP_AGENTS = ["centroid", "random-mask", "clear-grasp", "il", "il-free", "il-vitl", "rl20", "rl50"]
+IVFP_AGENTS = ["centroid", "random-mask", "clear-grasp", "il", "il-free", "il-vitl", "rl20", "rl50", "rl-free20"]
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_ivfp_agents_without_weights_are_not_ready(agents_dir):
     weights.mkdir()
     (weights / "ivfp-il.pt").write_bytes(b"not yet a checkpoint")
     # IL+ViTL needs its classifier too.
-    assert agent_names(ready_only=True) == ["centroid", "clear-grasp", "il", "il-free", "random-mask"]
+    assert agent_names(ready_only=True) == ["centroid", "clear-grasp", "il-free", "il", "random-mask"]
     (weights / "ivfp-classifier.pt").write_bytes(b"not yet a checkpoint")
     assert "il-vitl" in agent_names(ready_only=True)
     assert agent_names(task="clutter_removal") == []

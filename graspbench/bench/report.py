@@ -16,7 +16,7 @@ from .runner import PICKS_PER_TRIAL, env_entry, picks_targets, run_sweep
 ENVS = ["GraspBench/Single-v0", "GraspBench/Pile-v0", "GraspBench/Packed-v0", "GraspBench/Stacked-v0"]
 # The IVFP paper's Table I (Murray et al.): seen objects are the train split, unseen the test split.
 IVFP_ENVS = [("GraspBench/BinPick-v0", "train"), ("GraspBench/BinPick-v0", "test")]
-IVFP_AGENTS = ["centroid", "random-mask", "clear-grasp", "il", "il-free", "il-vitl", "rl20", "rl50"]
+IVFP_AGENTS = ["centroid", "random-mask", "clear-grasp", "il", "il-free", "il-vitl", "rl20", "rl50", "rl-free20"]
 OBJECTS = {"train": "seen", "test": "unseen", "all": "all"}
 """what the IVFP paper calls the objects of each object split"""
 SUITES = {

@@ -25,7 +25,8 @@ PAPER_TABLE1 = {
     "rl50": {"seen": (73.33, 58.4), "unseen": (62.51, 49.6)},
 }
 METHODS = {"centroid": "Centroid", "random-mask": "Random", "clear-grasp": "Clear grasp", "il": "IL",
-           "il-free": "IL, free space", "il-vitl": "IL+ViTL", "rl20": "RL@20", "rl50": "RL@50"}
+           "il-free": "IL, free space", "il-vitl": "IL+ViTL", "rl20": "RL@20", "rl50": "RL@50",
+           "rl-free20": "RL@20, free space"}
 OBJECTS = {"train": "seen", "test": "unseen"}
 
 
