@@ -74,13 +74,19 @@ def test_first_clear_passes_over_a_better_peak_that_would_close_on_the_bare_tabl
     assert something_between(heights, 100.0, 100.0, np.pi / 2, 20.0, PX_M, lowest_fingertip_z_m=0.003)
 
 
+def boxes(shape, count, sizes_px, seed):
+    """A height map of ``count`` boxes of random sizes and heights, among them flat ones and some
+    at the image's edge."""
+    rng = np.random.default_rng(seed)
+    heights = np.zeros(shape)
+    for _ in range(count):
+        v, u = rng.integers(0, shape[0]), rng.integers(0, shape[1])
+        heights[v:v + rng.integers(*sizes_px), u:u + rng.integers(*sizes_px)] = rng.uniform(0.002, 0.06)
+    return heights
+
+
 def test_the_whole_image_check_agrees_with_the_check_of_one_grasp_at_every_pixel():
-    # Boxes of random sizes and heights, among them flat ones and some at the image's edge.
-    rng = np.random.default_rng(0)
-    heights = np.zeros((50, 80))
-    for _ in range(12):
-        v, u = rng.integers(0, 50), rng.integers(0, 80)
-        heights[v:v + rng.integers(2, 10), u:u + rng.integers(2, 10)] = rng.uniform(0.002, 0.06)
+    heights = boxes((50, 80), 12, (2, 10), seed=0)
     px_m, fingertip_z = 0.0015, heights - 0.01
     for opening_px in (13.3, 20.0, 40.0):
         whole = clear_everywhere(heights, fingertip_z, opening_px, px_m)
@@ -91,12 +97,8 @@ def test_the_whole_image_check_agrees_with_the_check_of_one_grasp_at_every_pixel
 
 
 def test_searching_only_around_a_target_changes_no_answer_there():
-    # Boxes on a larger image, the target one of them; a tall one 9.3 cm away is under the palm over its right part.
-    rng = np.random.default_rng(1)
-    heights = np.zeros((120, 200))
-    for _ in range(30):
-        v, u = rng.integers(0, 120), rng.integers(0, 200)
-        heights[v:v + rng.integers(4, 20), u:u + rng.integers(4, 20)] = rng.uniform(0.002, 0.06)
+    # The target one of the boxes; a tall one 9.3 cm away is under the palm over its right part.
+    heights = boxes((120, 200), 30, (4, 20), seed=1)
     heights[50:70, 90:110] = 0.04
     heights[55:65, 172:180] = 0.12
     target = np.zeros(heights.shape, bool)
