@@ -268,3 +268,19 @@ def test_the_report_pairs_strategies_by_trial_and_measures_dal_against_the_whole
     assert (tmp_path / "results" / "active_learning_auc.csv").exists()
     with pytest.raises(ValueError, match="active-learn --out"):
         report(str(tmp_path / "nothing"), str(tmp_path / "results"))
+
+
+def test_the_cost_of_a_trial_counts_cpu_time_and_falls_back_to_the_wall_clock():
+    from graspbench.active.report import cost_lines
+
+    # Strategy a: 2 trials of rounds 0-1, each round 360 s of labelling and 3,240 s of CPU (1 hour),
+    # the wall clock twice that (other jobs ran). Strategy b: round 0 only, no CPU time recorded.
+    a = [{"strategy": "a", "trial": t, "round": r, "label_core_s": 360.0, "cpu_s": 3240.0, "train_s": 6000.0,
+          "select_s": 300.0, "eval_s": 180.0} for t in range(2) for r in range(2)]
+    b = [{"strategy": "b", "trial": 0, "round": 0, "label_core_s": 0.0, "train_s": 1800.0, "select_s": 0.0,
+          "eval_s": 0.0}]
+    lines = cost_lines(pd.DataFrame(a + b), trials=5, cores=2)
+    assert lines[2].startswith("| a | 2 |") and "| 2.00 | 0 of 4 |" in lines[2]
+    assert "| 0.50 (rounds missing) | 1 of 1 |" in lines[3]
+    # (2 + 0.5) core-hours a trial x 5 trials, over 2 cores.
+    assert "at least 12.5 core-hours, at least 6.2 hours on 2 cores" in lines[-1] and "b not yet" in lines[-1]

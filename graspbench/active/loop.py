@@ -255,7 +255,7 @@ def run_trial(args: ActiveArgs, data: PoolData, strategy: str, trial: int, bar=N
         spent = {"trials": sum(costs[i]["trials"] for i in new), "core_s": sum(costs[i]["core_s"] for i in new)}
         unlabelled = sorted(set(range(data.scenes)) - set(labelled))
         seed = round_seed(args.seed, trial, round_index)
-        started = time.perf_counter()
+        cpu_started, started = time.process_time(), time.perf_counter()
         dataset = labelled_dataset(data.labels, labelled, args)
         trained = train_round(strategy, dataset, pool_x, labelled, unlabelled, args, seed)
         train_s = time.perf_counter() - started
@@ -270,7 +270,7 @@ def run_trial(args: ActiveArgs, data: PoolData, strategy: str, trial: int, bar=N
                "labels_fraction": len(labelled) / data.scenes, "new_labels": len(new),
                "trials": spent["trials"], "trials_total": before["trials_total"] + spent["trials"],
                "label_core_s": spent["core_s"], "label_core_s_total": before["label_core_s_total"] + spent["core_s"],
-               **scores, "train_s": train_s, **selection,
+               **scores, "train_s": train_s, **selection, "cpu_s": time.process_time() - cpu_started,
                **{f"final_{k}": v for k, v in trained.history[-1].items()}}
         save_model(folder / f"round-{round_index:02d}.pt", trained.model, args,
                    {"active": {"strategy": strategy, "trial": trial, "round": round_index, "labels": len(labelled),
