@@ -24,6 +24,10 @@ else -1 (the paper's R_t from c_t); a collision, which stops the hand before any
 (the upper bound of a perfect classifier). ``module:function``: any function of the step's info
 dict returning a float.
 
+**Free space** (``--free-space``, graspbench's addition): collection and update use the policy
+acting only on clear grasps where the target has one (:func:`.policy.action_masks`); each grasp's
+clear cells are stored with it, so mu and pi are over the same actions.
+
 **Environments.** Any with the bandit interface: a Gymnasium id or spec file with a ``pick:``
 section (BinPick-v0 by default, ``--split`` picks its objects), or ``module:function`` returning
 an environment object with ``reset(seed=None)``, ``step_grasp(Grasp)``,
