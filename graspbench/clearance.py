@@ -74,18 +74,20 @@ def something_between(heights_m: np.ndarray, u: float, v: float, angle_rad: floa
     return highest_under("between", heights_m, u, v, angle_rad, opening_px, px_m) > lowest_fingertip_z_m
 
 
-def clear_everywhere(heights_m: np.ndarray, fingertip_z_m: np.ndarray, opening_px: float, px_m: float,
+def clear_everywhere(heights_m: np.ndarray, fingertip_z_m: np.ndarray, openings_px, px_m: float,
                      lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, clearance_m: float = 0.003) -> np.ndarray:
     """:func:`fingers_clear` at every pixel at once, for grasps whose closing axis runs along u
-    (yaw 0, a fixed-yaw hand): a boolean (H, W) map. Each footprint's highest point is a maximum
-    filter of the height map, so searching a whole target mask costs a few filters instead of a
-    footprint per pixel.
+    (yaw 0, a fixed-yaw hand), at each of several openings: a boolean (len(openings_px), H, W)
+    map. Each footprint's highest point is a maximum filter of the height map, so searching a whole
+    target mask costs a few filters instead of a footprint per pixel, and the palm's and the
+    fingers' filters across the closing axis are shared by every opening.
 
     Args:
         heights_m: the map of :func:`height_map`.
         fingertip_z_m: where the fingertips would go at each pixel (world z, an (H, W) array).
-        opening_px, px_m, lowest_fingertip_z_m, clearance_m: as for :func:`fingers_clear`, one
-            metres-per-pixel for the whole image (the caller's, e.g. at the target's depth).
+        openings_px: the openings (pixels) to check.
+        px_m, lowest_fingertip_z_m, clearance_m: as for :func:`fingers_clear`, one metres-per-pixel
+            for the whole image (the caller's, e.g. at the target's depth).
     """
     from scipy.ndimage import maximum_filter1d
 
@@ -100,16 +102,20 @@ def clear_everywhere(heights_m: np.ndarray, fingertip_z_m: np.ndarray, opening_p
     fingertip_z_m = np.maximum(fingertip_z_m, lowest_fingertip_z_m)
     clearance_m = np.minimum(clearance_m, fingertip_z_m - TABLE_TOLERANCE_M)
     palm = window_max(window_max(heights_m, 0, PALM_SIZE_M[1] / px_m / 2), 1, PALM_SIZE_M[0] / px_m / 2)
+    palm_clear = palm < fingertip_z_m + FINGER_LENGTH_M - clearance_m
     # Each finger covers the columns inner <= |du| <= inner + thickness on either side.
     across = window_max(heights_m, 0, FINGER_WIDTH_M / px_m / 2)
-    inner, outer = opening_px / 2, opening_px / 2 + FINGER_THICKNESS_M / px_m
-    pad = reach(outer) + 1
+    thickness_px, width = FINGER_THICKNESS_M / px_m, heights_m.shape[1]
+    pad = reach(max(openings_px) / 2 + thickness_px) + 1
     padded = np.pad(across, ((0, 0), (pad, pad)), constant_values=-np.inf)
-    width = heights_m.shape[1]
-    fingers = np.full(heights_m.shape, -np.inf)
-    for d in range(int(np.ceil(inner - 1e-9)), reach(outer) + 1):
-        fingers = np.maximum(fingers, np.maximum(padded[:, pad + d:pad + d + width], padded[:, pad - d:pad - d + width]))
-    return (fingers < fingertip_z_m - clearance_m) & (palm < fingertip_z_m + FINGER_LENGTH_M - clearance_m)
+    clear = np.zeros((len(openings_px),) + heights_m.shape, bool)
+    for k, opening_px in enumerate(openings_px):
+        inner, outer = opening_px / 2, opening_px / 2 + thickness_px
+        fingers = np.full(heights_m.shape, -np.inf)
+        for d in range(int(np.ceil(inner - 1e-9)), reach(outer) + 1):
+            fingers = np.maximum(fingers, np.maximum(padded[:, pad + d:pad + d + width], padded[:, pad - d:pad - d + width]))
+        clear[k] = (fingers < fingertip_z_m - clearance_m) & palm_clear
+    return clear
 
 
 def clear_for_widths(depth_m: np.ndarray, camera, px_m: float, widths_m, grasp_depth_m: float,
@@ -138,6 +144,6 @@ def clear_for_widths(depth_m: np.ndarray, camera, px_m: float, widths_m, grasp_d
     surface_m = surface_m[window]
     heights, fingertip_z_m = height_map(surface_m), surface_m - grasp_depth_m
     clear = np.zeros((len(widths_m),) + depth_m.shape, bool)
-    for k, width_m in enumerate(widths_m):
-        clear[(k,) + window] = clear_everywhere(heights, fingertip_z_m, width_m / px_m, px_m, lowest_fingertip_z_m)
+    clear[(slice(None),) + window] = clear_everywhere(heights, fingertip_z_m, [w / px_m for w in widths_m], px_m,
+                                                      lowest_fingertip_z_m)
     return clear if where is None else clear & where

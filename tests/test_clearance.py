@@ -89,7 +89,7 @@ def test_the_whole_image_check_agrees_with_the_check_of_one_grasp_at_every_pixel
     heights = boxes((50, 80), 12, (2, 10), seed=0)
     px_m, fingertip_z = 0.0015, heights - 0.01
     for opening_px in (13.3, 20.0, 40.0):
-        whole = clear_everywhere(heights, fingertip_z, opening_px, px_m)
+        [whole] = clear_everywhere(heights, fingertip_z, [opening_px], px_m)
         each = [[fingers_clear(heights, u, v, 0.0, opening_px, px_m, fingertip_z[v, u]) for u in range(80)]
                 for v in range(50)]
         assert 0.1 < whole.mean() < 0.9  # both answers occur
