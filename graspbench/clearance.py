@@ -128,7 +128,7 @@ def clear_for_widths(depth_m: np.ndarray, camera, px_m: float, widths_m, grasp_d
         px_m: metres per pixel for every width's opening (e.g. at the target's depth).
         where: the pixels the caller asks about (e.g. a target mask), or None for all. Only the
             window around them that a hand there can reach is searched (the palm's 20 cm keep it
-            wide: on a 224 x 224 bin it took 17 ms instead of 50); every other pixel reads False.
+            wide: on a 224 x 224 bin, 17 ms of wall clock instead of 50 on shared cores); every other pixel reads False.
     """
     from .sim.gripper import FINGER_THICKNESS_M, FINGER_WIDTH_M, PALM_SIZE_M
 
