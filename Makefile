@@ -77,6 +77,7 @@ ivfp-policy: ivfp
 	  --reward classifier:agents/weights/ivfp-classifier.pt --iterations 50 --workers $(WORKERS) --quiet
 	cp runs/ivfp_rl_free/policy_iter_020.pt agents/weights/ivfp-rl-free20.pt
 	$(IVFP) table1 --workers $(WORKERS) --quiet
+	$(VENV)/bin/graspbench perf policies --quiet --json results/perf_policies.json
 	$(IVFP) table2 --bins 20 --workers $(WORKERS) --quiet
 
 # Issue 12 (docs/active_learning.md): the Cornell-like experiments, every strategy x 5 trials, DAL's

@@ -254,6 +254,19 @@ def cmd_perf_planners(args) -> int:
     return 0
 
 
+def cmd_perf_policies(args) -> int:
+    from .bench.perf import perf_policies
+
+    rows = perf_policies(bins=args.bins, progress=not args.quiet)
+    for r in rows:
+        print(f"{r['agent']:10s} free space {str(r['free_space']):5s}  {r['plan_ms']:7.2f} ms per grasp "
+              f"({r['plan_cpu_ms']:.2f} ms of CPU), network and choice alone {r['network_ms']:.2f} ms -> "
+              f"x{r['ratio_to_network']:.2f}")
+    if args.json:
+        _write_json(args.json, rows)
+    return 0
+
+
 def cmd_reproduce(args) -> int:
     from .bench.experiments import reproduce
 
@@ -454,6 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--repeats", type=_positive_int, default=30)
     q.add_argument("--json", help="write the figures to this file")
     q.set_defaults(func=cmd_perf_planners)
+    q = perf.add_parser("policies", help="planning time per grasp of the IVFP policy agents, free space or not (one core)")
+    q.add_argument("--bins", type=_positive_int, default=3)
+    q.add_argument("--json", help="write the figures to this file")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(func=cmd_perf_policies)
 
     from .ivfp.cli import add_parser as add_ivfp_parser
 

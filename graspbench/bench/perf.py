@@ -190,12 +190,12 @@ def perf_planners(repeats: int = 30, size_px: int = 224) -> list[dict]:
     return rows
 
 
-def _median_ms(fn, repeats: int) -> float:
+def _median_ms(fn, repeats: int, clock=time.perf_counter) -> float:
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(1000 * (time.perf_counter() - start))
+        times.append(1000 * (clock() - start))
     return float(np.median(times))
 
 
@@ -247,3 +247,41 @@ def perf_demonstrations(bins: int = 3, picks_per_bin: int = 12, env_id: str = "G
         "fill_s_per_pick": round(float(np.sum(fill_s) / picks), 3),
         "core_s_per_demonstration": round(float((np.sum(pick_s) + np.sum(fill_s)) / picks), 3),
     }
+
+
+IVFP_POLICY_AGENTS = ("il", "il-free", "rl-free20")
+
+
+def perf_policies(bins: int = 3, repeats: int = 10, agents: tuple[str, ...] = IVFP_POLICY_AGENTS,
+                  env_id: str = "GraspBench/BinPick-v0", progress: bool = True) -> list[dict]:
+    """Planning time per grasp of the IVFP policy agents on one core (torch with one thread), on
+    the first target of ``bins`` bins: everything :meth:`act` does (the compact input, the
+    free-space check where the agent acts on free space, the network, the choice). The floor is
+    the network and the choice alone, on the input already prepared. Both wall-clock and the
+    process's CPU time are given: on a shared machine only the CPU time means one core's cost."""
+    import torch
+
+    from .runner import load_agent
+
+    torch.set_num_threads(1)
+    env = make_env(env_id, scene={"split": "train"})
+    try:
+        observations = [env.reset(seed=b) for b in range(bins)]
+    finally:
+        env.close()
+    rows = []
+    for name in tqdm(agents, desc="agents", disable=not progress):
+        agent = load_agent(name)
+        policy = agent.policy
+        plan_wall, plan_cpu, floor_wall = [], [], []
+        for observation, info in observations:
+            agent.act(observation, info)  # warm-up
+            plan_wall.append(_median_ms(lambda: agent.act(observation, info), repeats))
+            plan_cpu.append(_median_ms(lambda: agent.act(observation, info), repeats, clock=time.process_time))
+            compact = policy.prepare(observation, info)
+            floor_wall.append(_median_ms(lambda: policy.act(observation, compact=compact), repeats))
+        plan, floor = float(np.median(plan_wall)), float(np.median(floor_wall))
+        rows.append({"agent": name, "free_space": bool(policy.free_space), "plan_ms": round(plan, 2),
+                     "plan_cpu_ms": round(float(np.median(plan_cpu)), 2), "network_ms": round(floor, 2),
+                     "ratio_to_network": round(plan / floor, 2)})
+    return rows
