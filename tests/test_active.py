@@ -260,11 +260,19 @@ def test_the_report_pairs_strategies_by_trial_and_measures_dal_against_the_whole
     whole.mkdir()
     pd.DataFrame([{"strategy": "random", "trial": t, "round": 0, "labels": 50, "labels_fraction": 1.0,
                    "test_top1": 0.8, "sim_top1_success": 0.8} for t in (0, 1)]).to_csv(whole / "rounds.csv", index=False)
-    text = report(str(run), str(tmp_path / "results"), whole_pool=str(whole), max_fraction=0.4)
+    # The noisy annotator's run, trial 0 only: every round of DAL 0.1 lower than with clean labels.
+    noisy = tmp_path / "noisy"
+    noisy.mkdir()
+    pd.DataFrame([{**row, "test_top1": row["test_top1"] - 0.1, "sim_top1_success": row["sim_top1_success"] - 0.1}
+                  for row in rows if row["trial"] == 0 and row["strategy"] == "dal"]).to_csv(noisy / "rounds.csv", index=False)
+    (noisy / "curves.csv").write_text("strategy\n")
+    text = report(str(run), str(tmp_path / "results"), whole_pool=str(whole), noisy=str(noisy), max_fraction=0.4)
     # DAL's model within 40% of the pool is round 1 (20 labels): (0.4 + 0.2) / 2 = 0.3 of 0.8.
     assert "DAL at 40% of the pool" in text and "success: 30.0 +- " in text and "ratio 37.5%" in text
+    # Clean against noisy over the one trial both finished: AUC 40 against 30.
+    assert "| dal | planner's top-1 simulated success | 1 | 40.0 | 30.0 | -10.0 |" in text
     # The whole-pool rows say nothing of the code that measured them: the report says so.
-    assert "Rows evaluated by different code**: 0.1.0+new (12 rows), unrecorded (2 rows)" in text
+    assert "Rows evaluated by different code**: 0.1.0+new (15 rows), unrecorded (2 rows)" in text
     assert (tmp_path / "results" / "active_learning_auc.csv").exists()
     with pytest.raises(ValueError, match="active-learn --out"):
         report(str(tmp_path / "nothing"), str(tmp_path / "results"))
@@ -279,8 +287,13 @@ def test_the_cost_of_a_trial_counts_cpu_time_and_falls_back_to_the_wall_clock():
           "select_s": 300.0, "eval_s": 180.0} for t in range(2) for r in range(2)]
     b = [{"strategy": "b", "trial": 0, "round": 0, "label_core_s": 0.0, "train_s": 1800.0, "select_s": 0.0,
           "eval_s": 0.0}]
-    lines = cost_lines(pd.DataFrame(a + b), trials=5, cores=2)
-    assert lines[2].startswith("| a | 2 |") and "| 2.00 | 0 of 4 |" in lines[2]
-    assert "| 0.50 (rounds missing) | 1 of 1 |" in lines[3]
-    # (2 + 0.5) core-hours a trial x 5 trials, over 2 cores.
-    assert "at least 12.5 core-hours, at least 6.2 hours on 2 cores" in lines[-1] and "b not yet" in lines[-1]
+    lines = cost_lines(pd.DataFrame(a + b), trials=5, cores=2, optional=("b",))
+    assert lines[2].startswith("| a | 2 |") and "| 2.00 | 4 of 4 |" in lines[2]
+    assert "| 0.50 (rounds missing) | 0 of 1 |" in lines[3]
+    # (2 + 0.5) core-hours a trial x 5 trials, over 2 cores; without the optional b, 2 x 5 / 2.
+    assert "every strategy above, at least 12.5 core-hours, at least 6.2 hours on 2 cores" in lines[-1]
+    assert "without b, 10.0 core-hours, 5.0 hours on 2 cores" in lines[-1] and "round: b." in lines[-1]
+    # Another run's CPU-timed round of b (900 s) stands in for its wall-clock one; a's are kept.
+    timed = pd.DataFrame([{**b[0], "trial": 3, "cpu_s": 900.0}])
+    lines = cost_lines(pd.DataFrame(a + b), timed=(timed,), trials=5, cores=2)
+    assert "| 0.25 (rounds missing) | 1 of 1 |" in lines[3] and "| 2.00 | 4 of 4 |" in lines[2]

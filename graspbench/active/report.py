@@ -63,39 +63,56 @@ COST = {"label_core_s": "labelling", "train_s": "training", "select_s": "selecti
 """The seconds each round records, by what they paid for."""
 
 
-def cost_lines(rounds: pd.DataFrame, trials: int = 5, cores: int = 2) -> list[str]:
+def cost_lines(rounds: pd.DataFrame, timed: tuple = (), trials: int = 5, cores: int = 2,
+               optional: tuple[str, ...] = ("gissin",)) -> list[str]:
     """What one trial of each strategy costs (hours of one core: the mean of each round over the
     trials that reached it, summed over the rounds), and the whole experiment at ``trials`` trials
-    on ``cores`` cores kept busy (issue 12's bar: 6 hours on 2). Every round runs on one core. A
-    round's cost is its labelling plus the CPU time of its training, evaluation and selection
-    (``cpu_s``), which does not depend on what else ran; rounds older than that column count their
-    wall-clock seconds, which read long where other jobs shared the cores."""
-    rounds = rounds.copy()
-    wall = rounds[["train_s", "select_s", "eval_s"]].sum(axis=1)
-    cpu = rounds["cpu_s"] if "cpu_s" in rounds else pd.Series(np.nan, index=rounds.index)
-    rounds["core_s"] = rounds["label_core_s"] + cpu.fillna(wall)
-    rounds["wall_only"] = cpu.isna()
+    on ``cores`` cores kept busy (issue 12's bar: 6 hours on 2), with and without the ``optional``
+    strategies (the issue's extras). Every round runs on one core. A round's cost is its labelling
+    plus the CPU time of its training, evaluation and selection (``cpu_s``), which does not depend
+    on what else ran; rounds older than that column count their wall-clock seconds, which read long
+    where other jobs shared the cores. ``timed``: other runs of the same preset (the noisy
+    annotator's: label noise changes no computation) whose CPU-timed rounds stand in for rounds
+    timed only by the wall clock."""
+    every = pd.concat([rounds.assign(main=True), *(frame.assign(main=False) for frame in timed if frame is not None)],
+                      ignore_index=True)
+    wall = every[["train_s", "select_s", "eval_s"]].sum(axis=1)
+    cpu = every["cpu_s"] if "cpu_s" in every else pd.Series(np.nan, index=every.index)
+    every["core_s"] = every["label_core_s"] + cpu.fillna(wall)
+    every["by_cpu"] = cpu.notna()
+    # A (strategy, round) counts its CPU-timed rows where it has any, its wall-clock rows otherwise.
+    has_cpu = every.groupby(["strategy", "round"])["by_cpu"].transform("any")
+    counted = every[every["by_cpu"] | (~has_cpu & every["main"])]
+    counted = counted[counted["strategy"].isin(set(rounds["strategy"]))]
     last = int(rounds["round"].max())
-    per_round = rounds.groupby(["strategy", "round"])[list(COST) + ["core_s"]].mean()
+    per_round = counted.groupby(["strategy", "round"])[list(COST) + ["core_s"]].mean()
     lines = ["| strategy | trials finished | " + " | ".join(f"{name} (wall)" for name in COST.values())
-             + " | one trial | rounds timed by the wall clock |", "| --- " * (len(COST) + 4) + "|"]
-    total_h, missing = 0.0, []
+             + " | one trial | rounds counted by CPU time |", "| --- " * (len(COST) + 4) + "|"]
+    hours_by_strategy, missing = {}, []
     for strategy in sorted(rounds["strategy"].unique()):
-        ours = rounds[rounds["strategy"] == strategy]
+        ours = counted[counted["strategy"] == strategy]
         hours = per_round.loc[strategy].sum() / 3600
-        done = int((ours.groupby("trial")["round"].max() == last).sum())
+        main = rounds[rounds["strategy"] == strategy]
+        done = int((main.groupby("trial")["round"].max() == last).sum())
         measured = len(per_round.loc[strategy]) == last + 1
         if not measured:
             missing.append(strategy)
-        total_h += hours["core_s"]
+        hours_by_strategy[strategy] = hours["core_s"]
         lines.append(f"| {strategy} | {done} | " + " | ".join(f"{hours[c]:.2f}" for c in COST)
                      + f" | {hours['core_s']:.2f}{'' if measured else ' (rounds missing)'} | "
-                     f"{int(ours['wall_only'].sum())} of {len(ours)} |")
-    at_least = "at least " if missing else ""
-    lines += ["", f"Core-hours of one trial, rounds 0-{last}. The whole experiment, every strategy above at {trials} "
-              f"trials: {at_least}{trials * total_h:.1f} core-hours, {at_least}{trials * total_h / cores:.1f} hours on "
-              f"{cores} cores kept busy (the bar: 6 hours)"
-              + (f"; {', '.join(missing)} not yet through every round." if missing else ".")]
+                     f"{int(ours['by_cpu'].sum())} of {len(ours)} |")
+
+    def total(strategies) -> str:
+        core_h = trials * sum(hours_by_strategy[s] for s in strategies)
+        at_least = "at least " if set(missing) & set(strategies) else ""
+        return f"{at_least}{core_h:.1f} core-hours, {at_least}{core_h / cores:.1f} hours on {cores} cores kept busy"
+
+    extras = [s for s in hours_by_strategy if s in optional]
+    lines += ["", f"Core-hours of one trial, rounds 0-{last}. The whole experiment at {trials} trials (the bar: 6 hours "
+              f"on {cores} cores): every strategy above, {total(hours_by_strategy)}"
+              + (f"; without {', '.join(extras)}, {total([s for s in hours_by_strategy if s not in extras])}"
+                 if extras else "")
+              + (f". Not yet through every round: {', '.join(missing)}." if missing else ".")]
     return lines
 
 
@@ -209,15 +226,38 @@ def report(run: str, out: str = "results", whole_pool: str | None = None, noisy:
     if noisy_rounds is not None:
         m = learned if learned in noisy_rounds else agent
         d = paired_difference(trial_aucs(noisy_rounds, m), "dal", "random")
-        claims.append((PAPER["noisy"], f"DAL - random AUC with noisy labels: {_pm(d[0], d[1])} points"))
+        claims.append((PAPER["noisy"], f"DAL - random AUC of {METRIC_NAMES[m]} with noisy labels: {_pm(d[0], d[1])} "
+                       f"points ({d[2]} trials)"))
     lines += ["", "## The paper's claims beside graspbench's", "", "| the paper | graspbench |", "| --- | --- |"]
     lines += [f"| {paper} | {ours} |" for paper, ours in claims]
+    if noisy_rounds is not None:
+        lines += noisy_lines(rounds, noisy_rounds, [m for m in metrics if m in noisy_rounds], Path(noisy), out)
     if set(COST) <= set(rounds):  # rows written by active-learn record their seconds
-        lines += ["", "## What it costs", ""] + cost_lines(rounds)
+        lines += ["", "## What it costs", ""] + cost_lines(rounds, timed=(noisy_rounds,))
     lines.append("")
     text = "\n".join(lines)
     write_atomic(out / "active_learning.md", text)
     return text
+
+
+def noisy_lines(rounds: pd.DataFrame, noisy_rounds: pd.DataFrame, metrics: list, noisy: Path, out: Path) -> list[str]:
+    """The noisy annotator (the paper's Fig. 8): its learning curves into
+    ``active_learning_noisy.png``, and each strategy's AUC with clean and with noisy labels over
+    the trials both runs finished (the same initial pools and seeds)."""
+    plot_curves(pd.read_csv(noisy / "curves.csv"), metrics, out / "active_learning_noisy.png")
+    lines = ["", "## The noisy annotator", "", "Every label's angle perturbed uniformly in +-45 degrees "
+             "(`--label-noise-deg 45`), learning curves in `active_learning_noisy.png`. AUC with clean and noisy "
+             "labels over the trials both runs finished, and the paired difference:", "",
+             "| strategy | metric | trials | clean | noisy | noisy - clean |", "| --- " * 6 + "|"]
+    for m in metrics:
+        both = pd.concat([trial_aucs(rounds, m).assign(labels="clean"), trial_aucs(noisy_rounds, m).assign(labels="noisy")])
+        for strategy in sorted(noisy_rounds["strategy"].unique()):
+            table = both[both["strategy"] == strategy].pivot(index="trial", columns="labels", values="auc").dropna()
+            if table.empty or "clean" not in table:
+                continue
+            lines.append(f"| {strategy} | {METRIC_NAMES[m]} | {len(table)} | {_pm(*_interval(table['clean'])[:2])} | "
+                         f"{_pm(*_interval(table['noisy'])[:2])} | {_pm(*_interval(table['noisy'] - table['clean'])[:2])} |")
+    return lines
 
 
 def add_parser(sub) -> None:
