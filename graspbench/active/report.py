@@ -59,8 +59,9 @@ def evaluated_with(frames: list) -> str:
             "run `graspbench active-learn --reevaluate` on each run folder (and `--same-data-round` again).")
 
 
-COST = {"label_core_s": "labelling", "train_s": "training", "select_s": "selection", "eval_s": "evaluation"}
-"""The seconds each round records, by what they paid for."""
+COST = {"label_core_s": "labelling (CPU)", "train_s": "training (wall)", "select_s": "selection (wall)",
+        "eval_s": "evaluation (wall)"}
+"""The seconds each round records, by what they paid for: the labeller's CPU time, the rest by the clock."""
 
 
 def cost_lines(rounds: pd.DataFrame, timed: tuple = (), trials: int = 5, cores: int = 2,
@@ -86,7 +87,7 @@ def cost_lines(rounds: pd.DataFrame, timed: tuple = (), trials: int = 5, cores: 
     counted = counted[counted["strategy"].isin(set(rounds["strategy"]))]
     last = int(rounds["round"].max())
     per_round = counted.groupby(["strategy", "round"])[list(COST) + ["core_s"]].mean()
-    lines = ["| strategy | trials finished | " + " | ".join(f"{name} (wall)" for name in COST.values())
+    lines = ["| strategy | trials finished | " + " | ".join(COST.values())
              + " | one trial | rounds counted by CPU time |", "| --- " * (len(COST) + 4) + "|"]
     hours_by_strategy, missing = {}, []
     for strategy in sorted(rounds["strategy"].unique()):
