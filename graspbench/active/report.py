@@ -254,7 +254,7 @@ def noisy_lines(rounds: pd.DataFrame, noisy_rounds: pd.DataFrame, metrics: list,
         both = pd.concat([trial_aucs(rounds, m).assign(labels="clean"), trial_aucs(noisy_rounds, m).assign(labels="noisy")])
         for strategy in sorted(noisy_rounds["strategy"].unique()):
             table = both[both["strategy"] == strategy].pivot(index="trial", columns="labels", values="auc").dropna()
-            if table.empty or "clean" not in table:
+            if table.empty or not {"clean", "noisy"} <= set(table):
                 continue
             lines.append(f"| {strategy} | {METRIC_NAMES[m]} | {len(table)} | {_pm(*_interval(table['clean'])[:2])} | "
                          f"{_pm(*_interval(table['noisy'])[:2])} | {_pm(*_interval(table['noisy'] - table['clean'])[:2])} |")
