@@ -24,6 +24,7 @@ from scipy import ndimage
 from .clearance import LOWEST_FINGERTIP_Z_M, fingers_clear, height_map
 from .grasp import Grasp, wrap_angle
 from .sim.camera import Camera
+from .outcomes import Outcome
 from .sim.gripper import FINGER_WIDTH_M
 
 
@@ -86,7 +87,7 @@ class FailedGrasps:
 
     def observe(self, info: dict) -> None:
         """Call at every ``act``: the info of the last step says how the last grasp went."""
-        if self.last is not None and info.get("outcome") not in (None, "success"):
+        if self.last is not None and info.get("outcome") not in (None, Outcome.SUCCESS):
             self.failed.append(self.last)
 
     def tried(self, grasp: Grasp, px_m: float) -> bool:

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from graspbench.sim.gripper import Gripper, Outcome
+from graspbench.outcomes import Outcome
+from graspbench.sim.gripper import Gripper
 
 
 def place(scene, model, x, y=0.0):

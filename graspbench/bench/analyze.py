@@ -49,6 +49,7 @@ import pandas as pd
 
 from ..grasp import Grasp, GraspRectangle, wrap_angle
 from ..io import FileFormatError, reading, save_figure, write_atomic
+from ..outcomes import AttemptRecord, Outcome
 
 CAUSES = (
     "aimed off objects",
@@ -62,10 +63,10 @@ CAUSES = (
     "multi-pick",
     "simulation error",
 )
-OUTCOME_CAUSES = {"no_contact": "closed on nothing", "slipped": "slipped", "multi_pick": "multi-pick"}
+OUTCOME_CAUSES = {Outcome.NO_CONTACT: "closed on nothing", Outcome.SLIPPED: "slipped", Outcome.MULTI_PICK: "multi-pick"}
 # What the analysis reads; records of graspbench before the grasp columns lack the second list.
 RECORD_COLUMNS = ["env", "agent", "seed", "episode", "attempt", "outcome", "success"]
-GRASP_COLUMNS = ["u", "v", "angle_rad", "opening_px", "depth_m", "quality", "on_object", "first_contact"]
+GRASP_COLUMNS = list(AttemptRecord.GRASP_COLUMNS)
 FILLED_COLUMNS = RECORD_COLUMNS + ["u", "v", "angle_rad", "opening_px", "on_object"]  # never empty
 NUMERIC_COLUMNS = ["seed", "episode", "attempt", "u", "v", "angle_rad", "opening_px"]
 CROP_PX = 96  # the gallery's window around each grasp: the 8 cm opening is about 65 px at 224 px
@@ -82,13 +83,13 @@ def cause_of(outcome: str, on_object: bool, first_contact: str | None = None) ->
         on_object: whether the grasp centre's pixel showed an object.
         first_contact: for a collision, ``part:what`` pairs joined by ``;`` (the records' column).
     """
-    if outcome == "success":
+    if outcome == Outcome.SUCCESS:
         return None
-    if outcome == "sim_error":
+    if outcome == Outcome.SIM_ERROR:
         return "simulation error"
     if not on_object:
         return "aimed off objects"
-    if outcome == "collision":
+    if outcome == Outcome.COLLISION:
         contacts = _contacts(first_contact)
         fingers = {what for part, what in contacts if part != "palm"}
         palm = {what for part, what in contacts if part == "palm"}
@@ -347,8 +348,7 @@ def nearest_verified(world, spec, snapshot: Snapshot, grasp: Grasp, rng: np.rand
     """The verified grasp nearest (centre, in the table plane) to ``grasp`` on the snapshot's scene:
     candidates executed in order of distance until one succeeds."""
     from ..data.generate import LabelSettings, image_grasp, sample_candidates, try_grasp
-    from ..envs.grasp_env import grasp_to_pose
-    from ..sim.gripper import Outcome
+    from ..envs.base import grasp_to_pose
 
     camera = _camera(spec)
     settings = settings or LabelSettings()
@@ -513,7 +513,7 @@ def draw_gallery(records: pd.DataFrame, shown: list, snapshots: dict, nearest: d
         result = nearest.get(label)
         if result is not None and result.grasp is not None:
             _draw_grasp(ax, result.grasp, snapshot, spec, VERIFIED_COLOUR, "--", touching=())
-        touching = {part for part, _ in _contacts(row["first_contact"])} if row["outcome"] == "collision" else set()
+        touching = {part for part, _ in _contacts(row["first_contact"])} if row["outcome"] == Outcome.COLLISION else set()
         _draw_grasp(ax, grasp, snapshot, spec, PLANNED_COLOUR, "-", touching)
         half = CROP_PX / 2
         ax.set_xlim(grasp.u - half, grasp.u + half)

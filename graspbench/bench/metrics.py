@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..outcomes import COLLISIONS, MULTI_PICKS, Outcome
+
 Z_95 = 1.959964
 
 
@@ -40,7 +42,8 @@ class Rate:
 def summarize(attempts: pd.DataFrame) -> dict:
     """Grasp success, object removal, collision and multi-pick rates of a set of attempt records
     (the rows written by ``graspbench run --out``). Simulation errors are not attempts."""
-    valid = attempts[attempts["outcome"] != "sim_error"]
+    errors = attempts["outcome"] == Outcome.SIM_ERROR.value
+    valid = attempts[~errors]
     n = len(valid)
     episodes = attempts.groupby(["seed", "episode"])
     objects_at_start = int(episodes["objects_at_start"].first().sum())
@@ -50,9 +53,9 @@ def summarize(attempts: pd.DataFrame) -> dict:
         "gsr": Rate(int(valid["success"].sum()), n),
         "removal_rate": Rate(int(attempts["removed"].sum()), objects_at_start),
         "collision_rate": Rate(int(valid["collision"].sum()), n),
-        "multi_pick_rate": Rate(int((valid["outcome"] == "multi_pick").sum()), n),
+        "multi_pick_rate": Rate(int(valid["outcome"].isin(MULTI_PICKS).sum()), n),
         "planning_ms": float(valid["planning_ms"].mean()) if n else float("nan"),
-        "sim_errors": int((attempts["outcome"] == "sim_error").sum()),
+        "sim_errors": int(errors.sum()),
     }
     # Of the attempts aimed at an object (stacked scenes), how many aimed at one with nothing on it.
     aimed = valid[valid["top_level"].notna()] if "top_level" in valid else valid.iloc[:0]
@@ -122,8 +125,8 @@ def summarize_picks(picks: pd.DataFrame) -> dict:
         "episodes": len(episodes),
         "sr": Rate(int(picks["success"].sum()), n),
         "uph": UnitsPerHour(tuple(int(s) for s in episodes["success"].sum()), tuple(float(s) for s in episodes["seconds"].sum())),
-        "collision_rate": Rate(int((picks["outcome"] == "collision").sum()), n),
-        "multi_pick_rate": Rate(int((picks["outcome"] == "fail_multipick").sum()), n),
+        "collision_rate": Rate(int(picks["outcome"].isin(COLLISIONS).sum()), n),
+        "multi_pick_rate": Rate(int(picks["outcome"].isin(MULTI_PICKS).sum()), n),
         "seconds_per_pick": float(seconds.mean()) if n else float("nan"),
         "probes_per_pick": float(picks["probes"].mean()) if n else float("nan"),
         "retries_per_pick": float(picks["retries"].mean()) if n else float("nan"),

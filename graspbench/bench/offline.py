@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..grasp import Grasp
+from ..outcomes import Outcome
 from ..postprocess import PostProcess, grasps_from_maps, maps_to_numpy
 
 
@@ -62,7 +63,7 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
 
     from ..data.generate import stored_record, try_grasp
     from ..data.store import read_metadata, read_scene
-    from ..envs.grasp_env import grasp_to_pose
+    from ..envs.base import grasp_to_pose
     from ..envs.spec import load_spec
     from ..postprocess import plan_clear
     from ..sim.camera import Camera
@@ -92,5 +93,5 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
     finally:
         world.close()
     counts = {o: outcomes.count(o) for o in sorted(set(outcomes))}
-    return {"sim_top1_success": counts.get("success", 0) / max(len(outcomes), 1), "sim_trials": len(outcomes),
+    return {"sim_top1_success": counts.get(Outcome.SUCCESS.value, 0) / max(len(outcomes), 1), "sim_trials": len(outcomes),
             "sim_outcomes": counts}

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ..agents import HeuristicAgent
 from ..envs import make_env
+from ..outcomes import Outcome
 from ..sim.gripper import Gripper
 from ..sim.scenes import rebuild_scene
 
@@ -78,7 +79,7 @@ def trial_cost(objects: str, trials: int, env_id: str = "GraspBench/Pile-v0", pr
         "step_us_in_trial": round(1e6 * np.sum(physics_s) / np.sum(steps), 2),
         "step_us_floor": round(1e6 * np.sum(floor_s) / np.sum(steps), 2),
         "trials_per_core_second": round(1000 / trial_ms, 2),
-        "success_rate": round(float(np.mean([o == "success" for o in outcomes])), 3),
+        "success_rate": round(float(np.mean([o == Outcome.SUCCESS for o in outcomes])), 3),
     }
 
 

@@ -62,8 +62,8 @@ def summary_table(attempts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _is_pick(table: pd.DataFrame) -> pd.Series:
-    """Which rows of attempt records or of a summary are target picking's: they name their object split."""
-    return table["split"].notna() if "split" in table else pd.Series(False, index=table.index)
+    """Which rows of attempt records or of a summary are target picking's: their environment's task says."""
+    return table["env"].map(picks_targets).astype(bool)
 
 
 def _by_split(table: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:

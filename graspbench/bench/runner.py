@@ -7,9 +7,11 @@ where it stopped when asked to (``resume=True``); otherwise a sweep starts afres
 is always reset with seed ``seed + i``, so every agent meets exactly the same scenes and
 comparisons are paired.
 
-In a target-picking environment (a spec with a ``pick:`` section, BinPick-v0) an episode is a
-trial as the IVFP paper's: a new bin, then ``picks_per_trial`` picks of the targets the
-environment names, the bin carried on between them. Each pick is one record (:data:`PICK_COLUMNS`).
+In a target-picking environment (task ``pick``: a spec with a ``pick:`` section, BinPick-v0) an
+episode is a trial as the IVFP paper's: a new bin, then ``picks_per_trial`` picks of the targets
+the environment names, the bin carried on between them. Each pick is one record
+(:class:`~graspbench.outcomes.PickRecord`); each clutter-removal attempt one
+:class:`~graspbench.outcomes.AttemptRecord`.
 An agent with a ``pick(env, observation, info)`` method (verification in the loop) is handed the
 environment and may probe, release and retry; every other agent acts once. Only the first pick of
 a trial meets the same bin for every agent: later ones meet what earlier picks left.
@@ -17,6 +19,7 @@ a trial meets the same bin for every agent: later ones meet what earlier picks l
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import time
@@ -26,12 +29,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..envs import make_env
-from ..envs.binpick_env import MOTIONS
+from ..envs.spec import resolve_spec, spec_file
 from ..io import FileFormatError, read_csv, reading
+from ..outcomes import MOTIONS, AttemptRecord, Outcome, PickRecord, flags
 
-COLUMNS = ["env", "agent", "seed", "episode", "attempt", "outcome", "success", "collision", "multi_pick", "removed",
-           "objects_left", "objects_at_start", "level", "top_level", "planning_ms", "sim_time_s",
-           "u", "v", "angle_rad", "opening_px", "depth_m", "quality", "on_object", "first_contact"]
+COLUMNS = AttemptRecord.columns()
 EPISODES_PER_TASK = 5
 BLOCK_PATTERN = "*__seed*__?????-?????.csv"  # the name of a block's records, see run_sweep
 # What the summary is computed from: a file of records without them cannot be summarised.
@@ -40,15 +42,9 @@ REQUIRED_COLUMNS = ["env", "agent", "seed", "episode", "outcome", "success", "co
 NUMERIC_COLUMNS = ["seed", "episode", "removed", "objects_at_start", "planning_ms"]
 # A target-picking record is one pick: every grasp tried on the target (probes, releases, retries)
 # and the motions they took, so that units per hour pay for all of them.
-MOTION_COLUMNS = [f"{motion}_s" for motion in MOTIONS]
-PICK_COLUMNS = ["env", "split", "agent", "seed", "episode", "pick", "target_name", "outcome", "success", "collision",
-                "multi_pick", "removed", "objects_left", "objects_at_start", "planning_ms", "sim_time_s",
-                *MOTION_COLUMNS, "probes", "retries", "u", "v", "opening_px", "width_m"]
+PICK_COLUMNS = PickRecord.columns()
 PICKS_PER_TRIAL = 12
 """picks per episode of a target-picking environment: the IVFP paper's trials of 12 picks"""
-NO_ATTEMPT = "no_attempt"
-"""a pick's outcome when the agent gave up on its target without grasping (besides the
-environment's outcomes; ``released``: verification rejected every grasp it tried)"""
 
 
 def run_episodes(env_id: str, agent, episodes, seed: int = 0, progress: bool = True,
@@ -57,7 +53,7 @@ def run_episodes(env_id: str, agent, episodes, seed: int = 0, progress: bool = T
     docstring). ``episodes``: a count, or the episode indices to run."""
     env = make_env(env_id, **env_overrides)
     indices = range(episodes) if isinstance(episodes, int) else episodes
-    if env.bench_spec.pick is not None:
+    if env.task == "pick":
         try:
             return run_trials(env, env_id, agent, indices, seed, picks_per_trial, progress)
         finally:
@@ -74,22 +70,15 @@ def run_episodes(env_id: str, agent, episodes, seed: int = 0, progress: bool = T
                 planning_ms = 1000 * (time.perf_counter() - start)
                 observation, reward, terminated, truncated, info = env.step_grasp(grasp)
                 done = terminated or truncated
-                # The last columns are what `graspbench analyze` needs: the grasp as planned, where it
-                # was aimed, what the hand hit first.
-                rows.append({
-                    "env": env_id, "agent": agent.name, "seed": seed, "episode": episode,
-                    "attempt": info["attempt"], "outcome": info["outcome"], "success": bool(reward),
-                    "collision": info["collision"], "multi_pick": info["outcome"] == "multi_pick",
-                    "removed": len(info["removed_ids"]), "objects_left": info["objects_left"],
-                    "objects_at_start": info["objects_at_start"], "level": info["level"], "top_level": info["top_level"],
-                    "planning_ms": round(planning_ms, 3), "sim_time_s": round(info["sim_time_s"], 4),
-                    "u": grasp.u, "v": grasp.v, "angle_rad": grasp.angle_rad, "opening_px": grasp.opening_px,
-                    "depth_m": grasp.depth_m, "quality": grasp.quality, "on_object": info["target_id"] is not None,
-                    "first_contact": ";".join(f"{part}:{what}" for part, what in info["first_contacts"]),
-                })
+                rows.append(AttemptRecord.from_step(env_id, agent.name, seed, episode, grasp, planning_ms, info))
     finally:
         env.close()
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return records_frame(rows, AttemptRecord)
+
+
+def records_frame(records: list, kind: type) -> pd.DataFrame:
+    """A table of records (AttemptRecord or PickRecord), its columns the record's fields in order."""
+    return pd.DataFrame([dataclasses.asdict(r) for r in records], columns=kind.columns())
 
 
 def run_trials(env, env_id: str, agent, indices, seed: int, picks_per_trial: int, progress: bool) -> pd.DataFrame:
@@ -116,10 +105,10 @@ def run_trials(env, env_id: str, agent, indices, seed: int, picks_per_trial: int
                 planning_s = time.perf_counter() - start
                 recorder.step_grasp(grasp)
             recorder.check((env.world.steps - steps) * env.world.time_step_s, agent.name)
-            rows.append({"env": env_id, "split": env.bench_spec.scene.split, "agent": agent.name, "seed": seed,
-                         "episode": episode, "pick": pick, "target_name": info["target_name"],
-                         "planning_ms": round(1000 * planning_s, 3), **recorder.record()})
-    return pd.DataFrame(rows, columns=PICK_COLUMNS)
+            rows.append(PickRecord(env=env_id, split=env.bench_spec.scene.split, agent=agent.name, seed=seed,
+                                   episode=episode, pick=pick, target_name=info["target_name"],
+                                   planning_ms=round(1000 * planning_s, 3), **recorder.record()))
+    return records_frame(rows, PickRecord)
 
 
 class PickRecorder:
@@ -174,13 +163,12 @@ class PickRecorder:
         env = self.env
         motions = {f"{m}_s": round(sum(info["motion_s"][m] for info in self.infos), 4) for m in MOTIONS}
         if not self.infos:  # the agent gave up before grasping (no candidate on the target)
-            return {"outcome": NO_ATTEMPT, "success": False, "collision": False, "multi_pick": False, "removed": 0,
+            return {"outcome": Outcome.NO_ATTEMPT.value, **flags(Outcome.NO_ATTEMPT), "removed": 0,
                     "objects_left": len(env.scene.objects), "objects_at_start": env.objects_at_start,
                     "sim_time_s": 0.0, **motions, "probes": 0, "retries": 0}
         last, grasp = self.infos[-1], self.grasps[-1]
         return {
-            "outcome": last["outcome"], "success": last["outcome"] == "success",
-            "collision": last["outcome"] == "collision", "multi_pick": last["outcome"] == "fail_multipick",
+            "outcome": last["outcome"], **flags(last["outcome"]),
             "removed": sum(len(info["removed_ids"]) for info in self.infos), "objects_left": last["objects_left"],
             "objects_at_start": last["objects_at_start"],
             "sim_time_s": round(sum(info["sim_time_s"] for info in self.infos), 4), **motions,
@@ -232,23 +220,20 @@ def inputs_fingerprint(env_id: str, agent: str) -> str:
     from ..agents import agent_files
 
     digest = hashlib.sha256()
-    for path in [env_spec_path(env_id), *agent_files(agent)]:
+    for path in [spec_file(env_id), *agent_files(agent)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:8]
 
 
-def env_spec_path(env_id: str) -> Path:
-    """The spec file of a registered environment id, or the spec file given."""
-    import gymnasium as gym
-
-    return Path(gym.registry[env_id].kwargs["spec"]) if env_id in gym.registry else Path(env_id)
+@functools.lru_cache(maxsize=64)
+def task_of(env_id: str) -> str:
+    """The task of an environment (id or spec file): ``clutter`` or ``pick``."""
+    return resolve_spec(env_id).task
 
 
 def picks_targets(env_id: str) -> bool:
-    """Whether an environment (id or spec file) is target picking: its spec has a ``pick:`` section."""
-    from ..envs.spec import load_spec
-
-    return load_spec(env_spec_path(env_id)).pick is not None
+    """Whether an environment (id or spec file) is target picking."""
+    return task_of(env_id) == "pick"
 
 
 def env_entry(entry: str | tuple[str, str]) -> tuple[str, str | None]:

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..envs.base import grasp_to_pose
+from ..envs.clutter import ClutterRemovalEnv
 from ..envs.spec import EnvSpec, load_spec
-from ..sim.camera import DepthNoise
-from ..envs.grasp_env import grasp_to_pose
 from ..grasp import Grasp, wrap_angle
-from ..sim.gripper import FINGER_WIDTH_M, Gripper, GripperSpec, Outcome, footprint_clear
+from ..outcomes import Outcome
+from ..sim.camera import DepthNoise
+from ..sim.gripper import FINGER_WIDTH_M, Gripper, GripperSpec, footprint_clear
 from ..sim.scenes import SceneRecord, rebuild_scene
 from .store import scene_path, write_scene
 
@@ -208,9 +210,7 @@ def stored_record(spec: EnvSpec, scene: dict) -> SceneRecord:
 
 @functools.lru_cache(maxsize=4)
 def _env(spec_json: str):
-    from ..envs.grasp_env import GraspEnv
-
-    return GraspEnv(json.loads(spec_json), observe_segmentation=True)
+    return ClutterRemovalEnv(json.loads(spec_json), observe_segmentation=True)
 
 
 def label_scene(task: dict) -> dict:

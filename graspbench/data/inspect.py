@@ -7,10 +7,11 @@ import pandas as pd
 
 from ..grasp import GraspRectangle
 from ..io import save_figure
+from ..outcomes import Outcome
 from .store import read_index, read_metadata, read_scene
 
-OUTCOME_COLOURS = {"success": "limegreen", "collision": "red", "slipped": "orange", "no_contact": "grey",
-                   "multi_pick": "magenta"}
+OUTCOME_COLOURS = {Outcome.SUCCESS: "limegreen", Outcome.COLLISION: "red", Outcome.SLIPPED: "orange",
+                   Outcome.NO_CONTACT: "grey", Outcome.MULTI_PICK: "magenta"}
 
 
 def dataset_info(root) -> dict:

@@ -1,4 +1,9 @@
-"""Gymnasium environments, registered from the YAML specs in ``envs/`` under ``GraspBench/``."""
+"""Gymnasium environments, registered from the YAML specs in ``envs/`` under ``GraspBench/``.
+
+One base environment (:class:`GraspEnv`, :mod:`.base`) with task hooks; each task a subclass:
+clutter removal (:class:`ClutterRemovalEnv`) and target picking from a bin (:class:`BinPickEnv`).
+A spec names its task by its sections (:attr:`EnvSpec.task`).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,14 @@ import gymnasium as gym
 import yaml
 
 from ..io import reading
-from .binpick_env import BinPickEnv
-from .grasp_env import GraspEnv
-from .spec import EnvSpec, SpecError, load_spec, spec_paths
+from .base import GraspEnv
+from .binpick import BinPickEnv
+from .clutter import ClutterRemovalEnv
+from .spec import EnvSpec, SpecError, load_spec, resolve_spec, spec_file, spec_paths
 
-ENTRY_POINTS = {"clutter": "graspbench.envs.grasp_env:GraspEnv", "pick": "graspbench.envs.binpick_env:BinPickEnv"}
+TASK_ENVS = {"clutter": ClutterRemovalEnv, "pick": BinPickEnv}
+"""the environment class of each task"""
+ENTRY_POINTS = {task: f"{cls.__module__}:{cls.__name__}" for task, cls in TASK_ENVS.items()}
 
 
 def register_all() -> list[str]:
@@ -32,9 +40,8 @@ def make_env(spec_or_id: str, **kwargs) -> GraspEnv:
     """An environment from a registered id or a spec file, with overrides (``scene={...}``)."""
     if spec_or_id in gym.registry:
         return gym.make(spec_or_id, **kwargs).unwrapped
-    from .binpick_env import BinPickEnv
-
-    return (BinPickEnv if load_spec(spec_or_id).pick is not None else GraspEnv)(spec_or_id, **kwargs)
+    return TASK_ENVS[load_spec(spec_or_id).task](spec_or_id, **kwargs)
 
 
-__all__ = ["BinPickEnv", "GraspEnv", "EnvSpec", "SpecError", "load_spec", "make_env", "register_all"]
+__all__ = ["BinPickEnv", "ClutterRemovalEnv", "EnvSpec", "GraspEnv", "SpecError", "TASK_ENVS", "load_spec", "make_env",
+           "register_all", "resolve_spec", "spec_file"]

@@ -11,6 +11,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import gymnasium as gym
 import yaml
 
 from ..io import reading
@@ -21,6 +22,8 @@ from ..sim.probe import ProbeSpec, WristCameraSpec
 from ..sim.scenes import SCENE_KINDS
 
 ENVS_DIR = Path(__file__).resolve().parents[2] / "envs"
+TASKS = ("clutter", "pick")
+"""clutter removal (every spec without a ``pick:`` section) and target picking (BinPick)"""
 
 
 class SpecError(ValueError):
@@ -151,6 +154,11 @@ class EnvSpec:
     pick: PickSpec | None = None
     """target picking from a bin (BinPick) instead of clutter removal; null for clutter removal"""
 
+    @property
+    def task(self) -> str:
+        """Which task the spec sets: ``pick`` with a ``pick:`` section, else ``clutter`` (see :data:`TASKS`)."""
+        return "pick" if self.pick is not None else "clutter"
+
     def check(self):
         if not self.id.startswith("GraspBench/") or not self.id.endswith(tuple(f"-v{i}" for i in range(10))):
             raise SpecError(f"id: expected 'GraspBench/Name-vN', got {self.id!r}")
@@ -198,6 +206,18 @@ def load_spec(source: str | Path | dict | EnvSpec, **overrides) -> EnvSpec:
     except SpecError as error:
         raise SpecError(f"{where}: {error}") from None
     return spec
+
+
+def spec_file(env: str | Path) -> Path:
+    """The spec file of a registered environment id, or the spec file given."""
+    env = str(env)
+    return Path(gym.registry[env].kwargs["spec"]) if env in gym.registry else Path(env)
+
+
+def resolve_spec(env: str | Path, **overrides) -> EnvSpec:
+    """The spec of an environment id or a spec file (the one way from either to a spec), with
+    ``overrides`` as :func:`load_spec`'s."""
+    return load_spec(spec_file(env), **overrides)
 
 
 def _merge(base: dict, overrides: dict) -> dict:

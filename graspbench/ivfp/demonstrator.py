@@ -127,7 +127,7 @@ def _span_px(mask: np.ndarray, u: float, v: float, angle: float) -> float:
 
 @functools.lru_cache(maxsize=2)
 def _env(spec_json: str):
-    from ..envs.binpick_env import BinPickEnv
+    from ..envs.binpick import BinPickEnv
 
     return BinPickEnv(json.loads(spec_json))
 

@@ -36,11 +36,12 @@ import numpy as np
 import pandas as pd
 
 from ..io import read_csv, read_npz, reading, write_atomic, write_npz
+from ..outcomes import PICK_CLASSES, PICK_OUTCOMES
 
 FORMAT = 1
-CLASSES = ("success", "fail_multipick", "fail_not_picked")
+CLASSES = tuple(outcome.value for outcome in PICK_CLASSES)
 """The classifier's classes, in the order of its outputs; ``collision`` attempts are never probed."""
-OUTCOMES = CLASSES + ("collision", "released")
+OUTCOMES = tuple(outcome.value for outcome in PICK_OUTCOMES)
 """``released``: the probe ended with the fingers opening (``--after-probe release``), nothing judged."""
 INDEX_COLUMNS = ["bin", "file", "picks", *OUTCOMES]
 FIX = "delete it and run the same `graspbench ivfp collect` command again to remake it"

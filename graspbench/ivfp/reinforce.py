@@ -147,7 +147,7 @@ def env_source(env: str, split: str | None) -> dict | str:
 
 def make_env(source: dict | str):
     if isinstance(source, dict):
-        from ..envs.binpick_env import BinPickEnv
+        from ..envs.binpick import BinPickEnv
 
         return BinPickEnv(source)
     return _import(source, "--env", ENV_FIX)()

@@ -9,11 +9,11 @@ every few steps, whether the motion is done.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
 import numpy as np
 
+from ..outcomes import Outcome
 from .world import GRAVITY_M_S2
 
 URDF = Path(__file__).resolve().parents[2] / "assets" / "gripper" / "parallel_jaw.urdf"
@@ -32,16 +32,6 @@ FINGER_THICKNESS_M = 0.012  # along the closing axis
 FINGER_WIDTH_M = 0.02  # across the closing axis: the jaw size
 FINGER_LENGTH_M = 0.05  # from the fingertips to the palm
 PALM_SIZE_M = (0.20, 0.06)  # along and across the closing axis
-
-
-class Outcome(str, Enum):
-    """How a grasp attempt ended. Exactly one per attempt."""
-
-    SUCCESS = "success"  # exactly one object lifted and held
-    COLLISION = "collision"  # the gripper touched something before closing
-    NO_CONTACT = "no_contact"  # the fingers closed on nothing
-    SLIPPED = "slipped"  # something was between the fingers but not held after the lift
-    MULTI_PICK = "multi_pick"  # more than one object came up
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,18 @@
-"""The Gymnasium environment: clutter removal, one grasp attempt per step."""
+"""The base environment: one grasp attempt per step, with the hooks a task overrides.
+
+A task (:mod:`.clutter`, :mod:`.binpick`) is a subclass that overrides a few hooks, in the manner
+of ManiSkill's tasks:
+
+- ``_load_scene()``: build a new scene (objects drawn from the seed, the gripper, the first frame);
+- ``_initialize_episode(seed, options)``: what a reset does beyond seeding (by default a new scene);
+- ``_execute(grasp, **kwargs)``: run one attempt in the simulation, return its info fields
+  (``outcome`` one of :class:`~graspbench.outcomes.Outcome`);
+- ``evaluate(attempt)``: from the attempt's info and the state after it, ``success``,
+  ``terminated`` and ``truncated``.
+
+The base class does the rest the same way for every task: seeding, spaces, the camera, the
+conversions between actions, grasps and poses, counting attempts, rendering, the info dict.
+"""
 
 from __future__ import annotations
 
@@ -9,29 +23,19 @@ import numpy as np
 from gymnasium import spaces
 
 from ..grasp import Grasp, wrap_angle
+from ..outcomes import Outcome
 from ..sim.camera import Camera
-from ..sim.gripper import Gripper, GripperSpec, Outcome
+from ..sim.gripper import Gripper, GripperSpec
 from ..sim.objects import load_object_set
-from ..sim.scenes import build_scene, rebuild_scene
+from ..sim.scenes import build_scene
 from ..sim.world import World
 from .spec import EnvSpec, load_spec
 
 
 class GraspEnv(gym.Env):
-    """Clutter removal with a top-down parallel-jaw gripper.
-
-    **Task description.** Objects lie on a table (alone, in a pile, packed, stacked or in a bin).
-    Each step is one grasp attempt chosen in the image of a top-down RGB-D camera: the gripper
-    approaches straight down, closes, lifts; lifted objects are removed.
-
-    **Randomizations.** From the reset seed: which objects (uniformly, from the spec's object set
-    and split), how many (uniform in ``scene.object_count``), their drop or placement poses, and
-    the depth noise if the spec has some. Physics is deterministic: the same seed and actions give
-    the same rollout, bit for bit.
-
-    **Success conditions.** An attempt succeeds when exactly one object is lifted and held
-    (reward 1, else 0). The episode terminates when no object is left and is truncated after
-    ``protocol.max_consecutive_failures`` failures in a row or ``protocol.max_attempts`` attempts.
+    """A top-down parallel-jaw gripper over objects on a table, one grasp attempt per step; the
+    task is a subclass's (:class:`~graspbench.envs.clutter.ClutterRemovalEnv`,
+    :class:`~graspbench.envs.binpick.BinPickEnv`).
 
     **Action.** A Box in [-1, 1]^4: (x, y, angle, opening). x and y map linearly to u in
     [0, width-1] and v in [0, height-1]; angle to [-pi/2, pi/2]; opening to [0, the maximum opening
@@ -58,6 +62,8 @@ class GraspEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array", "depth_array"], "render_fps": 4}
+    task = None
+    """the task's kind, as :attr:`EnvSpec.task <graspbench.envs.spec.EnvSpec.task>` names it"""
 
     def __init__(self, spec: EnvSpec | str | Path | dict = EnvSpec(), render_mode: str | None = None, **overrides):
         self.bench_spec = load_spec(spec, **overrides)
@@ -85,63 +91,25 @@ class GraspEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        rng = self.np_random
-        s = self.bench_spec.scene
-        count = int(rng.integers(s.object_count[0], s.object_count[1] + 1))
-        picks = rng.choice(len(self.models), size=count, replace=count > len(self.models))
-        self.world.reset()
-        self.scene = build_scene(self.world, s.kind, [self.models[i] for i in picks], rng, s.workspace_m)
-        self.gripper = Gripper(self.world, self.bench_spec.gripper)
-        self.objects_at_start = len(self.scene.objects)
+        self._initialize_episode(seed, options or {})
         self.attempts = self.consecutive_failures = 0
-        self._frame = self._render_frame()
-        return self._observation(), self._info(outcome=None)
+        return self._observation(), self._info()
 
     def step(self, action):
         return self.step_grasp(self.action_to_grasp(action))
 
-    def step_grasp(self, grasp: Grasp):
-        """One attempt with a grasp given in pixels."""
-        if self.scene is None:
+    def step_grasp(self, grasp: Grasp, **kwargs):
+        """One attempt with a grasp given in pixels (``kwargs``: the task's, see its class)."""
+        if not self._ready():
             raise RuntimeError("call reset() before step()")
-        before, steps_before = self.scene.record(), self.world.steps
-        position, yaw, opening_m = self.grasp_to_pose(grasp)
-        support = self.scene.support_graph() if self.scene.kind in ("stacked", "bin") else None
-        target = self._target(grasp)
-        result = self.gripper.execute(position, yaw, opening_m, self.scene.bodies)
-        for body in result.lifted_ids:
-            self.scene.remove(body)
-        self.scene.settle()
-        sim_time_s = (self.world.steps - steps_before) * self.world.time_step_s
-        outcome, lost = result.outcome, []
-        if self._blew_up():
-            # Never count a simulation failure as a result: rebuild the scene from before the attempt.
-            self.world.reset()
-            self.scene = rebuild_scene(self.world, before, self.bench_spec.scene.workspace_m)
-            self.gripper = Gripper(self.world, self.bench_spec.gripper)
-            outcome = "sim_error"
-        else:
-            lost = self.scene.remove_lost()
+        attempt = self._execute(grasp, **kwargs)
         self.attempts += 1
-        success = outcome is Outcome.SUCCESS
+        success = Outcome(attempt["outcome"]).success
         self.consecutive_failures = 0 if success else self.consecutive_failures + 1
         self._frame = self._render_frame()
-        info = self._info(
-            outcome=getattr(outcome, "value", outcome),
-            collision=outcome is Outcome.COLLISION,
-            touched_ids=result.touched_ids,
-            removed_ids=result.lifted_ids if outcome != "sim_error" else [],
-            lost_ids=lost,
-            target_id=target,
-            level=support.level.get(target) if support and target is not None else None,
-            top_level=support.top_level.get(target) if support and target is not None else None,
-            sim_time_s=sim_time_s,
-            first_contacts=[(part, self._what(body, target)) for part, body in result.first_contacts],
-        )
-        p = self.bench_spec.protocol
-        terminated = not self.scene.objects
-        truncated = not terminated and (self.consecutive_failures >= p.max_consecutive_failures or self.attempts >= p.max_attempts)
-        return self._observation(), float(success), terminated, truncated, info
+        evaluation = self.evaluate(attempt)
+        return (self._observation(), float(evaluation["success"]), evaluation["terminated"], evaluation["truncated"],
+                self._info(**attempt))
 
     def render(self):
         if self._frame is None:
@@ -154,6 +122,39 @@ class GraspEnv(gym.Env):
         if self.world is not None:
             self.world.close()
             self.world = None
+
+    # --- task hooks -------------------------------------------------------------------------------
+
+    def _load_scene(self) -> None:
+        """A new scene drawn from the episode's generator: which objects, how many, where."""
+        rng, s = self.np_random, self.bench_spec.scene
+        count = int(rng.integers(s.object_count[0], s.object_count[1] + 1))
+        picks = rng.choice(len(self.models), size=count, replace=count > len(self.models))
+        self.world.reset()
+        self.scene = build_scene(self.world, s.kind, [self.models[i] for i in picks], rng, s.workspace_m)
+        self._load_gripper()
+        self.objects_at_start = len(self.scene.objects)
+        self._frame = self._render_frame()
+
+    def _load_gripper(self) -> None:
+        """The gripper (and what rides on it), after every ``World.reset``."""
+        self.gripper = Gripper(self.world, self.bench_spec.gripper)
+
+    def _initialize_episode(self, seed: int | None, options: dict) -> None:
+        """What a reset does after seeding: by default, a new scene."""
+        self._load_scene()
+
+    def _ready(self) -> bool:
+        """Whether an attempt may be made (a reset came first)."""
+        return self.scene is not None
+
+    def _execute(self, grasp: Grasp, **kwargs) -> dict:
+        """Run one attempt; its info fields (``outcome`` and what :meth:`_info` lists, the task's own after)."""
+        raise NotImplementedError
+
+    def evaluate(self, attempt: dict) -> dict:
+        """``success``, ``terminated`` and ``truncated`` of an attempt, from its info and the state after it."""
+        raise NotImplementedError
 
     # --- conversions ------------------------------------------------------------------------------
 
@@ -196,13 +197,6 @@ class GraspEnv(gym.Env):
             observation["segmentation"] = np.where(np.isin(segmentation, self.scene.bodies), segmentation, -1).astype(np.int32)
         return observation
 
-    def _blew_up(self) -> bool:
-        for body in self.scene.bodies:
-            position, _ = self.world.pose(body)
-            if not np.isfinite(position).all() or self.world.speed_m_s(body) > 10.0:
-                return True
-        return False
-
     def _target(self, grasp: Grasp) -> int | None:
         """The object the grasp is aimed at: the one seen at its centre pixel, if any."""
         u = int(np.clip(round(grasp.u), 0, self.camera.width_px - 1))
@@ -218,28 +212,32 @@ class GraspEnv(gym.Env):
             return "neighbour"
         return "table" if body == self.scene.table else "obstacle"
 
-    def _info(self, outcome, collision=False, touched_ids=(), removed_ids=(), lost_ids=(), target_id=None, level=None,
-              top_level=None, sim_time_s=0.0, first_contacts=()) -> dict:
-        return {
+    def _info(self, **attempt) -> dict:
+        """The info of a reset (no ``attempt``) or of an attempt: its fields (from ``_execute``)
+        over the standing ones; the task's own fields come after."""
+        outcome = attempt.get("outcome")
+        info = {
             "outcome": outcome,
-            "collision": collision,
-            "touched_ids": list(touched_ids),
-            "removed_ids": list(removed_ids),
-            "lost_ids": list(lost_ids),
+            "collision": outcome is not None and Outcome(outcome).collision,
+            "touched_ids": [],
+            "removed_ids": [],
+            "lost_ids": [],
             "objects_left": len(self.scene.objects),
             "objects_at_start": self.objects_at_start,
-            "target_id": target_id,
-            "level": level,
-            "top_level": top_level,
+            "target_id": None,
+            "level": None,
+            "top_level": None,
             "attempt": self.attempts,
-            "sim_time_s": sim_time_s,
-            "first_contacts": list(first_contacts),
+            "sim_time_s": 0.0,
+            "first_contacts": [],
             "max_opening_m": self.bench_spec.gripper.max_opening_m,
             "grasp_depth_m": self.bench_spec.gripper.grasp_depth_m,
             "fingertip_clearance_m": self.bench_spec.gripper.fingertip_clearance_m,
             "intrinsics": self.camera.intrinsics.copy(),
             "extrinsics": self.camera.extrinsics.copy(),
         }
+        info.update(attempt)
+        return info
 
 
 def grasp_to_pose(grasp: Grasp, camera: Camera, depth_m: np.ndarray, gripper: GripperSpec) -> tuple[np.ndarray, float, float]:

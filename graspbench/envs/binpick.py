@@ -8,14 +8,13 @@ import numpy as np
 from gymnasium import spaces
 
 from ..grasp import Grasp
-from ..sim.gripper import Gripper
+from ..outcomes import MOTIONS, Outcome
 from ..sim.probe import WristCamera, frame_times, run_probe
-from ..sim.scenes import TRAY_WALL_HEIGHT_M, SceneRecord, build_scene, rebuild_scene
-from .grasp_env import GraspEnv
+from ..sim.scenes import TRAY_WALL_HEIGHT_M, SceneRecord, rebuild_scene
+from .base import GraspEnv
 from .spec import ENVS_DIR
 
-PICK_OUTCOMES = ("success", "fail_multipick", "fail_not_picked", "collision", "released")
-MOTIONS = ("approach_close", "probe", "extract", "release", "settle")
+MAX_FILLS = 10  # bins filled before giving up on finding a visible target
 STILL_TIME_S = 0.3  # after release: let the fingers open before the hand leaves
 
 
@@ -40,14 +39,14 @@ class BinPickEnv(GraspEnv):
     (missed, slipped, or another object came up). ``collision``: the hand touched the bin before closing,
     or objects it pushed past on the way down stopped it (no probe). Reward 1 for a success, else 0. Every episode terminates after its pick.
 
-    **Action.** As :class:`GraspEnv`'s (x, y, angle, opening) in [-1, 1]^4. The opening snaps to
+    **Action.** As :class:`~graspbench.envs.base.GraspEnv`'s (x, y, angle, opening) in [-1, 1]^4. The opening snaps to
     the nearest of ``pick.widths_m``; the angle is ignored unless ``pick.free_yaw`` (the closing
     axis then stays along image u).
 
     **Observation.** ``depth``, ``rgb`` and ``target_mask`` (H, W) uint8, 1 on the target's
     visible pixels.
 
-    **Info.** GraspEnv's, with ``outcome`` one of PICK_OUTCOMES, ``target_id``,
+    **Info.** GraspEnv's, with ``outcome`` one of :data:`~graspbench.outcomes.PICK_OUTCOMES`, ``target_id``,
     ``target_name``, ``width_index``, ``probe_rgb`` (T, h, w, 3) uint8 and ``probe_depth_m``
     (T, h, w) from the wrist camera (zeros after a collision), ``frame_times_s``, ``probed``,
     ``extracted_ids``, ``motion_s`` (simulated seconds of each motion of the pick, for units per
@@ -63,6 +62,8 @@ class BinPickEnv(GraspEnv):
     ``reset()`` gives up on a target. Without ``verify`` nothing changes.
     """
 
+    task = "pick"
+
     def __init__(self, spec=ENVS_DIR / "binpick.yaml", render_mode=None, **overrides):
         super().__init__(spec, render_mode, **overrides)
         s = self.bench_spec
@@ -76,29 +77,47 @@ class BinPickEnv(GraspEnv):
             "target_mask": spaces.Box(0, 1, (H, W), np.uint8),
         })
         self.times = frame_times(s.pick.probe, s.pick.wrist_camera)
-        self.target, self._new_bin = None, False
+        self.target, self._new_bin, self._verifying = None, False, False
 
-    # --- Gymnasium API ----------------------------------------------------------------------------
+    # --- task hooks -------------------------------------------------------------------------------
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super(GraspEnv, self).reset(seed=seed)
-        new_bin = seed is not None or self.scene is None or (options or {}).get("new_bin", False)
+    def _initialize_episode(self, seed: int | None, options: dict) -> None:
+        """A seeded reset fills a new bin; a seedless one names a new target in the same bin (a
+        new bin when too few objects are left or none is visible enough)."""
+        new_bin = seed is not None or self.scene is None or options.get("new_bin", False)
         if not new_bin:
             self._frame = self._render_frame()
             self.target = self._choose_target()
             new_bin = self.target is None or len(self.scene.objects) < self.bench_spec.pick.min_objects
         if new_bin:
-            self._fill_bin()
-        self.attempts = self.consecutive_failures = 0
+            self._load_scene()
         self._new_bin = new_bin
-        return self._observation(), self._info(outcome=None)
+
+    def _load_scene(self) -> None:
+        """A new bin with a target visible enough."""
+        for _ in range(MAX_FILLS):
+            super()._load_scene()
+            self.target = self._choose_target()
+            if self.target is not None:
+                return
+        raise RuntimeError(f"no bin with a visible target in {MAX_FILLS} tries: lower pick.min_target_pixels or "
+                           f"scene.object_scale")
+
+    def _load_gripper(self) -> None:
+        super()._load_gripper()
+        self.wrist_camera = WristCamera(self.gripper, self.bench_spec.pick.wrist_camera)
+
+    def _ready(self) -> bool:
+        return self.scene is not None and self.target is not None
 
     def step_grasp(self, grasp: Grasp, verify=None):
         """One pick. ``verify``: optional ``verify(probe_rgb) -> bool``, asked after the probe
         whether to extract (True) or to release and keep the target (False); see the class."""
-        if self.scene is None or self.target is None:
-            raise RuntimeError("call reset() before step()")
+        return super().step_grasp(grasp, verify=verify)
+
+    def _execute(self, grasp: Grasp, verify=None) -> dict:
         p, world = self.bench_spec.pick, self.world
+        self._verifying = verify is not None  # evaluate's: only a verified pick may keep its target
         target_name = self._target_name
         grasp = self.snap(grasp)
         position, yaw, opening_m = self.grasp_to_pose(grasp)
@@ -116,7 +135,7 @@ class BinPickEnv(GraspEnv):
         timed("approach_close")
         film, extracted, others_moved, verdict, released = None, [], None, None, False
         if contacts:
-            outcome = "collision"
+            outcome = Outcome.COLLISION
         else:
             # Reversibility is the probe's (and the release's) doing, not the approach's: measured from here.
             closed = {b: world.pose(b)[0] for b in self.scene.bodies}
@@ -129,12 +148,15 @@ class BinPickEnv(GraspEnv):
                 self.gripper.lift_to(p.extract_height_m)
                 timed("extract")
                 extracted = self._extracted()
-                outcome = ("fail_multipick" if len(extracted) > 1 else "success") if self.target in extracted else "fail_not_picked"
+                if self.target not in extracted:
+                    outcome = Outcome.FAIL_NOT_PICKED
+                else:
+                    outcome = Outcome.FAIL_MULTIPICK if len(extracted) > 1 else Outcome.SUCCESS
                 for body in extracted:
                     self.scene.remove(body)
             else:
                 # Released on purpose: nothing is judged (a rejected verification keeps its target).
-                outcome = "released"
+                outcome = Outcome.RELEASED
                 released = True
                 # Back to the pre-grasp width, not wider: the fingers would push the neighbours away.
                 self.gripper.fingers_to(opening_m, self.bench_spec.gripper.finger_force_n)
@@ -148,45 +170,41 @@ class BinPickEnv(GraspEnv):
         if released:
             moved = [np.linalg.norm(world.pose(b)[0] - closed[b]) for b in self.scene.bodies if b != self.target]
             others_moved = float(max(moved, default=0.0))
-
-        self.attempts += 1
-        target = self.target
-        self._frame = self._render_frame()
-        # One pick per episode; with verify, a rejected or colliding attempt is not yet the pick
-        # while the target is still there to grasp again.
-        retry = verify is not None and outcome in ("released", "collision") and bool((self._frame.segmentation == target).any())
-        self.target = target if retry else None
-        info = self._info(
-            outcome=outcome, collision=outcome == "collision",
-            touched_ids=sorted({b for _, b in contacts}), removed_ids=extracted, lost_ids=lost, target_id=target,
-            sim_time_s=sum(motion_s.values()),
-            first_contacts=[(part, self._what(body, target)) for part, body in contacts],
-        )
         T = len(self.times)
         h, w = p.wrist_camera.height_px, p.wrist_camera.width_px
-        info.update(
-            target_name=target_name, width_index=width_index, probed=film is not None,
-            probe_rgb=film.rgb if film is not None else np.zeros((T, h, w, 3), np.uint8),
-            probe_depth_m=film.depth_m if film is not None else np.zeros((T, h, w), np.float32),
-            frame_times_s=self.times, extracted_ids=extracted, others_moved_m=others_moved,
-            target_rise_m=float(np.max(film.watched_z_m - film.watched_z_m[0])) if film is not None else None,
-            motion_s={name: motion_s.get(name, 0.0) for name in MOTIONS}, new_bin=self._new_bin, verdict=verdict,
-        )
-        return self._observation(), float(outcome == "success"), not retry, False, info
+        return {
+            "outcome": outcome.value, "touched_ids": sorted({b for _, b in contacts}), "removed_ids": extracted,
+            "lost_ids": lost, "target_id": self.target, "sim_time_s": sum(motion_s.values()),
+            "first_contacts": [(part, self._what(body, self.target)) for part, body in contacts],
+            "target_name": target_name, "width_index": width_index, "probed": film is not None,
+            "probe_rgb": film.rgb if film is not None else np.zeros((T, h, w, 3), np.uint8),
+            "probe_depth_m": film.depth_m if film is not None else np.zeros((T, h, w), np.float32),
+            "frame_times_s": self.times, "extracted_ids": extracted, "others_moved_m": others_moved,
+            "target_rise_m": float(np.max(film.watched_z_m - film.watched_z_m[0])) if film is not None else None,
+            "motion_s": {name: motion_s.get(name, 0.0) for name in MOTIONS}, "new_bin": self._new_bin,
+            "verdict": verdict,
+        }
+
+    def evaluate(self, attempt: dict) -> dict:
+        """One pick per episode; with verify, a rejected or colliding attempt is not yet the pick
+        while the target is still there to grasp again (the episode goes on with it)."""
+        retry = (self._verifying and attempt["outcome"] in (Outcome.RELEASED, Outcome.COLLISION)
+                 and bool((self._frame.segmentation == attempt["target_id"]).any()))
+        self.target = attempt["target_id"] if retry else None
+        return {"success": Outcome(attempt["outcome"]).success, "terminated": not retry, "truncated": False}
 
     def set_bin(self, record: SceneRecord, target_index: int):
         """Replace the bin by a hand-built one (``record.kind`` is ignored) and name its
         ``target_index``-th object the target; returns the observation and info, as reset does."""
         self.world.reset()
         self.scene = rebuild_scene(self.world, dataclasses.replace(record, kind="bin"), self.bench_spec.scene.workspace_m)
-        self.gripper = Gripper(self.world, self.bench_spec.gripper)
-        self.wrist_camera = WristCamera(self.gripper, self.bench_spec.pick.wrist_camera)
+        self._load_gripper()
         self.scene.settle()
         self.objects_at_start = len(self.scene.objects)
         self.target, self._new_bin = self.scene.bodies[target_index], True
         self.attempts = self.consecutive_failures = 0
         self._frame = self._render_frame()
-        return self._observation(), self._info(outcome=None)
+        return self._observation(), self._info()
 
     # --- the grasp --------------------------------------------------------------------------------
 
@@ -202,22 +220,6 @@ class BinPickEnv(GraspEnv):
         return width_m / float(self.camera.metres_per_pixel(depth))
 
     # --- internals --------------------------------------------------------------------------------
-
-    def _fill_bin(self) -> None:
-        rng, s = self.np_random, self.bench_spec.scene
-        for _ in range(10):
-            count = int(rng.integers(s.object_count[0], s.object_count[1] + 1))
-            picks = rng.choice(len(self.models), size=count, replace=count > len(self.models))
-            self.world.reset()
-            self.scene = build_scene(self.world, s.kind, [self.models[i] for i in picks], rng, s.workspace_m)
-            self.gripper = Gripper(self.world, self.bench_spec.gripper)
-            self.wrist_camera = WristCamera(self.gripper, self.bench_spec.pick.wrist_camera)
-            self.objects_at_start = len(self.scene.objects)
-            self._frame = self._render_frame()
-            self.target = self._choose_target()
-            if self.target is not None:
-                return
-        raise RuntimeError("no bin with a visible target in 10 tries: lower pick.min_target_pixels or scene.object_scale")
 
     def _choose_target(self) -> int | None:
         segmentation = self._frame.segmentation
@@ -240,8 +242,8 @@ class BinPickEnv(GraspEnv):
         observation["target_mask"] = (self._frame.segmentation == target).astype(np.uint8)
         return observation
 
-    def _info(self, outcome, **kwargs) -> dict:
-        info = super()._info(outcome, **kwargs)
-        if outcome is None:
+    def _info(self, **attempt) -> dict:
+        info = super()._info(**attempt)
+        if not attempt:  # a reset: the target it names
             info.update(target_id=self.target, target_name=self._target_name, new_bin=self._new_bin)
         return info
