@@ -1,9 +1,10 @@
 """Will a top-down grasp come down on free space? The check the planners run on their own depth
 image before they grasp: the heuristic, and the network agents' post-processing
-(:func:`graspbench.postprocess.first_clear`).
+(:func:`graspbench.planners.postprocess.first_clear`).
 
-It reads the hand's footprints in a height map (:func:`graspbench.sim.gripper.footprint_clear`)
-with two corrections where the bare check and the real hand disagreed (docs/planners.md, fix 7):
+All the footprint geometry lives here: where the fingers and the palm of a top-down grasp land in
+a height map (:func:`highest_under`, :func:`footprint_clear`), and the check the planners run,
+which reads those footprints with two corrections where the bare check and the real hand disagreed (docs/planners.md, fix 7):
 
 * a depth image samples surfaces at pixel centres, so an object's edge can reach up to a pixel past
   the last pixel that shows it, and a finger placed flush against those pixels comes down on the
@@ -19,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import maximum_filter
 
-from .sim.gripper import GripperSpec, footprint_clear, highest_under
+from .sim.gripper import FINGER_LENGTH_M, FINGER_THICKNESS_M, FINGER_WIDTH_M, PALM_SIZE_M, GripperSpec
 
 LOWEST_FINGERTIP_Z_M = GripperSpec().fingertip_clearance_m
 """the environment's default floor for the fingertips, for callers whose info does not say it"""
@@ -147,3 +148,50 @@ def clear_for_widths(depth_m: np.ndarray, camera, px_m: float, widths_m, grasp_d
     clear[(slice(None),) + window] = clear_everywhere(heights, fingertip_z_m, [w / px_m for w in widths_m], px_m,
                                                       lowest_fingertip_z_m)
     return clear if where is None else clear & where
+
+
+def footprint_clear(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float,
+                    fingertip_z: float, clearance_m: float = 0.003) -> bool:
+    """Would a top-down grasp at pixel (u, v) come down on free space? Both finger footprints
+    must be lower than the fingertips and the palm's lower than its underside, by ``clearance_m``,
+    in a height map (world z per pixel). Blind to what the camera cannot see."""
+    # Most grasps that are not clear put a finger on something, and the fingers' window is a fraction of the palm's.
+    if not highest_under("fingers", heights_m, u, v, angle_rad, opening_px, px_m) < fingertip_z - clearance_m:
+        return False
+    return bool(highest_under("palm", heights_m, u, v, angle_rad, opening_px, px_m)
+                < fingertip_z + FINGER_LENGTH_M - clearance_m)
+
+
+def footprint_heights(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float
+                      ) -> tuple[float, float]:
+    """The highest point under the fingers' and under the palm's footprints of a top-down grasp at
+    pixel (u, v), in a height map (world z per pixel); -inf where a footprint leaves the image."""
+    return tuple(highest_under(part, heights_m, u, v, angle_rad, opening_px, px_m) for part in ("fingers", "palm"))
+
+
+def highest_under(part: str, heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float,
+                   px_m: float) -> float:
+    """The highest point under the ``fingers`` or the ``palm`` of a top-down grasp, or ``between``
+    the fingers (what they would close on); -inf off the image."""
+    inner = opening_px / 2
+    if part in ("fingers", "between"):
+        reach_px = np.hypot(inner + FINGER_THICKNESS_M / px_m, FINGER_WIDTH_M / px_m / 2)
+    else:
+        reach_px = np.hypot(*PALM_SIZE_M) / 2 / px_m
+    # Only the window the part can reach matters.
+    reach = int(np.ceil(reach_px)) + 1
+    top, left = max(int(v) - reach, 0), max(int(u) - reach, 0)
+    heights_m = heights_m[top:int(v) + reach + 1, left:int(u) + reach + 1]
+    rows, cols = np.indices(heights_m.shape)
+    rows, cols = rows + top, cols + left
+    axis = np.array([np.cos(angle_rad), -np.sin(angle_rad)])
+    along = (cols - u) * axis[0] + (rows - v) * axis[1]
+    across = np.abs((cols - u) * axis[1] - (rows - v) * axis[0])
+    if part == "fingers":
+        under = (across <= FINGER_WIDTH_M / px_m / 2) & (np.abs(along) >= inner) & \
+            (np.abs(along) <= inner + FINGER_THICKNESS_M / px_m)
+    elif part == "between":
+        under = (across <= FINGER_WIDTH_M / px_m / 2) & (np.abs(along) < inner)
+    else:
+        under = (np.abs(along) <= PALM_SIZE_M[0] / px_m / 2) & (across <= PALM_SIZE_M[1] / px_m / 2)
+    return float(heights_m[under].max()) if under.any() else -np.inf

@@ -10,16 +10,18 @@ from pathlib import Path
 import gymnasium as gym
 import yaml
 
+from .envs.spec import resolve_spec
+from .io import write_atomic
+from .options import add_options, options_from, positive_int
+from .parallel import EXECUTORS
+from .planners.train_args import TrainArgs
+
 
 def _write_atomic_csv(frame, path) -> None:
-    from .io import write_atomic
-
     write_atomic(Path(path), frame.to_csv(index=False))
 
 
 def _write_json(path, data) -> None:
-    from .io import write_atomic
-
     write_atomic(Path(path), json.dumps(data, indent=2))
     print(f"wrote {path}")
 
@@ -183,7 +185,7 @@ def cmd_perf_datagen(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .train import TrainArgs, train
+    from .planners.train import train
 
     options = {}
     for item in args.option or []:
@@ -191,13 +193,7 @@ def cmd_train(args) -> int:
         if not key or not value:
             raise ValueError(f"--option {item!r}: expected key=value, e.g. sam=all")
         options[key] = yaml.safe_load(value)
-    best = train(TrainArgs(model=args.model, loss=args.loss, data=args.data, out=args.out, input=args.input,
-                           labels_per_image=args.labels_per_image, positives=args.positives, val_data=args.val_data,
-                           sim_val_data=args.sim_val_data, sim_val_scenes=args.sim_val_scenes,
-                           sim_val_every=args.sim_val_every,
-                           epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                           augment=not args.no_augment, crop_px=args.crop_px or None, model_options=options,
-                           progress=not args.quiet))
+    best = train(options_from(args, TrainArgs, model_options=options, progress=not args.quiet))
     simulated = f", simulated {100 * best['val_sim_success']:.1f}%" if "val_sim_success" in best else ""
     print(f"best: epoch {best['epoch']}, validation top-1 {100 * best['val_top1']:.1f}%, "
           f"top-5 {100 * best['val_top5']:.1f}%{simulated} -> {args.out}/best.pt")
@@ -207,10 +203,10 @@ def cmd_train(args) -> int:
 def cmd_evaluate_offline(args) -> int:
     from torch.utils.data import DataLoader
 
-    from .bench.offline import rectangle_scores, simulated_top1
-    from .data.dataset import GraspDataset, collate
-    from .postprocess import PostProcess
-    from .train import load_checkpoint
+    from .planners.offline import rectangle_scores, simulated_top1
+    from .planners.dataset import GraspDataset, collate
+    from .planners.postprocess import PostProcess
+    from .planners.train import load_checkpoint
 
     model, checkpoint = load_checkpoint(args.checkpoint, fix="give --checkpoint a best.pt written by `graspbench train`")
     settings = PostProcess(**checkpoint["postprocess"])
@@ -231,8 +227,9 @@ def cmd_evaluate_offline(args) -> int:
 
 def cmd_perf_demonstrations(args) -> int:
     from .bench.perf import perf_demonstrations
+    from .ivfp.demonstrator import demonstrate
 
-    r = perf_demonstrations(bins=args.bins, progress=not args.quiet)
+    r = perf_demonstrations(demonstrate, bins=args.bins, progress=not args.quiet)
     print(f"{r['env']}: {r['picks']} demonstrations in {r['bins']} bins on one core ({r['outcomes']}): "
           f"{r['steps_per_pick']:.0f} steps per pick, pick {r['pick_s']:.3f} s vs floor {r['floor_s']:.3f} s -> overhead "
           f"x{r['overhead_ratio']:.2f} ({100 * r['physics_share']:.0f}% inside stepSimulation); filling the bin "
@@ -286,25 +283,10 @@ def cmd_train_agents(args) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
 def _env_id(text: str) -> str:
-    from .envs import load_spec, register_all
-    from .io import reading
-
-    ids = register_all()
-    if text in ids:
-        return text
-    if not Path(text).is_file():
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a registered id ({', '.join(ids)}) nor a spec file")
+    """An argparse type: a registered environment id or a spec file that reads."""
     try:
-        with reading(text, "an environment spec", "fix its YAML: every field is documented in graspbench/envs/spec.py"):
-            load_spec(text)
+        resolve_spec(text)
     except ValueError as error:  # argparse shows only ArgumentTypeError's message
         raise argparse.ArgumentTypeError(str(error)) from None
     return text
@@ -320,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run clutter-removal episodes of an agent and print its rates")
     p.add_argument("--env", type=_env_id, required=True, help="environment id or spec file")
     p.add_argument("--agent", required=True, help="a shipped agent (agents/*.yaml: random, heuristic, ...) or an agent YAML")
-    p.add_argument("--episodes", type=_positive_int, default=10)
+    p.add_argument("--episodes", type=positive_int, default=10)
     p.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
     p.add_argument("--out", help="CSV file with one row per attempt")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -339,8 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "results/benchmark; 'none': no comparison)")
     p.add_argument("--agents", help="comma-separated agents instead of the suite's")
     p.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i, for every agent alike")
-    p.add_argument("--executor", choices=["local", "ray", "serial"], default="local")
-    p.add_argument("--workers", type=_positive_int, help="worker processes (default: one per core)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local")
+    p.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
     p.add_argument("--address", help="Ray cluster address (default: start a local one)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_benchmark)
@@ -348,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="one agent in one environment: records and summary")
     p.add_argument("--agent", required=True, help="a shipped agent or an agent YAML")
     p.add_argument("--env", type=_env_id, required=True)
-    p.add_argument("--episodes", type=_positive_int, default=20)
+    p.add_argument("--episodes", type=positive_int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="folder for attempts.csv and summary.csv")
     p.add_argument("--quiet", action="store_true")
@@ -372,15 +354,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="make a dataset of scenes with grasps labelled by executing them")
     p.add_argument("--env", type=_env_id, required=True, help="environment id or spec file: the kind of scene")
-    p.add_argument("--scenes", type=_positive_int, required=True)
+    p.add_argument("--scenes", type=positive_int, required=True)
     p.add_argument("--out", required=True, help="dataset folder; an existing one is resumed")
     p.add_argument("--split", choices=["train", "test", "all"], default="train",
                    help="which objects of the set (train for training data, test for held-out validation)")
     p.add_argument("--seed", type=int, default=0, help="scene i is built with seed + i")
-    p.add_argument("--workers", type=_positive_int, help="worker processes (default: one per core)")
-    p.add_argument("--executor", choices=["local", "ray", "serial"], default="local")
+    p.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local")
     p.add_argument("--address", help="Ray cluster address (default: start a local one)")
-    p.add_argument("--candidates-per-object", type=_positive_int, default=8,
+    p.add_argument("--candidates-per-object", type=positive_int, default=8,
                    help="antipodal candidates executed per object (single objects need ~24 for 16 labels per image)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_generate)
@@ -398,24 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_dataset_show)
 
     p = sub.add_parser("train", help="train a grasp network on a dataset")
-    p.add_argument("--model", required=True, help="ggcnn, ggcnn2, grconvnet, mlgsl_fcn, mtgcnn, gpnet")
-    p.add_argument("--loss", required=True, help="imgmse, pixmse, mlgsl, mlgsl_log, positional, priority, smooth_l1")
-    p.add_argument("--data", required=True, help="dataset folder from `graspbench generate`")
-    p.add_argument("--out", required=True, help="run folder; an existing run is resumed")
-    p.add_argument("--input", choices=["depth", "rgb", "rgbd"], default="depth")
-    p.add_argument("--labels-per-image", type=_positive_int, help="keep at most K positive labels per training image")
-    p.add_argument("--positives", choices=["success", "collision_free"], default="collision_free")
-    p.add_argument("--val-data", help="separate validation dataset (default: 20%% of the scenes of --data)")
-    p.add_argument("--sim-val-data", help="datasets (comma-separated) whose scenes the planner's grasp is executed on "
-                                          "every epoch; the best checkpoint is the one with the highest simulated success")
-    p.add_argument("--sim-val-scenes", type=_positive_int, default=25, help="scenes of each --sim-val-data executed")
-    p.add_argument("--sim-val-every", type=_positive_int, default=1, help="execute them every N epochs (and after the last)")
-    p.add_argument("--epochs", type=_positive_int, default=30)
-    p.add_argument("--batch-size", type=_positive_int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-augment", action="store_true", help="no rotations, zoom or flips")
-    p.add_argument("--crop-px", type=int, default=112, help="train on windows of this size around labels (0: whole images)")
+    add_options(p, TrainArgs, skip=("model_options", "progress"), required=("model", "loss", "data", "out"))
     p.add_argument("--option", action="append", help="model option key=value (repeatable), e.g. sam=all, aux=saliency")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -423,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate-offline", help="rectangle metric and simulated top-1 of a checkpoint on a dataset")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", required=True)
-    p.add_argument("--scenes", type=_positive_int, help="only the first N scenes")
+    p.add_argument("--scenes", type=positive_int, help="only the first N scenes")
     p.add_argument("--no-sim", action="store_true", help="skip executing the top-1 grasps in simulation")
     p.add_argument("--json", help="write the scores to this file")
     p.add_argument("--quiet", action="store_true")
@@ -431,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="a training finding of the papers, on graspbench data, into results/")
     p.add_argument("experiment", help="mlgsl_losses, mlgsl_labels, mlgsl_sam, mtgcnn or gpnet")
-    p.add_argument("--epochs", type=_positive_int, default=3, help="passes over the training scenes")
+    p.add_argument("--epochs", type=positive_int, default=3, help="passes over the training scenes")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
@@ -439,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-agents", help="(re)train the weights of the shipped network agents")
     p.add_argument("--agents", help="comma-separated agents (default: every agent with a train: section)")
-    p.add_argument("--epochs", type=_positive_int, help="override the agents' epochs")
+    p.add_argument("--epochs", type=positive_int, help="override the agents' epochs")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train_agents)
@@ -447,39 +412,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("perf", help="speed measurements")
     perf = p.add_subparsers(dest="what", required=True)
     q = perf.add_parser("sim", help="grasp trials against the physics floor, render time, reset memory")
-    q.add_argument("--trials", type=_positive_int, default=30)
-    q.add_argument("--resets", type=_positive_int, default=1000)
+    q.add_argument("--trials", type=positive_int, default=30)
+    q.add_argument("--resets", type=positive_int, default=1000)
     q.add_argument("--json", help="write the figures to this file")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_perf)
     q = perf.add_parser("datagen", help="dataset generation throughput on one core")
-    q.add_argument("--scenes", type=_positive_int, default=8)
+    q.add_argument("--scenes", type=positive_int, default=8)
     q.add_argument("--env", default="GraspBench/Pile-v0", help="environment id or spec file whose scenes are labelled")
     q.add_argument("--json", help="write the figures to this file")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_perf_datagen)
     q = perf.add_parser("demonstrations", help="what one IVFP demonstration (pick, probe, film, extraction) costs on one core")
-    q.add_argument("--bins", type=_positive_int, default=3)
+    q.add_argument("--bins", type=positive_int, default=3)
     q.add_argument("--json", help="write the figures to this file")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_perf_demonstrations)
     q = perf.add_parser("planners", help="parameters and computation time per grasp of every network (one core)")
-    q.add_argument("--repeats", type=_positive_int, default=30)
+    q.add_argument("--repeats", type=positive_int, default=30)
     q.add_argument("--json", help="write the figures to this file")
     q.set_defaults(func=cmd_perf_planners)
     q = perf.add_parser("policies", help="planning time per grasp of the IVFP policy agents, free space or not (one core)")
-    q.add_argument("--bins", type=_positive_int, default=3)
+    q.add_argument("--bins", type=positive_int, default=3)
     q.add_argument("--json", help="write the figures to this file")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_perf_policies)
 
     from .ivfp.cli import add_parser as add_ivfp_parser
 
-    add_ivfp_parser(sub, _positive_int, _env_id)
+    add_ivfp_parser(sub, positive_int, _env_id)
 
     from .active.cli import add_parser as add_active_parser
 
-    add_active_parser(sub, _positive_int, _env_id)
+    add_active_parser(sub, positive_int, _env_id)
     return parser
 
 

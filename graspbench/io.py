@@ -20,6 +20,19 @@ def write_atomic(path, data: bytes | str) -> None:
     os.replace(f.name, path)
 
 
+def save_checkpoint(path, payload) -> None:
+    """A torch checkpoint (``torch.save`` of ``payload``), never half-written: the one checkpoint
+    writer of every trainer."""
+    import io
+
+    # torch only where a checkpoint is written: io sits under every room, most never load torch.
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_atomic(path, buffer.getvalue())
+
+
 def write_npz(path, arrays: dict) -> None:
     """Arrays into a compressed npz, never half-written."""
     import io

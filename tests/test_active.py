@@ -68,7 +68,7 @@ def _batch(size=2, side=48):
 
 def test_the_discriminators_gradient_reaches_the_shared_encoder():
     torch.manual_seed(0)
-    from graspbench.models import build_model
+    from graspbench.planners.models import build_model
 
     model = build_model("ggcnn", 1)
     discriminator = networks.Discriminator(networks.feature_size(model, 1))
@@ -129,7 +129,7 @@ def test_every_strategy_starts_from_the_same_initial_pool_and_pays_for_its_label
         assert all(0 <= r[m] <= 1 for r in rows for m in ("test_top1", "net_top1_success", "sim_top1_success"))
     for name in ("rounds.csv", "curves.csv", "auc.csv", "learning_curves.png", "run.json"):
         assert (finished / name).exists()
-    from graspbench.train import load_checkpoint
+    from graspbench.planners.train import load_checkpoint
 
     model, checkpoint = load_checkpoint(trial_folder(finished, "dal", 0) / "round-02.pt")
     assert checkpoint["active"]["labels"] == 6 and model.config["name"] == "ggcnn"
@@ -177,7 +177,7 @@ def test_noisy_annotator_moves_every_angle_by_at_most_45_degrees_the_same_each_t
     from test_dataset import SCENE1_LABELS, _scene, _write_dataset
 
     from graspbench.active.training import NoisyAngles
-    from graspbench.data.dataset import GraspDataset
+    from graspbench.planners.dataset import GraspDataset
 
     _write_dataset(tmp_path, {0: _scene(0, SCENE1_LABELS, [(15, 26, 25, 36, 0.05)])})
     noisy, clean = NoisyAngles(tmp_path, angle_noise_deg=45.0), GraspDataset(tmp_path)

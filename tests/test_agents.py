@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from graspbench.agents import agent_names, make_agent
+from graspbench.bench.catalogue import agent_names, make_agent
 from graspbench.bench.runner import run_episodes
 from graspbench.grasp import Grasp
 
@@ -56,7 +56,7 @@ def test_a_trained_network_agent_plans_on_an_environment_observation(tmp_path):
     from test_dataset import SCENE0_LABELS, _scene, _write_dataset
 
     from graspbench.envs import make_env
-    from graspbench.train import TrainArgs, train
+    from graspbench.planners.train import TrainArgs, train
 
     data = tmp_path / "data"
     _write_dataset(data, {i: _scene(i, SCENE0_LABELS, [(15, 26, 25, 36, 0.05)]) for i in range(3)})

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from graspbench.agents import AGENTS_DIR, make_agent
+from graspbench.bench.catalogue import AGENTS_DIR, make_agent
 from graspbench.cli import main
 from graspbench.io import FileFormatError
 
@@ -130,7 +130,7 @@ DAMAGED_DATASET_FILES = {
 
 @pytest.mark.parametrize("case", sorted(DAMAGED_DATASET_FILES))
 def test_a_damaged_dataset_file_names_it(dataset, capsys, case):
-    from graspbench.data.dataset import GraspDataset
+    from graspbench.planners.dataset import GraspDataset
 
     name, damage = DAMAGED_DATASET_FILES[case]
     path = dataset / name
@@ -148,7 +148,7 @@ def test_an_intact_dataset_reads(dataset):
 def test_library_readers_name_the_file(tmp_path, damaged_agent):
     """The same errors from the library, not only from the command line."""
     from graspbench.envs import make_env
-    from graspbench.train import load_checkpoint
+    from graspbench.planners.train import load_checkpoint
 
     spec = tmp_path / "env.yaml"
     spec.write_text("scene: {kind: [unclosed\n")

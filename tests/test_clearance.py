@@ -10,8 +10,8 @@ import pytest
 
 from graspbench.clearance import clear_everywhere, clear_for_widths, fingers_clear, height_map, something_between
 from graspbench.grasp import Grasp
-from graspbench.postprocess import first_clear
-from graspbench.sim.gripper import footprint_clear
+from graspbench.planners.postprocess import first_clear
+from graspbench.clearance import footprint_clear
 
 PX_M = 0.001
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from graspbench.data.dataset import (OPENING_SCALE_PX, GraspDataset, collate, normalise_depth,
+from graspbench.planners.dataset import (OPENING_SCALE_PX, GraspDataset, collate, normalise_depth,
                                      normalise_rgb, split_scenes)
 
 SIZE = 64  # images are SIZE x SIZE; the centre is at (31.5, 31.5)

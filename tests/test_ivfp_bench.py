@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-import graspbench.agents as agents_module
-from graspbench.agents import agent_names, make_agent
+import graspbench.bench.catalogue as agents_module
+from graspbench.bench.catalogue import agent_names, make_agent
 from graspbench.bench import report
 from graspbench.bench.metrics import Rate, summarize_picks
 from graspbench.bench.runner import run_episodes
@@ -184,7 +184,7 @@ def _target_with_a_neighbour():
 
 
 def test_the_clear_grasp_agent_aims_where_both_fingers_have_room():
-    from graspbench.ivfp.agents import ClearGraspAgent
+    from graspbench.agents.picking import ClearGraspAgent
 
     camera, observation, info = _target_with_a_neighbour()
     depth, mask = observation["depth"], observation["target_mask"]

@@ -16,7 +16,8 @@ from graspbench.envs.spec import load_spec
 from graspbench.grasp import Grasp
 from graspbench.ivfp import policy as pol
 from graspbench.ivfp import reinforce as rl
-from graspbench.ivfp.agents import CentroidAgent, PolicyAgent, RandomMaskAgent
+from graspbench.agents.picking import CentroidAgent, RandomMaskAgent
+from graspbench.ivfp.agents import PolicyAgent
 from graspbench.ivfp.picks import write_bin, write_index, write_metadata
 from graspbench.ivfp.vitl import REJECTED, VitlSettings, vitl_candidates, vitl_pick
 from graspbench.sim.camera import Camera

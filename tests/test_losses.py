@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from graspbench.losses import (LOSSES, MLGSL_LOG_EPS, NORMALIZED_Q_EPS, auxiliary, imgmse, make_loss,
+from graspbench.planners.losses import (LOSSES, MLGSL_LOG_EPS, NORMALIZED_Q_EPS, auxiliary, imgmse, make_loss,
                                mlgsl, mlgsl_log, pixmse, positional, priority, smooth_l1, total)
 
 H = W = 4  # every test image is 4 x 4: 16 pixels

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from graspbench.models import (
+from graspbench.planners.models import (
     MODELS,
     MTGCNN,
     GPNet,

@@ -9,9 +9,9 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from graspbench.data.dataset import OPENING_SCALE_PX
+from graspbench.planners.dataset import OPENING_SCALE_PX
 from graspbench.grasp import wrap_angle
-from graspbench.postprocess import PostProcess, grasps_from_maps, maps_to_numpy, quality_map
+from graspbench.planners.postprocess import PostProcess, grasps_from_maps, maps_to_numpy, quality_map
 
 H, W = 64, 96  # rows, columns
 ROWS, COLS = np.mgrid[0:H, 0:W]
@@ -157,7 +157,7 @@ def test_normalized_quality_reads_softplus_relative_to_the_best():
 
 def test_first_clear_turns_a_grasp_whose_fingers_would_land_on_its_object():
     from graspbench.grasp import Grasp
-    from graspbench.postprocess import first_clear
+    from graspbench.planners.postprocess import first_clear
 
     # A 12 x 3 cm bar, 4 cm tall, on the table; 1 mm per pixel. Closing along the bar (angle 0),
     # the fingers land on it at any opening up to the gripper's 8 cm; turned 60 degrees and

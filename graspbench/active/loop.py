@@ -233,7 +233,7 @@ def run_trial(args: ActiveArgs, data: PoolData, strategy: str, trial: int, bar=N
     """Run (or finish) one trial of one strategy; returns its rows, one per round."""
     import torch
 
-    from ..data.dataset import GraspDataset
+    from ..planners.dataset import GraspDataset
 
     torch.set_num_threads(args.threads)
     folder = trial_folder(args.out, strategy, trial)
@@ -434,7 +434,7 @@ def same_data(args: ActiveArgs, round_index: int, strategy: str = "dal"):
     strategy trained on them; one row per trial, into OUT/same_data.csv."""
     import pandas as pd
 
-    from ..train import load_checkpoint
+    from ..planners.train import load_checkpoint
 
     data, test = _test_set(args)
     pool_x = _pool_inputs(data, args.input)
@@ -509,7 +509,7 @@ def _cached_test_set(out: str, data_dir: str | None, threads: int):
 def _reevaluate_round(task: dict) -> None:
     """One stale round of :func:`reevaluate`, evaluated and rewritten in place (in a worker process:
     the test set is loaded once per process)."""
-    from ..train import load_checkpoint
+    from ..planners.train import load_checkpoint
 
     test, sim_scenes = _cached_test_set(task["out"], task["data_dir"], task["threads"])
     path = Path(task["path"])
@@ -522,7 +522,7 @@ def _test_set(args: ActiveArgs):
     """The prepared pool and the labelled test set of ``args`` (made if missing)."""
     import torch
 
-    from ..data.dataset import GraspDataset
+    from ..planners.dataset import GraspDataset
     from ..data.generate import LabelSettings
 
     args.check()

@@ -89,7 +89,7 @@ class PoolData:
 
     def inputs(self, kind: str = "depth") -> np.ndarray:
         """(N, C, H, W) float32 network inputs of every pool scene, normalised as GraspDataset does."""
-        from ..data.dataset import model_input
+        from ..planners.dataset import model_input
 
         images = []
         for index in range(self.scenes):

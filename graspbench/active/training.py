@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from ..data.dataset import GraspDataset, collate
-from ..losses import MAP_KEYS
-from ..models import build_model
+from ..planners.dataset import GraspDataset, collate
+from ..planners.losses import MAP_KEYS
+from ..planners.models import build_model
 from . import networks
 
 INPUT_CHANNELS = {"depth": 1, "rgb": 3, "rgbd": 4}
@@ -75,7 +75,7 @@ def labelled_dataset(root, scenes, args, train: bool = True) -> GraspDataset:
 
 
 def per_image_imgmse(maps, batch) -> torch.Tensor:
-    """(B,) ImgMSE of each image; its mean over the batch is graspbench.losses.imgmse's total."""
+    """(B,) ImgMSE of each image; its mean over the batch is graspbench.planners.losses.imgmse's total."""
     return sum((getattr(maps, key) - batch[key]).square().mean(dim=(1, 2, 3)) for key in MAP_KEYS)
 
 
@@ -225,14 +225,14 @@ def train_vaal(pool_x: torch.Tensor, labelled, unlabelled, steps: int, batch_siz
 
 def evaluate(model, test: GraspDataset, sim_scenes: int, progress: bool = False) -> dict:
     """Top-1/Top-5 rectangle accuracy on every test image, the top-1 grasp executed in the
-    simulator on the first ``sim_scenes`` test scenes (graspbench.bench.offline) twice: the
+    simulator on the first ``sim_scenes`` test scenes (graspbench.planners.offline) twice: the
     network's own best peak (``net_top1_success``: what learning changes) and the grasp the
     planner takes, the best peak whose fingers land on free space (``sim_top1_success``: what the
     agent does; the free-space check hides much of a weak network's error), and the code that
     measured them."""
     from .. import code_version
-    from ..bench.offline import rectangle_scores, simulated_top1
-    from ..postprocess import PostProcess
+    from ..planners.offline import rectangle_scores, simulated_top1
+    from ..planners.postprocess import PostProcess
 
     started = time.perf_counter()
     settings = PostProcess()
@@ -252,7 +252,7 @@ def save_model(path, model, args, extra: dict) -> None:
     """The round's GG-CNN as a checkpoint that ``load_checkpoint``, ``evaluate-offline`` and
     network agents read (atomically)."""
     from .. import __version__
-    from ..postprocess import PostProcess
+    from ..planners.postprocess import PostProcess
 
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save({"state_dict": model.state_dict(), "model_config": model.config, "loss": "imgmse", "input": args.input,

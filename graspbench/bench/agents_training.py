@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from ..agents import AGENTS_DIR
-from ..io import reading, write_atomic
-from ..train import TrainArgs, train
+from ..io import reading, save_checkpoint, write_atomic
+from ..planners.train import TrainArgs, train
+from .catalogue import AGENTS_DIR
 
 
 def trainable_agents() -> dict[str, dict]:
@@ -44,11 +44,7 @@ def train_agents(names: list[str] | None = None, epochs: int | None = None, thre
         run = Path(fields["out"])
         checkpoint = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
         checkpoint["train_seconds"] = json.loads((run / "run.json").read_text())["train_seconds"]
-        target = AGENTS_DIR / spec["checkpoint"]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        torch.save(checkpoint, tmp)
-        tmp.replace(target)
+        save_checkpoint(AGENTS_DIR / spec["checkpoint"], checkpoint)
     write_agents_readme()
 
 

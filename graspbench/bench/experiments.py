@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import read_csv, reading, save_figure, write_atomic
-from ..train import TrainArgs, train
+from ..planners.train import TrainArgs, train
 
 SINGLE, STACKED = "data/single-train", "data/stacked-train"
 # Validation on the held-out scenes of test objects: what the papers' claims are about, and a
@@ -107,11 +107,11 @@ def simulated_final(args: TrainArgs) -> dict:
 
     import torch
 
-    from ..data.dataset import GraspDataset, split_scenes
-    from ..models import build_model
-    from ..postprocess import PostProcess
-    from ..train import load_state
-    from .offline import simulated_top1
+    from ..planners.dataset import GraspDataset, split_scenes
+    from ..planners.models import build_model
+    from ..planners.postprocess import PostProcess
+    from ..planners.train import load_state
+    from ..planners.offline import simulated_top1
 
     cache = Path(args.out) / "sim_final.json"
     if cache.exists() and "net_top1_success" in (cached := json.loads(cache.read_text())):

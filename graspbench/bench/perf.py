@@ -161,10 +161,10 @@ def perf_planners(repeats: int = 30, size_px: int = 224) -> list[dict]:
     each network with the input its paper uses."""
     import torch
 
-    from ..data.dataset import model_input
-    from ..models import build_model, for_inference
-    from ..postprocess import PostProcess, grasps_from_maps, maps_to_numpy
-    from ..train import INPUT_CHANNELS
+    from ..planners.dataset import model_input
+    from ..planners.models import build_model, for_inference
+    from ..planners.postprocess import PostProcess, grasps_from_maps, maps_to_numpy
+    from ..planners.train import INPUT_CHANNELS
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -200,13 +200,17 @@ def _median_ms(fn, repeats: int, clock=time.perf_counter) -> float:
     return float(np.median(times))
 
 
-def perf_demonstrations(bins: int = 3, picks_per_bin: int = 12, env_id: str = "GraspBench/BinPick-v0",
+def perf_demonstrations(demonstrate, bins: int = 3, picks_per_bin: int = 12, env_id: str = "GraspBench/BinPick-v0",
                         progress: bool = True) -> dict:
     """What one demonstration of ``graspbench ivfp collect`` costs on one core (the demonstrator's
     choice, approach, close, probe with its film, extraction, settling), against the floor: the
     same number of physics steps on the same bin, rebuilt from its poses, with the hand parked.
-    Filling a bin is paid once per bin and reported per pick beside it."""
-    from ..ivfp.demonstrator import demonstrate
+    Filling a bin is paid once per bin and reported per pick beside it.
+
+    Args:
+        demonstrate: the demonstrator, ``demonstrate(env, observation, rng) -> Grasp``
+            (:func:`graspbench.ivfp.demonstrator.demonstrate`; passed in: bench sits below ivfp).
+    """
     from ..sim.world import World
 
     env = make_env(env_id, scene={"split": "train"})

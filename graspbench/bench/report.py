@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import read_csv, save_figure, write_atomic
+from .catalogue import agent_names
 from .metrics import UPH_BOOTSTRAP_SEED, UPH_RESAMPLES, Rate, summarize, summarize_picks
 from .runner import PICKS_PER_TRIAL, env_entry, picks_targets, run_sweep
 
@@ -121,7 +122,6 @@ def benchmark(suite: str = "default", out: str = "runs/benchmark", executor: str
     when it is ``out`` itself (the run replaces it). ``picks_per_trial``: picks per episode in
     target-picking environments.
     """
-    from ..agents import agent_names
 
     if suite not in SUITES:
         raise ValueError(f"suite {suite!r} is not one of {sorted(SUITES)}")

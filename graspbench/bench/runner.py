@@ -30,8 +30,10 @@ from tqdm import tqdm
 
 from ..envs import make_env
 from ..envs.spec import resolve_spec, spec_file
-from ..io import FileFormatError, read_csv, reading
+from ..io import FileFormatError, read_csv, reading, write_atomic
 from ..outcomes import MOTIONS, AttemptRecord, Outcome, PickRecord, flags
+from ..parallel import run_tasks
+from .catalogue import agent_files, agent_spec_path, make_agent
 
 COLUMNS = AttemptRecord.columns()
 EPISODES_PER_TASK = 5
@@ -180,8 +182,6 @@ class PickRecorder:
 
 def load_agent(name_or_spec: str):
     """``make_agent``, with a spec that cannot be read failing as one line that names its file."""
-    from ..agents import agent_spec_path, make_agent
-
     path = agent_spec_path(name_or_spec)
     with reading(path, "an agent spec", "fix its YAML: a mapping with a 'class' field (docs/own_planner.md)"):
         return make_agent(name_or_spec)
@@ -204,8 +204,6 @@ def _agent(name: str):
 
 def _run_task(task: dict) -> str:
     """A worker's share of a sweep: some episodes of one agent in one environment, to a CSV."""
-    from ..io import write_atomic
-
     overrides = {"scene": {"split": task["split"]}} if task["split"] else {}
     attempts = run_episodes(task["env"], _agent(task["agent"]), task["episodes"], task["seed"], progress=False,
                             picks_per_trial=task["picks_per_trial"], **overrides)
@@ -217,8 +215,6 @@ def inputs_fingerprint(env_id: str, agent: str) -> str:
     """A short hash of the files an agent's records in an environment depend on besides the seeds:
     the environment's spec, the agent's YAML and its weights. A block recorded with other files (an
     agent retrained, a spec edited) is not reused."""
-    from ..agents import agent_files
-
     digest = hashlib.sha256()
     for path in [spec_file(env_id), *agent_files(agent)]:
         digest.update(path.read_bytes())
@@ -256,8 +252,6 @@ def run_sweep(envs: list[str | tuple[str, str]], agents: list[str], episodes: in
     without it, the blocks of an earlier sweep are deleted first, so every record is made now. The
     records carry ``attrs``: ``resumed_blocks`` (reused) and ``discarded_blocks`` (deleted).
     """
-    from ..parallel import run_tasks
-
     folder = Path(out) / "attempts"
     folder.mkdir(parents=True, exist_ok=True)
     discarded = [] if resume else sorted(folder.glob(BLOCK_PATTERN))

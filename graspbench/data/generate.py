@@ -24,11 +24,12 @@ import numpy as np
 
 from ..envs.base import grasp_to_pose
 from ..envs.clutter import ClutterRemovalEnv
-from ..envs.spec import EnvSpec, load_spec
+from ..envs.spec import EnvSpec, resolve_spec
 from ..grasp import Grasp, wrap_angle
 from ..outcomes import Outcome
 from ..sim.camera import DepthNoise
-from ..sim.gripper import FINGER_WIDTH_M, Gripper, GripperSpec, footprint_clear
+from ..clearance import footprint_clear
+from ..sim.gripper import FINGER_WIDTH_M, Gripper, GripperSpec
 from ..sim.scenes import SceneRecord, rebuild_scene
 from .store import scene_path, write_scene
 
@@ -327,11 +328,8 @@ def _label_arrays(labels: list[dict]) -> dict:
 
 def spec_mapping(env: str, split: str | None = None) -> dict:
     """The full spec of an environment id or spec file, as plain data, with an object split override."""
-    import gymnasium as gym
-
-    source = gym.registry[env].kwargs["spec"] if env in gym.registry else env
     overrides = {"scene": {"split": split}} if split else {}
-    spec = json.loads(json.dumps(dataclasses.asdict(load_spec(source, **overrides))))
+    spec = json.loads(json.dumps(dataclasses.asdict(resolve_spec(env, **overrides))))
     if spec["pick"] is None:
         del spec["pick"]  # clutter removal: as datasets made before target picking existed describe it
     return spec

@@ -209,9 +209,14 @@ def load_spec(source: str | Path | dict | EnvSpec, **overrides) -> EnvSpec:
 
 
 def spec_file(env: str | Path) -> Path:
-    """The spec file of a registered environment id, or the spec file given."""
+    """The spec file of a registered environment id, or the spec file given; neither fails saying so."""
     env = str(env)
-    return Path(gym.registry[env].kwargs["spec"]) if env in gym.registry else Path(env)
+    if env in gym.registry:
+        return Path(gym.registry[env].kwargs["spec"])
+    if not Path(env).is_file():
+        ids = sorted(i for i in gym.registry if i.startswith("GraspBench/"))
+        raise SpecError(f"{env!r} is neither a registered id ({', '.join(ids)}) nor a spec file")
+    return Path(env)
 
 
 def resolve_spec(env: str | Path, **overrides) -> EnvSpec:

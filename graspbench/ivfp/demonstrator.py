@@ -22,8 +22,9 @@ import numpy as np
 from scipy import ndimage
 
 from ..grasp import Grasp
-from ..sim.gripper import FINGER_LENGTH_M, footprint_heights
-from .agents import clear_aim
+from ..clearance import footprint_heights
+from ..sim.gripper import FINGER_LENGTH_M
+from ..agents.picking import clear_aim
 from .picks import OUTCOMES, bin_path, write_bin
 
 AXES_FREE_YAW = 4  # closing-axis directions a person considers when the gripper can turn

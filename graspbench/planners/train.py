@@ -19,86 +19,21 @@ import pandas as pd
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
-from . import __version__
-from .bench.offline import rectangle_scores
-from .data.dataset import INPUTS, GraspDataset, collate, split_scenes
+from tqdm import tqdm
+
+from .. import __version__
+from ..io import reading, save_checkpoint, save_figure, write_atomic
+from ..options import check_resume
+from .dataset import GraspDataset, collate, split_scenes
 from .losses import make_loss
 from .models import build_model
+from .offline import rectangle_scores, simulated_top1
 from .postprocess import PostProcess
-from .io import reading, save_figure, write_atomic
+from .train_args import RESUMABLE_CHANGES, TrainArgs, dataset_roots
 
 INPUT_CHANNELS = {"depth": 1, "rgb": 3, "rgbd": 4}
 # MLGSL's quality output is a logit over pixels, not a [0, 1] score: post-processing reads it so.
 SOFTMAX_QUALITY_LOSSES = ("mlgsl", "mlgsl_log")
-
-
-@dataclass
-class TrainArgs:
-    model: str = "ggcnn2"
-    """network: ggcnn, ggcnn2, grconvnet, mlgsl_fcn, mtgcnn, gpnet"""
-    loss: str = "imgmse"
-    """imgmse, pixmse, mlgsl, mlgsl_log, positional, priority, smooth_l1"""
-    data: str = "data/single-train"
-    """dataset folder made by `graspbench generate`; several, comma-separated, are trained on together"""
-    out: str = "runs/ggcnn2-imgmse"
-    """run folder: metrics.csv, training_curve.png, best.pt, last.pt"""
-    input: str = "depth"
-    """depth, rgb or rgbd"""
-    labels_per_image: int | None = None
-    """keep at most this many positive labels per training image (the MLGSL sweeps); None: all"""
-    positives: str = "collision_free"
-    """which labels are ground truth: success, or collision_free successes"""
-    val_data: str | None = None
-    """a separate validation dataset (e.g. test objects); None: 20% of the scenes of `data`"""
-    sim_val_data: str | None = None
-    """datasets (comma-separated, e.g. the *-val sets of test objects) whose scenes the planner's grasp
-    is executed on after every epoch; the checkpoint with the highest simulated success is kept"""
-    sim_val_scenes: int = 25
-    """scenes of each sim_val_data dataset executed per validation (the first ones)"""
-    sim_val_every: int = 1
-    """execute the validation grasps every this many epochs (and after the last): each costs ~1 s a scene"""
-    epochs: int = 30
-    """passes over the training scenes"""
-    batch_size: int = 8
-    """images per step"""
-    lr: float = 1e-3
-    """Adam learning rate"""
-    seed: int = 0
-    """seeds the split, the label subsets, augmentation, initialisation and batch order"""
-    augment: bool = True
-    """rotations, zoom and flips on the training images (never on validation)"""
-    crop_px: int | None = 112
-    """train on windows of this size around labels (4x cheaper than 224x224 images); None: whole images"""
-    auxiliary: str | None = None
-    """MTG-CNN's auxiliary target: depth_target or saliency (set automatically from the model)"""
-    model_options: dict = field(default_factory=dict)
-    """extra constructor arguments of the model, e.g. {"sam": "all"} or {"cgc": false}"""
-    threads: int = 0
-    """torch threads; 0: one per core"""
-    progress: bool = True
-    """show progress bars"""
-
-    def check(self) -> None:
-        if self.input not in INPUTS:
-            raise ValueError(f"--input {self.input!r} is not one of {INPUTS}")
-        for name in ("epochs", "batch_size", "sim_val_scenes", "sim_val_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.labels_per_image is not None and self.labels_per_image < 1:
-            raise ValueError(f"--labels-per-image must be at least 1, got {self.labels_per_image}")
-        for flag, roots in (("--data", self.data_roots), ("--sim-val-data", _roots(self.sim_val_data))):
-            for root in roots:
-                if not (Path(root) / "dataset.json").exists():
-                    raise ValueError(f"{flag} {root}: not a dataset folder; make one with `graspbench generate` "
-                                     f"(see docs/datasets.md)")
-
-    @property
-    def data_roots(self) -> list[str]:
-        return _roots(self.data)
-
-
-def _roots(folders: str | None) -> list[str]:
-    return [root.strip() for root in (folders or "").split(",") if root.strip()]
 
 
 def dataset_fingerprint(*roots) -> str:
@@ -145,8 +80,6 @@ def load_state(model, state_dict: dict, source: str) -> None:
 
 def train(args: TrainArgs) -> dict:
     """Train, validate every epoch, keep the best; returns the best validation scores."""
-    from tqdm import tqdm
-
     args.check()
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     out = Path(args.out)
@@ -165,8 +98,8 @@ def train(args: TrainArgs) -> dict:
         if not args.val_data:
             val_sets.append(GraspDataset(root, scenes=val_scenes, **common))
     if args.val_data:
-        val_sets = [GraspDataset(root, **common) for root in _roots(args.val_data)]
-    sim_val_sets = [GraspDataset(root, **common) for root in _roots(args.sim_val_data)]
+        val_sets = [GraspDataset(root, **common) for root in dataset_roots(args.val_data)]
+    sim_val_sets = [GraspDataset(root, **common) for root in dataset_roots(args.sim_val_data)]
     train_set, val_set = ConcatDataset(train_sets), ConcatDataset(val_sets)
 
     torch.manual_seed(args.seed)
@@ -174,7 +107,7 @@ def train(args: TrainArgs) -> dict:
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     settings = postprocess_for(args.loss)
     meta = {"model_config": model.config, "loss": args.loss, "input": args.input, "args": dataclasses.asdict(args),
-            "dataset_fingerprint": dataset_fingerprint(*args.data_roots, *_roots(args.sim_val_data)),
+            "dataset_fingerprint": dataset_fingerprint(*args.data_roots, *dataset_roots(args.sim_val_data)),
             "graspbench_version": __version__,
             "postprocess": dataclasses.asdict(settings)}
 
@@ -185,8 +118,7 @@ def train(args: TrainArgs) -> dict:
             state = torch.load(last, weights_only=False)
             if not isinstance(state, dict) or not {"meta", "state_dict", "optimiser", "history"} <= set(state):
                 raise ValueError("fields missing")
-        if not _same_run(state["meta"], meta):
-            raise ValueError(f"{out} holds a run with other arguments or data; choose another --out")
+        check_resume(_resumable(state["meta"]), _resumable(meta), out, free=RESUMABLE_CHANGES)
         load_state(model, state["state_dict"], str(last))
         optimiser.load_state_dict(state["optimiser"])
         torch.set_rng_state(state["torch_rng"])
@@ -221,8 +153,8 @@ def train(args: TrainArgs) -> dict:
         history.append(row)
         if best is None or _score(row) > _score(best):
             best = {k: row[k] for k in ("epoch", "val_top1", "val_top5", "val_sim_success") if k in row}
-            _save(out / "best.pt", {"state_dict": model.state_dict(), **meta, "epoch": epoch + 1, "val": best})
-        _save(last, {"state_dict": model.state_dict(), "optimiser": optimiser.state_dict(), "torch_rng": torch.get_rng_state(),
+            save_checkpoint(out / "best.pt", {"state_dict": model.state_dict(), **meta, "epoch": epoch + 1, "val": best})
+        save_checkpoint(last, {"state_dict": model.state_dict(), "optimiser": optimiser.state_dict(), "torch_rng": torch.get_rng_state(),
                      "history": history, "epoch": epoch, "best": best, "meta": meta})
         write_atomic(out / "metrics.csv", pd.DataFrame(history).to_csv(index=False))
         _plot(history, out / "training_curve.png", f"{args.model} / {args.loss} / {args.input}")
@@ -243,28 +175,18 @@ def _score(row: dict) -> tuple:
 
 def _simulated_success(model, datasets, settings, args: TrainArgs) -> float:
     """Share of successes of the planner's grasp executed on the first scenes of each dataset."""
-    from .bench.offline import simulated_top1
-
     results = [simulated_top1(model, dataset, settings, progress=args.progress, scenes=args.sim_val_scenes)
                for dataset in datasets]
     return sum(r["sim_top1_success"] * r["sim_trials"] for r in results) / max(sum(r["sim_trials"] for r in results), 1)
 
 
-def _same_run(old: dict, new: dict) -> bool:
-    """A run may be resumed with more epochs (or other threads), nothing else changed."""
-    free = ("epochs", "progress", "threads")
-    strip = lambda args: {k: v for k, v in args.items() if k not in free}  # noqa: E731
-    return strip(old["args"]) == strip(new["args"]) and old["dataset_fingerprint"] == new["dataset_fingerprint"]
-
-
-def _save(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+def _resumable(meta: dict) -> dict:
+    """What decides whether a run may resume: its arguments and the data it trains on."""
+    return {**meta["args"], "dataset_fingerprint": meta["dataset_fingerprint"]}
 
 
 def _plot(history: list[dict], path: Path, title: str) -> None:
-    import matplotlib
+    import matplotlib  # here: the backend must be chosen before pyplot is imported
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

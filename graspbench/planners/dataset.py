@@ -37,9 +37,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..data.store import FORMAT, SCENE_FIX, read_index, read_metadata
 from ..grasp import GraspRectangle
 from ..io import FileFormatError, reading
-from .store import FORMAT, SCENE_FIX, read_index, read_metadata
+from .train_args import INPUTS, POSITIVES
 
 OPENING_SCALE_PX = 150.0  # GG-CNN / GR-ConvNet: opening maps hold opening_px / 150 (REFERENCE, Post-processing)
 CENTRE_FRACTION = 1 / 3  # GG-CNN ground truth: only the centre third along the closing axis is filled
@@ -48,8 +49,6 @@ RGB_SCALE = 255.0  # GG-CNN input: uint8 colour / 255 before subtracting the mea
 DEFAULT_ROTATIONS_DEG = (0.0, 90.0, 180.0, 270.0)  # the public GG-CNN repos' rotations (REFERENCE, Inputs)
 DEFAULT_ZOOM_RANGE = (0.5, 1.0)  # the public GG-CNN repos' zoom (REFERENCE, Inputs)
 DEFAULT_FLIP_PROBABILITY = 0.5  # top-down scenes have no handedness, so mirrored ones are as likely
-INPUTS = ("depth", "rgb", "rgbd")
-POSITIVES = ("success", "collision_free")
 DENSE_KEYS = ("x", "q", "cos2", "sin2", "opening", "priority", "depth_target", "saliency")
 LABEL_KEYS = ("label_uv", "label_angle", "label_opening_px", "label_jaw_size_px")
 

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter
 
-from .clearance import LOWEST_FINGERTIP_Z_M, fingers_clear, height_map, something_between
-from .data.dataset import OPENING_SCALE_PX
-from .grasp import Grasp, wrap_angle
+from ..clearance import LOWEST_FINGERTIP_Z_M, fingers_clear, height_map, something_between
+from .dataset import OPENING_SCALE_PX
+from ..grasp import Grasp, wrap_angle
 
 QUALITY_MODES = ("raw", "softmax", "normalized")
 

@@ -24,7 +24,7 @@ class GraspMaps:
             it (a regression target, or logits of a softmax over pixels for MLGSL).
         cos2: cos(2 * angle) of the closing axis.
         sin2: sin(2 * angle) of the closing axis.
-        opening: gripper opening in pixels divided by 150 (``graspbench.data.dataset.OPENING_SCALE_PX``).
+        opening: gripper opening in pixels divided by 150 (``graspbench.planners.dataset.OPENING_SCALE_PX``).
         aux: MTG-CNN's auxiliary map (depth reconstruction or saliency, raw output); None when the
             auxiliary branch was not run (inference) or the model has none.
         priority: GP-Net's grasp priority P in [0, 1]; None for every other model and for GP-Net

@@ -16,7 +16,7 @@ import torch
 
 from ..grasp import Grasp
 from ..outcomes import Outcome
-from ..postprocess import PostProcess, grasps_from_maps, maps_to_numpy
+from .postprocess import PostProcess, grasps_from_maps, maps_to_numpy
 
 
 def predict_grasps(model, x: torch.Tensor, settings: PostProcess) -> list[list[Grasp]]:
@@ -65,7 +65,7 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
     from ..data.store import read_metadata, read_scene
     from ..envs.base import grasp_to_pose
     from ..envs.spec import load_spec
-    from ..postprocess import plan_clear
+    from .postprocess import plan_clear
     from ..sim.camera import Camera
     from ..sim.world import World
 

@@ -8,7 +8,7 @@ Inputs:
 * ``maps``: the network's output, with attributes ``q``, ``cos2``, ``sin2``, ``opening`` (float
   tensors (B, 1, H, W), raw outputs without activation), ``aux`` (tensor (B, 1, H, W) or None: an
   auxiliary head, MTG-CNN) and ``priority`` (tensor (B, 1, H, W) or None: GP-Net's P).
-* ``batch``: a dict from :func:`graspbench.data.dataset.collate`: dense targets ``q``, ``cos2``,
+* ``batch``: a dict from :func:`graspbench.planners.dataset.collate`: dense targets ``q``, ``cos2``,
   ``sin2``, ``opening``, ``priority``, ``depth_target``, ``saliency`` (B, 1, H, W), and sparse labels
   ``label_uv`` (B, K, 2) as (u, v) = (column, row) pixels, ``label_angle`` (B, K) radians,
   ``label_opening_px`` (B, K) and ``label_mask`` (B, K), False on padding.
@@ -48,7 +48,7 @@ from collections.abc import Callable, Mapping
 import torch
 import torch.nn.functional as F
 
-from .data.dataset import OPENING_SCALE_PX
+from .dataset import OPENING_SCALE_PX
 
 Terms = dict[str, torch.Tensor]
 LossFn = Callable[[object, Mapping[str, torch.Tensor]], Terms]
@@ -73,7 +73,7 @@ MAP_KEYS = ("q", "cos2", "sin2", "opening")
 def _target(batch: Mapping[str, torch.Tensor], key: str, like: torch.Tensor) -> torch.Tensor:
     """``batch[key]`` on the device and in the dtype of ``like``."""
     if key not in batch:
-        raise KeyError(f"the batch has no {key!r}; it should come from graspbench.data.dataset.collate")
+        raise KeyError(f"the batch has no {key!r}; it should come from graspbench.planners.dataset.collate")
     value = batch[key]
     return value.to(device=like.device, dtype=like.dtype if value.is_floating_point() else value.dtype)
 

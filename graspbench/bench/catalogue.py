@@ -1,0 +1,118 @@
+"""The agent catalogue: the agents shipped as YAML files in ``agents/`` and how a spec becomes an
+agent (``make_agent``), beside the runner that evaluates them."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import yaml
+
+from ..agents import Agent
+from ..io import reading
+
+AGENTS_DIR = Path(__file__).resolve().parents[2] / "agents"
+# Imported when an agent needs them, as any module:Class: scripted agents do not pay torch's import.
+BUILTIN_CLASSES = {"random": "graspbench.agents.scripted:RandomAgent",
+                   "heuristic": "graspbench.agents.scripted:HeuristicAgent",
+                   "network": "graspbench.planners.agent:NetworkAgent"}
+TASKS = ("clutter_removal", "target_picking")
+"""what an agent is for (a spec's ``task``, clutter_removal unless it says): clutter removal
+(Single, Pile, Packed, Stacked) or target picking (BinPick, whose observation names a target)"""
+WEIGHT_FIELDS = ("checkpoint", "classifier")
+"""spec fields naming files of trained weights: relative to the spec's folder, and needed for the
+agent to be ready"""
+
+
+def agent_names(ready_only: bool = False, task: str | None = None) -> list[str]:
+    """The agents shipped in ``agents/`` (one YAML each); ``ready_only``: those whose weights,
+    if they need any, exist (``graspbench train-agents`` makes them); ``task``: those for this
+    task only (one of TASKS)."""
+    names = []
+    for path in sorted(AGENTS_DIR.glob("*.yaml")):
+        spec = _read_spec(path)
+        if task is not None and agent_task(spec, path) != task:
+            continue
+        if not ready_only or all(weights.is_file() for weights in _weights(spec, path)):
+            names.append(path.stem)
+    return names
+
+
+def agent_task(spec: dict, path: Path) -> str:
+    """An agent spec's ``task``; one that is not in TASKS fails naming the file and the fix."""
+    task = spec.get("task", TASKS[0])
+    if task not in TASKS:
+        raise ValueError(f"{path}: task {task!r} is not one of {', '.join(TASKS)}; fix the spec's 'task' field")
+    return task
+
+
+def _weights(spec: dict, path: Path) -> list[Path]:
+    """The files of trained weights a spec names (WEIGHT_FIELDS), resolved from its folder."""
+    return [path.parent / spec[field] for field in WEIGHT_FIELDS if spec.get(field)]
+
+
+def _read_spec(path: Path) -> dict:
+    """An agent YAML's fields; a file that is not a YAML mapping fails naming it."""
+    with reading(path, "an agent spec", "fix its YAML: a mapping with a 'class' field (docs/own_planner.md)"):
+        spec = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(spec, dict):
+            raise ValueError("not a mapping of fields")
+    return spec
+
+
+def agent_spec_path(name_or_spec: str) -> Path:
+    """The YAML of a shipped agent's name, or the path given."""
+    path = Path(name_or_spec)
+    if not path.suffix:
+        path = AGENTS_DIR / f"{name_or_spec}.yaml"
+    if not path.is_file():
+        raise ValueError(f"agent {name_or_spec!r}: neither a shipped agent ({', '.join(agent_names())}) nor a YAML file")
+    return path
+
+
+def agent_files(name_or_spec: str) -> list[Path]:
+    """The files an agent is made from: its YAML and, for trained ones, its weights."""
+    path = agent_spec_path(name_or_spec)
+    return [path] + [weights for weights in _weights(_read_spec(path), path) if weights.is_file()]
+
+
+def make_agent(name_or_spec: str) -> Agent:
+    """An agent from the name of a YAML file in ``agents/`` or the path of one.
+
+    A spec names its ``class``: ``random``, ``heuristic``, ``network`` (with a ``checkpoint``), or
+    any importable class as ``package.module:Class`` following the agent protocol. Other keys are
+    passed to the class as keyword arguments, except ``description``, ``task`` (see TASKS) and
+    ``train`` (how ``graspbench train-agents`` makes the checkpoint); a relative ``checkpoint`` or
+    ``classifier`` is read from the spec's folder.
+    """
+    path = agent_spec_path(name_or_spec)
+    spec = _read_spec(path)
+    if "class" not in spec:
+        raise ValueError(f"{path}: an agent spec needs a 'class' field (random, heuristic, network or module:Class)")
+    spec = dict(spec)
+    class_name = spec.pop("class")
+    spec.setdefault("name", path.stem)
+    agent_task(spec, path)
+    for documentation_only in ("description", "task", "train"):
+        spec.pop(documentation_only, None)
+    for field in WEIGHT_FIELDS:
+        if field in spec and not Path(spec[field]).is_absolute():
+            spec[field] = str(path.parent / spec[field])
+    if ":" in str(class_name) or class_name in BUILTIN_CLASSES:
+        module, _, attribute = BUILTIN_CLASSES.get(class_name, class_name).partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attribute)
+        except (ImportError, AttributeError) as error:
+            raise ValueError(f"{path}: class {class_name!r} cannot be imported ({error})") from None
+    else:
+        raise ValueError(f"{path}: class {class_name!r} is not one of {sorted(BUILTIN_CLASSES)} nor module:Class")
+    try:
+        agent = cls(**spec)
+    except TypeError as error:
+        raise ValueError(f"{path}: {error}; fix the spec's fields") from None
+    for method in ("act", "reset"):
+        if not callable(getattr(agent, method, None)):
+            raise ValueError(f"{path}: {class_name} has no {method}() method; see 'Evaluate your own planner' in docs/")
+    if not hasattr(agent, "name"):
+        agent.name = spec["name"]
+    return agent

@@ -1,0 +1,144 @@
+"""Options written once: a dataclass field with its docstring is the option, its command-line flag
+and the record of a run, and decides whether a run may resume.
+
+An options dataclass documents each field with the string literal under it (as CleanRL does)::
+
+    @dataclass
+    class TrainArgs:
+        epochs: int = 30
+        \"\"\"passes over the training scenes\"\"\"
+
+- :func:`add_options` adds a flag per field to an argparse parser (``--epochs``, type, default
+  and help from the field and its docstring); :func:`options_from` builds the dataclass back
+  from the parsed arguments. A field may refine its flag with ``metadata``: ``choices``, ``type``
+  (a parser of the text, e.g. :func:`positive_int`), ``flag`` (another name for it).
+- :func:`check_resume` decides whether a run folder holding a run made with some options may be
+  resumed with others: the same but for the options allowed to change (more epochs), or refused
+  with a message that names the first option that differs. :func:`fingerprint` is a short hash
+  of options, for names of files that depend on them.
+
+Commands in every room use these (train, ivfp, active), so this module sits at the bottom of the
+package and imports nothing of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import hashlib
+import inspect
+import json
+import textwrap
+import types
+import typing
+
+
+def field_docs(cls) -> dict[str, str]:
+    """The docstring of every field of a dataclass (the string literal under it), by name; fields
+    of base classes included."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):  # defined where there is no source (an interactive session)
+            continue
+        body = ast.parse(source).body[0].body
+        for statement, following in zip(body, body[1:]):
+            if (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+                    and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+                    and isinstance(following.value.value, str)):
+                docs[statement.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def flag_name(name: str) -> str:
+    """The command-line flag of a field: ``labels_per_image`` -> ``--labels-per-image``."""
+    return "--" + name.replace("_", "-")
+
+
+def add_options(parser: argparse.ArgumentParser, cls, skip=(), required=()) -> None:
+    """A flag per field of the options dataclass ``cls`` (but those in ``skip``), its help the
+    field's docstring, its default the field's; those in ``required`` must be given.
+
+    A bool that defaults to False is a switch (``--augment``), one that defaults to True a switch
+    that turns it off (``--no-augment``). ``X | None`` takes X's type. A field of another type
+    (a dict, a list) needs its own flag: put it in ``skip``.
+    """
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = docs.get(f.name, "")
+        kind = _scalar(hints[f.name])
+        if kind is bool:
+            flag = f.metadata.get("flag") or (flag_name(f"no_{f.name}") if default else flag_name(f.name))
+            help_text = f"turn off: {help_text}" if default and help_text else help_text
+            parser.add_argument(flag, dest=f.name, action="store_false" if default else "store_true", help=help_text)
+            continue
+        if kind not in (int, float, str):
+            raise TypeError(f"{cls.__name__}.{f.name}: {hints[f.name]} has no flag of its own; skip it and add one")
+        is_required = f.name in required
+        if not is_required and default is not None:
+            help_text = f"{help_text} (default: {default})" if help_text else f"default: {default}"
+        parser.add_argument(f.metadata.get("flag") or flag_name(f.name), dest=f.name,
+                            type=f.metadata.get("type", kind), choices=f.metadata.get("choices"),
+                            default=None if is_required else default, required=is_required,
+                            help=help_text.replace("%", "%%"))
+
+
+def options_from(args: argparse.Namespace, cls, **values):
+    """The options dataclass ``cls`` from parsed arguments (its fields that are there), with
+    ``values`` for the others (or instead of them)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    parsed = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    return cls(**{**parsed, **values})
+
+
+def _scalar(hint):
+    """The type a flag parses to: ``int | None`` -> int, ``bool`` -> bool, anything else as is."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        kinds = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return kinds[0] if len(kinds) == 1 else hint
+    return hint
+
+
+def fingerprint(options: dict, ignore=()) -> str:
+    """A short hash of options (a dict, as ``dataclasses.asdict`` gives), but for ``ignore``."""
+    kept = {key: value for key, value in options.items() if key not in ignore}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def check_resume(saved: dict, current: dict, where, free=(), defaults: dict | None = None,
+                 fix: str = "choose another --out") -> None:
+    """May a run made with ``saved`` options go on with ``current`` ones? Yes when they agree on
+    every option but those in ``free`` (e.g. ``epochs``: a run may be given more). An option the
+    saved run does not record was added after it began: it ran with that option's value in
+    ``defaults`` (the behaviour before the option existed), and without one there it counts as
+    differing. Otherwise raises ValueError naming ``where`` (the run's folder), the first option
+    that differs with both values, and ``fix``."""
+    defaults = defaults or {}
+    for key in sorted(set(saved) | set(current)):
+        if key in free:
+            continue
+        old, new = saved.get(key, defaults.get(key, _ABSENT)), current.get(key, _ABSENT)
+        if old != new:
+            was = repr(old) if key in saved else "not recorded" + (f", so {old!r}" if old is not _ABSENT else "")
+            now = "not given" if new is _ABSENT else repr(new)
+            raise ValueError(f"{where} holds a run with other arguments or data: {key} was {was}, now {now}; "
+                             f"{fix} (or the same arguments to resume)")
+
+
+_ABSENT = object()

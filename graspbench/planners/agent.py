@@ -1,0 +1,64 @@
+"""The network agent: a trained planar FCN as a planner (the agent protocol of
+:mod:`graspbench.agents.protocol`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..agents.protocol import camera_from_info
+from ..agents.scripted import FailedGrasps
+from ..clearance import LOWEST_FINGERTIP_Z_M
+from ..grasp import Grasp
+from .dataset import model_input
+from .models import for_inference
+from .postprocess import PostProcess, grasps_from_maps, maps_to_numpy, plan_clear
+from .train import load_checkpoint
+
+
+class NetworkAgent:
+    """A trained planar FCN: the observation through the network, then post-processing; the best
+    grasp (on Q* = Q * P for networks that predict a priority map).
+
+    Args:
+        checkpoint: a ``best.pt`` written by ``graspbench train``.
+        name: the agent's name in records.
+        postprocess: overrides of the checkpoint's post-processing settings.
+        threads: torch threads for planning (1: the per-core figure the benchmark reports).
+        check_clearance: among the ``candidates`` best peaks, take the best whose fingers and palm
+            land on free space in the depth image (:func:`~graspbench.planners.postprocess.first_clear`)
+            and that has not failed already in this episode (:class:`FailedGrasps`); False: the
+            best peak, as the papers do.
+        candidates: peaks considered by the clearance check.
+    """
+
+    def __init__(self, checkpoint: str, name: str = "network", postprocess: dict | None = None, threads: int = 1,
+                 check_clearance: bool = True, candidates: int = 10):
+        torch.set_num_threads(threads)
+        model, meta = load_checkpoint(checkpoint, fix=f"make it again: `graspbench train-agents --agents {name}` "
+                                                      f"for a shipped agent, `graspbench train` for your own")
+        model_input, settings = meta["input"], meta["postprocess"]
+        self.model, self.name, self.input = for_inference(model), name, model_input
+        self.check_clearance = check_clearance
+        top_k = candidates if check_clearance else 1
+        self.settings = PostProcess(**{**settings, "top_k": top_k, **(postprocess or {})})
+
+        self.failures = FailedGrasps()
+
+    def reset(self, seed: int | None) -> None:
+        self.failures.reset()
+
+    def act(self, observation: dict, info: dict) -> Grasp:
+        x = torch.from_numpy(model_input(self.input, observation["depth"], observation.get("rgb")))
+        with torch.no_grad():
+            maps = self.model(x[None].to(memory_format=torch.channels_last))
+        if not self.check_clearance:
+            return grasps_from_maps(**maps_to_numpy(maps, 0), settings=self.settings)[0]
+        self.failures.observe(info)
+        camera = camera_from_info(observation, info)
+        px_m = float(camera.metres_per_pixel(np.median(observation["depth"])))  # at the table, most of the image
+        self.failures.last = plan_clear(maps_to_numpy(maps, 0), self.settings, observation["depth"], camera,
+                                        info["max_opening_m"], info.get("grasp_depth_m", 0.01),
+                                        info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
+                                        skip=lambda g: self.failures.tried(g, px_m))
+        return self.failures.last

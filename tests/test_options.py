@@ -1,0 +1,69 @@
+"""Options written once: flags from a dataclass's fields and docstrings, resume or refuse."""
+
+import argparse
+from dataclasses import dataclass, field
+
+import pytest
+
+from graspbench.options import add_options, check_resume, field_docs, fingerprint, options_from, positive_int
+
+
+@dataclass
+class Toy:
+    epochs: int = field(default=3, metadata={"type": positive_int})
+    """passes over the data"""
+    lr: float = 1e-3
+    """learning rate"""
+    input: str = field(default="depth", metadata={"choices": ("depth", "rgb")})
+    """what the network sees"""
+    crop_px: int | None = None
+    """window size; None: whole images"""
+    augment: bool = True
+    """rotations and flips"""
+    verbose: bool = False
+    """say more"""
+    extra: dict = field(default_factory=dict)
+    """no flag of its own"""
+
+
+def _parser(**kwargs):
+    parser = argparse.ArgumentParser()
+    add_options(parser, Toy, skip=("extra",), **kwargs)
+    return parser
+
+
+def test_the_docstring_under_each_field_is_its_help():
+    assert field_docs(Toy)["crop_px"] == "window size; None: whole images"
+    help_text = _parser().format_help()
+    assert "--epochs" in help_text and "passes over the data (default: 3)" in help_text
+    assert "--no-augment" in help_text and "--verbose" in help_text and "--crop-px" in help_text
+
+
+def test_flags_parse_back_into_the_dataclass():
+    args = _parser().parse_args(["--epochs", "5", "--no-augment", "--verbose", "--crop-px", "32", "--input", "rgb"])
+    options = options_from(args, Toy, extra={"a": 1})
+    assert options == Toy(epochs=5, lr=1e-3, input="rgb", crop_px=32, augment=False, verbose=True, extra={"a": 1})
+    assert options_from(_parser().parse_args([]), Toy) == Toy()
+
+
+def test_bad_values_and_missing_required_flags_are_refused():
+    for argv in (["--epochs", "0"], ["--input", "ir"]):
+        with pytest.raises(SystemExit):
+            _parser().parse_args(argv)
+    with pytest.raises(SystemExit):
+        _parser(required=("lr",)).parse_args([])
+    with pytest.raises(TypeError, match="extra"):
+        add_options(argparse.ArgumentParser(), Toy)
+
+
+def test_a_run_resumes_only_with_the_same_options_and_says_which_differs(tmp_path):
+    saved = {"epochs": 3, "lr": 1e-3, "input": "depth"}
+    check_resume(saved, {**saved, "epochs": 10}, tmp_path, free=("epochs",))
+    with pytest.raises(ValueError, match=r"other arguments.*lr was 0.001, now 0.01"):
+        check_resume(saved, {**saved, "lr": 1e-2}, tmp_path)
+    # An option added after the run began: the run had its default, else it cannot resume.
+    check_resume(saved, {**saved, "crop_px": None}, tmp_path, defaults={"crop_px": None})
+    with pytest.raises(ValueError, match="crop_px was not recorded, so None, now 32"):
+        check_resume(saved, {**saved, "crop_px": 32}, tmp_path, defaults={"crop_px": None})
+    assert fingerprint(saved) == fingerprint(dict(reversed(saved.items())))
+    assert fingerprint(saved, ignore=("epochs",)) == fingerprint({**saved, "epochs": 9}, ignore=("epochs",))
