@@ -1,7 +1,5 @@
 """The outcome vocabulary and the records: one name per outcome, the flags each implies, the columns."""
 
-import dataclasses
-
 from graspbench.outcomes import (MOTION_COLUMNS, MULTI_PICKS, PICK_CLASSES, AttemptRecord, Outcome, PickRecord,
                                  flags)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from ..agents import Agent
+from ..envs.spec import TASKS  # an agent's task (a spec's ``task``, clutter_removal unless it says) is an environment's
 from ..io import reading
 
 AGENTS_DIR = Path(__file__).resolve().parents[2] / "agents"
@@ -16,9 +17,6 @@ AGENTS_DIR = Path(__file__).resolve().parents[2] / "agents"
 BUILTIN_CLASSES = {"random": "graspbench.agents.scripted:RandomAgent",
                    "heuristic": "graspbench.agents.scripted:HeuristicAgent",
                    "network": "graspbench.planners.agent:NetworkAgent"}
-TASKS = ("clutter_removal", "target_picking")
-"""what an agent is for (a spec's ``task``, clutter_removal unless it says): clutter removal
-(Single, Pile, Packed, Stacked) or target picking (BinPick, whose observation names a target)"""
 WEIGHT_FIELDS = ("checkpoint", "classifier")
 """spec fields naming files of trained weights: relative to the spec's folder, and needed for the
 agent to be ready"""

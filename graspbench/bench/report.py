@@ -12,7 +12,7 @@ import pandas as pd
 from ..io import read_csv, save_figure, write_atomic
 from .catalogue import agent_names
 from .metrics import UPH_BOOTSTRAP_SEED, UPH_RESAMPLES, Rate, summarize, summarize_picks
-from .runner import PICKS_PER_TRIAL, env_entry, picks_targets, run_sweep
+from .runner import PICKS_PER_TRIAL, env_entry, picks_targets, run_sweep, task_of
 
 ENVS = ["GraspBench/Single-v0", "GraspBench/Pile-v0", "GraspBench/Packed-v0", "GraspBench/Stacked-v0"]
 # The IVFP paper's Table I (Murray et al.): seen objects are the train split, unseen the test split.
@@ -126,8 +126,7 @@ def benchmark(suite: str = "default", out: str = "runs/benchmark", executor: str
     if suite not in SUITES:
         raise ValueError(f"suite {suite!r} is not one of {sorted(SUITES)}")
     envs, episodes, suite_agents = SUITES[suite]
-    picking = {picks_targets(env_entry(entry)[0]) for entry in envs}
-    tasks = ["target_picking" if p else "clutter_removal" for p in sorted(picking)]
+    tasks = sorted({task_of(env_entry(entry)[0]) for entry in envs})
     candidates = suite_agents or [name for task in tasks for name in agent_names(task=task)]
     ready = set(agent_names(ready_only=True))
     missing = [name for name in candidates if name not in ready]
@@ -150,7 +149,7 @@ def benchmark(suite: str = "default", out: str = "runs/benchmark", executor: str
     seconds = time.perf_counter() - start
     resumed, discarded = attempts.attrs.get("resumed_blocks", 0), attempts.attrs.get("discarded_blocks", 0)
     episodes_are = (f"{episodes} trials of {picks_per_trial} picks per agent, environment and object split"
-                    if picking == {True} else f"{episodes} episodes per agent and environment")
+                    if tasks == ["target_picking"] else f"{episodes} episodes per agent and environment")
     note = f"suite {suite}: {episodes_are}, seeds {seed}-{seed + episodes - 1}, {seconds:.0f} s on {os.cpu_count()} cores"
     if resumed:
         note += f" (resumed: {resumed} blocks were already done)"

@@ -55,7 +55,7 @@ def run_episodes(env_id: str, agent, episodes, seed: int = 0, progress: bool = T
     docstring). ``episodes``: a count, or the episode indices to run."""
     env = make_env(env_id, **env_overrides)
     indices = range(episodes) if isinstance(episodes, int) else episodes
-    if env.task == "pick":
+    if env.task == "target_picking":
         try:
             return run_trials(env, env_id, agent, indices, seed, picks_per_trial, progress)
         finally:
@@ -223,13 +223,13 @@ def inputs_fingerprint(env_id: str, agent: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def task_of(env_id: str) -> str:
-    """The task of an environment (id or spec file): ``clutter`` or ``pick``."""
+    """The task of an environment (id or spec file), one of ``envs.spec.TASKS``."""
     return resolve_spec(env_id).task
 
 
 def picks_targets(env_id: str) -> bool:
     """Whether an environment (id or spec file) is target picking."""
-    return task_of(env_id) == "pick"
+    return task_of(env_id) == "target_picking"
 
 
 def env_entry(entry: str | tuple[str, str]) -> tuple[str, str | None]:

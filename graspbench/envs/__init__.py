@@ -16,7 +16,7 @@ from .binpick import BinPickEnv
 from .clutter import ClutterRemovalEnv
 from .spec import EnvSpec, SpecError, load_spec, resolve_spec, spec_file, spec_paths
 
-TASK_ENVS = {"clutter": ClutterRemovalEnv, "pick": BinPickEnv}
+TASK_ENVS = {"clutter_removal": ClutterRemovalEnv, "target_picking": BinPickEnv}
 """the environment class of each task"""
 ENTRY_POINTS = {task: f"{cls.__module__}:{cls.__name__}" for task, cls in TASK_ENVS.items()}
 
@@ -31,7 +31,7 @@ def register_all() -> list[str]:
         if not env_id:
             raise SpecError(f"{path}: field 'id' is missing")
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=ENTRY_POINTS["pick" if data.get("pick") else "clutter"], kwargs={"spec": str(path)})
+            gym.register(id=env_id, entry_point=ENTRY_POINTS["target_picking" if data.get("pick") else "clutter_removal"], kwargs={"spec": str(path)})
         ids.append(env_id)
     return ids
 

@@ -62,7 +62,7 @@ class BinPickEnv(GraspEnv):
     ``reset()`` gives up on a target. Without ``verify`` nothing changes.
     """
 
-    task = "pick"
+    task = "target_picking"
 
     def __init__(self, spec=ENVS_DIR / "binpick.yaml", render_mode=None, **overrides):
         super().__init__(spec, render_mode, **overrides)

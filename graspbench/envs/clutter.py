@@ -33,7 +33,7 @@ class ClutterRemovalEnv(GraspEnv):
     ``sim_error``.
     """
 
-    task = "clutter"
+    task = "clutter_removal"
 
     def _execute(self, grasp: Grasp) -> dict:
         before, steps_before = self.scene.record(), self.world.steps

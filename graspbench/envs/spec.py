@@ -22,8 +22,9 @@ from ..sim.probe import ProbeSpec, WristCameraSpec
 from ..sim.scenes import SCENE_KINDS
 
 ENVS_DIR = Path(__file__).resolve().parents[2] / "envs"
-TASKS = ("clutter", "pick")
-"""clutter removal (every spec without a ``pick:`` section) and target picking (BinPick)"""
+TASKS = ("clutter_removal", "target_picking")
+"""what an environment (and an agent) is for: clutter removal (Single, Pile, Packed, Stacked: every
+spec without a ``pick:`` section) or target picking (BinPick, whose observation names a target)"""
 
 
 class SpecError(ValueError):
@@ -156,8 +157,8 @@ class EnvSpec:
 
     @property
     def task(self) -> str:
-        """Which task the spec sets: ``pick`` with a ``pick:`` section, else ``clutter`` (see :data:`TASKS`)."""
-        return "pick" if self.pick is not None else "clutter"
+        """Which task the spec sets (one of :data:`TASKS`): target picking with a ``pick:`` section."""
+        return "target_picking" if self.pick is not None else "clutter_removal"
 
     def check(self):
         if not self.id.startswith("GraspBench/") or not self.id.endswith(tuple(f"-v{i}" for i in range(10))):
