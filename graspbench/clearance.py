@@ -18,7 +18,7 @@ which reads those footprints with two corrections where the bare check and the r
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter
+from scipy.ndimage import maximum_filter, maximum_filter1d
 
 from .sim.gripper import FINGER_LENGTH_M, FINGER_THICKNESS_M, FINGER_WIDTH_M, PALM_SIZE_M, GripperSpec
 
@@ -90,10 +90,6 @@ def clear_everywhere(heights_m: np.ndarray, fingertip_z_m: np.ndarray, openings_
         px_m, lowest_fingertip_z_m, clearance_m: as for :func:`fingers_clear`, one metres-per-pixel
             for the whole image (the caller's, e.g. at the target's depth).
     """
-    from scipy.ndimage import maximum_filter1d
-
-    from .sim.gripper import FINGER_LENGTH_M, FINGER_THICKNESS_M, FINGER_WIDTH_M, PALM_SIZE_M
-
     def reach(half_px: float) -> int:  # the offsets d with |d| <= half_px
         return int(np.floor(half_px + 1e-9))
 
@@ -131,8 +127,6 @@ def clear_for_widths(depth_m: np.ndarray, camera, px_m: float, widths_m, grasp_d
             window around them that a hand there can reach is searched (the palm's 20 cm keep it
             wide: on a 224 x 224 bin, 17 ms of wall clock instead of 50 on shared cores); every other pixel reads False.
     """
-    from .sim.gripper import FINGER_THICKNESS_M, FINGER_WIDTH_M, PALM_SIZE_M
-
     surface_m = camera.heights_m(depth_m)
     window = (slice(None), slice(None))
     if where is not None:

@@ -1,4 +1,8 @@
-"""The ``graspbench`` command."""
+"""The ``graspbench`` command: subcommands assembled from each room's functions.
+
+Each command imports what it runs inside its function: ``graspbench --help`` and the light
+commands must not pay for torch (seconds, 20 s on a loaded machine) or Ray.
+"""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ metrics, the analysis, the IVFP tables) uses these names, never a string of its 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -62,8 +63,15 @@ MOTIONS = ("approach_close", "probe", "extract", "release", "settle")
 """the motions of a pick, timed separately in simulated seconds (units per hour pays for all)"""
 
 
+class _Record:
+    @classmethod
+    def columns(cls) -> list[str]:
+        """The record's columns in the order written: its fields'."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+
 @dataclass
-class AttemptRecord:
+class AttemptRecord(_Record):
     """One grasp attempt of clutter removal, as the runner writes it (one CSV row; the fields are
     the columns, in order)."""
 
@@ -76,6 +84,7 @@ class AttemptRecord:
     success: bool
     collision: bool
     multi_pick: bool
+    """the flags the outcome implies (:func:`flags`)"""
     removed: int
     """objects lifted and removed"""
     objects_left: int
@@ -102,10 +111,6 @@ class AttemptRecord:
     """the last columns: what ``graspbench analyze`` replays (records before them lack them)"""
 
     @classmethod
-    def columns(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
     def from_step(cls, env: str, agent: str, seed: int, episode: int, grasp, planning_ms: float, info: dict) -> AttemptRecord:
         """The record of one ``step_grasp`` of a clutter-removal environment, from its info."""
         outcome = Outcome(info["outcome"])
@@ -122,7 +127,7 @@ class AttemptRecord:
 
 
 @dataclass
-class PickRecord:
+class PickRecord(_Record):
     """One pick of target picking (BinPick), as the runner writes it: every grasp tried on the
     target (probes, releases, retries) and the motions they took. The outcome is the last grasp's."""
 
@@ -136,14 +141,19 @@ class PickRecord:
     """the pick's number in its trial, from 1"""
     target_name: str
     outcome: str
+    """the last grasp's (``no_attempt``: the agent gave up on the target without grasping)"""
     success: bool
     collision: bool
     multi_pick: bool
     removed: int
+    """objects extracted by every grasp tried on the target"""
     objects_left: int
     objects_at_start: int
+    """objects in the bin when it was filled"""
     planning_ms: float
+    """the agent's own time for the pick: choosing grasps and, with verification, judging probes"""
     sim_time_s: float
+    """simulated seconds of every motion of every grasp tried, one column per motion after it"""
     approach_close_s: float
     probe_s: float
     extract_s: float
@@ -151,15 +161,13 @@ class PickRecord:
     settle_s: float
     probes: int
     retries: int
-    u: float | None = None
-    v: float | None = None
-    opening_px: float | None = None
-    width_m: float | None = None
+    """grasps tried after the first (verification released the target, or a collision kept it)"""
+    # The last grasp; NaN (an empty cell) when the agent gave up without grasping.
+    u: float = math.nan
+    v: float = math.nan
+    opening_px: float = math.nan
+    width_m: float = math.nan
     """the pre-grasp width the opening snapped to"""
-
-    @classmethod
-    def columns(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
 
 
 MOTION_COLUMNS = [f"{motion}_s" for motion in MOTIONS]

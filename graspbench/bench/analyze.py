@@ -49,10 +49,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from ..grasp import Grasp, GraspRectangle
 from ..io import FileFormatError, reading, save_figure, write_atomic
 from ..outcomes import AttemptRecord, Outcome
+from ..sim.gripper import FINGER_THICKNESS_M, FINGER_WIDTH_M
+from ..sim.world import World
 from .replay import Nearest, Snapshot, aimed_object, camera_of, nearest_verified, planned_grasp, replay
 
 CAUSES = (
@@ -256,10 +259,6 @@ def _interleave(lists: list[list]) -> list:
 
 def failure_rows(records: pd.DataFrame, labelled: list, snapshots: dict, progress: bool = True) -> tuple[pd.DataFrame, dict]:
     """``failures.csv``: the labelled failures with their distance to the nearest verified grasp."""
-    from tqdm import tqdm
-
-    from ..sim.world import World
-
     rows, nearest, worlds = [], {}, {}
     try:
         for label in tqdm(labelled, desc="label", unit="failure", disable=not progress):
@@ -411,8 +410,6 @@ def _outcome_and_cause(outcome: str, cause: str) -> str:
 def finger_rectangles(grasp: Grasp, px_m: float, max_opening_m: float) -> dict[str, GraspRectangle]:
     """The footprints of ``finger_left`` and ``finger_right`` of an image grasp, ``px_m`` metres
     per pixel at the surface: ``finger_left`` opens towards -axis, as in the gripper's URDF."""
-    from ..sim.gripper import FINGER_THICKNESS_M, FINGER_WIDTH_M
-
     opening = min(grasp.opening_px, max_opening_m / px_m)
     thickness, width = FINGER_THICKNESS_M / px_m, FINGER_WIDTH_M / px_m
     axis = np.array([np.cos(grasp.angle_rad), -np.sin(grasp.angle_rad)])

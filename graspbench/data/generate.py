@@ -17,21 +17,28 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import trimesh
+from tqdm import tqdm
 
+from .. import __version__
+from ..clearance import footprint_clear
 from ..envs.base import grasp_to_pose
 from ..envs.clutter import ClutterRemovalEnv
 from ..envs.spec import EnvSpec, resolve_spec
 from ..grasp import Grasp, wrap_angle
 from ..outcomes import Outcome
+from ..parallel import run_tasks
 from ..sim.camera import DepthNoise
-from ..clearance import footprint_clear
 from ..sim.gripper import FINGER_WIDTH_M, Gripper, GripperSpec
+from ..sim.objects import load_object_set
 from ..sim.scenes import SceneRecord, rebuild_scene
-from .store import scene_path, write_scene
+from .store import scene_path, write_index, write_metadata, write_scene
 
 
 @dataclass(frozen=True)
@@ -137,11 +144,6 @@ def _image_angle(camera, candidate: Candidate) -> float:
 @functools.lru_cache(maxsize=4096)
 def _mesh(path: str, scale: float):
     """The object's collision mesh in its own frame, as PyBullet sees it (URDFs: their mesh file)."""
-    import re
-    from pathlib import Path
-
-    import trimesh
-
     mesh_path, mesh_scale = Path(path), 1.0
     if mesh_path.suffix == ".urdf":
         text = mesh_path.read_text()
@@ -196,8 +198,6 @@ def try_grasp(world, record: SceneRecord, spec: EnvSpec, position_m, yaw: float,
 
 def stored_record(spec: EnvSpec, scene: dict) -> SceneRecord:
     """The SceneRecord of a stored scene (a dict read from its npz), to replay its labels."""
-    from ..sim.objects import load_object_set
-
     s = spec.scene
     models = {m.name: m for m in load_object_set(s.objects, "all", s.object_scale, spec.gripper.max_opening_m)}
     missing = [str(n) for n in scene["object_names"] if str(n) not in models]
@@ -347,12 +347,6 @@ def generate_dataset(env: str, scenes: int, out, seed: int = 0, split: str | Non
 
     Scenes already in ``out`` are skipped, so running the same command again resumes.
     """
-    from tqdm import tqdm
-
-    from .. import __version__
-    from ..parallel import run_tasks
-    from .store import write_index, write_metadata
-
     spec = spec_mapping(env, split)
     write_metadata(out, {"graspbench_version": __version__, "env": env, "spec": spec, "seed": seed,
                          "scenes": scenes, "labelling": dataclasses.asdict(settings)})
