@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from ..grasp import Grasp
-from ..clearance import footprint_heights
-from ..sim.gripper import FINGER_LENGTH_M
 from ..agents.picking import clear_aim
+from ..clearance import footprint_heights
+from ..grasp import Grasp
+from ..sim.gripper import FINGER_LENGTH_M
 from .picks import OUTCOMES, bin_path, write_bin
 
 AXES_FREE_YAW = 4  # closing-axis directions a person considers when the gripper can turn
