@@ -11,7 +11,8 @@ An options dataclass documents each field with the string literal under it (as C
 - :func:`add_options` adds a flag per field to an argparse parser (``--epochs``, type, default
   and help from the field and its docstring); :func:`options_from` builds the dataclass back
   from the parsed arguments. A field may refine its flag with ``metadata``: ``choices``, ``type``
-  (a parser of the text, e.g. :func:`positive_int`), ``flag`` (another name for it).
+  (a parser of the text, e.g. :func:`positive_int`), ``flag`` (another name for it);
+  :func:`check_options` makes the same checks on options made in code.
 - :func:`check_resume` decides whether a run folder holding a run made with some options may be
   resumed with others: the same but for the options allowed to change (more epochs), or refused
   with a message that names the first option that differs. :func:`fingerprint` is a short hash
@@ -97,6 +98,19 @@ def add_options(parser: argparse.ArgumentParser, cls, skip=(), required=()) -> N
                             type=f.metadata.get("type", kind), choices=f.metadata.get("choices"),
                             default=None if is_required else default, required=is_required,
                             help=help_text.replace("%", "%%"))
+
+
+def check_options(options) -> None:
+    """The checks a dataclass's flags make (``choices``, ``type=positive_int`` in its fields'
+    metadata), for options made in code; raises ValueError naming the flag."""
+    for f in dataclasses.fields(options):
+        value, flag = getattr(options, f.name), f.metadata.get("flag") or flag_name(f.name)
+        if value is None:
+            continue
+        if "choices" in f.metadata and value not in f.metadata["choices"]:
+            raise ValueError(f"{flag} {value!r} is not one of {tuple(f.metadata['choices'])}")
+        if f.metadata.get("type") is positive_int and value < 1:
+            raise ValueError(f"{flag} must be at least 1, got {value}")
 
 
 def options_from(args: argparse.Namespace, cls, **values):

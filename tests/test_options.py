@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from graspbench.options import add_options, check_resume, field_docs, fingerprint, options_from, positive_int
+from graspbench.options import (add_options, check_options, check_resume, field_docs, fingerprint, options_from,
+                                positive_int)
 
 
 @dataclass
@@ -67,3 +68,11 @@ def test_a_run_resumes_only_with_the_same_options_and_says_which_differs(tmp_pat
         check_resume(saved, {**saved, "crop_px": 32}, tmp_path, defaults={"crop_px": None})
     assert fingerprint(saved) == fingerprint(dict(reversed(saved.items())))
     assert fingerprint(saved, ignore=("epochs",)) == fingerprint({**saved, "epochs": 9}, ignore=("epochs",))
+
+
+def test_options_made_in_code_are_checked_as_their_flags_would_be():
+    check_options(Toy())
+    with pytest.raises(ValueError, match="--epochs must be at least 1, got 0"):
+        check_options(Toy(epochs=0))
+    with pytest.raises(ValueError, match="--input 'ir' is not one of"):
+        check_options(Toy(input="ir"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..options import positive_int
+from ..options import check_options, positive_int
 
 INPUTS = ("depth", "rgb", "rgbd")
 """what a network sees: depth, colour, or both"""
@@ -66,13 +66,7 @@ class TrainArgs:
     """show progress bars"""
 
     def check(self) -> None:
-        if self.input not in INPUTS:
-            raise ValueError(f"--input {self.input!r} is not one of {INPUTS}")
-        for name in ("epochs", "batch_size", "sim_val_scenes", "sim_val_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.labels_per_image is not None and self.labels_per_image < 1:
-            raise ValueError(f"--labels-per-image must be at least 1, got {self.labels_per_image}")
+        check_options(self)
         for flag, folders in (("--data", self.data_roots), ("--sim-val-data", dataset_roots(self.sim_val_data))):
             for root in folders:
                 if not (Path(root) / "dataset.json").exists():
