@@ -270,6 +270,15 @@ def cmd_perf_policies(args) -> int:
 def cmd_reproduce(args) -> int:
     from .bench.experiments import reproduce
 
+    if args.experiment == "friction_cone":  # a physics check, no training
+        from .bench.friction_cone import friction_cone_table
+        from .io import write_atomic
+
+        table = friction_cone_table()
+        print(table.to_string(index=False))
+        write_atomic("results/friction_cone.csv", table.to_csv(index=False))
+        print("wrote results/friction_cone.csv")
+        return 0
     table = reproduce(args.experiment, epochs=args.epochs, seed=args.seed, threads=args.threads, progress=not args.quiet)
     print(table[["run", "val_top1", "val_top5", "val_top1_last5", "val_net_success_final", "val_sim_success_final",
                  "best_epoch", "minutes_to_best", "train_minutes"]].to_string(index=False))
@@ -430,7 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate_offline)
 
     p = sub.add_parser("reproduce", help="a training finding of the papers, on graspbench data, into results/")
-    p.add_argument("experiment", help="mlgsl_losses, mlgsl_labels, mlgsl_sam, mtgcnn or gpnet")
+    p.add_argument("experiment", help="mlgsl_losses, mlgsl_labels, mlgsl_sam, mtgcnn, gpnet, or friction_cone "
+                                      "(where the simulated hand slips, against Coulomb's friction cone)")
     p.add_argument("--epochs", type=_positive_int, default=3, help="passes over the training scenes")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
     p.add_argument("--seed", type=int, default=0)

@@ -11,10 +11,22 @@ from gymnasium import spaces
 from ..grasp import Grasp, wrap_angle
 from ..sim.camera import Camera
 from ..sim.gripper import Gripper, GripperSpec, Outcome
-from ..sim.objects import load_object_set
+from ..sim.objects import load_object_set, randomized
 from ..sim.scenes import build_scene, rebuild_scene
 from ..sim.world import World
 from .spec import EnvSpec, load_spec
+
+
+EMPTY_SCENE_REDRAWS = 10
+
+
+def scene_models(spec) -> list:
+    """The objects a spec's scenes draw from: ``scene.objects`` and any sets it mixes in
+    (``scene.randomize.more_objects``), at the scale its scenes start from."""
+    scene, randomize = spec.scene, spec.scene.randomize
+    sets = (scene.objects,) + (randomize.more_objects if randomize else ())
+    scale = randomize.scale[0] if randomize and randomize.scale else scene.object_scale
+    return [m for name in sets for m in load_object_set(name, scene.split, scale, spec.gripper.max_opening_m)]
 
 
 class GraspEnv(gym.Env):
@@ -65,7 +77,7 @@ class GraspEnv(gym.Env):
             raise ValueError(f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
         s = self.bench_spec
-        self.models = load_object_set(s.scene.objects, s.scene.split, s.scene.object_scale, s.gripper.max_opening_m)
+        self.models = scene_models(s)
         self.camera = Camera.top_down(s.camera.width_px, s.camera.height_px, s.camera.height_m, s.camera.field_m)
         self.world = World(solver_iterations=s.solver_iterations)
         self.scene = self.gripper = None
@@ -87,10 +99,23 @@ class GraspEnv(gym.Env):
         super().reset(seed=seed)
         rng = self.np_random
         s = self.bench_spec.scene
-        count = int(rng.integers(s.object_count[0], s.object_count[1] + 1))
-        picks = rng.choice(len(self.models), size=count, replace=count > len(self.models))
-        self.world.reset()
-        self.scene = build_scene(self.world, s.kind, [self.models[i] for i in picks], rng, s.workspace_m)
+        # An episode on an empty table measures nothing: a scene whose objects all rolled off (a
+        # ball, a lying can) is drawn again.
+        for _ in range(EMPTY_SCENE_REDRAWS):
+            count = int(rng.integers(s.object_count[0], s.object_count[1] + 1))
+            picks = rng.choice(len(self.models), size=count, replace=count > len(self.models))
+            models = [self.models[i] for i in picks]
+            if s.randomize is not None:
+                r = s.randomize
+                models = [randomized(m, rng, r.scale, r.friction, r.mass_factor, self.bench_spec.gripper.max_opening_m)
+                          for m in models]
+            self.world.reset()
+            self.scene = build_scene(self.world, s.kind, models, rng, s.workspace_m)
+            if self.scene.objects:
+                break
+        else:
+            raise RuntimeError(f"{EMPTY_SCENE_REDRAWS} scenes in a row lost every object while settling: "
+                               f"widen scene.workspace_m or use objects that stay put")
         self.gripper = Gripper(self.world, self.bench_spec.gripper)
         self.objects_at_start = len(self.scene.objects)
         self.attempts = self.consecutive_failures = 0
@@ -243,17 +268,22 @@ class GraspEnv(gym.Env):
 
 
 def grasp_to_pose(grasp: Grasp, camera: Camera, depth_m: np.ndarray, gripper: GripperSpec) -> tuple[np.ndarray, float, float]:
-    """World TCP position, closing-axis yaw and opening (metres) of an image grasp: the fingertips
-    at the depth observed at (u, v) plus ``gripper.grasp_depth_m`` (or at ``grasp.depth_m``),
-    never lower than ``gripper.fingertip_clearance_m``; the opening converted at the observed depth."""
+    """World TCP position, closing-axis yaw and opening (metres) of an image grasp: straight below
+    the surface point seen at (u, v), the fingertips at the depth observed there plus
+    ``gripper.grasp_depth_m`` (or at ``grasp.depth_m``), never lower than
+    ``gripper.fingertip_clearance_m``; the opening converted at the observed depth.
+
+    The hand comes down vertically over the surface point, as GG-CNN's robot does; following the
+    pixel's ray down to the fingertips instead moved a grasp 4 cm deep 3 mm outwards at the edge of
+    the image, onto the side of the object it aimed at."""
     u = int(np.clip(round(grasp.u), 0, camera.width_px - 1))
     v = int(np.clip(round(grasp.v), 0, camera.height_px - 1))
     surface_depth = float(depth_m[v, u])
     depth = surface_depth + gripper.grasp_depth_m if grasp.depth_m is None else grasp.depth_m
-    position = camera.pixel_to_world(grasp.u, grasp.v, depth)
-    position[2] = max(position[2], gripper.fingertip_clearance_m)
-    axis_end = camera.pixel_to_world(grasp.u + np.cos(grasp.angle_rad), grasp.v - np.sin(grasp.angle_rad), depth)
-    direction = axis_end - camera.pixel_to_world(grasp.u, grasp.v, depth)
+    position = camera.pixel_to_world(grasp.u, grasp.v, surface_depth)
+    position[2] = max(camera.pixel_to_world(grasp.u, grasp.v, depth)[2], gripper.fingertip_clearance_m)
+    axis_end = camera.pixel_to_world(grasp.u + np.cos(grasp.angle_rad), grasp.v - np.sin(grasp.angle_rad), surface_depth)
+    direction = axis_end - camera.pixel_to_world(grasp.u, grasp.v, surface_depth)
     yaw = float(np.arctan2(direction[1], direction[0]))
     opening_m = float(grasp.opening_px * camera.metres_per_pixel(surface_depth))
     return position, yaw, opening_m

@@ -28,6 +28,31 @@ class SpecError(ValueError):
 
 
 @dataclass(frozen=True)
+class RandomizeSpec:
+    """Per-object randomisation of a scene's objects, for training data as varied as a lab's."""
+
+    more_objects: tuple[str, ...] = ()
+    """object sets mixed in with ``scene.objects`` (same split); every object of the union is drawn alike"""
+    scale: tuple[float, float] | None = None
+    """each object's scale drawn uniformly in [min, max] instead of ``scene.object_scale``, clipped
+    per object to what the hand can hold (its smallest side at most the opening less 5 mm); an object
+    is in the set when it fits the hand and is at least 2 cm at the smallest scale"""
+    friction: tuple[float, float] | None = None
+    """each object's lateral friction drawn uniformly in [min, max] (the fingers' is 1.0 and PyBullet
+    multiplies the two); null: the object's own"""
+    mass_factor: tuple[float, float] | None = None
+    """each object's mass multiplied by a factor drawn log-uniformly in [min, max]; null: its own"""
+
+    def check(self):
+        for name in ("scale", "friction", "mass_factor"):
+            bounds = getattr(self, name)
+            if bounds is not None and not 0 < bounds[0] <= bounds[1]:
+                raise SpecError(f"scene.randomize.{name}: expected [min, max] with 0 < min <= max, got {list(bounds)}")
+        if self.friction is not None and self.friction[1] > 2.0:
+            raise SpecError(f"scene.randomize.friction: {self.friction[1]} is beyond any physical pair (at most 2.0)")
+
+
+@dataclass(frozen=True)
 class SceneSpec:
     kind: str = "single"
     """single, pile, packed, stacked or bin"""
@@ -41,12 +66,16 @@ class SceneSpec:
     """objects per scene, drawn uniformly from [min, max]"""
     workspace_m: float = 0.3
     """side of the square workspace centred on the origin; objects leaving it are removed"""
+    randomize: RandomizeSpec | None = None
+    """per-object scale, friction and mass, and more object sets; null: every object as its set has it"""
 
     def check(self):
         _one_of("scene.kind", self.kind, SCENE_KINDS)
         _one_of("scene.split", self.split, SPLITS)
         _positive("scene.object_scale", self.object_scale)
         _positive("scene.workspace_m", self.workspace_m)
+        if self.randomize is not None:
+            self.randomize.check()
         low, high = self.object_count
         if not 1 <= low <= high:
             raise SpecError(f"scene.object_count: expected [min, max] with 1 <= min <= max, got {list(self.object_count)}")
@@ -84,6 +113,7 @@ class ProtocolSpec:
 
 
 AFTER_PROBE = ("extract", "release")
+TARGET_RULES = ("visible", "top_level")
 
 
 @dataclass(frozen=True)
@@ -100,6 +130,10 @@ class PickSpec:
     at fixed yaw); it is a collision when they stop it, or when it touches the bin. 0: any touch is a collision"""
     min_target_pixels: int = 300
     """a target must show at least this many pixels to the overhead camera"""
+    target_rule: str = "visible"
+    """which objects a target is drawn among: ``visible`` (any showing ``min_target_pixels``, half-buried
+    ones included) or ``top_level`` (those that also carry no other object, as a person asked to
+    pick an item from a bin names one they can reach)"""
     min_objects: int = 8
     """a new bin is filled when fewer objects than this are left, or no target is visible enough"""
     extract_height_m: float = 0.2
@@ -121,6 +155,7 @@ class PickSpec:
         _positive("pick.min_objects", self.min_objects)
         _positive("pick.extract_height_m", self.extract_height_m)
         _one_of("pick.after_probe", self.after_probe, AFTER_PROBE)
+        _one_of("pick.target_rule", self.target_rule, TARGET_RULES)
         try:
             self.probe.check()
             self.wrist_camera.check()

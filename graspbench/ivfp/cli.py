@@ -32,6 +32,7 @@ def cmd_summary(args) -> int:
 
 
 def add_parser(sub, positive_int, env_id) -> None:
+    from .calibrate import add_commands as add_calibrate_commands
     from .classifier import add_commands
     from .policy import add_commands as add_policy_commands
     from .reinforce import add_commands as add_reinforce_commands
@@ -68,3 +69,4 @@ def add_parser(sub, positive_int, env_id) -> None:
     add_reinforce_commands(group)
     add_table1_commands(group)
     add_table2_commands(group)
+    add_calibrate_commands(group, positive_int, env_id)

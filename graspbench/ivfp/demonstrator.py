@@ -92,6 +92,27 @@ def demonstrate(env, observation: dict, rng: np.random.Generator, settings: Demo
     return _with_human_error(env, *best, rng, settings)
 
 
+class DemonstratorAgent:
+    """The demonstrator as an agent of the runner (``graspbench ivfp calibrate``): one
+    :func:`demonstrate` grasp per pick, seeded by the episode.
+
+    Args:
+        settings: how it aims and errs.
+        name: its name in records.
+    """
+
+    def __init__(self, settings: DemonstratorSettings = DemonstratorSettings(), name: str = "demonstrator"):
+        settings.check()
+        self.settings, self.name = settings, name
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, seed: int | None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def pick(self, env, observation: dict, info: dict) -> None:
+        env.step_grasp(demonstrate(env.env, observation, self.rng, self.settings))
+
+
 def _with_human_error(env, u: float, v: float, angle: float, width: float, px_m: float, rng: np.random.Generator,
                       settings: DemonstratorSettings) -> Grasp:
     """The aimed grasp as a person executes it: spread by a few millimetres, and now and then

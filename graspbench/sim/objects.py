@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,10 @@ MESH_SUFFIXES = (".obj", ".stl", ".ply")
 DENSITY_KG_M3 = 400.0
 MASS_RANGE_KG = (0.02, 0.5)
 MESH_FRICTION = 1.0
+MESH_ROLLING_FRICTION_M = 0.001
+"""rolling resistance of meshes (a lever arm, metres): on PyBullet's default of none a lying can
+or a ball dropped near the centre rolls out of the workspace (15 of 30 everyday objects at real
+size were lost while settling); 1 mm, a table with a soft top, keeps all 30 in view"""
 PROCEDURAL_SET_SIZE = 500
 
 
@@ -53,7 +58,9 @@ class ObjectModel:
         path: a URDF, or an OBJ whose ``o`` groups are convex parts (used for collision and looks).
         extents_m: axis-aligned size of the model in its own frame, scale applied.
         scale: uniform scale applied when spawning.
-        mass_kg: mass for meshes (URDFs carry their own).
+        mass_kg: mass for meshes (URDFs carry their own unless ``mass_factor`` is set).
+        friction: lateral friction; None: the URDF's own, or ``MESH_FRICTION`` for meshes.
+        mass_factor: None, or a factor applied to the mass at spawn (randomised scenes).
     """
 
     name: str
@@ -62,18 +69,40 @@ class ObjectModel:
     scale: float = 1.0
     mass_kg: float = 0.1
     rgba: tuple[float, float, float, float] = (0.8, 0.5, 0.2, 1.0)
+    friction: float | None = None
+    mass_factor: float | None = None
 
     def spawn(self, client, position, orientation) -> int:
         if self.path.endswith(".urdf"):
-            return client.loadURDF(self.path, position, orientation, globalScaling=self.scale)
-        mesh_scale = [self.scale] * 3
-        collision = client.createCollisionShape(client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale)
-        visual = client.createVisualShape(client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale, rgbaColor=self.rgba)
-        body = client.createMultiBody(self.mass_kg, collision, visual, position, orientation)
-        # PyBullet's default friction (0.5) lets light objects squirt out of the fingers;
-        # random_urdfs' own URDFs say 1.0, and so do graspbench's meshes.
-        client.changeDynamics(body, -1, lateralFriction=MESH_FRICTION)
+            body = client.loadURDF(self.path, position, orientation, globalScaling=self.scale)
+        else:
+            mesh_scale = [self.scale] * 3
+            collision = client.createCollisionShape(client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale)
+            visual = client.createVisualShape(client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale, rgbaColor=self.rgba)
+            body = client.createMultiBody(self.mass_kg, collision, visual, position, orientation)
+            # PyBullet's default friction (0.5) lets light objects squirt out of the fingers;
+            # random_urdfs' own URDFs say 1.0, and so do graspbench's meshes.
+            client.changeDynamics(body, -1, lateralFriction=MESH_FRICTION, rollingFriction=MESH_ROLLING_FRICTION_M)
+        if self.friction is not None:
+            client.changeDynamics(body, -1, lateralFriction=self.friction)
+        if self.mass_factor is not None:
+            client.changeDynamics(body, -1, mass=client.getDynamicsInfo(body, -1)[0] * self.mass_factor)
         return body
+
+
+def randomized(model: ObjectModel, rng: np.random.Generator, scale=None, friction=None, mass_factor=None,
+               max_opening_m: float = 0.08) -> ObjectModel:
+    """``model`` with its scale, friction and mass factor drawn from the given [min, max] ranges
+    (None leaves each as it is). ``model`` must have been loaded at ``scale[0]``; the scale is
+    clipped so that its smallest side still fits the opening less 5 mm."""
+    if scale is not None:
+        fits = (max_opening_m - 0.005) / min(model.extents_m) * scale[0]
+        model = scaled(model, float(rng.uniform(scale[0], max(min(scale[1], fits), scale[0]))) / scale[0])
+    if friction is not None:
+        model = dataclasses.replace(model, friction=float(rng.uniform(*friction)))
+    if mass_factor is not None:
+        model = dataclasses.replace(model, mass_factor=float(np.exp(rng.uniform(*np.log(mass_factor)))))
+    return model
 
 
 def load_object_set(name: str, split: str = "all", scale: float = 1.0, max_opening_m: float = 0.08,
@@ -92,13 +121,14 @@ def load_object_set(name: str, split: str = "all", scale: float = 1.0, max_openi
     if not scale > 0:
         raise ValueError(f"object scale must be positive, got {scale}")
     models = _raw_set(name, split)
-    return _graspable(name, split, tuple(_scaled(m, scale) for m in models), max_opening_m, min_size_m)
+    return _graspable(name, split, tuple(scaled(m, scale) for m in models), max_opening_m, min_size_m)
 
 
-def _scaled(model: ObjectModel, scale: float) -> ObjectModel:
+def scaled(model: ObjectModel, scale: float) -> ObjectModel:
+    """``model`` made ``scale`` times larger (meshes' masses follow their size; URDFs keep theirs)."""
     extents = tuple(float(e) * scale for e in model.extents_m)
     mass = model.mass_kg if model.path.endswith(".urdf") else _mass_kg(extents)
-    return ObjectModel(model.name, model.path, extents, model.scale * scale, mass, model.rgba)
+    return dataclasses.replace(model, extents_m=extents, scale=model.scale * scale, mass_kg=mass)
 
 
 def _mass_kg(extents_m) -> float:
