@@ -14,8 +14,9 @@ test: $(STAMP)
 
 setup: $(STAMP)
 
-# The datasets the planners train on (docs/datasets.md): 10,000 scenes of train objects, and
-# validation scenes of test objects seeded away from the benchmark's episodes (seeds 0-99).
+# The datasets the planners train on (docs/datasets.md): 10,000 scenes of train objects as varied as
+# a lab's (--vary: procedural shapes mixed in, each object's scale, friction and mass drawn; issue 26),
+# and validation scenes of test objects seeded away from the benchmark's episodes (seeds 0-99).
 # Every dataset grows in rounds, so an interrupted run leaves a mix of all four kinds; each command
 # resumes where an interrupted one stopped. WORKERS=1 leaves a core free.
 DATA     := data
@@ -28,10 +29,10 @@ datasets: $(STAMP)
 	$(GENERATE) --env GraspBench/Packed-v0  --split test --seed $(VAL_SEED) --scenes 100 --out $(DATA)/packed-val
 	$(GENERATE) --env GraspBench/Stacked-v0 --split test --seed $(VAL_SEED) --scenes 100 --out $(DATA)/stacked-val
 	for fraction in 1 2 4; do \
-	  $(GENERATE) --env GraspBench/Single-v0  --seed 0 --candidates-per-object 16 --scenes $$((3000 * fraction / 4)) --out $(DATA)/single-train && \
-	  $(GENERATE) --env GraspBench/Pile-v0    --seed 0 --scenes $$((3000 * fraction / 4)) --out $(DATA)/pile-train && \
-	  $(GENERATE) --env GraspBench/Packed-v0  --seed 0 --scenes $$((2000 * fraction / 4)) --out $(DATA)/packed-train && \
-	  $(GENERATE) --env GraspBench/Stacked-v0 --seed 0 --scenes $$((2000 * fraction / 4)) --out $(DATA)/stacked-train || exit 1; \
+	  $(GENERATE) --env GraspBench/Single-v0  --seed 0 --candidates-per-object 16 --vary --scenes $$((3000 * fraction / 4)) --out $(DATA)/single-train && \
+	  $(GENERATE) --env GraspBench/Pile-v0    --seed 0 --vary --scenes $$((3000 * fraction / 4)) --out $(DATA)/pile-train && \
+	  $(GENERATE) --env GraspBench/Packed-v0  --seed 0 --vary --scenes $$((2000 * fraction / 4)) --out $(DATA)/packed-train && \
+	  $(GENERATE) --env GraspBench/Stacked-v0 --seed 0 --vary --scenes $$((2000 * fraction / 4)) --out $(DATA)/stacked-train || exit 1; \
 	done
 
 $(STAMP): pyproject.toml

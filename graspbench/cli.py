@@ -139,7 +139,8 @@ def cmd_generate(args) -> int:
 
     settings = LabelSettings(candidates_per_object=args.candidates_per_object)
     summary = generate_dataset(args.env, args.scenes, args.out, seed=args.seed, split=args.split, workers=args.workers,
-                               executor=args.executor, address=args.address, settings=settings, progress=not args.quiet)
+                               executor=args.executor, address=args.address, settings=settings, progress=not args.quiet,
+                               vary=args.vary)
     print(f"{args.out}: {summary['scenes']} scenes ({summary['made_now']} made now in {summary['wall_s']:.0f} s), "
           f"{summary['candidates']} candidates, {summary['successes']} verified successes "
           f"({summary['collision_free_successes']} collision-free)")
@@ -391,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address (default: start a local one)")
     p.add_argument("--candidates-per-object", type=_positive_int, default=8,
                    help="antipodal candidates executed per object (single objects need ~24 for 16 labels per image)")
+    p.add_argument("--vary", action="store_true",
+                   help="objects as varied as a lab's: procedural shapes mixed in, each object's scale, friction and "
+                        "mass drawn (graspbench.data.generate.LAB_VARIETY)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_generate)
 

@@ -357,12 +357,19 @@ def _label_arrays(labels: list[dict]) -> dict:
     }
 
 
-def spec_mapping(env: str, split: str | None = None) -> dict:
-    """The full spec of an environment id or spec file, as plain data, with an object split override."""
+LAB_VARIETY = {"more_objects": ["procedural"], "scale": [0.4, 1.0], "friction": [0.5, 1.0], "mass_factor": [0.5, 2.0]}
+"""``generate --vary`` (issue 26): training objects as varied as a lab's: random_urdfs mixed with
+procedural shapes, each object at a scale anywhere from 0.4 to its real size that the 8 cm hand can
+hold (not one 0.6), friction from card on rubber to rubber on rubber, mass from half to double"""
+
+
+def spec_mapping(env: str, split: str | None = None, vary: bool = False) -> dict:
+    """The full spec of an environment id or spec file, as plain data, with an object split
+    override, and with ``vary`` the objects randomised as :data:`LAB_VARIETY` says."""
     import gymnasium as gym
 
     source = gym.registry[env].kwargs["spec"] if env in gym.registry else env
-    overrides = {"scene": {"split": split}} if split else {}
+    overrides = {"scene": {**({"split": split} if split else {}), **({"randomize": LAB_VARIETY} if vary else {})}}
     spec = json.loads(json.dumps(dataclasses.asdict(load_spec(source, **overrides))))
     if spec["pick"] is None:
         del spec["pick"]  # clutter removal: as datasets made before target picking existed describe it
@@ -376,8 +383,9 @@ def task_list(spec: dict, seed: int, scenes: int, settings: LabelSettings, out: 
 
 def generate_dataset(env: str, scenes: int, out, seed: int = 0, split: str | None = "train", workers: int | None = None,
                      executor: str = "local", address: str | None = None, settings: LabelSettings = LabelSettings(),
-                     progress: bool = True) -> dict:
+                     progress: bool = True, vary: bool = False) -> dict:
     """Make (or finish) a dataset of ``scenes`` labelled scenes in ``out``; returns a summary.
+    ``vary``: the objects randomised as :data:`LAB_VARIETY` says.
 
     Scenes already in ``out`` are skipped, so running the same command again resumes.
     """
@@ -387,7 +395,7 @@ def generate_dataset(env: str, scenes: int, out, seed: int = 0, split: str | Non
     from ..parallel import run_tasks
     from .store import write_index, write_metadata
 
-    spec = spec_mapping(env, split)
+    spec = spec_mapping(env, split, vary)
     write_metadata(out, {"graspbench_version": __version__, "env": env, "spec": spec, "seed": seed,
                          "scenes": scenes, "labelling": dataclasses.asdict(settings)})
     tasks = task_list(spec, seed, scenes, settings, out)
