@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..clearance import MAX_GRASP_DEPTH_M, fingertip_z, height_map, table_view
+from ..envs.grasp_env import grasp_to_pose, scene_models
 from ..envs.spec import EnvSpec, load_spec
 from ..sim.camera import DepthNoise
-from ..envs.grasp_env import grasp_to_pose, scene_models
 from ..grasp import Grasp, wrap_angle
 from ..sim.gripper import FINGER_WIDTH_M, Gripper, GripperSpec, Outcome, footprint_clear
 from ..sim.objects import scaled

@@ -15,13 +15,13 @@ Objects the gripper cannot grasp at all are filtered out with a logged message n
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import logging
 import os
 import re
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
