@@ -14,6 +14,7 @@ from graspbench.cli import main
 from graspbench.envs import BinPickEnv
 from graspbench.envs.spec import load_spec
 from graspbench.grasp import Grasp
+from graspbench.ivfp import imitation as il
 from graspbench.ivfp import policy as pol
 from graspbench.ivfp import reinforce as rl
 from graspbench.ivfp.agents import CentroidAgent, PolicyAgent, RandomMaskAgent
@@ -85,14 +86,14 @@ def test_clipped_importance_weights_on_a_hand_computed_example():
 def test_gaussian_soft_target_and_its_cross_entropy():
     valid = torch.ones(1, 4, 4, dtype=torch.bool)
     valid[0, 0, 0] = False
-    q = pol.gaussian_targets(torch.tensor([2.5]), torch.tensor([2.5]), valid, downsample=2, sigma_px=1.0)
+    q = il.gaussian_targets(torch.tensor([2.5]), torch.tensor([2.5]), valid, downsample=2, sigma_px=1.0)
     # Cells of a 2-px grid have centres 0.5, 2.5, 4.5, 6.5: the point is cell (1, 1)'s centre.
     assert q[0].argmax().item() == 5 and q[0, 0] == 0 and q.sum().item() == pytest.approx(1.0)
     assert q[0, 4].item() == pytest.approx(q[0, 5].item() * math.exp(-4 / 2))  # one cell (2 px) away
     one_hot = torch.zeros(1, 16)
     one_hot[0, 5] = 1
     log_p = pol.masked_log_softmax(torch.zeros(1, 4, 4), valid)
-    assert pol.soft_cross_entropy(log_p, one_hot).item() == pytest.approx(math.log(15))
+    assert il.soft_cross_entropy(log_p, one_hot).item() == pytest.approx(math.log(15))
 
 
 def test_cells_map_back_onto_the_target():
@@ -375,31 +376,31 @@ def collection(tmp_path_factory):
 def _imitation_args(collection, out, **changes):
     args = {"data": collection, "out": str(out), "epochs": 10, "batch_size": 4, "lr": 5e-3, "val_fraction": 0.34,
             "sigma_px": 2.0, "threads": 1, "progress": False, **TINY_NET}
-    return pol.PolicyArgs(**{**args, **changes})
+    return il.PolicyArgs(**{**args, **changes})
 
 
 def test_imitation_learns_the_demonstrations_and_resumes_exactly(collection, tmp_path, monkeypatch):
-    best = pol.train_policy(_imitation_args(collection, tmp_path / "whole"))
+    best = il.train_policy(_imitation_args(collection, tmp_path / "whole"))
     history = pd.read_csv(tmp_path / "whole" / "metrics.csv")
     assert len(history) == 10 and history["pixel_loss"].iloc[-1] < 0.9 * history["pixel_loss"].iloc[0]
     # Held-out bins: the greedy point within a pixel of the squares' centres, the width told from their size.
     assert best["val_point_error_px"] <= 1.0 and best["val_width_accuracy"] >= 0.9
-    plot = pol._plot_imitation
+    plot = il._plot_imitation
 
     def interrupted(history, path):  # Ctrl-C after the 4th epoch's files were written
         plot(history, path)
         if len(history) == 4:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(pol, "_plot_imitation", interrupted)
+    monkeypatch.setattr(il, "_plot_imitation", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        pol.train_policy(_imitation_args(collection, tmp_path / "parts"))
-    monkeypatch.setattr(pol, "_plot_imitation", plot)
-    pol.train_policy(_imitation_args(collection, tmp_path / "parts"))
+        il.train_policy(_imitation_args(collection, tmp_path / "parts"))
+    monkeypatch.setattr(il, "_plot_imitation", plot)
+    il.train_policy(_imitation_args(collection, tmp_path / "parts"))
     states = [torch.load(tmp_path / name / "last.pt", weights_only=False)["state_dict"] for name in ("whole", "parts")]
     assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
     with pytest.raises(ValueError, match="other arguments"):
-        pol.train_policy(_imitation_args(collection, tmp_path / "parts", sigma_px=3.0))
+        il.train_policy(_imitation_args(collection, tmp_path / "parts", sigma_px=3.0))
 
 
 def test_train_policy_command_and_agents(collection, tmp_path):

@@ -1,14 +1,37 @@
-"""``graspbench ivfp ...``: collecting probed picks, the probe classifier and its Table III, the
-grasp policy (imitation, REINFORCE)."""
+"""``graspbench ivfp ...``: every IVFP command's arguments (collecting probed picks, the probe
+classifier and Table III, the grasp policy by imitation and REINFORCE, Tables I and II), each
+turned into a call of the module that does the work."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io import write_atomic
+from ..parallel import EXECUTORS
+from .classifier import (
+    BALANCE_MODES,
+    ClassifierArgs,
+    balance_picks,
+    format_metrics,
+    load_classifier,
+    load_films,
+    train_classifier,
+)
+from .demonstrator import DemonstratorSettings, collect
+from .imitation import PolicyArgs, train_policy
+from .picks import summarize
+from .policy import INPUTS
+from .reinforce import ReinforceArgs, reinforce
+from .table1 import table1
+from .table2 import table2
+from .table3 import table3
 
 
 def cmd_collect(args) -> int:
-    from .demonstrator import DemonstratorSettings, collect
-
     summary = collect(args.env, args.bins, args.out, picks_per_bin=args.picks_per_bin, seed=args.seed, split=args.split,
                       after_probe=args.after_probe, workers=args.workers, executor=args.executor, address=args.address,
                       settings=DemonstratorSettings(careless_rate=args.careless_rate, aim=args.aim),
@@ -18,11 +41,6 @@ def cmd_collect(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    import pandas as pd
-
-    from ..io import write_atomic
-    from .picks import summarize
-
     table = pd.DataFrame([summarize(root) for root in args.collections])
     print(table.to_string(index=False))
     if args.out:
@@ -32,12 +50,6 @@ def cmd_summary(args) -> int:
 
 
 def add_parser(sub, positive_int, env_id) -> None:
-    from .classifier import add_commands
-    from .policy import add_commands as add_policy_commands
-    from .reinforce import add_commands as add_reinforce_commands
-    from .table1 import add_commands as add_table1_commands
-    from .table2 import add_commands as add_table2_commands
-
     p = sub.add_parser("ivfp", help="target picking with interactive visual failure prediction (IVFP)")
     group = p.add_subparsers(dest="ivfp_command", required=True)
     q = group.add_parser("collect", help="demonstrations in dense bins: pick, probe film, extraction outcome")
@@ -63,8 +75,207 @@ def add_parser(sub, positive_int, env_id) -> None:
     q.add_argument("collections", nargs="+", help="collection folders")
     q.add_argument("--out", help="CSV file, e.g. results/ivfp_collections.csv")
     q.set_defaults(func=cmd_summary)
-    add_commands(group)
+    add_classifier_commands(group)
     add_policy_commands(group)
     add_reinforce_commands(group)
     add_table1_commands(group)
     add_table2_commands(group)
+
+
+def add_classifier_commands(subparsers) -> None:
+    """Register ``train-classifier``, ``evaluate-classifier`` and ``table3``."""
+    defaults = ClassifierArgs()
+
+    def training_options(p, epochs_default) -> None:
+        p.add_argument("--epochs", type=int, default=epochs_default, help="passes over the training picks")
+        p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+        p.add_argument("--lr", type=float, default=defaults.lr)
+        p.add_argument("--frame-px", type=int, default=defaults.frame_px, help="frames are downsampled to this size")
+        p.add_argument("--frame-step-s", type=float, default=defaults.frame_step_s,
+                       help="one frame every this many seconds (0: all)")
+        p.add_argument("--width", type=int, default=defaults.width, help="channels of the network's middle layer")
+        p.add_argument("--balance", choices=BALANCE_MODES, default=defaults.balance,
+                       help="undersample successes to as many as failures in every part (all), training only, or none")
+        p.add_argument("--no-augment", action="store_true", help="no shifts, flips or brightness changes")
+        p.add_argument("--seed", type=int, default=defaults.seed)
+        p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
+        p.add_argument("--quiet", action="store_true")
+
+    p = subparsers.add_parser("train-classifier", help="train the probe-video classifier C_phi on probed picks")
+    p.add_argument("--data", required=True, help="collection with the train objects (split 80/10/10 by bin)")
+    p.add_argument("--unseen", help="collection with the test objects, evaluated whole")
+    p.add_argument("--out", required=True, help="checkpoint file (.pt); metrics go next to it (.json)")
+    p.add_argument("--probe-s", type=float, default=defaults.probe_s, help="seconds of the probe film the classifier sees")
+    p.add_argument("--passive", action="store_true", help="the passive baseline: frame 0 only (the same as --probe-s 0)")
+    p.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
+    p.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
+    training_options(p, defaults.epochs)
+    p.set_defaults(func=cmd_train_classifier)
+
+    p = subparsers.add_parser("evaluate-classifier", help="metrics of a trained classifier on a collection")
+    p.add_argument("checkpoint")
+    p.add_argument("--data", required=True, help="collection of probed picks")
+    p.add_argument("--balance", action="store_true", help="undersample successes to as many as failures first")
+    p.add_argument("--seed", type=int, default=0, help="seeds the undersampling")
+    p.add_argument("--json", help="also write the metrics to this file")
+    p.set_defaults(func=cmd_evaluate_classifier)
+
+    p = subparsers.add_parser("table3", help="Table III: passive against 0.5-2.0 s of probe, on seen and unseen objects")
+    p.add_argument("--seen", required=True, help="collection with the train objects")
+    p.add_argument("--unseen", required=True, help="collection with the test objects")
+    p.add_argument("--out", default="results", help="folder of ivfp_classifier.csv, .png and .md")
+    p.add_argument("--runs", default="runs/ivfp_classifier", help="folder of the checkpoints; trained ones are reused")
+    training_options(p, defaults.epochs)
+    p.set_defaults(func=cmd_table3)
+
+
+def _training_fields(args) -> dict:
+    return {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "frame_px": args.frame_px,
+            "frame_step_s": args.frame_step_s, "width": args.width, "balance": args.balance, "augment": not args.no_augment,
+            "seed": args.seed, "threads": args.threads, "progress": not args.quiet}
+
+
+def cmd_train_classifier(args) -> int:
+    probe_s = 0.0 if args.passive else args.probe_s
+    train_classifier(ClassifierArgs(data=args.data, unseen=args.unseen, out=args.out, probe_s=probe_s,
+                                    val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+                                    **_training_fields(args)))
+    return 0
+
+
+def cmd_evaluate_classifier(args) -> int:
+    classifier = load_classifier(args.checkpoint)
+    films = load_films(args.data, classifier.frame_px, progress=True)
+    picks = np.arange(len(films.labels))
+    if args.balance:
+        picks = balance_picks(films.labels, picks, np.random.default_rng(args.seed))
+    metrics = classifier.evaluate(films, picks)
+    print(f"{args.checkpoint} on {args.data}: {format_metrics(metrics)}")
+    if args.json:
+        write_atomic(Path(args.json), json.dumps(metrics, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_table3(args) -> int:
+    table3(args.seen, args.unseen, out_dir=args.out, runs_dir=args.runs, **_training_fields(args))
+    return 0
+
+
+def add_policy_commands(group) -> None:
+    """Register ``train-policy``."""
+    d = PolicyArgs()
+    p = group.add_parser("train-policy", help="imitate the demonstrator's successful picks: the IVFP policy (Q_width, Q_grasp)")
+    p.add_argument("--data", required=True, help="collections of probed picks, comma-separated (their successes are imitated)")
+    p.add_argument("--out", required=True, help="run folder (best.pt, last.pt, metrics.csv); an existing run is resumed")
+    p.add_argument("--input", choices=INPUTS, default=d.input,
+                   help="rgbd: RGB, mask and heights; rgb: RGB and mask (the paper)")
+    p.add_argument("--downsample", type=int, default=d.downsample, help="image pixels per policy cell along each axis")
+    p.add_argument("--base-channels", type=int, default=d.base_channels)
+    p.add_argument("--fpn-channels", type=int, default=d.fpn_channels)
+    p.add_argument("--sigma-px", type=float, default=d.sigma_px, help="Gaussian soft target's standard deviation (image px)")
+    p.add_argument("--width-loss-weight", type=float, default=d.width_loss_weight)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of bins held out for validation")
+    p.add_argument("--no-augment", action="store_true", help="no left-right mirroring")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: one per core)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train_policy)
+
+
+def cmd_train_policy(args) -> int:
+    train_policy(PolicyArgs(data=args.data, out=args.out, input=args.input, downsample=args.downsample,
+                            base_channels=args.base_channels, fpn_channels=args.fpn_channels, sigma_px=args.sigma_px,
+                            width_loss_weight=args.width_loss_weight, epochs=args.epochs, batch_size=args.batch_size,
+                            lr=args.lr, val_fraction=args.val_fraction, augment=not args.no_augment, seed=args.seed,
+                            threads=args.threads, progress=not args.quiet))
+    return 0
+
+
+def add_reinforce_commands(group) -> None:
+    """Register ``reinforce``."""
+    d = ReinforceArgs()
+    p = group.add_parser("reinforce", help="improve a policy from its own probed grasps (REINFORCE, contextual bandit)")
+    p.add_argument("--init", required=True, help="policy checkpoint to start from (e.g. RUN/best.pt of train-policy)")
+    p.add_argument("--out", required=True, help="run folder; the same command again resumes it")
+    p.add_argument("--env", default=d.env, help="environment id, spec file, or module:function returning one")
+    p.add_argument("--split", choices=["train", "test", "all"], default=d.split, help="object split of an id or spec file")
+    p.add_argument("--reward", default=d.reward, help="classifier:PATH, truth, or module:function (info -> float)")
+    p.add_argument("--success-threshold", type=float, default=d.success_threshold, help="classifier rewards: P(success) for +1")
+    p.add_argument("--iterations", type=int, default=d.iterations)
+    p.add_argument("--grasps-per-iteration", type=int, default=d.grasps_per_iteration)
+    p.add_argument("--grasps-per-bin", type=int, default=d.grasps_per_bin, help="grasps per collection task (one bin each)")
+    p.add_argument("--update-steps", type=int, default=d.update_steps, help="gradient steps per iteration")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--max-weight", type=float, default=d.max_weight, help="c in min(pi / mu, c)")
+    p.add_argument("--no-baseline", action="store_true", help="do not subtract the mean reward")
+    p.add_argument("--no-state-value", action="store_true", help="no learned state-dependent part of the baseline")
+    p.add_argument("--value-lr", type=float, default=d.value_lr, help="Adam learning rate of the state value")
+    p.add_argument("--entropy-weight", type=float, default=d.entropy_weight)
+    p.add_argument("--temperature", type=float, default=d.temperature, help="sampling temperature of the collection")
+    p.add_argument("--free-space", action="store_true",
+                   help="act only where the fingers come down on free space (graspbench's addition, not the paper's)")
+    p.add_argument("--keep", default=",".join(map(str, d.keep)), help="iterations whose policy is kept, comma-separated")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--executor", choices=list(EXECUTORS), default=d.executor)
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--address", help="Ray cluster address (default: start a local one)")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch threads of the update (0: one per core)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_reinforce)
+
+
+def cmd_reinforce(args) -> int:
+    try:
+        keep = tuple(int(k) for k in args.keep.split(",") if k.strip())
+    except ValueError:
+        raise ValueError(f"--keep {args.keep!r}: give iteration numbers separated by commas, e.g. 20,50") from None
+    reinforce(ReinforceArgs(init=args.init, out=args.out, env=args.env, split=args.split, reward=args.reward,
+                            success_threshold=args.success_threshold, iterations=args.iterations,
+                            grasps_per_iteration=args.grasps_per_iteration, grasps_per_bin=args.grasps_per_bin,
+                            update_steps=args.update_steps, batch_size=args.batch_size, lr=args.lr,
+                            max_weight=args.max_weight, baseline=not args.no_baseline,
+                            state_value=not args.no_state_value, value_lr=args.value_lr,
+                            entropy_weight=args.entropy_weight, temperature=args.temperature,
+                            free_space=args.free_space, keep=keep, seed=args.seed,
+                            executor=args.executor, workers=args.workers, address=args.address, threads=args.threads,
+                            progress=not args.quiet))
+    return 0
+
+
+def add_table1_commands(group) -> None:
+    p = group.add_parser("table1", help="Table I: SR and UPH of Centroid, Random, IL, IL+ViTL, RL@20, RL@50, beside the paper's")
+    p.add_argument("--bench", default="runs/ivfp_bench", help="the ivfp suite's records; blocks already there are reused")
+    p.add_argument("--out", default="results", help="folder of ivfp.csv, .png and .md")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_table1)
+
+
+def cmd_table1(args) -> int:
+    table1(args.bench, args.out, args.workers, not args.quiet)
+    return 0
+
+
+def add_table2_commands(group) -> None:
+    p = group.add_parser("table2", help="Table II: picks and interventions per hour collecting with full picks or the probe")
+    p.add_argument("--classifier", default="agents/weights/ivfp-classifier.pt", help="the probe classifier that labels IVFP's picks")
+    p.add_argument("--bins", type=int, default=10, help="bins per pipeline")
+    p.add_argument("--picks-per-bin", type=int, default=12)
+    p.add_argument("--seed", type=int, default=300000, help="bin i is filled with seed + i (away from other collections)")
+    p.add_argument("--split", choices=["train", "test"], default="train", help="seen (train) or unseen (test) objects")
+    p.add_argument("--env", default="GraspBench/BinPick-v0")
+    p.add_argument("--out", default="results", help="folder of ivfp_table2.csv and .md")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_table2)
+
+
+def cmd_table2(args) -> int:
+    table2(args.classifier, args.bins, args.picks_per_bin, args.seed, args.split, args.env, args.out, args.workers,
+           not args.quiet)
+    return 0

@@ -1,5 +1,5 @@
 """REINFORCE as a contextual bandit (Murray et al., section IV.C): the policy improves from its
-own probed grasps, rewarded +1 / -1 by the probe classifier (or any other reward), and
+own probed grasps, rewarded +1 / -1 by the probe classifier (or any other reward); the work of
 ``graspbench ivfp reinforce``.
 
 **An iteration.** ``grasps_per_iteration`` grasps (the paper: 64) are collected with the current
@@ -18,11 +18,7 @@ so far (``baseline``) plus a learned state-dependent part (``state_value``, :cla
 and an optional entropy bonus (``entropy_weight``; H of the width plus of the cell at the grasp's
 width).
 
-**Rewards.** ``classifier:PATH``: +1 when the probe classifier's P(success) >= ``success_threshold``,
-else -1 (the paper's R_t from c_t); a collision, which stops the hand before any probe, is -1
-(the controller knows it, no classifier is needed). ``truth``: +1 for a true success, else -1
-(the upper bound of a perfect classifier). ``module:function``: any function of the step's info
-dict returning a float.
+Rewards and environments: :mod:`.bandit`.
 
 **Free space** (``--free-space``, graspbench's addition): collection and update use the policy
 acting only on clear grasps where the target has one (:func:`.policy.action_masks`); each grasp's
@@ -51,7 +47,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import io
 import json
 import math
@@ -64,163 +59,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 from torch.nn import functional as F
+from tqdm import tqdm
 
-from ..grasp import Grasp
+from .. import __version__
 from ..io import reading, save_figure, write_atomic
-from ..parallel import EXECUTORS, run_tasks
-from .policy import (GraspPolicy, action_log_prob, action_masks, entropy, masked_log_softmax, policy_from_checkpoint,
-                     policy_payload, read_checkpoint, save_checkpoint, to_tensors)
-
-NOT_PROBED = float("nan")
-"""P(success) recorded for grasps the classifier did not judge (collisions, other rewards)."""
-REWARD_FIX = "use classifier:PATH (a `graspbench ivfp train-classifier` checkpoint), truth, or module:function"
-ENV_FIX = "give a Gymnasium id or spec file with a `pick:` section, or module:function returning such an environment"
-
-
-# --- rewards ---------------------------------------------------------------------------------
-
-
-class Reward:
-    """A step's info -> (reward, P(success) or NaN). Made from the ``--reward`` text."""
-
-    def __init__(self, spec: str, success_threshold: float = 0.5):
-        self.spec, self.success_threshold = spec, success_threshold
-        self.classifier, self.function = None, None
-        if spec == "truth":
-            return
-        kind, _, rest = spec.partition(":")
-        if kind == "classifier" and rest:
-            from .classifier import load_classifier
-
-            try:
-                self.classifier = load_classifier(rest)
-            except ValueError as error:
-                raise ValueError(f"--reward {spec}: {error}") from None
-        elif kind and rest:
-            self.function = _import(spec, "--reward", REWARD_FIX)
-        else:
-            raise ValueError(f"--reward {spec!r} is not understood; {REWARD_FIX}")
-
-    def __call__(self, info: dict) -> tuple[float, float]:
-        if self.function is not None:
-            return float(self.function(info)), NOT_PROBED
-        if self.classifier is None:
-            return (1.0 if info["outcome"] == "success" else -1.0), NOT_PROBED
-        if not info["probed"]:
-            return -1.0, NOT_PROBED
-        p_success = float(self.classifier.predict_proba(info["probe_rgb"])[0, 0])
-        return (1.0 if p_success >= self.success_threshold else -1.0), p_success
-
-
-def _import(spec: str, flag: str, fix: str):
-    module, _, name = spec.partition(":")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"{flag} {spec}: cannot import it ({error}); {fix}") from None
-
-
-# --- environments ----------------------------------------------------------------------------
-
-
-def env_source(env: str, split: str | None) -> dict | str:
-    """What a worker builds its environment from: a full spec (plain data) for ids and spec files,
-    or the ``module:function`` text of a factory."""
-    import gymnasium as gym
-
-    import graspbench  # noqa: F401  (registers the environments)
-
-    if env in gym.registry or Path(env).is_file():
-        from ..data.generate import spec_mapping
-
-        spec = spec_mapping(env, split)
-        if not spec.get("pick"):
-            raise ValueError(f"--env {env}: not a target-picking environment (no `pick:` section); {ENV_FIX}")
-        return spec
-    if ":" in env:
-        _import(env, "--env", ENV_FIX)
-        return env
-    raise ValueError(f"--env {env}: no such environment id or file; {ENV_FIX}")
-
-
-def make_env(source: dict | str):
-    if isinstance(source, dict):
-        from ..envs.binpick_env import BinPickEnv
-
-        return BinPickEnv(source)
-    return _import(source, "--env", ENV_FIX)()
-
-
-def env_widths_m(env) -> tuple[float, ...]:
-    try:
-        return tuple(float(w) for w in env.bench_spec.pick.widths_m)
-    except AttributeError:
-        raise ValueError(f"{type(env).__name__} has no bench_spec.pick.widths_m: not a target-picking environment; "
-                         f"{ENV_FIX}") from None
-
-
-# --- collecting (in worker processes) ----------------------------------------------------------
-
-_CACHE: dict = {"envs": {}, "policy": (None, None), "rewards": {}}
-
-
-def _cached_env(source):
-    key = json.dumps(source, sort_keys=True)
-    if key not in _CACHE["envs"]:
-        _CACHE["envs"][key] = make_env(source)
-    return _CACHE["envs"][key]
-
-
-def _cached_policy(blob: bytes) -> GraspPolicy:
-    key = hashlib.sha256(blob).hexdigest()
-    if _CACHE["policy"][0] != key:
-        checkpoint = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
-        _CACHE["policy"] = (key, policy_from_checkpoint(checkpoint, "the policy sent to a worker"))
-    return _CACHE["policy"][1]
-
-
-def _cached_reward(spec: str, threshold: float) -> Reward:
-    if (spec, threshold) not in _CACHE["rewards"]:
-        _CACHE["rewards"][spec, threshold] = Reward(spec, threshold)
-    return _CACHE["rewards"][spec, threshold]
-
-
-def collect_grasps(task: dict) -> dict:
-    """A task: fill a bin from ``task["seed"]`` and make ``task["grasps"]`` grasps in it with the
-    policy, sampled; returns the arrays of the grasps. Plain data in and out (worker processes)."""
-    started = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one core per worker; the same numbers whichever executor runs it
-    try:
-        env = _cached_env(task["env"])
-        policy = _cached_policy(task["policy"])
-        reward = _cached_reward(task["reward"], task["success_threshold"])
-        widths_m = env_widths_m(env)
-        if tuple(policy.widths_m) != widths_m:
-            raise ValueError(f"the policy's widths {list(policy.widths_m)} are not the environment's {list(widths_m)}; "
-                             "train the policy on collections of this environment")
-        rng = np.random.default_rng(task["seed"])
-        observation, info = env.reset(seed=int(rng.integers(2**31)))
-        rows = []
-        for k in range(task["grasps"]):
-            if k:
-                observation, info = env.reset()  # the bin carries on (a new one when it runs low)
-            compact = policy.prepare(observation, info)
-            action = policy.act(observation, sample=True, rng=rng, temperature=task["temperature"], compact=compact)
-            grasp = Grasp(action.u, action.v, 0.0, env.width_to_opening_px(widths_m[action.width_index], action.u, action.v))
-            _, _, _, _, info = env.step_grasp(grasp)
-            value, p_success = reward(info)
-            rows.append({**compact, "width_index": action.width_index, "cell": action.cell, "u": action.u, "v": action.v,
-                         "log_mu": action.log_prob, "reward": value, "p_success": p_success, "outcome": info["outcome"],
-                         "probed": bool(info.get("probed", True)), "sim_time_s": float(info.get("sim_time_s", math.nan))})
-    finally:
-        torch.set_num_threads(threads)
-    arrays = {key: np.array([row[key] for row in rows]) for key in rows[0]}
-    arrays["outcome"] = arrays["outcome"].astype("U16")
-    return {"task": task["index"], "arrays": arrays, "seconds": time.perf_counter() - started}
-
+from ..parallel import EXECUTORS, _import_ray, run_tasks
+from ..versions import experiment_version
+from .bandit import Reward, collect_grasps, env_source
+from .policy import (
+    GraspPolicy,
+    action_log_prob,
+    action_masks,
+    entropy,
+    masked_log_softmax,
+    policy_from_checkpoint,
+    policy_payload,
+    read_checkpoint,
+    save_checkpoint,
+    to_tensors,
+)
+from .runs import refuse_other_run
 
 # --- the update --------------------------------------------------------------------------------
 
@@ -375,7 +236,6 @@ class ReinforceArgs:
     """torch threads of the update (workers use one each); 0: one per core"""
     progress: bool = True
     """show progress and print one line per iteration"""
-
     def check(self) -> None:
         for name in ("iterations", "grasps_per_iteration", "grasps_per_bin", "update_steps", "batch_size"):
             if getattr(self, name) < 1:
@@ -442,8 +302,6 @@ def _ray_session(args: ReinforceArgs):
     if args.executor != "ray":
         yield
         return
-    from ..parallel import _import_ray
-
     ray = _import_ray()
     started_here = not ray.is_initialized()
     if started_here and args.address:
@@ -473,18 +331,12 @@ def _iteration_row(iteration: int, grasps: dict, total: int, update: dict, colle
             "collect_core_s": collect_core_s, "collect_s": collect_s, "update_s": update_s, "seconds": collect_s + update_s}
 
 
-def _same_run(old: dict, new: dict) -> bool:
-    """A run may be resumed with more iterations or on other workers, nothing else changed."""
-    free = ("iterations", "progress", "threads", "executor", "workers", "address", "out", "keep")
-    defaults = dataclasses.asdict(ReinforceArgs())  # an argument added since a run started took its default
-    strip = lambda args: {k: v for k, v in {**defaults, **args}.items() if k not in free}  # noqa: E731
-    return strip(old["args"]) == strip(new["args"]) and old["init_sha256"] == new["init_sha256"]
+REINFORCE_FREE = ("iterations", "progress", "threads", "executor", "workers", "address", "out", "keep")
+"""Options a run may be resumed with changed: more iterations, other workers or threads."""
 
 
 def reinforce(args: ReinforceArgs) -> list[dict]:
     """Run (or resume) REINFORCE up to ``args.iterations``; returns the learning curve's rows."""
-    from .. import __version__
-
     args.check()
     Reward(args.reward, args.success_threshold)  # fail now, not in a worker, on a bad --reward
     source = env_source(args.env, args.split)
@@ -493,7 +345,8 @@ def reinforce(args: ReinforceArgs) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     init = read_checkpoint(args.init)
     meta = {"args": {**dataclasses.asdict(args), "keep": list(args.keep)},
-            "init_sha256": hashlib.sha256(Path(args.init).read_bytes()).hexdigest()[:16], "graspbench_version": __version__}
+            "init_sha256": hashlib.sha256(Path(args.init).read_bytes()).hexdigest()[:16], "graspbench_version": __version__,
+            "code_version": experiment_version("ivfp")}
     policy = policy_from_checkpoint(init, args.init)
     policy.free_space = args.free_space
     state_value = None
@@ -512,8 +365,10 @@ def reinforce(args: ReinforceArgs) -> list[dict]:
             state = torch.load(last, map_location="cpu", weights_only=False)
             if not isinstance(state, dict) or not {"meta", "state_dict", "optimiser", "history"} <= set(state):
                 raise ValueError("fields missing")
-        if not _same_run(state["meta"], meta):
-            raise ValueError(f"--out {out} holds a run with other arguments or another --init; choose another --out")
+        refuse_other_run(out, state["meta"]["args"], meta["args"], REINFORCE_FREE,
+                         {**dataclasses.asdict(ReinforceArgs()), "keep": list(ReinforceArgs().keep)},
+                         inputs=(("the --init policies", state["meta"]["init_sha256"], meta["init_sha256"]),),
+                         fix="choose another --out")
         policy.load_state_dict(state["state_dict"])
         if state_value is not None:
             state_value.load_state_dict(state["state_value"])
@@ -543,8 +398,6 @@ def reinforce(args: ReinforceArgs) -> list[dict]:
 def _loop(args: ReinforceArgs, source, policy: GraspPolicy, state_value: StateValue | None, optimiser,
           history: list[dict], replay: dict, meta: dict, out: Path) -> None:
     """Iterations from the one after ``history``'s last to ``args.iterations``: collect, store, update, save."""
-    from tqdm import tqdm
-
     bar = tqdm(range(len(history) + 1, args.iterations + 1), desc="REINFORCE", unit="iteration", disable=not args.progress,
                initial=len(history), total=args.iterations)
     for iteration in bar:
@@ -581,13 +434,9 @@ def _loop(args: ReinforceArgs, source, policy: GraspPolicy, state_value: StateVa
 
 
 def _plot(history: list[dict], path: Path, reward: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     iterations = [r["iteration"] for r in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))
+    left, right = fig.subplots(1, 2)
     left.plot(iterations, [100 * r["true_success_rate"] for r in history], "o-", label="true success")
     left.plot(iterations, [50 * (r["mean_reward"] + 1) for r in history], "s--", label="rewarded success")
     left.plot(iterations, [100 * r["reward_error_rate"] for r in history], "^:", label="reward errors")
@@ -600,58 +449,3 @@ def _plot(history: list[dict], path: Path, reward: str) -> None:
     fig.suptitle(f"IVFP REINFORCE, reward {reward}", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
-
-
-# --- command line ------------------------------------------------------------------------------
-
-
-def add_commands(group) -> None:
-    """Register ``reinforce`` on the ``graspbench ivfp`` group."""
-    d = ReinforceArgs()
-    p = group.add_parser("reinforce", help="improve a policy from its own probed grasps (REINFORCE, contextual bandit)")
-    p.add_argument("--init", required=True, help="policy checkpoint to start from (e.g. RUN/best.pt of train-policy)")
-    p.add_argument("--out", required=True, help="run folder; the same command again resumes it")
-    p.add_argument("--env", default=d.env, help="environment id, spec file, or module:function returning one")
-    p.add_argument("--split", choices=["train", "test", "all"], default=d.split, help="object split of an id or spec file")
-    p.add_argument("--reward", default=d.reward, help="classifier:PATH, truth, or module:function (info -> float)")
-    p.add_argument("--success-threshold", type=float, default=d.success_threshold, help="classifier rewards: P(success) for +1")
-    p.add_argument("--iterations", type=int, default=d.iterations)
-    p.add_argument("--grasps-per-iteration", type=int, default=d.grasps_per_iteration)
-    p.add_argument("--grasps-per-bin", type=int, default=d.grasps_per_bin, help="grasps per collection task (one bin each)")
-    p.add_argument("--update-steps", type=int, default=d.update_steps, help="gradient steps per iteration")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--max-weight", type=float, default=d.max_weight, help="c in min(pi / mu, c)")
-    p.add_argument("--no-baseline", action="store_true", help="do not subtract the mean reward")
-    p.add_argument("--no-state-value", action="store_true", help="no learned state-dependent part of the baseline")
-    p.add_argument("--value-lr", type=float, default=d.value_lr, help="Adam learning rate of the state value")
-    p.add_argument("--entropy-weight", type=float, default=d.entropy_weight)
-    p.add_argument("--temperature", type=float, default=d.temperature, help="sampling temperature of the collection")
-    p.add_argument("--free-space", action="store_true",
-                   help="act only where the fingers come down on free space (graspbench's addition, not the paper's)")
-    p.add_argument("--keep", default=",".join(map(str, d.keep)), help="iterations whose policy is kept, comma-separated")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--executor", choices=list(EXECUTORS), default=d.executor)
-    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    p.add_argument("--address", help="Ray cluster address (default: start a local one)")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch threads of the update (0: one per core)")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_reinforce)
-
-
-def cmd_reinforce(args) -> int:
-    try:
-        keep = tuple(int(k) for k in args.keep.split(",") if k.strip())
-    except ValueError:
-        raise ValueError(f"--keep {args.keep!r}: give iteration numbers separated by commas, e.g. 20,50") from None
-    reinforce(ReinforceArgs(init=args.init, out=args.out, env=args.env, split=args.split, reward=args.reward,
-                            success_threshold=args.success_threshold, iterations=args.iterations,
-                            grasps_per_iteration=args.grasps_per_iteration, grasps_per_bin=args.grasps_per_bin,
-                            update_steps=args.update_steps, batch_size=args.batch_size, lr=args.lr,
-                            max_weight=args.max_weight, baseline=not args.no_baseline,
-                            state_value=not args.no_state_value, value_lr=args.value_lr,
-                            entropy_weight=args.entropy_weight, temperature=args.temperature,
-                            free_space=args.free_space, keep=keep, seed=args.seed,
-                            executor=args.executor, workers=args.workers, address=args.address, threads=args.threads,
-                            progress=not args.quiet))
-    return 0
