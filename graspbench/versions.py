@@ -19,7 +19,9 @@ experiment counts as current as long as the experiment's version is the one it i
 Any later edit to the measured code makes them stale again, as it should.
 
 ``python -m graspbench.versions`` prints every experiment's version (what to list in
-:data:`EQUIVALENT` after a behaviour-unchanged refactor whose rows were re-checked).
+:data:`EQUIVALENT` after a behaviour-unchanged refactor); ``python -m graspbench.versions active
+OLD/graspbench`` first lists the definitions that differ from an older tree (``git archive``), to
+check that a refactor changed nothing that measures.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ experiment's version: the package's list and the modules added since it was writ
 
 EXPERIMENTS = {
     "active": ("active.loop", "active.training", "active.pool", "active.strategies", "active.networks"),
-    "ivfp": ("ivfp.demonstrator", "ivfp.classifier", "ivfp.imitation", "ivfp.reinforce", "ivfp.bandit",
-             "ivfp.agents", "ivfp.vitl", "ivfp.table1", "ivfp.table2", "ivfp.table3"),
+    "ivfp": ("ivfp.demonstrator", "ivfp.classifier", "ivfp.imitation", "ivfp.reinforce", "ivfp.reinforce_run",
+             "ivfp.bandit", "ivfp.agents", "ivfp.vitl", "ivfp.table1", "ivfp.table2", "ivfp.table3"),
 }
 """Each experiment's entry modules (relative to the package): the experiment measures with these
 and with everything they import from graspbench."""
@@ -52,7 +54,7 @@ EQUIVALENT = {
     # every definition that evaluates a round, to the active experiment's code at this version:
     # issue 25's move changed only imports, where the curves and plots live, and which version a
     # row is stamped with (see docs/active_learning.md, "Code versions").
-    "active": {"0.1.0+8bca3ecf": "0.1.0+active.fef58e71"},
+    "active": {"0.1.0+8bca3ecf": "0.1.0+active.ee6c5ba5"},
 }
 """experiment -> {stored version: the experiment's version it is equivalent to}."""
 
@@ -72,13 +74,24 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
+@functools.cache
+def _parsed(path: Path, mtime_ns: int) -> tuple[frozenset, tuple[str, ...]]:
+    """A module's graspbench imports and its definitions' digests, from one parse (cached by file and
+    modification time: a process parses each file once)."""
+    tree = ast.parse(path.read_text())
+    imports = frozenset(_imports(path, tree)) if path.is_relative_to(PACKAGE) else frozenset()
+    _strip(tree)
+    digests = tuple(hashlib.sha256(ast.dump(node).encode()).hexdigest() for node in tree.body)
+    return imports, digests
+
+
+def _imports(path: Path, tree: ast.Module) -> set[str]:
     """The graspbench modules (relative names) a module imports anywhere in it, its parent packages
     included (importing a module runs their ``__init__``)."""
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             targets = [alias.name.removeprefix("graspbench").lstrip(".") for alias in node.names
                        if alias.name == "graspbench" or alias.name.startswith("graspbench.")]
@@ -115,45 +128,35 @@ def measured_modules(experiment: str) -> list[Path]:
         seen.add(name)
         path = _module_path(name)
         if path is not None:
-            todo.extend(_imports(path) - seen)
+            todo.extend(_parsed(path, path.stat().st_mtime_ns)[0] - seen)
     paths = {_module_path(name) for name in seen} - {None}
     return sorted(p for p in paths if p.relative_to(PACKAGE).as_posix() not in NOT_MEASURING)
 
 
-def _without_docstring(body: list) -> list:
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str):
-        return body[1:]
-    return body
-
-
-class _Normalise(ast.NodeTransformer):
-    """Imports and docstrings out: neither changes what the code computes."""
-
-    def generic_visit(self, node):
-        node = super().generic_visit(node)
-        if hasattr(node, "body") and isinstance(node.body, list) and \
-                isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Module)):
-            node.body = _without_docstring(node.body) or [ast.Pass()]
-        return node
-
-    def visit_Import(self, node):
-        return None
-
-    visit_ImportFrom = visit_Import
+def _strip(tree: ast.Module) -> None:
+    """Imports and docstrings out, in place: neither changes what the code computes."""
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            statements = getattr(node, field, None)
+            if not isinstance(statements, list) or not statements or not isinstance(statements[0], ast.stmt):
+                continue
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and field == "body" \
+                    and isinstance(statements[0], ast.Expr) and isinstance(statements[0].value, ast.Constant) \
+                    and isinstance(statements[0].value.value, str):
+                statements = statements[1:]
+            setattr(node, field, [s for s in statements if not isinstance(s, (ast.Import, ast.ImportFrom))])
 
 
 def definition_digests(path: Path) -> list[str]:
     """One digest per top-level statement of a module, imports and docstrings removed."""
-    tree = _Normalise().visit(ast.parse(path.read_text()))
-    return [hashlib.sha256(ast.dump(node, annotate_fields=False).encode()).hexdigest()
-            for node in tree.body if not isinstance(node, ast.Pass)]
+    return list(_parsed(Path(path), Path(path).stat().st_mtime_ns)[1])
 
 
 @functools.cache
 def experiment_version(experiment: str) -> str:
     """``"0.1.0+active.1a2b3c4d"``: the package version and a hash of the code ``experiment``
-    measures with (see the module's docstring), computed once per process (the code it runs)."""
+    measures with (see the module's docstring), computed once per process, at its first call (about a
+    second: commands call it as they start, so that it describes the code they run)."""
     digests = sorted(d for path in measured_modules(experiment) for d in definition_digests(path))
     return f"{__version__}+{experiment}.{hashlib.sha256(''.join(digests).encode()).hexdigest()[:8]}"
 
@@ -165,10 +168,33 @@ def is_current(experiment: str, stored: str | None) -> bool:
     return stored == now or EQUIVALENT.get(experiment, {}).get(stored) == now
 
 
-for _experiment in EXPERIMENTS:  # hashed at import: the code this process runs, whatever is edited while it runs
-    experiment_version(_experiment)
+def changed_definitions(experiment: str, other_package) -> tuple[list[str], list[str]]:
+    """The definitions ``experiment`` measures with that differ between another copy of the package
+    (``other_package``, e.g. an older commit's ``graspbench/`` from ``git archive``) and this one:
+    (only there, only here), each as ``file:name``. Empty lists: the same code, whatever moved."""
+    def definitions(package: Path) -> dict[str, str]:
+        global PACKAGE
+        saved, PACKAGE = PACKAGE, package
+        try:
+            found = {}
+            for path in measured_modules(experiment):
+                tree = ast.parse(path.read_text())
+                _strip(tree)
+                for node, digest in zip(tree.body, definition_digests(path)):
+                    label = getattr(node, "name", None) or ast.unparse(node).split("=")[0].strip()[:40]
+                    found[digest] = f"{path.relative_to(package).as_posix()}:{label}"
+            return found
+        finally:
+            PACKAGE = saved
+    there, here = definitions(Path(other_package).resolve()), definitions(PACKAGE)
+    return sorted(there[d] for d in set(there) - set(here)), sorted(here[d] for d in set(here) - set(there))
 
 
 if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) == 3:  # python -m graspbench.versions EXPERIMENT OTHER_PACKAGE_DIR
+        gone, added = changed_definitions(sys.argv[1], sys.argv[2])
+        print(f"only in {sys.argv[2]}: {gone}\nonly here: {added}")
     for _experiment in EXPERIMENTS:
         print(f"{_experiment}: {experiment_version(_experiment)} ({len(measured_modules(_experiment))} modules)")
