@@ -9,7 +9,8 @@ One job a module:
 * ``policy``: the grasp policy (Q_width, Q_grasp): preprocessing, the network, its checkpoints;
   ``imitation``: its training from the demonstrations;
 * ``bandit``: the contextual bandit REINFORCE learns from (rewards, environments, collecting
-  grasps in workers); ``reinforce``: the algorithm (the update, the resumable loop);
+  grasps in workers); ``reinforce``: the algorithm (the update); ``reinforce_run``: a run of it
+  (iterations, their files, resuming, the learning curve);
 * ``vitl``: verification in the loop; ``agents``: Centroid, Random, clear-grasp and the policy as
   agents; ``table1``, ``table2``: Tables I and II;
 * ``runs``: whether a run may resume, and the checkpoint writer; ``cli``: every ``graspbench ivfp``

@@ -4,14 +4,19 @@ turned into a call of the module that does the work."""
 
 from __future__ import annotations
 
+import argparse
+import ast
+import dataclasses
+import inspect
 import json
+import textwrap
+import typing
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..io import write_atomic
-from ..parallel import EXECUTORS
 from .classifier import (
     BALANCE_MODES,
     ClassifierArgs,
@@ -24,8 +29,7 @@ from .classifier import (
 from .demonstrator import DemonstratorSettings, collect
 from .imitation import PolicyArgs, train_policy
 from .picks import summarize
-from .policy import INPUTS
-from .reinforce import ReinforceArgs, reinforce
+from .reinforce_run import ReinforceArgs, reinforce
 from .table1 import table1
 from .table2 import table2
 from .table3 import table3
@@ -163,87 +167,85 @@ def cmd_table3(args) -> int:
 
 
 def add_policy_commands(group) -> None:
-    """Register ``train-policy``."""
-    d = PolicyArgs()
+    """Register ``train-policy``: one flag per PolicyArgs field."""
     p = group.add_parser("train-policy", help="imitate the demonstrator's successful picks: the IVFP policy (Q_width, Q_grasp)")
-    p.add_argument("--data", required=True, help="collections of probed picks, comma-separated (their successes are imitated)")
-    p.add_argument("--out", required=True, help="run folder (best.pt, last.pt, metrics.csv); an existing run is resumed")
-    p.add_argument("--input", choices=INPUTS, default=d.input,
-                   help="rgbd: RGB, mask and heights; rgb: RGB and mask (the paper)")
-    p.add_argument("--downsample", type=int, default=d.downsample, help="image pixels per policy cell along each axis")
-    p.add_argument("--base-channels", type=int, default=d.base_channels)
-    p.add_argument("--fpn-channels", type=int, default=d.fpn_channels)
-    p.add_argument("--sigma-px", type=float, default=d.sigma_px, help="Gaussian soft target's standard deviation (image px)")
-    p.add_argument("--width-loss-weight", type=float, default=d.width_loss_weight)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of bins held out for validation")
-    p.add_argument("--no-augment", action="store_true", help="no left-right mirroring")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: one per core)")
-    p.add_argument("--quiet", action="store_true")
+    add_dataclass_flags(p, PolicyArgs, skip=("progress",), required=("data", "out"))
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train_policy)
 
 
 def cmd_train_policy(args) -> int:
-    train_policy(PolicyArgs(data=args.data, out=args.out, input=args.input, downsample=args.downsample,
-                            base_channels=args.base_channels, fpn_channels=args.fpn_channels, sigma_px=args.sigma_px,
-                            width_loss_weight=args.width_loss_weight, epochs=args.epochs, batch_size=args.batch_size,
-                            lr=args.lr, val_fraction=args.val_fraction, augment=not args.no_augment, seed=args.seed,
-                            threads=args.threads, progress=not args.quiet))
+    train_policy(dataclass_values(args, PolicyArgs, progress=not args.quiet))
     return 0
 
 
+def field_docs(cls) -> dict[str, str]:
+    """The docstring under each field of a dataclass (and of the dataclasses it extends), by name."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
+        for node, after in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+                docs[node.target.id] = " ".join(str(after.value.value).split())
+    return docs
+
+
+def add_dataclass_flags(parser, cls, skip=(), required=()) -> None:
+    """One flag per field of the options dataclass ``cls``, its help the field's docstring (each
+    option written once): ``--name`` for a field ``name``, ``--no-name`` for a boolean that
+    defaults to True, comma-separated numbers for a tuple. (Issue 25's options helper will do this
+    for every command; this is the IVFP one until it exists.)"""
+    docs, defaults = field_docs(cls), cls()
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        name, default, kind = field.name.replace("_", "-"), getattr(defaults, field.name), hints[field.name]
+        text = docs.get(field.name, "")
+        if kind is bool:
+            flag = f"--no-{name}" if default else f"--{name}"
+            parser.add_argument(flag, dest=field.name, action="store_false" if default else "store_true",
+                                help=f"turn off: {text}" if default else text)
+            continue
+        arguments = [a for a in typing.get_args(kind) if a is not type(None)]
+        if typing.get_origin(kind) is tuple:
+            convert = _numbers(arguments[0], name)
+            parser.add_argument(f"--{name}", dest=field.name, type=convert, default=default,
+                                help=f"{text} (comma-separated; default {','.join(map(str, default))})")
+            continue
+        convert = arguments[0] if arguments else kind
+        if field.name in required:
+            parser.add_argument(f"--{name}", dest=field.name, type=convert, required=True, help=text)
+        else:
+            parser.add_argument(f"--{name}", dest=field.name, type=convert, default=default, help=f"{text} (default {default})")
+
+
+def _numbers(kind, name: str):
+    def convert(text: str):
+        try:
+            return tuple(kind(k) for k in text.split(",") if k.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name} {text!r}: give numbers separated by commas, e.g. 20,50") from None
+    return convert
+
+
+def dataclass_values(args, cls, **extra):
+    """The options dataclass ``cls`` from parsed flags (:func:`add_dataclass_flags`)."""
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}, **extra)
+
+
 def add_reinforce_commands(group) -> None:
-    """Register ``reinforce``."""
-    d = ReinforceArgs()
+    """Register ``reinforce``: one flag per ReinforceArgs field (the update's options included)."""
     p = group.add_parser("reinforce", help="improve a policy from its own probed grasps (REINFORCE, contextual bandit)")
-    p.add_argument("--init", required=True, help="policy checkpoint to start from (e.g. RUN/best.pt of train-policy)")
-    p.add_argument("--out", required=True, help="run folder; the same command again resumes it")
-    p.add_argument("--env", default=d.env, help="environment id, spec file, or module:function returning one")
-    p.add_argument("--split", choices=["train", "test", "all"], default=d.split, help="object split of an id or spec file")
-    p.add_argument("--reward", default=d.reward, help="classifier:PATH, truth, or module:function (info -> float)")
-    p.add_argument("--success-threshold", type=float, default=d.success_threshold, help="classifier rewards: P(success) for +1")
-    p.add_argument("--iterations", type=int, default=d.iterations)
-    p.add_argument("--grasps-per-iteration", type=int, default=d.grasps_per_iteration)
-    p.add_argument("--grasps-per-bin", type=int, default=d.grasps_per_bin, help="grasps per collection task (one bin each)")
-    p.add_argument("--update-steps", type=int, default=d.update_steps, help="gradient steps per iteration")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--max-weight", type=float, default=d.max_weight, help="c in min(pi / mu, c)")
-    p.add_argument("--no-baseline", action="store_true", help="do not subtract the mean reward")
-    p.add_argument("--no-state-value", action="store_true", help="no learned state-dependent part of the baseline")
-    p.add_argument("--value-lr", type=float, default=d.value_lr, help="Adam learning rate of the state value")
-    p.add_argument("--entropy-weight", type=float, default=d.entropy_weight)
-    p.add_argument("--temperature", type=float, default=d.temperature, help="sampling temperature of the collection")
-    p.add_argument("--free-space", action="store_true",
-                   help="act only where the fingers come down on free space (graspbench's addition, not the paper's)")
-    p.add_argument("--keep", default=",".join(map(str, d.keep)), help="iterations whose policy is kept, comma-separated")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--executor", choices=list(EXECUTORS), default=d.executor)
-    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    p.add_argument("--address", help="Ray cluster address (default: start a local one)")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch threads of the update (0: one per core)")
-    p.add_argument("--quiet", action="store_true")
+    add_dataclass_flags(p, ReinforceArgs, skip=("progress",), required=("init", "out"))
+    p.add_argument("--quiet", action="store_true", help="no progress bars, no line per iteration")
     p.set_defaults(func=cmd_reinforce)
 
 
 def cmd_reinforce(args) -> int:
-    try:
-        keep = tuple(int(k) for k in args.keep.split(",") if k.strip())
-    except ValueError:
-        raise ValueError(f"--keep {args.keep!r}: give iteration numbers separated by commas, e.g. 20,50") from None
-    reinforce(ReinforceArgs(init=args.init, out=args.out, env=args.env, split=args.split, reward=args.reward,
-                            success_threshold=args.success_threshold, iterations=args.iterations,
-                            grasps_per_iteration=args.grasps_per_iteration, grasps_per_bin=args.grasps_per_bin,
-                            update_steps=args.update_steps, batch_size=args.batch_size, lr=args.lr,
-                            max_weight=args.max_weight, baseline=not args.no_baseline,
-                            state_value=not args.no_state_value, value_lr=args.value_lr,
-                            entropy_weight=args.entropy_weight, temperature=args.temperature,
-                            free_space=args.free_space, keep=keep, seed=args.seed,
-                            executor=args.executor, workers=args.workers, address=args.address, threads=args.threads,
-                            progress=not args.quiet))
+    reinforce(dataclass_values(args, ReinforceArgs, progress=not args.quiet))
     return 0
 
 

@@ -184,6 +184,28 @@ def action_log_prob(width_logits: torch.Tensor, pixel_log_probs: torch.Tensor, w
     return width_log_probs[rows, width_index] + pixel_log_probs[rows, cell]
 
 
+def block_log_probs(pixel_log_probs: torch.Tensor, shape: tuple[int, int], grid: int) -> torch.Tensor:
+    """log pi of each ``grid`` x ``grid`` block of cells, (B, blocks) in row-major block order, from
+    the cells' log-probabilities (B, h*w): the log of the sum of its cells' probabilities, -inf for
+    a block without a valid cell. A coarser action grid for REINFORCE: fewer, larger actions.
+    ``grid`` 1 returns the cells' own."""
+    if grid == 1:
+        return pixel_log_probs
+    rows, h, w = pixel_log_probs.shape[0], *shape
+    padded_h, padded_w = -(-h // grid) * grid, -(-w // grid) * grid
+    x = F.pad(pixel_log_probs.view(rows, h, w), (0, padded_w - w, 0, padded_h - h), value=float("-inf"))
+    x = x.view(rows, padded_h // grid, grid, padded_w // grid, grid).permute(0, 1, 3, 2, 4).flatten(3).flatten(1, 2)
+    valid = torch.isfinite(x).any(dim=2)
+    # Finite stand-ins for -inf: logsumexp's gradient at an all -inf block would be NaN.
+    return torch.logsumexp(x.masked_fill(~torch.isfinite(x), -1e30), dim=2).masked_fill(~valid, float("-inf"))
+
+
+def block_of(cell: np.ndarray | torch.Tensor, width: int, grid: int):
+    """The block (as :func:`block_log_probs` orders them) of flat cell indices on a grid ``width`` cells wide."""
+    row, column = cell // width, cell % width
+    return (row // grid) * -(-width // grid) + column // grid
+
+
 def entropy(log_probs: torch.Tensor) -> torch.Tensor:
     """Entropy of each row of log-probabilities (B, n), -inf entries (impossible actions) allowed."""
     finite = torch.isfinite(log_probs)
