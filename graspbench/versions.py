@@ -172,6 +172,7 @@ def changed_definitions(experiment: str, other_package) -> tuple[list[str], list
     """The definitions ``experiment`` measures with that differ between another copy of the package
     (``other_package``, e.g. an older commit's ``graspbench/`` from ``git archive``) and this one:
     (only there, only here), each as ``file:name``. Empty lists: the same code, whatever moved."""
+
     def definitions(package: Path) -> dict[str, str]:
         global PACKAGE
         saved, PACKAGE = PACKAGE, package

@@ -340,3 +340,31 @@ def test_committed_active_learning_rows_are_current():
     text = (Path(__file__).parents[1] / "results" / "active_learning.md").read_text()
     stored = re.search(r"evaluated by the same code, graspbench (\S+?)\.?$", text, re.M).group(1)
     assert is_current("active", stored), f"rows of {stored} are stale for {experiment_version('active')}"
+
+
+def test_ivfp_and_active_import_no_cycle_and_not_each_other():
+    """Each room's modules import downwards only: no import cycle inside ivfp/ or active/, and
+    neither imports the other (they are sibling rooms above bench/)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).parents[1] / "graspbench"
+    edges = {}
+    for room in ("ivfp", "active"):
+        for path in sorted((package / room).glob("*.py")):
+            module, imported = f"{room}.{path.stem}", set()
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                    imported.add(f"{room}.{node.module.split('.')[0]}")
+                elif isinstance(node, ast.ImportFrom) and node.level == 2 and node.module:
+                    imported.add(node.module)
+            edges[module] = imported
+    for module, imported in edges.items():
+        other = "active" if module.startswith("ivfp") else "ivfp"
+        assert not [name for name in imported if name.split(".")[0] == other], module
+
+    def reaches(start, target, seen=()):
+        return any(name == target or (name in edges and name not in seen and reaches(name, target, (*seen, name)))
+                   for name in edges.get(start, ()))
+
+    assert not [module for module in edges if reaches(module, module)]

@@ -115,6 +115,7 @@ class ClassifierArgs:
     """torch threads; 0: one per core"""
     progress: bool = True
     """show progress bars and print the metrics"""
+
     def check(self) -> None:
         for name in ("epochs", "batch_size", "frame_px", "width"):
             if getattr(self, name) < 1:

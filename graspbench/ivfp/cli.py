@@ -18,7 +18,6 @@ import pandas as pd
 
 from ..io import write_atomic
 from .classifier import (
-    BALANCE_MODES,
     ClassifierArgs,
     balance_picks,
     format_metrics,
@@ -86,34 +85,17 @@ def add_parser(sub, positive_int, env_id) -> None:
     add_table2_commands(group)
 
 
+TABLE3_SKIP = ("data", "unseen", "out", "probe_s", "progress")
+"""ClassifierArgs fields that Table III sets itself (one classifier per probe duration)."""
+
+
 def add_classifier_commands(subparsers) -> None:
-    """Register ``train-classifier``, ``evaluate-classifier`` and ``table3``."""
-    defaults = ClassifierArgs()
-
-    def training_options(p, epochs_default) -> None:
-        p.add_argument("--epochs", type=int, default=epochs_default, help="passes over the training picks")
-        p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-        p.add_argument("--lr", type=float, default=defaults.lr)
-        p.add_argument("--frame-px", type=int, default=defaults.frame_px, help="frames are downsampled to this size")
-        p.add_argument("--frame-step-s", type=float, default=defaults.frame_step_s,
-                       help="one frame every this many seconds (0: all)")
-        p.add_argument("--width", type=int, default=defaults.width, help="channels of the network's middle layer")
-        p.add_argument("--balance", choices=BALANCE_MODES, default=defaults.balance,
-                       help="undersample successes to as many as failures in every part (all), training only, or none")
-        p.add_argument("--no-augment", action="store_true", help="no shifts, flips or brightness changes")
-        p.add_argument("--seed", type=int, default=defaults.seed)
-        p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
-        p.add_argument("--quiet", action="store_true")
-
+    """Register ``train-classifier`` (one flag per ClassifierArgs field), ``evaluate-classifier`` and
+    ``table3`` (the training fields, the same for every row)."""
     p = subparsers.add_parser("train-classifier", help="train the probe-video classifier C_phi on probed picks")
-    p.add_argument("--data", required=True, help="collection with the train objects (split 80/10/10 by bin)")
-    p.add_argument("--unseen", help="collection with the test objects, evaluated whole")
-    p.add_argument("--out", required=True, help="checkpoint file (.pt); metrics go next to it (.json)")
-    p.add_argument("--probe-s", type=float, default=defaults.probe_s, help="seconds of the probe film the classifier sees")
+    add_dataclass_flags(p, ClassifierArgs, skip=("progress",), required=("data", "out"))
     p.add_argument("--passive", action="store_true", help="the passive baseline: frame 0 only (the same as --probe-s 0)")
-    p.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
-    p.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
-    training_options(p, defaults.epochs)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train_classifier)
 
     p = subparsers.add_parser("evaluate-classifier", help="metrics of a trained classifier on a collection")
@@ -129,21 +111,16 @@ def add_classifier_commands(subparsers) -> None:
     p.add_argument("--unseen", required=True, help="collection with the test objects")
     p.add_argument("--out", default="results", help="folder of ivfp_classifier.csv, .png and .md")
     p.add_argument("--runs", default="runs/ivfp_classifier", help="folder of the checkpoints; trained ones are reused")
-    training_options(p, defaults.epochs)
+    add_dataclass_flags(p, ClassifierArgs, skip=TABLE3_SKIP)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_table3)
 
 
-def _training_fields(args) -> dict:
-    return {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "frame_px": args.frame_px,
-            "frame_step_s": args.frame_step_s, "width": args.width, "balance": args.balance, "augment": not args.no_augment,
-            "seed": args.seed, "threads": args.threads, "progress": not args.quiet}
-
-
 def cmd_train_classifier(args) -> int:
-    probe_s = 0.0 if args.passive else args.probe_s
-    train_classifier(ClassifierArgs(data=args.data, unseen=args.unseen, out=args.out, probe_s=probe_s,
-                                    val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-                                    **_training_fields(args)))
+    classifier_args = dataclass_values(args, ClassifierArgs, progress=not args.quiet)
+    if args.passive:
+        classifier_args.probe_s = 0.0
+    train_classifier(classifier_args)
     return 0
 
 
@@ -162,7 +139,8 @@ def cmd_evaluate_classifier(args) -> int:
 
 
 def cmd_table3(args) -> int:
-    table3(args.seen, args.unseen, out_dir=args.out, runs_dir=args.runs, **_training_fields(args))
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(ClassifierArgs) if f.name not in TABLE3_SKIP}
+    table3(args.seen, args.unseen, out_dir=args.out, runs_dir=args.runs, progress=not args.quiet, **options)
     return 0
 
 

@@ -168,6 +168,7 @@ class PolicyArgs:
     """torch threads; 0: one per core"""
     progress: bool = True
     """show progress bars and print every epoch"""
+
     def check(self) -> None:
         if self.input not in INPUTS:
             raise ValueError(f"--input {self.input!r} is not one of {INPUTS}")
