@@ -23,10 +23,13 @@ the camera in ``info``, as a calibrated robot would (the same as ``BinPickEnv.wi
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from scipy import ndimage
 
 from ..agents import camera_from_info
+from ..clearance import clear_for_widths
 from ..envs.spec import PickSpec
 from ..grasp import Grasp
 
@@ -138,8 +141,6 @@ class ClearGraspAgent:
 def clear_aim(mask: np.ndarray, depth_m: np.ndarray, camera, widths_m, margin_m: float, grasp_depth_m: float,
               lowest_fingertip_z_m: float) -> tuple[float, float, float]:
     """:class:`ClearGraspAgent`'s choice on a target ``mask``: pixel (u, v) and width (m)."""
-    from ..clearance import clear_for_widths
-
     px_m = float(camera.metres_per_pixel(np.median(depth_m[mask])))
     widths_m = sorted(widths_m, reverse=True)
     clear = clear_for_widths(depth_m, camera, px_m, widths_m, grasp_depth_m, lowest_fingertip_z_m, where=mask)
@@ -189,6 +190,8 @@ class PolicyAgent:
     def __init__(self, checkpoint: str, vitl: bool = False, sample: bool = False, classifier: str | None = None,
                  vitl_widths: int = 3, vitl_candidates: int = 5, success_threshold: float = 0.5, name: str = "ivfp-policy",
                  threads: int = 1, free_space: bool | None = None):
+        # The policy's modules import torch: loaded here, by the one agent that needs them, so that
+        # benchmark workers running only the scripted agents above do not pay torch's import (~2 s each).
         import torch
 
         from .policy import load_policy
@@ -207,7 +210,7 @@ class PolicyAgent:
             if classifier is None:
                 raise ValueError("PolicyAgent: vitl=True needs classifier, the path of a probe classifier checkpoint "
                                  "(`graspbench ivfp train-classifier`)")
-            from .classifier import load_classifier
+            from .classifier import load_classifier  # torch: see __init__
 
             self.classifier = load_classifier(classifier)
         self.rng = np.random.default_rng()
@@ -222,7 +225,7 @@ class PolicyAgent:
     def _choose(self, observation: dict, info: dict | None) -> tuple[float, float, float]:
         """The grasp the policy prefers (with ``vitl``, ViTL's first candidate): width (m), u, v."""
         if self.vitl:
-            from .vitl import vitl_candidates
+            from .vitl import vitl_candidates  # torch: see __init__
 
             best = vitl_candidates(self.policy, observation, self.settings, self.rng, info)[0]
             return self.policy.widths_m[best.width_index], best.u, best.v
@@ -233,9 +236,7 @@ class PolicyAgent:
         """Pick the environment's current target: with ``vitl``, verification in the loop; without,
         the policy's one grasp, extracted unverified (what a runner does with :meth:`act`). Returns
         a :class:`~graspbench.ivfp.vitl.VitlPick` (outcome, attempts, simulated and planning time)."""
-        import time
-
-        from .vitl import VitlPick, vitl_pick
+        from .vitl import VitlPick, vitl_pick  # torch: see __init__
 
         if self.vitl:
             return vitl_pick(env, self.policy, self.classifier, observation, self.settings, self.rng, info)

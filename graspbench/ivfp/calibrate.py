@@ -105,35 +105,3 @@ def ordering_checks(table: pd.DataFrame) -> list[tuple[str, bool]]:
         if "clear-grasp" in sr:
             checks.append(("demonstrator below clear-grasp", sr["demonstrator"] < sr["clear-grasp"]))
     return checks
-
-
-def add_commands(group, positive_int, env_id) -> None:
-    p = group.add_parser("calibrate", help="the scripted agents on the same bins before any learning: is the bin "
-                                           "calibrated to the paper's setting?")
-    p.add_argument("--env", type=env_id, default="GraspBench/BinPick-v1", help="a target-picking environment id or spec file")
-    p.add_argument("--trials", type=positive_int, default=20, help="bins per agent, 12 picks each (20: 240 picks)")
-    p.add_argument("--picks-per-trial", type=positive_int, default=PICKS_PER_TRIAL)
-    p.add_argument("--seed", type=int, default=900000, help="bin i is filled with seed + i")
-    p.add_argument("--split", choices=["train", "test", "all"], default="train", help="train: the paper's seen objects")
-    p.add_argument("--agents", default="centroid,random,random-5cm,demonstrator,clear-grasp",
-                   help="comma-separated, of: " + ", ".join(scripted_agents(()).keys()))
-    p.add_argument("--runs", default="runs/ivfp_calibration", help="one CSV of picks per agent; existing ones are reused")
-    p.add_argument("--out", help="CSV of the calibration table, e.g. results/ivfp_calibration.csv")
-    p.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
-    p.set_defaults(func=cmd_calibrate)
-
-
-def cmd_calibrate(args) -> int:
-    agents = [a.strip() for a in args.agents.split(",") if a.strip()]
-    unknown = sorted(set(agents) - set(scripted_agents(())))
-    if unknown:
-        raise SystemExit(f"--agents: {', '.join(unknown)} unknown; choose from {', '.join(scripted_agents(()))}")
-    table = calibrate(args.env, args.runs, agents, args.trials, args.picks_per_trial, args.seed, args.split,
-                      args.workers)
-    print(table.to_string(index=False))
-    for check, ok in ordering_checks(table):
-        print(f"{'met   ' if ok else 'MISSED'} {check}")
-    if args.out:
-        write_atomic(args.out, table.to_csv(index=False))
-        print(f"wrote {args.out}")
-    return 0
