@@ -112,7 +112,7 @@ class BinPickEnv(GraspEnv):
             motion_s[name] = motion_s.get(name, 0.0) + (world.steps - steps) * world.time_step_s
             steps = world.steps
 
-        brush = self.scene.bodies if p.brush_force_n > 0 else ()
+        brush = (self.scene.bodies + (self.scene.obstacles if p.fabric_walls else [])) if p.brush_force_n > 0 else ()
         contacts = self.gripper.approach_and_close(position, yaw, opening_m, brush, p.brush_force_n)
         timed("approach_close")
         film, extracted, others_moved, verdict, released = None, [], None, None, False

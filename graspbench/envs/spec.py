@@ -128,6 +128,10 @@ class PickSpec:
     """on the way down the hand may push past objects with at most this force, as a compliant
     gripper does in a packed bin (only 14 of 41 visible targets of 3 bins had a contact-free grasp
     at fixed yaw); it is a collision when they stop it, or when it touches the bin. 0: any touch is a collision"""
+    fabric_walls: bool = False
+    """the bin's walls give like the paper's fabric bins: the fingers may brush them on the way down as
+    they brush objects (a finger that lands on a wall's top is still stopped); False: rigid walls,
+    any touch is a collision"""
     min_target_pixels: int = 300
     """a target must show at least this many pixels to the overhead camera"""
     target_rule: str = "visible"
