@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 
 import graspbench
 from graspbench.agents import HeuristicAgent

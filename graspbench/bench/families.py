@@ -35,7 +35,9 @@ def family_table(attempts: pd.DataFrame) -> pd.DataFrame:
         rows.append({"env": env, "agent": agent, "family": fam, "attempts": n, "gsr": gsr.value, "gsr_ci_low": low,
                      "gsr_ci_high": high, "slip_rate": float((group["outcome"] == "slipped").mean()),
                      "collision_rate": float(group["collision"].astype(bool).mean())})
-    return pd.DataFrame(rows, columns=columns).round(4)
+    table = pd.DataFrame(rows, columns=columns).round(4)
+    order = {env: k for k, env in enumerate(dict.fromkeys(valid["env"]))}  # environments as the run had them
+    return table.sort_values("env", key=lambda envs: envs.map(order), kind="stable", ignore_index=True)
 
 
 def family_markdown(table: pd.DataFrame) -> list[str]:

@@ -167,6 +167,8 @@ def benchmark(suite: str = "default", out: str = "runs/benchmark", executor: str
     if suite == "default" and resumed:
         bar_rows.append((SUITE_BAR, "a resumed run times only its rest", "not measured"))
     comparison = compare(summary, reference_summary) if reference_summary is not None else []
+    if comparison and all(row["reference"] is None for row in comparison) and suite == "novel":
+        comparison = []  # the default suite's reference has no novel environment: shown beside it instead
     families = family_table(attempts)  # empty unless the run met novel objects
     if suite == "novel":
         bar_rows = novel_bars(families)
