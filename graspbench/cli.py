@@ -337,9 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("benchmark", help="every shipped agent on every environment: the leaderboard")
-    p.add_argument("--suite", choices=["quick", "default", "full", "ivfp"], default="default",
+    p.add_argument("--suite", choices=["quick", "default", "full", "ivfp", "novel"], default="default",
                    help="quick: 2 environments, 2 agents, 5 episodes; default: 4 x every agent x 20; full: x 100; "
-                        "ivfp: BinPick-v0 seen and unseen x the IVFP agents x 20 trials of 12 picks (docs/ivfp.md)")
+                        "ivfp: BinPick-v0 seen and unseen x the IVFP agents x 20 trials of 12 picks (docs/ivfp.md); "
+                        "novel: NovelSingle-v0 and NovelPile-v0 (object families no training set uses, at real "
+                        "size) x every agent x 100, with results by family")
     p.add_argument("--out", default="runs/benchmark",
                    help="folder for the records, summary, plots and report.md (results/benchmark: remake the reference)")
     p.add_argument("--resume", action="store_true",

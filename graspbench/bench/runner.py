@@ -31,7 +31,7 @@ from ..io import FileFormatError, read_csv, reading
 
 COLUMNS = ["env", "agent", "seed", "episode", "attempt", "outcome", "success", "collision", "multi_pick", "removed",
            "objects_left", "objects_at_start", "level", "top_level", "planning_ms", "sim_time_s",
-           "u", "v", "angle_rad", "opening_px", "depth_m", "quality", "on_object", "first_contact"]
+           "u", "v", "angle_rad", "opening_px", "depth_m", "quality", "on_object", "first_contact", "object_name"]
 EPISODES_PER_TASK = 5
 BLOCK_PATTERN = "*__seed*__?????-?????.csv"  # the name of a block's records, see run_sweep
 # What the summary is computed from: a file of records without them cannot be summarised.
@@ -86,6 +86,7 @@ def run_episodes(env_id: str, agent, episodes, seed: int = 0, progress: bool = T
                     "u": grasp.u, "v": grasp.v, "angle_rad": grasp.angle_rad, "opening_px": grasp.opening_px,
                     "depth_m": grasp.depth_m, "quality": grasp.quality, "on_object": info["target_id"] is not None,
                     "first_contact": ";".join(f"{part}:{what}" for part, what in info["first_contacts"]),
+                    "object_name": info.get("object_name"),  # per-family results (novel suite)
                 })
     finally:
         env.close()

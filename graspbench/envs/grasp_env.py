@@ -12,7 +12,7 @@ from ..grasp import Grasp, wrap_angle
 from ..sim.camera import Camera
 from ..sim.gripper import Gripper, GripperSpec, Outcome
 from ..sim.objects import load_object_set, randomized
-from ..sim.scenes import build_scene, rebuild_scene
+from ..sim.scenes import SUPPORT_KINDS, build_scene, rebuild_scene
 from ..sim.world import World
 from .spec import EnvSpec, load_spec
 
@@ -56,7 +56,8 @@ class GraspEnv(gym.Env):
     **Info.** ``outcome``, ``collision``, ``touched_ids``, ``removed_ids``, ``lost_ids`` (objects
     that left the workspace), ``objects_left``, ``objects_at_start``, ``target_id`` (the object seen
     at the grasp's centre pixel, None on the background) with its ``level`` and ``top_level``
-    (stacked and bin scenes: did the planner aim at an object with nothing on it?), ``attempt``, ``sim_time_s`` (simulated time of the attempt: its motions and the settling after),
+    (stacked, plates and bin scenes: did the planner aim at an object with nothing on it?), ``object_name``
+    (after a step: the aimed-at object's name; in a scene of one object, that object's), ``attempt``, ``sim_time_s`` (simulated time of the attempt: its motions and the settling after),
     ``first_contacts`` (for a collision: (part, what) pairs of the first contact, part
     ``finger_left``, ``finger_right`` or ``palm``, what ``target``, ``neighbour``, ``table`` or
     ``obstacle``),
@@ -131,8 +132,9 @@ class GraspEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         before, steps_before = self.scene.record(), self.world.steps
         position, yaw, opening_m = self.grasp_to_pose(grasp)
-        support = self.scene.support_graph() if self.scene.kind in ("stacked", "bin") else None
+        support = self.scene.support_graph() if self.scene.kind in SUPPORT_KINDS else None
         target = self._target(grasp)
+        object_name = self._object_name(target)
         result = self.gripper.execute(position, yaw, opening_m, self.scene.bodies)
         for body in result.lifted_ids:
             self.scene.remove(body)
@@ -163,6 +165,7 @@ class GraspEnv(gym.Env):
             sim_time_s=sim_time_s,
             first_contacts=[(part, self._what(body, target)) for part, body in result.first_contacts],
         )
+        info["object_name"] = object_name
         p = self.bench_spec.protocol
         terminated = not self.scene.objects
         truncated = not terminated and (self.consecutive_failures >= p.max_consecutive_failures or self.attempts >= p.max_attempts)
@@ -234,6 +237,13 @@ class GraspEnv(gym.Env):
         v = int(np.clip(round(grasp.v), 0, self.camera.height_px - 1))
         body = int(self._frame.segmentation[v, u])
         return body if body in self.scene.objects else None
+
+    def _object_name(self, target: int | None) -> str | None:
+        """The name of the object an attempt is about (per-family results): the one aimed at; in a
+        scene of one object, that object wherever the grasp is aimed."""
+        if target is not None:
+            return self.scene.objects[target].name
+        return self.scene.objects[self.scene.bodies[0]].name if len(self.scene.objects) == 1 else None
 
     def _what(self, body: int, target: int | None) -> str:
         """What a body is to an attempt: ``target``, ``neighbour`` (another object), ``table`` or ``obstacle``."""

@@ -55,7 +55,7 @@ class RandomizeSpec:
 @dataclass(frozen=True)
 class SceneSpec:
     kind: str = "single"
-    """single, pile, packed, stacked or bin"""
+    """single, pile, packed, stacked, plates or bin"""
     objects: str = "random_urdfs"
     """object set: random_urdfs, procedural, blocks, or a folder of URDFs / meshes"""
     split: str = "test"

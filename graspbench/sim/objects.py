@@ -32,7 +32,7 @@ from ..io import write_atomic
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test", "all")
-BUILTIN_SETS = ("random_urdfs", "procedural", "blocks")
+BUILTIN_SETS = ("random_urdfs", "procedural", "blocks", "novel")
 MESH_SUFFIXES = (".obj", ".stl", ".ply")
 DENSITY_KG_M3 = 400.0
 MASS_RANGE_KG = (0.02, 0.5)
@@ -110,7 +110,8 @@ def load_object_set(name: str, split: str = "all", scale: float = 1.0, max_openi
     """The graspable objects of a set, sorted by name.
 
     Args:
-        name: ``random_urdfs``, ``procedural``, ``blocks`` (procedural boxes only) or a folder path.
+        name: ``random_urdfs``, ``procedural``, ``blocks`` (procedural boxes only), ``novel`` (everyday
+            families no training set uses, see sim/novel.py) or a folder path.
         split: ``train``, ``test`` or ``all``.
         scale: uniform scale applied to every object.
         max_opening_m: objects whose smallest extent does not fit between the fingers are dropped.
@@ -167,6 +168,13 @@ def _raw_set(name: str, split: str) -> tuple[ObjectModel, ...]:
         folder = procedural_set(seed=0, count=PROCEDURAL_SET_SIZE, kinds=kinds)
         manifest = json.loads((folder / "manifest.json").read_text())
         return tuple(ObjectModel(f"{name}/{o['file'][:-4]}", str(folder / o["file"]), tuple(o["extents_m"]), rgba=tuple(o["rgba"]))
+                     for i, o in enumerate(manifest["objects"]) if _in_split(i, split))
+    if name == "novel":  # everyday families no training set uses, at real size (sim/novel.py)
+        from .novel import novel_set
+
+        folder = novel_set(cache_dir())
+        manifest = json.loads((folder / "manifest.json").read_text())
+        return tuple(ObjectModel(f"novel/{o['file'][:-4]}", str(folder / o["file"]), tuple(o["extents_m"]), rgba=tuple(o["rgba"]))
                      for i, o in enumerate(manifest["objects"]) if _in_split(i, split))
     folder = Path(name).expanduser()
     if not folder.is_dir():
