@@ -47,17 +47,18 @@ $(STAMP): pyproject.toml
 agents: datasets
 	$(VENV)/bin/graspbench train-agents
 
-# IVFP part 1 (docs/ivfp.md): demonstrations in dense bins with seen (train) and unseen (test)
-# objects, probes released instead of extracted (reversibility), then Table III into results/.
-# About an hour on 2 cores; every step resumes.
+# IVFP part 1 (docs/ivfp.md), on BinPick-v1: the scripted agents' calibration of the bin, then
+# demonstrations with seen (train) and unseen (test) objects, probes released instead of extracted
+# (reversibility), then Table III into results/. About an hour and a half on 2 cores; every step resumes.
 COLLECT = $(VENV)/bin/graspbench ivfp collect --workers $(WORKERS) --quiet
 ivfp: $(STAMP)
+	$(VENV)/bin/graspbench ivfp calibrate --workers $(WORKERS) --out results/ivfp_calibration.csv
 	$(COLLECT) --bins 400 --split train --seed 0 --out $(DATA)/ivfp-seen
 	$(COLLECT) --bins 80 --split test --seed 100000 --out $(DATA)/ivfp-unseen
 	$(COLLECT) --bins 20 --split test --seed 200000 --after-probe release --out $(DATA)/ivfp-release
-	$(COLLECT) --bins 20 --split test --seed 200000 --after-probe release --out $(DATA)/ivfp-release-pull-up --env docs/examples/binpick_pull_up.yaml
+	$(COLLECT) --bins 20 --split test --seed 200000 --after-probe release --out $(DATA)/ivfp-release-pull-sideways --env docs/examples/binpick_v1_pull_sideways.yaml
 	$(COLLECT) --bins 30 --split test --seed 300000 --out $(DATA)/ivfp-probe-truth
-	$(VENV)/bin/graspbench ivfp summary $(DATA)/ivfp-seen $(DATA)/ivfp-unseen $(DATA)/ivfp-release $(DATA)/ivfp-release-pull-up \
+	$(VENV)/bin/graspbench ivfp summary $(DATA)/ivfp-seen $(DATA)/ivfp-unseen $(DATA)/ivfp-release $(DATA)/ivfp-release-pull-sideways \
 	  $(DATA)/ivfp-probe-truth --out results/ivfp_collections.csv
 	$(VENV)/bin/graspbench perf demonstrations --bins 3 --json results/perf_demonstrations.json
 	$(VENV)/bin/graspbench ivfp table3 --seen $(DATA)/ivfp-seen --unseen $(DATA)/ivfp-unseen --out results

@@ -14,7 +14,7 @@ acting only on clear grasps where the target has one (:func:`.policy.action_mask
 clear cells are stored with it, so mu and pi are over the same actions.
 
 **Environments.** Any with the bandit interface: a Gymnasium id or spec file with a ``pick:``
-section (BinPick-v0 by default, ``--split`` picks its objects), or ``module:function`` returning
+section (BinPick-v1 by default, ``--split`` picks its objects), or ``module:function`` returning
 an environment object with ``reset(seed=None)``, ``step_grasp(Grasp)``,
 ``width_to_opening_px(width_m, u, v)`` and ``bench_spec.pick.widths_m`` (a user's own bins, a
 robot; :data:`BANDIT_INTERFACE`, checked on one instance before any collection). Grasps are collected in tasks of ``grasps_per_bin`` by :func:`graspbench.parallel.run_tasks`;

@@ -213,7 +213,7 @@ def collect(env: str, bins: int, out, picks_per_bin: int = 12, seed: int = 0, sp
     Bins already in ``out`` are skipped, so running the same command again resumes."""
     spec = spec_mapping(env, split)
     if spec.get("pick") is None:
-        raise ValueError(f"--env {env}: not a target-picking environment (no `pick:` section); use GraspBench/BinPick-v0")
+        raise ValueError(f"--env {env}: not a target-picking environment (no `pick:` section); use GraspBench/BinPick-v1")
     spec["pick"]["after_probe"] = after_probe
     settings.check()
     if (Path(out) / "dataset.json").exists():  # a resume: the same demonstrator, or the bins would mix two

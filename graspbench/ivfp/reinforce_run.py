@@ -50,7 +50,7 @@ class ReinforceArgs(UpdateOptions):
     """the policy to start from: a `graspbench ivfp train-policy` (or reinforce) checkpoint"""
     out: str = "runs/ivfp_rl"
     """run folder (see the module's docstring); an existing run with the same arguments is resumed"""
-    env: str = "GraspBench/BinPick-v0"
+    env: str = "GraspBench/BinPick-v1"
     """environment: a Gymnasium id or spec file with a `pick:` section, or module:function returning one"""
     split: str | None = "train"
     """object split of an id or spec file: train (the paper's seen objects), test (unseen) or None

@@ -62,7 +62,7 @@ def pipeline_bin(task: dict) -> list[dict]:
 
 
 def table2(classifier: str, bins: int = 10, picks_per_bin: int = 12, seed: int = 300000, split: str = "train",
-           env: str = "GraspBench/BinPick-v0", out: str = "results", workers: int | None = None,
+           env: str = "GraspBench/BinPick-v1", out: str = "results", workers: int | None = None,
            progress: bool = True) -> pd.DataFrame:
     """Run both pipelines on ``bins`` bins and write ivfp_table2.csv and .md into ``out``."""
     judge = load_classifier(classifier)  # fail now on a bad --classifier, not after the picks
