@@ -149,11 +149,11 @@ def check_grasp(grasp, width_px: int, height_px: int, max_opening_px: float | No
     def fail(field: str, value, why: str):
         raise InvalidGraspError(f"{who}invalid grasp: {field} = {value!r} {why}")
 
-    if not isinstance(grasp, Grasp):
+    if not all(hasattr(grasp, field) for field in ("u", "v", "angle_rad", "opening_px")):
         raise InvalidGraspError(f"{who}invalid grasp: expected a graspbench Grasp, got {type(grasp).__name__}")
     values = {}
     for field in ("u", "v", "angle_rad", "opening_px", "depth_m"):
-        value = getattr(grasp, field)
+        value = getattr(grasp, field, None)
         if field == "depth_m" and value is None:
             continue
         try:

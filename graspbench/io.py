@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -16,7 +16,12 @@ def write_atomic(path, data: bytes | str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(data, bytes) else "w"
     with tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
-        f.write(data)
+        try:
+            f.write(data)
+        except BaseException:  # a full disk, Ctrl-C: leave no temporary file behind
+            f.close()
+            os.unlink(f.name)
+            raise
     os.chmod(f.name, 0o644)  # temporary files are private; the result is not
     os.replace(f.name, path)
 
@@ -212,6 +217,7 @@ def own_folder(folder, command: str = "graspbench"):
         finally:
             _held[folder][1] -= 1
         return
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     while True:
@@ -248,6 +254,9 @@ def own_folder(folder, command: str = "graspbench"):
         del _held[folder]
         path.unlink(missing_ok=True)  # while still locked: nobody can hold it in between
         handle.close()
+        if created:  # a run that failed before writing anything leaves no folder behind
+            with suppress(OSError):  # not empty (another run has just taken it): leave it
+                folder.rmdir()
 
 
 # The temporary names of write_atomic (".NAME." and 8 of tempfile's characters) and save_figure.

@@ -95,7 +95,7 @@ class GraspEnv(gym.Env):
         self.objects_at_start = len(self.scene.objects)
         self.attempts = self.consecutive_failures = 0
         self._frame = self._render_frame()
-        self._ended = False
+        self._ended_scene = None
         return self._observation(), self._info(outcome=None)
 
     def step(self, action):
@@ -103,7 +103,7 @@ class GraspEnv(gym.Env):
 
     def step_grasp(self, grasp: Grasp):
         """One attempt with a grasp given in pixels."""
-        if self.scene is None or getattr(self, "_ended", False):
+        if self.scene is None or self.scene is getattr(self, "_ended_scene", None):
             raise RuntimeError(STEP_AFTER_END)
         self.check_grasp(grasp)
         before, steps_before = self.scene.record(), self.world.steps
@@ -143,7 +143,7 @@ class GraspEnv(gym.Env):
         p = self.bench_spec.protocol
         terminated = not self.scene.objects
         truncated = not terminated and (self.consecutive_failures >= p.max_consecutive_failures or self.attempts >= p.max_attempts)
-        self._ended = terminated or truncated
+        self._ended_scene = self.scene if terminated or truncated else None  # a scene built anew starts over
         return self._observation(), float(success), terminated, truncated, info
 
     def render(self):
