@@ -144,6 +144,16 @@ def test_every_gripper_and_noise_field_is_checked_naming_it(override, field):
         load_spec(REPO / "envs" / "pile.yaml", **override)
 
 
+@pytest.mark.parametrize("override, field", [
+    ({"pick": {"brush_force_n": math.nan}}, "pick.brush_force_n"),
+    ({"pick": {"probe": {"lift_m": math.inf}}}, "pick.probe.lift_m"),
+    ({"pick": {"widths_m": [0.02, math.inf]}}, "pick.widths_m"),
+])
+def test_no_field_anywhere_may_be_nan_or_infinite(override, field):
+    with pytest.raises(SpecError, match=rf"{field}: expected a finite number"):
+        load_spec(REPO / "envs" / "binpick.yaml", **override)
+
+
 def test_the_shipped_specs_pass_the_checks():
     for path in sorted((REPO / "envs").glob("*.yaml")):
         load_spec(path)

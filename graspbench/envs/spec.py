@@ -156,6 +156,7 @@ class EnvSpec:
         if not self.id.startswith("GraspBench/") or not self.id.endswith(tuple(f"-v{i}" for i in range(10))):
             raise SpecError(f"id: expected 'GraspBench/Name-vN', got {self.id!r}")
         _positive("solver_iterations", self.solver_iterations)
+        _all_finite(self, "")
         self.scene.check()
         self.camera.check()
         self.protocol.check()
@@ -176,6 +177,17 @@ def _one_of(name, value, allowed):
 def _positive(name, value):
     if not (_number(value) and value > 0 and math.isfinite(value)):
         raise SpecError(f"{name}: expected a positive number, got {value!r}")
+
+
+def _all_finite(spec, prefix: str) -> None:
+    """No field anywhere in the spec is NaN or infinite (a typo in YAML's .nan / .inf, or 1e999)."""
+    for f in dataclasses.fields(spec):
+        value, name = getattr(spec, f.name), prefix + f.name
+        if dataclasses.is_dataclass(value):
+            _all_finite(value, name + ".")
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, float) and not math.isfinite(item):
+                raise SpecError(f"{name}: expected a finite number, got {item!r}")
 
 
 def _number(value) -> bool:
