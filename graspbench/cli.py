@@ -502,9 +502,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     import graspbench  # noqa: F401  (registers the environments)
 
+    from .preflight import check_args, interrupted_line, owning_output
+
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        check_args(args)  # ordinary mistakes cost one line, before any work starts
+        with owning_output(args):
+            return args.func(args)
+    except KeyboardInterrupt:
+        print(f"\n{interrupted_line(args)}", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError) as error:
         print(f"graspbench: error: {error}", file=sys.stderr)
         return 2

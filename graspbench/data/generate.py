@@ -30,6 +30,7 @@ from ..grasp import Grasp, wrap_angle
 from ..sim.gripper import FINGER_WIDTH_M, Gripper, GripperSpec, Outcome, footprint_clear
 from ..sim.objects import scaled
 from ..sim.scenes import SceneRecord, rebuild_scene
+from ..io import owns_out_folder, remove_damaged, zip_damage
 from .store import scene_path, write_scene
 
 
@@ -378,9 +379,10 @@ def spec_mapping(env: str, split: str | None = None, vary: bool = False) -> dict
 
 def task_list(spec: dict, seed: int, scenes: int, settings: LabelSettings, out: str) -> list[dict]:
     return [{"spec": spec, "seed": seed, "scene": i, "settings": dataclasses.asdict(settings), "out": str(out)}
-            for i in range(scenes) if not scene_path(out, i).exists()]
+            for i in range(scenes) if not remove_damaged(scene_path(out, i), zip_damage(scene_path(out, i)), "scene")]
 
 
+@owns_out_folder("generate")  # one run per dataset folder: two would both make every scene
 def generate_dataset(env: str, scenes: int, out, seed: int = 0, split: str | None = "train", workers: int | None = None,
                      executor: str = "local", address: str | None = None, settings: LabelSettings = LabelSettings(),
                      progress: bool = True, vary: bool = False) -> dict:

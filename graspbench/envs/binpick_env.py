@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 from gymnasium import spaces
 
-from ..grasp import Grasp
+from ..grasp import STEP_AFTER_END, Grasp
 from ..sim.gripper import Gripper
 from ..sim.probe import WristCamera, frame_times, run_probe
 from ..sim.scenes import TRAY_WALL_HEIGHT_M, SceneRecord, build_scene, rebuild_scene
@@ -98,7 +98,8 @@ class BinPickEnv(GraspEnv):
         """One pick. ``verify``: optional ``verify(probe_rgb) -> bool``, asked after the probe
         whether to extract (True) or to release and keep the target (False); see the class."""
         if self.scene is None or self.target is None:
-            raise RuntimeError("call reset() before step()")
+            raise RuntimeError(STEP_AFTER_END)
+        self.check_grasp(grasp)
         p, world = self.bench_spec.pick, self.world
         target_name = self._target_name
         grasp = self.snap(grasp)

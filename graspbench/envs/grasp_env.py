@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..grasp import Grasp, wrap_angle
+from ..grasp import STEP_AFTER_END, Grasp, check_grasp, wrap_angle
 from ..sim.camera import Camera
 from ..sim.gripper import Gripper, GripperSpec, Outcome
 from ..sim.objects import load_object_set, randomized
@@ -121,6 +121,7 @@ class GraspEnv(gym.Env):
         self.objects_at_start = len(self.scene.objects)
         self.attempts = self.consecutive_failures = 0
         self._frame = self._render_frame()
+        self._ended_scene = None
         return self._observation(), self._info(outcome=None)
 
     def step(self, action):
@@ -128,8 +129,9 @@ class GraspEnv(gym.Env):
 
     def step_grasp(self, grasp: Grasp):
         """One attempt with a grasp given in pixels."""
-        if self.scene is None:
-            raise RuntimeError("call reset() before step()")
+        if self.scene is None or self.scene is getattr(self, "_ended_scene", None):
+            raise RuntimeError(STEP_AFTER_END)
+        self.check_grasp(grasp)
         before, steps_before = self.scene.record(), self.world.steps
         position, yaw, opening_m = self.grasp_to_pose(grasp)
         support = self.scene.support_graph() if self.scene.kind in SUPPORT_KINDS else None
@@ -169,6 +171,7 @@ class GraspEnv(gym.Env):
         p = self.bench_spec.protocol
         terminated = not self.scene.objects
         truncated = not terminated and (self.consecutive_failures >= p.max_consecutive_failures or self.attempts >= p.max_attempts)
+        self._ended_scene = self.scene if terminated or truncated else None  # a scene built anew starts over
         return self._observation(), float(success), terminated, truncated, info
 
     def render(self):
@@ -182,6 +185,16 @@ class GraspEnv(gym.Env):
         if self.world is not None:
             self.world.close()
             self.world = None
+
+    def check_grasp(self, grasp: Grasp, agent: str | None = None) -> None:
+        """Raise InvalidGraspError (a ValueError naming ``agent``, the field and the value) unless
+        the grasp can be executed here: see :func:`graspbench.grasp.check_grasp`. The opening is
+        weighed against the hand's at the surface seen at the grasp's centre."""
+        W, H = self.camera.width_px, self.camera.height_px
+        check_grasp(grasp, W, H, agent=agent)
+        surface_m = float(self._frame.depth_m[int(np.clip(round(grasp.v), 0, H - 1)), int(np.clip(round(grasp.u), 0, W - 1))])
+        px_m = float(self.camera.metres_per_pixel(surface_m))
+        check_grasp(grasp, W, H, self.bench_spec.gripper.max_opening_m / px_m if px_m > 0 else None, agent)
 
     # --- conversions ------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ that names the field (``scene.object_count``) and says what would be accepted.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,9 +195,13 @@ class EnvSpec:
         if not self.id.startswith("GraspBench/") or not self.id.endswith(tuple(f"-v{i}" for i in range(10))):
             raise SpecError(f"id: expected 'GraspBench/Name-vN', got {self.id!r}")
         _positive("solver_iterations", self.solver_iterations)
+        _all_finite(self, "")
         self.scene.check()
         self.camera.check()
         self.protocol.check()
+        check_gripper(self.gripper)
+        if self.noise is not None:
+            check_noise(self.noise)
         if self.pick is not None:
             if self.pick.widths_m[-1] > self.gripper.max_opening_m + 1e-9:
                 raise SpecError(f"pick.widths_m: {self.pick.widths_m[-1]} m is wider than gripper.max_opening_m {self.gripper.max_opening_m}")
@@ -209,8 +214,57 @@ def _one_of(name, value, allowed):
 
 
 def _positive(name, value):
-    if not value > 0:
+    if not (_number(value) and value > 0 and math.isfinite(value)):
         raise SpecError(f"{name}: expected a positive number, got {value!r}")
+
+
+def _all_finite(spec, prefix: str) -> None:
+    """No field anywhere in the spec is NaN or infinite (a typo in YAML's .nan / .inf, or 1e999)."""
+    for f in dataclasses.fields(spec):
+        value, name = getattr(spec, f.name), prefix + f.name
+        if dataclasses.is_dataclass(value):
+            _all_finite(value, name + ".")
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, float) and not math.isfinite(item):
+                raise SpecError(f"{name}: expected a finite number, got {item!r}")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _within(name, value, low, high, unit=""):
+    """``low <= value <= high``, finite; the message names the field and the range."""
+    if not (_number(value) and math.isfinite(value) and low <= value <= high):
+        raise SpecError(f"{name}: expected a number from {low:g} to {high:g}{unit}, got {value!r}")
+
+
+# Physical ranges of the gripper's fields: beyond them a value is a typo, not a different robot.
+FINGER_TRAVEL_M = 0.04  # each finger's joint limit in assets/gripper/parallel_jaw.urdf
+
+
+def check_gripper(gripper: GripperSpec) -> None:
+    """Every field of the gripper section: positive, finite and within what the hand can do."""
+    from ..sim.gripper import FINGER_LENGTH_M
+
+    _within("gripper.max_opening_m", gripper.max_opening_m, 0.001, 2 * FINGER_TRAVEL_M, " m (the URDF's finger travel)")
+    for name in ("finger_force_n", "finger_speed_m_s", "approach_m", "lift_m", "speed_m_s", "lift_speed_m_s",
+                 "lift_acceleration_m_s2"):
+        _positive(f"gripper.{name}", getattr(gripper, name))
+    if not (type(gripper.check_every) is int and gripper.check_every >= 1):
+        raise SpecError(f"gripper.check_every: expected a whole number of physics steps >= 1, got {gripper.check_every!r}")
+    _within("gripper.grasp_depth_m", gripper.grasp_depth_m, 0.0, FINGER_LENGTH_M, " m (the fingers' length)")
+    _within("gripper.fingertip_clearance_m", gripper.fingertip_clearance_m, 0.0, FINGER_LENGTH_M, " m")
+
+
+def check_noise(noise: DepthNoise) -> None:
+    """Every field of the depth noise section."""
+    _within("noise.std_m", noise.std_m, 0.0, 1.0, " m")
+    _within("noise.edge_dropout", noise.edge_dropout, 0.0, 1.0, " (a probability)")
+    _positive("noise.edge_threshold_m", noise.edge_threshold_m)
+    _within("noise.hole_fraction", noise.hole_fraction, 0.0, 1.0, " (a fraction of the image)")
+    if not isinstance(noise.inpaint, bool):
+        raise SpecError(f"noise.inpaint: expected true or false, got {noise.inpaint!r}")
 
 
 def load_spec(source: str | Path | dict | EnvSpec, **overrides) -> EnvSpec:
