@@ -20,7 +20,7 @@ from ..bench.runner import PICKS_PER_TRIAL, run_episodes
 from ..io import write_atomic
 from ..parallel import run_tasks
 from .agents import CENTROID_WIDTH_M, CentroidAgent, ClearGraspAgent, RandomMaskAgent
-from .demonstrator import DemonstratorAgent
+from .demonstrator import DemonstratorAgent, DemonstratorSettings
 
 PAPER_SR = {"centroid": 44.8, "random": 29.6}
 """the paper's Table I, seen objects"""
@@ -30,12 +30,14 @@ BARS = {"centroid": (35.0, 55.0), "random": (20.0, 40.0)}
 
 def scripted_agents(widths_m) -> dict:
     """The calibration's agents by name: the paper's two baselines, Random also at Centroid's width
-    alone (narrow widths land a finger on the target itself), the demonstrator and clear-grasp."""
+    alone (narrow widths land a finger on the target itself), the demonstrator (aiming among sampled
+    points, as for v0's collections, or at the clear grasp deepest in the target), and clear-grasp."""
     return {
         "centroid": lambda: CentroidAgent(name="centroid"),
         "random": lambda: RandomMaskAgent(widths_m, name="random"),
         "random-5cm": lambda: RandomMaskAgent((CENTROID_WIDTH_M,), name="random-5cm"),
         "demonstrator": lambda: DemonstratorAgent(name="demonstrator"),
+        "demonstrator-clear": lambda: DemonstratorAgent(DemonstratorSettings(aim="clear"), name="demonstrator-clear"),
         "clear-grasp": lambda: ClearGraspAgent(widths_m, name="clear-grasp"),
     }
 
