@@ -14,8 +14,9 @@ test: $(STAMP)
 
 setup: $(STAMP)
 
-# The datasets the planners train on (docs/datasets.md): 10,000 scenes of train objects, and
-# validation scenes of test objects seeded away from the benchmark's episodes (seeds 0-99).
+# The datasets the planners train on (docs/datasets.md): 10,000 scenes of train objects as varied as
+# a lab's (--vary: procedural shapes mixed in, each object's scale, friction and mass drawn; issue 26),
+# and validation scenes of test objects seeded away from the benchmark's episodes (seeds 0-99).
 # Every dataset grows in rounds, so an interrupted run leaves a mix of all four kinds; each command
 # resumes where an interrupted one stopped. WORKERS=1 leaves a core free.
 DATA     := data
@@ -28,10 +29,10 @@ datasets: $(STAMP)
 	$(GENERATE) --env GraspBench/Packed-v0  --split test --seed $(VAL_SEED) --scenes 100 --out $(DATA)/packed-val
 	$(GENERATE) --env GraspBench/Stacked-v0 --split test --seed $(VAL_SEED) --scenes 100 --out $(DATA)/stacked-val
 	for fraction in 1 2 4; do \
-	  $(GENERATE) --env GraspBench/Single-v0  --seed 0 --candidates-per-object 16 --scenes $$((3000 * fraction / 4)) --out $(DATA)/single-train && \
-	  $(GENERATE) --env GraspBench/Pile-v0    --seed 0 --scenes $$((3000 * fraction / 4)) --out $(DATA)/pile-train && \
-	  $(GENERATE) --env GraspBench/Packed-v0  --seed 0 --scenes $$((2000 * fraction / 4)) --out $(DATA)/packed-train && \
-	  $(GENERATE) --env GraspBench/Stacked-v0 --seed 0 --scenes $$((2000 * fraction / 4)) --out $(DATA)/stacked-train || exit 1; \
+	  $(GENERATE) --env GraspBench/Single-v0  --seed 0 --candidates-per-object 16 --vary --scenes $$((3000 * fraction / 4)) --out $(DATA)/single-train && \
+	  $(GENERATE) --env GraspBench/Pile-v0    --seed 0 --vary --scenes $$((3000 * fraction / 4)) --out $(DATA)/pile-train && \
+	  $(GENERATE) --env GraspBench/Packed-v0  --seed 0 --vary --scenes $$((2000 * fraction / 4)) --out $(DATA)/packed-train && \
+	  $(GENERATE) --env GraspBench/Stacked-v0 --seed 0 --vary --scenes $$((2000 * fraction / 4)) --out $(DATA)/stacked-train || exit 1; \
 	done
 
 $(STAMP): pyproject.toml
@@ -46,17 +47,18 @@ $(STAMP): pyproject.toml
 agents: datasets
 	$(VENV)/bin/graspbench train-agents
 
-# IVFP part 1 (docs/ivfp.md): demonstrations in dense bins with seen (train) and unseen (test)
-# objects, probes released instead of extracted (reversibility), then Table III into results/.
-# About an hour on 2 cores; every step resumes.
-COLLECT = $(VENV)/bin/graspbench ivfp collect --workers $(WORKERS) --quiet
+# IVFP part 1 (docs/ivfp.md), on BinPick-v1: the scripted agents' calibration of the bin, then
+# demonstrations with seen (train) and unseen (test) objects, probes released instead of extracted
+# (reversibility), then Table III into results/. About an hour and a half on 2 cores; every step resumes.
+COLLECT = $(VENV)/bin/graspbench ivfp collect --aim clear --workers $(WORKERS) --quiet
 ivfp: $(STAMP)
+	$(VENV)/bin/graspbench ivfp calibrate --workers $(WORKERS) --out results/ivfp_calibration.csv
 	$(COLLECT) --bins 400 --split train --seed 0 --out $(DATA)/ivfp-seen
 	$(COLLECT) --bins 80 --split test --seed 100000 --out $(DATA)/ivfp-unseen
 	$(COLLECT) --bins 20 --split test --seed 200000 --after-probe release --out $(DATA)/ivfp-release
-	$(COLLECT) --bins 20 --split test --seed 200000 --after-probe release --out $(DATA)/ivfp-release-pull-up --env docs/examples/binpick_pull_up.yaml
+	$(COLLECT) --bins 20 --split test --seed 200000 --after-probe release --out $(DATA)/ivfp-release-pull-sideways --env docs/examples/binpick_v1_pull_sideways.yaml
 	$(COLLECT) --bins 30 --split test --seed 300000 --out $(DATA)/ivfp-probe-truth
-	$(VENV)/bin/graspbench ivfp summary $(DATA)/ivfp-seen $(DATA)/ivfp-unseen $(DATA)/ivfp-release $(DATA)/ivfp-release-pull-up \
+	$(VENV)/bin/graspbench ivfp summary $(DATA)/ivfp-seen $(DATA)/ivfp-unseen $(DATA)/ivfp-release $(DATA)/ivfp-release-pull-sideways \
 	  $(DATA)/ivfp-probe-truth --out results/ivfp_collections.csv
 	$(VENV)/bin/graspbench perf demonstrations --bins 3 --json results/perf_demonstrations.json
 	$(VENV)/bin/graspbench ivfp table3 --seen $(DATA)/ivfp-seen --unseen $(DATA)/ivfp-unseen --out results

@@ -17,6 +17,8 @@ which reads those footprints with two corrections where the bare check and the r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.ndimage import maximum_filter, maximum_filter1d
 
@@ -24,8 +26,39 @@ from .sim.gripper import FINGER_LENGTH_M, FINGER_THICKNESS_M, FINGER_WIDTH_M, PA
 
 LOWEST_FINGERTIP_Z_M = GripperSpec().fingertip_clearance_m
 """the environment's default floor for the fingertips, for callers whose info does not say it"""
+MAX_GRASP_DEPTH_M = FINGER_LENGTH_M - 0.01
+"""the deepest :func:`fingertip_z` puts the fingertips below the surface seen at a grasp's centre:
+the fingers' 5 cm less 1 cm, so that an object never fills them up to the palm"""
 TABLE_TOLERANCE_M = 0.001
 """a footprint this close to the table is on the table (rendered depth puts the table at 0 m)"""
+
+
+@dataclass(frozen=True)
+class TableView:
+    """Where a grasp's footprints are checked: its centre in the orthographic view of the depth
+    image (:meth:`~graspbench.sim.camera.Camera.orthographic_heights`), where a footprint has the
+    same shape at every depth and place in the image."""
+
+    u: float
+    v: float
+    """the centre's pixel in the orthographic view"""
+    px_m: float
+    """metres per pixel of the orthographic view"""
+    scale: float
+    """image pixels to view pixels at the grasp's depth (an opening in view pixels is the image's times this)"""
+    top_z: float
+    """world z of the surface seen at the centre"""
+    max_opening_px: float
+    """the gripper's widest opening in image pixels at the grasp's depth"""
+
+
+def table_view(camera, u: float, v: float, depth_m: float, top_z_m: float, max_opening_m: float = 0.08) -> TableView:
+    """The :class:`TableView` of a grasp centred on image pixel (u, v) at ``depth_m``."""
+    image_px_m = float(camera.metres_per_pixel(depth_m))
+    table_px_m = float(camera.metres_per_pixel(camera.depth_at_height(u, v, 0.0)))
+    table_u, table_v = camera.table_pixel(u, v, depth_m)
+    return TableView(float(table_u), float(table_v), table_px_m, image_px_m / table_px_m, top_z_m,
+                     max_opening_m / image_px_m)
 
 
 def height_map(heights_m: np.ndarray) -> np.ndarray:
@@ -57,6 +90,41 @@ def fingers_clear(heights_m: np.ndarray, u: float, v: float, angle_rad: float, o
     fingertip_z_m = max(fingertip_z_m, lowest_fingertip_z_m)
     clearance_m = min(clearance_m, fingertip_z_m - TABLE_TOLERANCE_M)
     return footprint_clear(heights_m, u, v, angle_rad, opening_px, px_m, fingertip_z_m, clearance_m)
+
+
+def fingertip_z(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float,
+                top_z_m: float, grasp_depth_m: float, max_depth_m: float | None = MAX_GRASP_DEPTH_M,
+                lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, clearance_m: float = 0.003) -> float:
+    """Where the fingertips of a top-down grasp stop (world z), decided per grasp from the depth image.
+
+    At least ``grasp_depth_m`` below ``top_z_m`` (the surface seen at the grasp's centre, as the
+    environment executes a grasp without a depth); with ``max_depth_m``, as deep as the free space
+    under the fingers and the palm allows, down to ``max_depth_m`` below it. Never below the floor.
+
+    Why deeper where it is free: rigid fingers are Coulomb point contacts, and a finger that closes
+    above a curved object's equator meets it where the surface normal tilts away from the closing
+    axis by more than the friction cone's half-angle (atan 0.8 = 39 degrees for the fingers' 1.0
+    times the objects' usual 0.8), so squeezing pushes the object out. 1 cm below the top of a
+    lying 6.6 cm can is such a place; in the simulator a lying can and a ball slip exactly where
+    that cone says they must (docs/simulation.md, "Depth and the friction cone"). One fixed depth
+    cannot serve every object: deeper collides beside small ones, shallower slips on large ones.
+
+    Args:
+        heights_m: the map of :func:`height_map`.
+        u, v, angle_rad, opening_px, px_m: the grasp, as for :func:`fingers_clear`.
+        top_z_m: world z of the surface seen at (u, v).
+        grasp_depth_m: the least depth below ``top_z_m`` (``GripperSpec.grasp_depth_m``).
+        max_depth_m: the most depth below ``top_z_m``; None: exactly ``grasp_depth_m`` (the fixed rule).
+        lowest_fingertip_z_m: the fingertips' floor (``GripperSpec.fingertip_clearance_m``).
+        clearance_m: what lies under the fingers stays this much below the fingertips.
+    """
+    shallowest = max(top_z_m - grasp_depth_m, lowest_fingertip_z_m)
+    if max_depth_m is None:
+        return shallowest
+    fingers, palm = footprint_heights(heights_m, u, v, angle_rad, opening_px, px_m)
+    deepest = max(top_z_m - max_depth_m, fingers + clearance_m, palm - FINGER_LENGTH_M + clearance_m,
+                  lowest_fingertip_z_m)
+    return min(shallowest, deepest)
 
 
 def something_between(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float,

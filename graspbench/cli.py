@@ -145,7 +145,8 @@ def cmd_generate(args) -> int:
 
     settings = LabelSettings(candidates_per_object=args.candidates_per_object)
     summary = generate_dataset(args.env, args.scenes, args.out, seed=args.seed, split=args.split, workers=args.workers,
-                               executor=args.executor, address=args.address, settings=settings, progress=not args.quiet)
+                               executor=args.executor, address=args.address, settings=settings, progress=not args.quiet,
+                               vary=args.vary)
     print(f"{args.out}: {summary['scenes']} scenes ({summary['made_now']} made now in {summary['wall_s']:.0f} s), "
           f"{summary['candidates']} candidates, {summary['successes']} verified successes "
           f"({summary['collision_free_successes']} collision-free)")
@@ -271,6 +272,15 @@ def cmd_perf_policies(args) -> int:
 def cmd_reproduce(args) -> int:
     from .bench.experiments import reproduce
 
+    if args.experiment == "friction_cone":  # a physics check, no training
+        from .bench.friction_cone import friction_cone_table
+        from .io import write_atomic
+
+        table = friction_cone_table()
+        print(table.to_string(index=False))
+        write_atomic("results/friction_cone.csv", table.to_csv(index=False))
+        print("wrote results/friction_cone.csv")
+        return 0
     table = reproduce(args.experiment, epochs=args.epochs, seed=args.seed, threads=args.threads, progress=not args.quiet)
     print(table[["run", "val_top1", "val_top5", "val_top1_last5", "val_net_success_final", "val_sim_success_final",
                  "best_epoch", "minutes_to_best", "train_minutes"]].to_string(index=False))
@@ -313,9 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("benchmark", help="every shipped agent on every environment: the leaderboard")
-    p.add_argument("--suite", choices=["quick", "default", "full", "ivfp"], default="default",
+    p.add_argument("--suite", choices=["quick", "default", "full", "ivfp", "novel"], default="default",
                    help="quick: 2 environments, 2 agents, 5 episodes; default: 4 x every agent x 20; full: x 100; "
-                        "ivfp: BinPick-v0 seen and unseen x the IVFP agents x 20 trials of 12 picks (docs/ivfp.md)")
+                        "ivfp: BinPick-v0 seen and unseen x the IVFP agents x 20 trials of 12 picks (docs/ivfp.md); "
+                        "novel: NovelSingle-v0 and NovelPile-v0 (object families no training set uses, at real "
+                        "size) x every agent x 100, with results by family")
     p.add_argument("--out", default="runs/benchmark",
                    help="folder for the records, summary, plots and report.md (results/benchmark: remake the reference)")
     p.add_argument("--resume", action="store_true",
@@ -368,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address (default: start a local one)")
     p.add_argument("--candidates-per-object", type=positive_int, default=8,
                    help="antipodal candidates executed per object (single objects need ~24 for 16 labels per image)")
+    p.add_argument("--vary", action="store_true",
+                   help="objects as varied as a lab's: procedural shapes mixed in, each object's scale, friction and "
+                        "mass drawn (graspbench.data.generate.LAB_VARIETY)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_generate)
 
@@ -399,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate_offline)
 
     p = sub.add_parser("reproduce", help="a training finding of the papers, on graspbench data, into results/")
-    p.add_argument("experiment", help="mlgsl_losses, mlgsl_labels, mlgsl_sam, mtgcnn or gpnet")
+    p.add_argument("experiment", help="mlgsl_losses, mlgsl_labels, mlgsl_sam, mtgcnn, gpnet, or friction_cone "
+                                      "(where the simulated hand slips, against Coulomb's friction cone)")
     p.add_argument("--epochs", type=positive_int, default=3, help="passes over the training scenes")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
     p.add_argument("--seed", type=int, default=0)
@@ -455,9 +471,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     import graspbench  # noqa: F401  (registers the environments)
 
+    from .preflight import check_args, interrupted_line, owning_output
+
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        check_args(args)  # ordinary mistakes cost one line, before any work starts
+        with owning_output(args):
+            return args.func(args)
+    except KeyboardInterrupt:
+        print(f"\n{interrupted_line(args)}", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError) as error:
         print(f"graspbench: error: {error}", file=sys.stderr)
         return 2

@@ -122,3 +122,54 @@ def _intersection(p, q, a, b) -> np.ndarray:
     denominator = d1[0] * d2[1] - d1[1] * d2[0]
     t = ((a[0] - p[0]) * d2[1] - (a[1] - p[1]) * d2[0]) / denominator
     return p + t * d1
+
+
+# --- validation: what any planner hands the environment ---------------------------------------
+
+OPENING_SLACK = 2.0
+"""a grasp may ask for up to this many times the hand's widest opening: the gripper opens as wide
+as it can (planners that widen a grasp rely on that); beyond it the opening is a planner's bug"""
+
+STEP_AFTER_END = "the episode has ended (terminated or truncated): call reset() before step()"
+"""the one message of every environment stepped after its episode ended or before its first reset"""
+
+
+class InvalidGraspError(ValueError):
+    """A planner's grasp that cannot be executed: the message names the field and its value."""
+
+
+def check_grasp(grasp, width_px: int, height_px: int, max_opening_px: float | None = None, agent: str | None = None) -> None:
+    """Raise InvalidGraspError unless ``grasp`` can be executed in a ``width_px`` x ``height_px``
+    image: finite u, v, angle, opening and depth; the centre on the image (within its pixels'
+    area); an opening above 0 and at most OPENING_SLACK x ``max_opening_px`` (the hand's widest
+    opening in pixels, at the grasp's surface); a depth, if given, positive. The message names the
+    agent when given, the field and the value."""
+    who = f"agent {agent}: " if agent else ""
+
+    def fail(field: str, value, why: str):
+        raise InvalidGraspError(f"{who}invalid grasp: {field} = {value!r} {why}")
+
+    if not all(hasattr(grasp, field) for field in ("u", "v", "angle_rad", "opening_px")):
+        raise InvalidGraspError(f"{who}invalid grasp: expected a graspbench Grasp, got {type(grasp).__name__}")
+    values = {}
+    for field in ("u", "v", "angle_rad", "opening_px", "depth_m"):
+        value = getattr(grasp, field, None)
+        if field == "depth_m" and value is None:
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            fail(field, value, "is not a number")
+        if not np.isfinite(number):
+            fail(field, number, "is not finite")
+        values[field] = number
+    if not -0.5 <= values["u"] <= width_px - 0.5:
+        fail("u", values["u"], f"is outside the image (0 to {width_px - 1} pixels)")
+    if not -0.5 <= values["v"] <= height_px - 0.5:
+        fail("v", values["v"], f"is outside the image (0 to {height_px - 1} pixels)")
+    if not values["opening_px"] > 0:
+        fail("opening_px", values["opening_px"], "is not a positive opening")
+    if max_opening_px is not None and values["opening_px"] > OPENING_SLACK * max_opening_px:
+        fail("opening_px", values["opening_px"], f"is wider than the hand opens ({max_opening_px:.1f} pixels there)")
+    if "depth_m" in values and not values["depth_m"] > 0:
+        fail("depth_m", values["depth_m"], "is not a positive depth")

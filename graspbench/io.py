@@ -4,8 +4,9 @@ and reading files with errors that name the file, what is wrong and what to do."
 from __future__ import annotations
 
 import os
+import re
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -15,7 +16,12 @@ def write_atomic(path, data: bytes | str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(data, bytes) else "w"
     with tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
-        f.write(data)
+        try:
+            f.write(data)
+        except BaseException:  # a full disk, Ctrl-C: leave no temporary file behind
+            f.close()
+            os.unlink(f.name)
+            raise
     os.chmod(f.name, 0o644)  # temporary files are private; the result is not
     os.replace(f.name, path)
 
@@ -123,3 +129,177 @@ def read_csv(path, what: str, fix: str, columns=(), numeric=()):
         for column in numeric:
             pd.to_numeric(frame[column])
     return frame
+
+
+# --- files that say whether they are whole: a checksum written after them ----------------------
+
+CHECKSUM_SUFFIX = ".sha256"
+
+
+def checksum_path(path) -> Path:
+    """Where the row count and checksum of ``path`` are kept: beside it, written after it."""
+    path = Path(path)
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
+
+
+def _rows_and_digest(data: bytes) -> str:
+    import hashlib
+
+    lines = data.count(b"\n")
+    return f"{lines} lines {hashlib.sha256(data).hexdigest()}"
+
+
+def write_checked(path, text: str) -> None:
+    """``text`` to ``path`` (atomically), then its line count (the rows, with the header) and SHA-256 to ``checksum_path(path)``:
+    a file whose checksum is missing or differs was not finished or was damaged since."""
+    data = text.encode()
+    write_atomic(path, data)
+    write_atomic(checksum_path(path), _rows_and_digest(data) + "\n")
+
+
+def damage(path) -> str | None:
+    """Why a file written by :func:`write_checked` cannot be trusted (None: it is whole)."""
+    path, record = Path(path), checksum_path(path)
+    if not path.is_file():
+        return "missing"
+    if not record.is_file():
+        return "no checksum beside it: its writing was interrupted or an older graspbench wrote it"
+    expected = record.read_text().strip()
+    found = _rows_and_digest(path.read_bytes())
+    if found != expected:
+        written, now = expected.split(" ")[0], found.split(" ")[0]
+        return f"{now} lines where {written} were written" if now != written else "its checksum differs"
+    return None
+
+
+def zip_damage(path) -> str | None:
+    """Why an npz (a zip: every member's CRC-32 and a directory written last) is not whole; None if it is."""
+    import zipfile
+
+    if not Path(path).is_file():
+        return "missing"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except Exception as error:  # truncated, not a zip, unreadable
+        return _reason(error)
+    return f"member {bad} fails its CRC" if bad else None
+
+
+def remove_damaged(path, reason: str | None, what: str) -> bool:
+    """Whether ``path`` can be reused: when ``reason`` says it is damaged, say so in one line,
+    delete it (and its checksum) and return False, so that it is made again."""
+    import sys
+
+    path = Path(path)
+    if reason is None:
+        return True
+    if reason != "missing":
+        print(f"{path} is damaged ({reason}); redoing this {what}", file=sys.stderr)
+    for stale in (path, checksum_path(path)):
+        stale.unlink(missing_ok=True)
+    return False
+
+
+# --- one run per output folder -------------------------------------------------------------------
+
+LOCK_NAME = ".graspbench.lock"
+
+
+class FolderBusyError(ValueError):
+    """Another live graspbench run owns the output folder."""
+
+
+_held: dict[Path, list] = {}  # folder -> [open lock file, depth]: re-entrant within one process
+
+
+@contextmanager
+def own_folder(folder, command: str = "graspbench"):
+    """Hold ``folder`` for this run: a lock file naming this process' PID, taken before anything
+    in the folder is read or deleted. Another live run's lock is refused with a FolderBusyError
+    naming its PID; the lock of a run that died (the kernel drops its ``flock``) is taken over with
+    a line saying so. Re-entrant within one process; released (and the file removed) at the end."""
+    import fcntl
+    import sys
+
+    folder = Path(folder).resolve()
+    if folder in _held:
+        _held[folder][1] += 1
+        try:
+            yield folder
+        finally:
+            _held[folder][1] -= 1
+        return
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    while True:
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().split()
+            handle.close()
+            pid = holder[0] if holder else "unknown"
+            raise FolderBusyError(f"{folder} is in use by another graspbench run (PID {pid}: "
+                                  f"{' '.join(holder[1:]) or 'a command'}); wait for it to end or choose another --out") from None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:  # its holder removed it as we opened it: take a fresh one
+            same = False
+        if same:
+            break
+        handle.close()
+    handle.seek(0)
+    previous = handle.read().split()
+    if previous and previous[0] != str(os.getpid()):
+        print(f"{folder}: taking over the lock of PID {previous[0]}, which is no longer running", file=sys.stderr)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()} {command}\n")
+    handle.flush()
+    remove_temporaries(folder)  # what a killed run was writing: no other run can be writing it now
+    _held[folder] = [handle, 1]
+    try:
+        yield folder
+    finally:
+        del _held[folder]
+        path.unlink(missing_ok=True)  # while still locked: nobody can hold it in between
+        handle.close()
+        if created:  # a run that failed before writing anything leaves no folder behind
+            with suppress(OSError):  # not empty (another run has just taken it): leave it
+                folder.rmdir()
+
+
+# The temporary names of write_atomic (".NAME." and 8 of tempfile's characters) and save_figure.
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}$|^\..+\.tmp\.[a-z]+$")
+
+
+def remove_temporaries(folder) -> list[Path]:
+    """Delete the half-written temporary files a killed run left in ``folder`` and its subfolders."""
+    candidates = [*Path(folder).glob(".*"), *Path(folder).glob("*/.*")]  # its files and its folders' (attempts/, scenes/)
+    removed = [p for p in candidates if p.is_file() and p.name != LOCK_NAME and _TEMPORARY.match(p.name)]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def owns_out_folder(command: str, parameter: str = "out"):
+    """Decorate a function that writes a resumable folder (its argument ``parameter``) so that it
+    runs inside :func:`own_folder`."""
+    import functools
+    import inspect
+
+    def decorate(fn):
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            folder = signature.bind(*args, **kwargs).arguments[parameter]
+            with own_folder(folder, command):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -106,9 +106,11 @@ class AttemptRecord(_Record):
     on_object: bool
     first_contact: str
     """``part:what`` pairs of the first contact, joined by ``;``"""
+    object_name: str | None = None
+    """the aimed-at object's name (its family: the novel suite's results by family)"""
 
     GRASP_COLUMNS = ("u", "v", "angle_rad", "opening_px", "depth_m", "quality", "on_object", "first_contact")
-    """the last columns: what ``graspbench analyze`` replays (records before them lack them)"""
+    """the grasp as planned and what it hit first: what ``graspbench analyze`` replays (records before them lack them)"""
 
     @classmethod
     def from_step(cls, env: str, agent: str, seed: int, episode: int, grasp, planning_ms: float, info: dict) -> AttemptRecord:
@@ -123,6 +125,7 @@ class AttemptRecord(_Record):
             u=grasp.u, v=grasp.v, angle_rad=grasp.angle_rad, opening_px=grasp.opening_px, depth_m=grasp.depth_m,
             quality=grasp.quality, on_object=info["target_id"] is not None,
             first_contact=";".join(f"{part}:{what}" for part, what in info["first_contacts"]),
+            object_name=info.get("object_name"),
         )
 
 

@@ -18,7 +18,6 @@ import itertools
 import multiprocessing
 import os
 import reprlib
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 EXECUTORS = ("serial", "local", "ray")
 
@@ -92,47 +91,134 @@ def _run_serial(fn, tasks):
 
 
 def _run_local(fn, tasks, workers):
+    # Processes of our own, each fed through its own pipe, rather than a ProcessPoolExecutor: its
+    # queues are named semaphores in /dev/shm that outlive a run killed as a process group, and its
+    # workers outlive a main process killed alone. These die with their parent (see _worker_loop)
+    # and share nothing but pipes.
     if not tasks:
         return
-    pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context(START_METHOD)
-    )
-    todo = iter(tasks)
-    in_flight = {}  # future -> task
+    from multiprocessing.connection import wait as wait_ready
+
+    context = multiprocessing.get_context(START_METHOD)
+    pool = []
     finished = False
     try:
-        for task in itertools.islice(todo, workers * IN_FLIGHT_PER_WORKER):
-            in_flight[pool.submit(fn, task)] = task
-        while in_flight:
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = in_flight.pop(future)
-                error = future.exception()
-                if error is not None:
-                    raise _task_failed(task, error) from error
-                # Refill before yielding, so the workers stay busy while the caller handles this.
-                for next_task in itertools.islice(todo, 1):
-                    in_flight[pool.submit(fn, next_task)] = next_task
-                yield task, future.result()
+        for _ in range(min(workers, len(tasks))):
+            pool.append(_Worker(context, fn))
+        todo = iter(tasks)
+        for worker in pool:  # one task each: a worker asks for the next by returning a result
+            for task in itertools.islice(todo, 1):
+                worker.send(task)
+        while any(worker.task is not _IDLE for worker in pool):
+            busy = [worker for worker in pool if worker.task is not _IDLE]
+            ready = set(wait_ready([w.connection for w in busy] + [w.process.sentinel for w in busy]))
+            for worker in busy:
+                if worker.connection not in ready and worker.process.sentinel not in ready:
+                    continue
+                task, (ok, result) = worker.task, worker.receive()
+                worker.task = _IDLE
+                if not ok:
+                    raise _task_failed(task, result) from result
+                for next_task in itertools.islice(todo, 1):  # before yielding: keep the worker busy
+                    worker.send(next_task)
+                yield task, result
         finished = True
     finally:
-        if finished:
-            pool.shutdown()
-        else:
-            _stop_pool(pool)
+        for worker in pool:
+            worker.stop(wait=finished)
 
 
-def _stop_pool(pool):
-    """Cancels queued tasks and ends the pool's processes now, without waiting for running tasks.
+_IDLE = object()
 
-    Used when the caller stops early (Ctrl-C, ``break``) or a task failed: a simulation task can run
-    for minutes and its result is no longer wanted.
-    """
-    # Python < 3.14 has no public way to end running workers (3.14 adds terminate_workers). The
-    # pool notices its workers died, fails what was queued and reaps them, so shutdown() is quick.
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        process.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
+
+class _Worker:
+    """One worker process and the pipe it takes tasks from and returns results through."""
+
+    def __init__(self, context, fn):
+        self.connection, child_end = context.Pipe()
+        self.process = context.Process(target=_worker_loop, args=(child_end, fn, os.getpid()))
+        self.process.start()
+        child_end.close()
+        self.task = _IDLE
+
+    def send(self, task):
+        self.task = task
+        self.connection.send(task)
+
+    def receive(self):
+        """``(True, result)`` or ``(False, the exception)``; a worker that died is an exception too."""
+        try:
+            return self.connection.recv()
+        except (EOFError, OSError):
+            self.process.join(1)
+            return False, RuntimeError(f"its worker process died (exit code {self.process.exitcode})")
+
+    def stop(self, wait: bool):
+        """End the process: ask it to (``wait``), else now, without waiting for its task."""
+        if wait and self.process.is_alive():
+            try:
+                self.connection.send(None)
+            except OSError:
+                pass
+            self.process.join(5)
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join()
+        self.connection.close()
+
+
+def _worker_loop(connection, fn, parent_pid):
+    """A worker process: dies with its parent, leaves Ctrl-C to it, runs ``fn`` on every task sent."""
+    import pickle
+    import signal
+
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers on Ctrl-C
+    while True:
+        try:
+            task = connection.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        try:
+            reply = (True, fn(task))
+        except Exception as error:
+            try:
+                pickle.loads(pickle.dumps(error))
+            except Exception:  # an exception that cannot cross the pipe: its gist can
+                error = RuntimeError(f"{type(error).__name__}: {error}")
+            reply = (False, error)
+        connection.send(reply)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux: PR_SET_PDEATHSIG), however
+    the parent ends: SIGKILL, the out-of-memory killer, a scheduler. Elsewhere a thread watches
+    the parent instead."""
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent_pid:  # the parent died before the request took effect
+                os._exit(1)
+            return
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _import_ray():

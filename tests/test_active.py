@@ -13,7 +13,6 @@ from graspbench.active import networks, strategies
 from graspbench.active.loop import ActiveArgs, initial_pool, run, trial_folder
 from graspbench.active.training import dal_loss
 
-
 # --- the selection rules on hand-made features ---------------------------------------------------
 
 def test_k_center_greedy_picks_the_farthest_point_first():
@@ -234,7 +233,7 @@ def test_the_command_line_says_what_is_wrong(tmp_path, capsys):
 
 
 def test_the_report_pairs_strategies_by_trial_and_measures_dal_against_the_whole_pool(tmp_path):
-    from graspbench.active.loop import trial_aucs
+    from graspbench.active.curves import trial_aucs
     from graspbench.active.report import paired_difference, report
 
     # Two trials, three rounds of 10 labels; trial 1 is harder for both strategies.
@@ -297,3 +296,79 @@ def test_the_cost_of_a_trial_counts_cpu_time_and_falls_back_to_the_wall_clock():
     timed = pd.DataFrame([{**b[0], "trial": 3, "cpu_s": 900.0}])
     lines = cost_lines(pd.DataFrame(a + b), timed=(timed,), trials=5, cores=2)
     assert "| 0.25 (rounds missing) | 1 of 1 |" in lines[3] and "| 2.00 | 4 of 4 |" in lines[2]
+
+
+# --- code versions: each experiment hashes only the code it measures with ------------------------
+
+def test_each_experiment_hashes_only_the_code_it_measures_with():
+    from graspbench import versions
+
+    active = {path.relative_to(versions.PACKAGE).as_posix() for path in versions.measured_modules("active")}
+    assert {"active/training.py", "planners/offline.py", "sim/gripper.py", "planners/postprocess.py"} <= active
+    # An IVFP edit, a report or a plot changes no active-learning measurement.
+    assert not {path for path in active if path.startswith("ivfp/")}
+    assert not {"active/report.py", "active/curves.py", "active/cli.py", "cli.py"} & active
+    ivfp = {path.relative_to(versions.PACKAGE).as_posix() for path in versions.measured_modules("ivfp")}
+    assert {"ivfp/reinforce.py", "ivfp/classifier.py", "sim/probe.py"} <= ivfp and not {"active/loop.py"} & ivfp
+
+
+def test_the_version_hashes_code_not_files(tmp_path):
+    """Moving a definition, changing an import or a docstring keeps the digests; changing code does not."""
+    from graspbench.versions import definition_digests
+
+    def digests(name, text):
+        (tmp_path / name).write_text(text)
+        return sorted(definition_digests(tmp_path / name))
+
+    original = digests("a.py", '"""A."""\nimport math\n\ndef f(x):\n    """Doc."""\n    from .b import g\n    return g(x) + 1\n\nK = 2\n')
+    moved = digests("b.py", 'K = 2\n\n\ndef f(x):\n    from .c import g  # moved\n    return g(x) + 1\n')
+    edited = digests("c.py", 'import math\n\ndef f(x):\n    from .b import g\n    return g(x) + 2\n\nK = 2\n')
+    assert original == moved and original != edited
+
+
+def test_committed_active_learning_rows_are_current():
+    """results/active_learning.md's rows were evaluated by one code version, recorded as equal to the
+    active experiment's code now (graspbench/versions.py's EQUIVALENT): `--reevaluate` marks none of
+    them stale. If this fails, an edit changed code that evaluates a round: re-evaluate the runs
+    (`graspbench active-learn --reevaluate`, `make active-learning`), or, for a change shown to leave
+    every definition that evaluates a round as it was, list the new version in EQUIVALENT. A page that
+    declares its rows stale ("**Stale since ...") must still be stale."""
+    import re
+    from pathlib import Path
+
+    from graspbench.versions import experiment_version, is_current
+
+    text = (Path(__file__).parents[1] / "results" / "active_learning.md").read_text()
+    stored = re.search(r"evaluated by the same code, graspbench (\S+?)\.?$", text, re.M).group(1)
+    if re.search(r"^\*\*Stale since", text, re.M):  # the page says so: it must still be true
+        assert not is_current("active", stored), "results/active_learning.md says stale but is current: drop the line"
+    else:
+        assert is_current("active", stored), f"rows of {stored} are stale for {experiment_version('active')}"
+
+
+def test_ivfp_and_active_import_no_cycle_and_not_each_other():
+    """Each room's modules import downwards only: no import cycle inside ivfp/ or active/, and
+    neither imports the other (they are sibling rooms above bench/)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).parents[1] / "graspbench"
+    edges = {}
+    for room in ("ivfp", "active"):
+        for path in sorted((package / room).glob("*.py")):
+            module, imported = f"{room}.{path.stem}", set()
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                    imported.add(f"{room}.{node.module.split('.')[0]}")
+                elif isinstance(node, ast.ImportFrom) and node.level == 2 and node.module:
+                    imported.add(node.module)
+            edges[module] = imported
+    for module, imported in edges.items():
+        other = "active" if module.startswith("ivfp") else "ivfp"
+        assert not [name for name in imported if name.split(".")[0] == other], module
+
+    def reaches(start, target, seen=()):
+        return any(name == target or (name in edges and name not in seen and reaches(name, target, (*seen, name)))
+                   for name in edges.get(start, ()))
+
+    assert not [module for module in edges if reaches(module, module)]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from graspbench.bench.report import REFERENCE, bars, benchmark, compare, comparison_text, summary_table
-from graspbench.bench.runner import run_sweep
+from graspbench.bench.runner import read_records, run_sweep
 from graspbench.cli import main
 from graspbench.io import FileFormatError
 
@@ -133,15 +133,24 @@ def test_a_run_into_the_folder_of_an_earlier_run_does_not_read_its_records(tmp_p
     pd.testing.assert_frame_equal(first.drop(columns="planning_ms"), again.drop(columns="planning_ms"))
 
 
-def test_a_damaged_block_of_records_fails_naming_it_when_resumed(tmp_path):
-    run_sweep(["GraspBench/Single-v0"], ["random"], 1, tmp_path, executor="serial", progress=False)
+def test_a_damaged_block_of_records_is_redone_naming_it_when_resumed(tmp_path, capsys):
+    first = run_sweep(["GraspBench/Single-v0"], ["random"], 1, tmp_path, executor="serial", progress=False)
     [block] = (tmp_path / "attempts").glob("*.csv")
     records = block.read_text()
     header_only, mid_row = records[:records.index("\n") + 1], records[:records.index("\n") + 60]
     for garbage in ("\x00\x01garbage,,\n\"unclosed", "", "env,agent\nx,y\n", header_only, mid_row):
         block.write_text(garbage)
-        with pytest.raises(FileFormatError, match=f"{block}.* is not a file of graspbench attempt records .*delete it"):
-            run_sweep(["GraspBench/Single-v0"], ["random"], 1, tmp_path, executor="serial", progress=False, resume=True)
+        again = run_sweep(["GraspBench/Single-v0"], ["random"], 1, tmp_path, executor="serial", progress=False, resume=True)
+        assert f"{block} is damaged (" in capsys.readouterr().err and again.attrs["resumed_blocks"] == 0
+        pd.testing.assert_frame_equal(first.drop(columns="planning_ms"), again.drop(columns="planning_ms"))
+
+
+def test_a_block_that_fails_to_read_after_its_checks_names_it(tmp_path):
+    run_sweep(["GraspBench/Single-v0"], ["random"], 1, tmp_path, executor="serial", progress=False)
+    [block] = (tmp_path / "attempts").glob("*.csv")
+    block.write_text("env,agent\nx,y\n")
+    with pytest.raises(FileFormatError, match=f"{block}.* is not a file of graspbench attempt records .*delete it"):
+        read_records(block)
 
 
 def _attempts(agent, env, successes, collisions, n=10):

@@ -17,7 +17,10 @@ PX_M = 0.001
 
 
 def camera_over(heights):
-    return SimpleNamespace(heights_m=lambda depth: heights, metres_per_pixel=lambda depth: PX_M)
+    """An orthographic camera over a hand-built height map: every pixel PX_M wide at any depth."""
+    return SimpleNamespace(heights_m=lambda depth: heights, orthographic_heights=lambda depth: heights,
+                           metres_per_pixel=lambda depth: PX_M, table_pixel=lambda u, v, depth: (u, v),
+                           depth_at_height=lambda u, v, z: 0.5 - z)
 
 
 def test_a_finger_flush_against_the_last_pixel_of_an_object_is_not_clear():

@@ -58,7 +58,8 @@ def test_successful_labels_land_on_their_object(dataset):
         scene = read_scene(dataset, i)
         for k in np.nonzero(scene["label_success"])[0]:
             u, v = int(round(float(scene["label_u"][k]))), int(round(float(scene["label_v"][k])))
-            window = scene["segmentation"][max(v - 2, 0):v + 3, max(u - 2, 0):u + 3]
+            # Within 4 px (5 mm): a grasp deep beside a thin object may centre on the table next to it.
+            window = scene["segmentation"][max(v - 4, 0):v + 5, max(u - 4, 0):u + 5]
             hits += scene["label_object"][k] in window
             total += 1
     assert total > 0 and hits / total >= 0.9

@@ -243,7 +243,7 @@ def test_an_agent_spec_with_an_unknown_task_names_the_field(agents_dir):
 
 def test_the_ivfp_suite_is_every_ivfp_agent_on_seen_and_unseen_objects():
     envs, episodes, agents = report.SUITES["ivfp"]
-    assert envs == [("GraspBench/BinPick-v0", "train"), ("GraspBench/BinPick-v0", "test")]
+    assert envs == [("GraspBench/BinPick-v1", "train"), ("GraspBench/BinPick-v1", "test")]
     assert agents == IVFP_AGENTS and episodes >= 10
     assert set(IVFP_AGENTS) <= set(agent_names(task="target_picking"))
 

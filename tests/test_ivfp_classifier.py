@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from graspbench.ivfp import classifier as clf
+from graspbench.ivfp import cli as ivfp_cli
 from graspbench.ivfp.picks import CLASSES, load_picks, write_bin, write_index, write_metadata
+from graspbench.ivfp.table3 import table3
 
 FRAME_PX = 24
 FRAME_TIMES_S = np.arange(9, dtype=np.float32) * 0.25  # a 2 s probe filmed at 4 Hz
@@ -170,7 +172,7 @@ def test_clear_errors(collections, tmp_path):
 def test_table3_writes_its_files_and_resumes(collections, tmp_path, capsys):
     seen, unseen = collections
     options = {**TINY, "epochs": 1}
-    table = clf.table3(seen, unseen, out_dir=tmp_path / "results", runs_dir=tmp_path / "runs", probes_s=(0.0, 2.0), **options)
+    table = table3(seen, unseen, out_dir=tmp_path / "results", runs_dir=tmp_path / "runs", probes_s=(0.0, 2.0), **options)
     written = pd.read_csv(tmp_path / "results" / "ivfp_classifier.csv")
     assert list(written[["perception", "probe_s", "objects"]].itertuples(index=False, name=None)) == [
         ("passive", 0.0, "seen"), ("passive", 0.0, "unseen"), ("interactive", 2.0, "seen"), ("interactive", 2.0, "unseen")]
@@ -182,7 +184,7 @@ def test_table3_writes_its_files_and_resumes(collections, tmp_path, capsys):
     assert "| interactive (2.0 s) | unseen |" in (tmp_path / "results" / "ivfp_classifier.md").read_text()
 
     capsys.readouterr()
-    again = clf.table3(seen, unseen, out_dir=tmp_path / "results", runs_dir=tmp_path / "runs", probes_s=(0.0, 2.0),
+    again = table3(seen, unseen, out_dir=tmp_path / "results", runs_dir=tmp_path / "runs", probes_s=(0.0, 2.0),
                        **{**options, "progress": True})
     assert capsys.readouterr().out.count("reused") == 2
     pd.testing.assert_frame_equal(again, table)
@@ -190,12 +192,12 @@ def test_table3_writes_its_files_and_resumes(collections, tmp_path, capsys):
 
 def test_commands(collections, trained, tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    clf.add_commands(parser.add_subparsers(dest="command", required=True))
+    ivfp_cli.add_classifier_commands(parser.add_subparsers(dest="command", required=True))
     seen, _ = collections
     args = parser.parse_args(["train-classifier", "--data", seen, "--out", "x.pt", "--passive", "--epochs", "3"])
-    assert args.func is clf.cmd_train_classifier and args.passive and args.epochs == 3
+    assert args.func is ivfp_cli.cmd_train_classifier and args.passive and args.epochs == 3
     args = parser.parse_args(["table3", "--seen", seen, "--unseen", seen, "--epochs", "2"])
-    assert args.func is clf.cmd_table3 and args.out == "results"
+    assert args.func is ivfp_cli.cmd_table3 and args.out == "results"
 
     checkpoint = trained["interactive"][0].out
     args = parser.parse_args(["evaluate-classifier", checkpoint, "--data", seen, "--json", str(tmp_path / "m.json")])

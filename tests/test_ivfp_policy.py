@@ -2,6 +2,8 @@
 hand-computed examples, toy bandits without physics and tiny synthetic collections; one test
 checks BinPickEnv's ``verify`` on a hand-built bin."""
 
+import dataclasses
+import functools
 import math
 from types import SimpleNamespace
 
@@ -14,10 +16,13 @@ from graspbench.cli import main
 from graspbench.envs import BinPickEnv
 from graspbench.envs.spec import load_spec
 from graspbench.grasp import Grasp
+from graspbench.ivfp import bandit
+from graspbench.ivfp import imitation as il
 from graspbench.ivfp import policy as pol
 from graspbench.ivfp import reinforce as rl
 from graspbench.agents.picking import CentroidAgent, RandomMaskAgent
 from graspbench.ivfp.agents import PolicyAgent
+from graspbench.ivfp import reinforce_run as rlrun
 from graspbench.ivfp.picks import write_bin, write_index, write_metadata
 from graspbench.ivfp.vitl import REJECTED, VitlSettings, vitl_candidates, vitl_pick
 from graspbench.sim.camera import Camera
@@ -86,14 +91,14 @@ def test_clipped_importance_weights_on_a_hand_computed_example():
 def test_gaussian_soft_target_and_its_cross_entropy():
     valid = torch.ones(1, 4, 4, dtype=torch.bool)
     valid[0, 0, 0] = False
-    q = pol.gaussian_targets(torch.tensor([2.5]), torch.tensor([2.5]), valid, downsample=2, sigma_px=1.0)
+    q = il.gaussian_targets(torch.tensor([2.5]), torch.tensor([2.5]), valid, downsample=2, sigma_px=1.0)
     # Cells of a 2-px grid have centres 0.5, 2.5, 4.5, 6.5: the point is cell (1, 1)'s centre.
     assert q[0].argmax().item() == 5 and q[0, 0] == 0 and q.sum().item() == pytest.approx(1.0)
     assert q[0, 4].item() == pytest.approx(q[0, 5].item() * math.exp(-4 / 2))  # one cell (2 px) away
     one_hot = torch.zeros(1, 16)
     one_hot[0, 5] = 1
     log_p = pol.masked_log_softmax(torch.zeros(1, 4, 4), valid)
-    assert pol.soft_cross_entropy(log_p, one_hot).item() == pytest.approx(math.log(15))
+    assert il.soft_cross_entropy(log_p, one_hot).item() == pytest.approx(math.log(15))
 
 
 def test_cells_map_back_onto_the_target():
@@ -166,37 +171,113 @@ def _good_probability(policy, observation):
     return math.exp(width_log_probs[GOOD_WIDTH]) * cells[:, : TOY_PX // 4].sum()
 
 
-@pytest.mark.parametrize("learned_state_value", [False, True])
-def test_the_reinforce_update_moves_the_policy_towards_the_best_arm(learned_state_value):
-    policy, env = tiny_policy(), ToyBin()
+def _toy_grasps(policy, env, count=64, seed=0, grid=1):
+    """Grasps drawn by the policy itself in the toy bin (its first observation), rewarded +1 / -1."""
     observation, _ = env.reset(seed=1)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     rows = []
-    for _ in range(64):  # grasps drawn by the policy itself, rewarded +1 / -1
+    for _ in range(count):
         compact = policy.prepare(observation)
-        action = policy.act(observation, sample=True, rng=rng, compact=compact)
+        action = bandit.sample_action(policy, observation, compact, rng, grid=grid)
         grasp = Grasp(action.u, action.v, 0.0, env.width_to_opening_px(TOY_WIDTHS_M[action.width_index], action.u, action.v))
         outcome = env.step_grasp(grasp)[4]["outcome"]
         rows.append({**compact, "width_index": action.width_index, "cell": action.cell, "log_mu": action.log_prob,
                      "reward": 1.0 if outcome == "success" else -1.0})
-    replay = {key: np.array([row[key] for row in rows]) for key in rows[0]}
-    assert 0 < (replay["reward"] > 0).sum() < len(rows)
+    return observation, {key: np.array([row[key] for row in rows]) for key in rows[0]}
+
+
+@pytest.mark.parametrize("options", [{}, {"state_value": True}, {"trust_region": "kl"}, {"grid": 4}])
+def test_the_reinforce_update_moves_the_policy_towards_the_best_arm(options):
+    policy, env = tiny_policy(), ToyBin()
+    settings = rl.UpdateOptions(**{"passes": 4, "batch_size": 16, **options})
+    observation, new = _toy_grasps(policy, env, grid=settings.grid)
+    assert 0 < (new["reward"] > 0).sum() < len(new["reward"])
+    # The behaviour probabilities stored at collection are the policy's own: every ratio is 1 before the update.
+    with torch.no_grad():
+        log_pi, _, _ = rl.stored_log_probs(policy, new, settings.grid)
+    assert np.allclose(log_pi.numpy(), new["log_mu"], atol=1e-4)
     before = _good_probability(policy, observation)
-    state_value = rl.StateValue(policy.state_features) if learned_state_value else None
+    state_value = rl.StateValue(policy.state_features) if settings.state_value else None
     optimiser = torch.optim.Adam(policy.parameters(), lr=3e-3)
     if state_value is not None:
-        # It starts at zero: the first loss is the mean-baseline one, plus the rewards' variance.
-        mean = replay["reward"].mean()
-        plain, _ = rl.reinforce_loss(policy, replay, mean, 10.0)
-        with_value, stats = rl.reinforce_loss(policy, replay, mean, 10.0, state_value=state_value)
-        assert stats["value_error"] == pytest.approx(replay["reward"].var(), rel=1e-5)
-        assert with_value.item() == pytest.approx(plain.item() + stats["value_error"], rel=1e-5)
         optimiser.add_param_group({"params": state_value.parameters(), "lr": 1e-2})
-    stats = rl.reinforce_update(policy, optimiser, replay, steps=15, batch_size=32, max_weight=10.0,
-                                generator=torch.Generator().manual_seed(0), state_value=state_value)
-    if state_value is None:
-        assert stats["baseline"] == pytest.approx(replay["reward"].mean())
+    older = {key: value.copy() for key, value in new.items()}
+    older["age"] = np.ones(len(new["reward"]), np.int64)
+    stats = rl.reinforce_update(policy, optimiser, new, settings, older, torch.Generator().manual_seed(0), state_value,
+                                kl_coef=0.2)
+    assert stats["steps"] == 16 and stats["kl"] > 0 and stats["weight"] > 0
     assert _good_probability(policy, observation) > 1.5 * before
+
+
+class CountingAdam(torch.optim.Adam):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.steps = 0
+
+    def step(self, closure=None):
+        self.steps += 1
+        return super().step(closure)
+
+
+def test_the_update_takes_steps_in_proportion_to_the_new_data_not_to_everything_gathered():
+    policy, env = tiny_policy(), ToyBin()
+    _, new = _toy_grasps(policy, env, count=40)
+    settings = rl.UpdateOptions(passes=3, batch_size=16, replay_size=8)
+    assert rl.update_steps(40, settings) == 3 * 3 == rl.update_steps(33, settings)
+    for replayed in (0, 40, 400):  # whatever was gathered before: the same number of steps
+        optimiser = CountingAdam(tiny_policy().parameters(), lr=1e-3)
+        older = None
+        if replayed:
+            rows = np.arange(replayed) % 40
+            older = {key: value[rows] for key, value in new.items()}
+            older["age"] = 1 + np.arange(replayed) // 40  # ten iterations of 40 grasps, the oldest 10 old
+        stats = rl.reinforce_update(tiny_policy(), optimiser, new, settings, older, torch.Generator().manual_seed(0))
+        assert optimiser.steps == stats["steps"] == 9
+
+
+def test_the_trust_region_on_hand_computed_examples():
+    ratio = torch.tensor([1.5, 1.5, 0.5, 0.5, 1.1, 0.9])
+    advantage = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])
+    # PPO's clipped surrogate stops pushing a ratio already beyond 1 +- eps further the same way.
+    assert rl.inside_trust_region(ratio, advantage, 0.2).tolist() == [False, True, True, False, True, True]
+    # KL(mu || pi) from mu's samples: mean of (r - 1) - log r; r = 2 and 1/2: (1 - log 2 + (-1/2) + log 2) / 2.
+    log_mu = torch.log(torch.tensor([0.2, 0.4]))
+    log_pi = torch.log(torch.tensor([0.4, 0.2]))
+    assert rl.kl_to_behaviour(log_pi, log_mu).item() == pytest.approx(0.25)
+    assert rl.kl_to_behaviour(log_mu, log_mu).item() == 0
+    assert rl.adapt_kl_coef(0.2, 0.1, 0.01) == 0.4 and rl.adapt_kl_coef(0.2, 0.001, 0.01) == 0.1
+    assert rl.adapt_kl_coef(0.2, 0.01, 0.01) == 0.2
+    # Every grasp beyond the region the way its advantage pushes: no gradient at all (entropy bonus off).
+    policy, env = tiny_policy(), ToyBin()
+    _, grasps = _toy_grasps(policy, env, count=8)
+    grasps["log_mu"] = grasps["log_mu"] - np.where(grasps["reward"] > 0, 1.0, -1.0)  # ratio e or 1/e
+    settings = rl.UpdateOptions(entropy_weight=0.0, max_weight=2.0)
+    loss, stats = rl.reinforce_loss(policy, grasps, 0.0, settings)
+    loss.backward()
+    assert stats["clipped"] == 1.0 and all(p.grad is None or not p.grad.any() for p in policy.parameters())
+    # The capped weight min(r, c) is held constant: its share at the cap is reported.
+    assert stats["capped"] == pytest.approx((grasps["reward"] > 0).mean())
+    # With the KL penalty instead, the same grasps do move the policy.
+    policy.zero_grad()
+    loss, _ = rl.reinforce_loss(policy, grasps, 0.0, dataclasses.replace(settings, trust_region="kl"), kl_coef=0.2)
+    loss.backward()
+    assert any(p.grad is not None and p.grad.any() for p in policy.parameters())
+
+
+def test_the_entropy_bonus_raises_the_entropy():
+    policy, env = tiny_policy(), ToyBin()
+    _, grasps = _toy_grasps(policy, env, count=16)
+    grasps["reward"][:] = 1.0  # every advantage 0 against the mean-reward baseline: only the bonus acts
+    with torch.no_grad():
+        before = rl.stored_log_probs(policy, grasps)[1].mean().item()
+    for weight, sign in ((0.1, 1), (-0.1, -1)):  # a negative weight (not allowed by check) lowers it
+        moved = tiny_policy()
+        optimiser = torch.optim.Adam(moved.parameters(), lr=1e-2)
+        rl.reinforce_update(moved, optimiser, grasps, rl.UpdateOptions(entropy_weight=weight, passes=3),
+                            generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            after = rl.stored_log_probs(moved, grasps)[1].mean().item()
+        assert sign * (after - before) > 0.01
 
 
 def _init_checkpoint(path):
@@ -204,45 +285,97 @@ def _init_checkpoint(path):
     return str(path)
 
 
+def _toy_args_with(tmp_path, out, **changes):
+    return _toy_args(tmp_path, out, **changes)
+
+
 def _toy_args(tmp_path, out, **changes):
     args = {"init": str(tmp_path / "init.pt"), "out": str(tmp_path / out), "env": f"{__name__}:toy_bin", "split": None,
-            "reward": "truth", "iterations": 3, "grasps_per_iteration": 12, "grasps_per_bin": 8, "update_steps": 3,
+            "reward": "truth", "iterations": 3, "grasps_per_iteration": 12, "grasps_per_bin": 8, "passes": 2,
             "batch_size": 8, "lr": 1e-3, "keep": (2,), "executor": "serial", "threads": 1, "progress": False}
-    return rl.ReinforceArgs(**{**args, **changes})
+    return rlrun.ReinforceArgs(**{**args, **changes})
 
 
-def test_reinforce_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("options", [{}, {"trust_region": "kl", "grid": 4, "replay_size": 4, "state_value": True}])
+def test_reinforce_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp_path, options):
     _init_checkpoint(tmp_path / "init.pt")
-    whole = rl.reinforce(_toy_args(tmp_path, "whole"))
+    _toy_args = functools.partial(_toy_args_with, **options)
+    whole = rlrun.reinforce(_toy_args(tmp_path, "whole"))
     assert [row["iteration"] for row in whole] == [1, 2, 3] and whole[-1]["grasps"] == 36
     assert all(row["reward_error_rate"] == 0 for row in whole)  # truth rewards
     run = tmp_path / "parts"
-    rl.reinforce(_toy_args(tmp_path, "parts", iterations=1))
+    rlrun.reinforce(_toy_args(tmp_path, "parts", iterations=1))
     after_one = (run / "last.pt").read_bytes()
-    rl.reinforce(_toy_args(tmp_path, "parts", iterations=2))
+    rlrun.reinforce(_toy_args(tmp_path, "parts", iterations=2))
     # Interrupted after iteration 2's grasps were stored, before its update was saved:
     (run / "last.pt").write_bytes(after_one)
-    rl.reinforce(_toy_args(tmp_path, "parts", iterations=3))
+    rlrun.reinforce(_toy_args(tmp_path, "parts", iterations=3))
     final = {name: torch.load(tmp_path / name / "last.pt", weights_only=False) for name in ("whole", "parts")}
     for key, value in final["whole"]["state_dict"].items():
         assert torch.equal(value, final["parts"]["state_dict"][key]), key
     curves = [pd.read_csv(tmp_path / name / "learning_curve.csv") for name in ("whole", "parts")]
-    columns = ["iteration", "grasps", "mean_reward", "true_success_rate", "loss", "mean_weight"]
+    columns = ["iteration", "grasps", "mean_reward", "true_success_rate", "loss", "mean_weight", "clipped_share", "kl",
+               "kl_coef", "entropy", "steps"]
     pd.testing.assert_frame_equal(curves[0][columns], curves[1][columns])
+    assert (curves[0]["steps"] == 2 * 2).all()  # 2 passes over 12 new grasps in batches of 8, every iteration
     assert (run / "policy_iter_002.pt").exists() and (run / "learning_curve.png").exists()
     assert isinstance(pol.load_policy(run / "policy_iter_002.pt"), pol.GraspPolicy)
     with pytest.raises(ValueError, match="other arguments"):
-        rl.reinforce(_toy_args(tmp_path, "parts", lr=0.5))
+        rlrun.reinforce(_toy_args(tmp_path, "parts", lr=0.5))
 
 
 def test_a_users_reward_function_and_its_error_rate(tmp_path):
     _init_checkpoint(tmp_path / "init.pt")
-    [row] = rl.reinforce(_toy_args(tmp_path, "lying", iterations=1, reward=f"{__name__}:always_success"))
+    [row] = rlrun.reinforce(_toy_args(tmp_path, "lying", iterations=1, reward=f"{__name__}:always_success"))
     assert row["mean_reward"] == 1.0 and row["reward_error_rate"] == pytest.approx(1 - row["true_success_rate"])
     with pytest.raises(ValueError, match="--reward"):
-        rl.reinforce(_toy_args(tmp_path, "bad", reward="nonsense"))
+        rlrun.reinforce(_toy_args(tmp_path, "bad", reward="nonsense"))
     with pytest.raises(ValueError, match="--env"):
-        rl.reinforce(_toy_args(tmp_path, "bad", env="no/such-env"))
+        rlrun.reinforce(_toy_args(tmp_path, "bad", env="no/such-env"))
+
+
+def raises(info):
+    raise KeyError("outcome")
+
+
+def half(info):
+    return 0.5
+
+
+class NotABandit:
+    def reset(self, seed=None):
+        return {}, {}
+
+
+def not_a_bandit():
+    return NotABandit()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"reward": f"{__name__}:raises"}, rf"--reward {__name__}:raises raised KeyError: 'outcome'; it must be a function "
+                                       r"of the step's info dict returning \+1 \(success\) or -1 \(failure\)"),
+    ({"reward": f"{__name__}:half"}, rf"--reward {__name__}:half returned 0.5; it must be a function of the step's info"),
+    ({"reward": "no_such_module:reward"}, r"--reward no_such_module:reward: cannot import it \(ModuleNotFoundError: .*\); "
+                                          r"it must be a function of the step's info dict returning \+1"),
+    ({"reward": f"{__name__}:TOY_PX"}, rf"--reward {__name__}:TOY_PX: int is not callable; it must be a function"),
+    ({"env": f"{__name__}:not_a_bandit"}, rf"--env {__name__}:not_a_bandit: NotABandit has no step_grasp, "
+                                          r"width_to_opening_px, bench_spec.pick.widths_m; a bandit environment must "
+                                          r"provide reset\(seed=None\)"),
+])
+def test_bad_plugins_get_one_line_errors_naming_them(tmp_path, changes, message):
+    _init_checkpoint(tmp_path / "init.pt")
+    with pytest.raises(bandit.PluginError, match=message) as caught:
+        rlrun.reinforce(_toy_args(tmp_path, "bad", iterations=1, **changes))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_bad_plugin_from_the_command_line_and_in_worker_processes(tmp_path, capsys):
+    _init_checkpoint(tmp_path / "init.pt")
+    assert main(["ivfp", "reinforce", "--init", str(tmp_path / "init.pt"), "--out", str(tmp_path / "cli"), "--env",
+                 f"{__name__}:toy_bin", "--reward", f"{__name__}:half", "--iterations", "1", "--grasps-per-iteration", "4",
+                 "--grasps-per-bin", "2", "--workers", "2", "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and f"--reward {__name__}:half returned 0.5; it must be" in error
 
 
 @pytest.mark.parametrize("free_space", [False, True])
@@ -252,9 +385,9 @@ def test_reinforce_on_binpick_with_the_simulators_truth(tmp_path, free_space):
     widths_m = load_spec("envs/binpick.yaml").pick.widths_m
     pol.save_checkpoint(tmp_path / "init.pt", pol.policy_payload(tiny_policy(widths_m=widths_m)))
     args = _toy_args(tmp_path, "binpick", env="GraspBench/BinPick-v0", split="train", iterations=1, grasps_per_iteration=2,
-                     grasps_per_bin=2, update_steps=1, batch_size=2, free_space=free_space)
-    [row] = rl.reinforce(args)
-    grasps = rl._read_experience(tmp_path / "binpick" / "experience" / "iter_001.npz")
+                     grasps_per_bin=2, passes=1, batch_size=2, free_space=free_space)
+    [row] = rlrun.reinforce(args)
+    grasps = rlrun._read_experience(tmp_path / "binpick" / "experience" / "iter_001.npz")
     assert row["grasps"] == 2 and row["reward_error_rate"] == 0
     assert set(grasps["outcome"]) <= {"success", "fail_multipick", "fail_not_picked", "collision"}
     assert np.array_equal(grasps["reward"] > 0, grasps["outcome"] == "success")
@@ -376,31 +509,31 @@ def collection(tmp_path_factory):
 def _imitation_args(collection, out, **changes):
     args = {"data": collection, "out": str(out), "epochs": 10, "batch_size": 4, "lr": 5e-3, "val_fraction": 0.34,
             "sigma_px": 2.0, "threads": 1, "progress": False, **TINY_NET}
-    return pol.PolicyArgs(**{**args, **changes})
+    return il.PolicyArgs(**{**args, **changes})
 
 
 def test_imitation_learns_the_demonstrations_and_resumes_exactly(collection, tmp_path, monkeypatch):
-    best = pol.train_policy(_imitation_args(collection, tmp_path / "whole"))
+    best = il.train_policy(_imitation_args(collection, tmp_path / "whole"))
     history = pd.read_csv(tmp_path / "whole" / "metrics.csv")
     assert len(history) == 10 and history["pixel_loss"].iloc[-1] < 0.9 * history["pixel_loss"].iloc[0]
     # Held-out bins: the greedy point within a pixel of the squares' centres, the width told from their size.
     assert best["val_point_error_px"] <= 1.0 and best["val_width_accuracy"] >= 0.9
-    plot = pol._plot_imitation
+    plot = il._plot_imitation
 
     def interrupted(history, path):  # Ctrl-C after the 4th epoch's files were written
         plot(history, path)
         if len(history) == 4:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(pol, "_plot_imitation", interrupted)
+    monkeypatch.setattr(il, "_plot_imitation", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        pol.train_policy(_imitation_args(collection, tmp_path / "parts"))
-    monkeypatch.setattr(pol, "_plot_imitation", plot)
-    pol.train_policy(_imitation_args(collection, tmp_path / "parts"))
+        il.train_policy(_imitation_args(collection, tmp_path / "parts"))
+    monkeypatch.setattr(il, "_plot_imitation", plot)
+    il.train_policy(_imitation_args(collection, tmp_path / "parts"))
     states = [torch.load(tmp_path / name / "last.pt", weights_only=False)["state_dict"] for name in ("whole", "parts")]
     assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
     with pytest.raises(ValueError, match="other arguments"):
-        pol.train_policy(_imitation_args(collection, tmp_path / "parts", sigma_px=3.0))
+        il.train_policy(_imitation_args(collection, tmp_path / "parts", sigma_px=3.0))
 
 
 def test_train_policy_command_and_agents(collection, tmp_path):

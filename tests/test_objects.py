@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graspbench.sim import objects
+from graspbench.sim import obj_files, objects
 from graspbench.sim.objects import PROCEDURAL_KINDS, load_object_set, procedural_set
 from graspbench.sim.scenes import Scene
 
@@ -66,7 +66,7 @@ def _boxes(path, *offsets, size=0.03, groups=True):
         part = trimesh.creation.box([size] * 3)
         part.apply_translation(offset)
         parts.append(part)
-    text = objects._obj_text(parts)
+    text = obj_files.obj_text(parts)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text if groups else "\n".join(line for line in text.splitlines() if not line.startswith("o ")))
     return path
@@ -121,7 +121,7 @@ def test_a_mesh_that_is_not_convex_is_decomposed_once_in_a_child_process(tmp_pat
     folder = tmp_path / "mine"
     # Three cubes in one group: one part, not convex.
     mesh = _boxes(folder / "merged.obj", [0, 0, 0], [0.04, 0, 0], [0.04, 0.04, 0], size=0.02, groups=False)
-    parts = objects._read_obj_parts(Path(objects.convex_parts(mesh)))
+    parts = obj_files.read_obj_parts(Path(objects.convex_parts(mesh)))
     assert len(parts) >= 3 and all(p.is_convex for p in parts)
     assert "CoACD" not in capfd.readouterr().out  # its console output went to the log in the cache
     monkeypatch.setattr(objects, "_decompose", lambda *args: pytest.fail("decomposed twice"))

@@ -19,8 +19,8 @@ def test_the_records_own_their_columns_in_the_order_written():
     assert AttemptRecord.columns() == [
         "env", "agent", "seed", "episode", "attempt", "outcome", "success", "collision", "multi_pick", "removed",
         "objects_left", "objects_at_start", "level", "top_level", "planning_ms", "sim_time_s",
-        "u", "v", "angle_rad", "opening_px", "depth_m", "quality", "on_object", "first_contact"]
-    assert AttemptRecord.columns()[-len(AttemptRecord.GRASP_COLUMNS):] == list(AttemptRecord.GRASP_COLUMNS)
+        "u", "v", "angle_rad", "opening_px", "depth_m", "quality", "on_object", "first_contact", "object_name"]
+    assert AttemptRecord.columns()[-len(AttemptRecord.GRASP_COLUMNS) - 1:-1] == list(AttemptRecord.GRASP_COLUMNS)
     assert PickRecord.columns() == [
         "env", "split", "agent", "seed", "episode", "pick", "target_name", "outcome", "success", "collision",
         "multi_pick", "removed", "objects_left", "objects_at_start", "planning_ms", "sim_time_s",

@@ -164,7 +164,9 @@ def test_first_clear_turns_a_grasp_whose_fingers_would_land_on_its_object():
     # widened to 5 cm, they straddle it (30 degrees is not enough at any opening).
     heights = np.zeros((200, 200))
     heights[85:115, 40:160] = 0.04
-    camera = SimpleNamespace(heights_m=lambda depth: heights, metres_per_pixel=lambda depth: 0.001)
+    camera = SimpleNamespace(heights_m=lambda depth: heights, orthographic_heights=lambda depth: heights,
+                             metres_per_pixel=lambda depth: 0.001, table_pixel=lambda u, v, depth: (u, v),
+                             depth_at_height=lambda u, v, z: 0.5 - z)
     along_the_bar = Grasp(u=100.0, v=100.0, angle_rad=0.0, opening_px=40.0)
     chosen = first_clear([along_the_bar], 0.5 - heights, camera, max_opening_m=0.08, grasp_depth_m=0.01)
     assert chosen.angle_rad == pytest.approx(math.radians(60)) and chosen.opening_px == pytest.approx(50.0)

@@ -13,5 +13,10 @@ objects.
   evaluation;
 * :mod:`.strategies`: the selection rules (random, Core-set, Graph Density, Gissin's
   discriminative AL, VAAL, Learning Loss, DAL);
-* :mod:`.loop`: the arguments, the presets and the resumable loop; :mod:`.cli`: ``graspbench active-learn``.
+* :mod:`.loop`: the arguments, the presets and the resumable loop;
+* :mod:`.curves`: the learning curves' metrics, intervals, areas and plot (the loop's and the report's);
+* :mod:`.report`: results/active_learning.*; :mod:`.cli`: ``graspbench active-learn``.
+
+Rows record the active experiment's code version (:func:`graspbench.versions.experiment_version`):
+only the code that evaluates a round, so an edit elsewhere marks no row stale.
 """

@@ -30,8 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
 
+from .. import __version__
+from ..planners.dataset import GraspDataset
+from ..data.generate import LabelSettings
 from ..io import reading, write_atomic
+from ..parallel import run_tasks
+from ..planners.train import load_checkpoint
+from ..versions import experiment_version, is_current
+from .curves import METRICS, interval, plot_curves, trial_aucs
+from .networks import SUPPORTED_MODELS
 from .pool import PoolData, prepare
 from .strategies import STRATEGIES, select
 from .training import INPUT_CHANNELS, evaluate, labelled_dataset, round_epochs, save_model, train_round
@@ -145,8 +156,6 @@ class ActiveArgs:
         return Path(self.data_dir) if self.data_dir else Path.home() / ".cache" / "graspbench" / "active" / self.preset
 
     def check(self) -> None:
-        from .networks import SUPPORTED_MODELS
-
         self.strategies  # noqa: B018  (validates)
         for name in ("trials", "pool_scenes", "test_scenes", "initial", "per_round", "epochs", "batch_size",
                      "candidates_per_object", "workers", "threads"):
@@ -220,7 +229,6 @@ _POOL_INPUTS: dict = {}
 
 
 def _pool_inputs(data: PoolData, kind: str):
-    import torch
 
     key = (str(data.root), data.scenes, kind)
     if key not in _POOL_INPUTS:
@@ -231,10 +239,6 @@ def _pool_inputs(data: PoolData, kind: str):
 
 def run_trial(args: ActiveArgs, data: PoolData, strategy: str, trial: int, bar=None) -> list[dict]:
     """Run (or finish) one trial of one strategy; returns its rows, one per round."""
-    import torch
-
-    from ..planners.dataset import GraspDataset
-
     torch.set_num_threads(args.threads)
     folder = trial_folder(args.out, strategy, trial)
     folder.mkdir(parents=True, exist_ok=True)
@@ -294,8 +298,6 @@ def run_trial(args: ActiveArgs, data: PoolData, strategy: str, trial: int, bar=N
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
-    import pandas as pd
-
     write_atomic(path, pd.DataFrame(rows).to_csv(index=False))
 
 
@@ -320,19 +322,12 @@ def _check_run(args: ActiveArgs) -> None:
             k = changed[0]
             raise ValueError(f"{args.out} holds a run with other settings ({_flag(k)} was {old.get(k)!r}, now "
                              f"{settings.get(k)!r}); resume it with the same settings or choose another --out")
-    from .. import __version__
 
     write_atomic(path, json.dumps({"settings": settings, "graspbench_version": __version__}, indent=1))
 
 
 def run(args: ActiveArgs) -> dict:
     """Prepare the data, run every (strategy, trial) to its last round, summarise; returns the summary."""
-    import torch
-    from tqdm import tqdm
-
-    from ..data.generate import LabelSettings
-    from ..parallel import run_tasks
-
     args.check()
     torch.set_num_threads(args.threads)
     _check_run(args)
@@ -357,30 +352,10 @@ def run(args: ActiveArgs) -> dict:
     return summarize(args.out)
 
 
-def _interval(values) -> tuple[float, float, int]:
-    """Mean and half-width of its 95% t-interval (NaN for fewer than 2 values), and the count."""
-    from scipy import stats
-
-    values = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
-    if len(values) == 0:
-        return float("nan"), float("nan"), 0
-    if len(values) < 2:
-        return float(values.mean()), float("nan"), 1
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean()), float(half), len(values)
-
-
-METRICS = ("test_top1", "net_top1_success", "sim_top1_success")
-METRIC_NAMES = {"test_top1": "Top-1 rectangle accuracy", "net_top1_success": "network's top-1 simulated success",
-                "sim_top1_success": "planner's top-1 simulated success"}
-
-
 def summarize(out) -> dict:
     """rounds.csv (every row), curves.csv (mean and 95% interval over trials per strategy and
     round), auc.csv (the area under each trial's learning curve, divided by the span of labels
     it covers: the mean accuracy over the budget) and learning_curves.png."""
-    import pandas as pd
-
     out = Path(out)
     rows = [json.loads(p.read_text())["row"] for p in sorted(out.glob("*/trial-*/round-*.json"))]
     if not rows:
@@ -394,7 +369,7 @@ def summarize(out) -> dict:
                "trials_mean": float(group["trials_total"].mean()),
                "label_core_s_mean": float(group["label_core_s_total"].mean())}
         for metric in metrics:
-            row[f"{metric}_mean"], row[f"{metric}_ci95"], row["n_trials"] = _interval(group[metric])
+            row[f"{metric}_mean"], row[f"{metric}_ci95"], row["n_trials"] = interval(group[metric])
         curves.append(row)
     curves = pd.DataFrame(curves)
     write_atomic(out / "curves.csv", curves.to_csv(index=False))
@@ -404,38 +379,17 @@ def summarize(out) -> dict:
         row = {"strategy": strategy}
         for metric, per_trial in per_metric.items():
             row[f"{metric}_auc"], row[f"{metric}_auc_ci95"], row["n_trials"] = \
-                _interval(per_trial.loc[per_trial["strategy"] == strategy, "auc"])
+                interval(per_trial.loc[per_trial["strategy"] == strategy, "auc"])
         aucs.append(row)
     write_atomic(out / "auc.csv", pd.DataFrame(aucs).to_csv(index=False))
-    from .report import plot_curves  # plots live with the reports: editing them changes no measurement
-
     plot_curves(curves, metrics, out / "learning_curves.png")
     return {"rounds": len(frame), "strategies": sorted(frame["strategy"].unique()), "out": str(out)}
-
-
-def trial_aucs(rounds, metric: str):
-    """Area under each finished trial's learning curve, divided by the span of labels it covers
-    (the mean accuracy over the budget); one row per (strategy, trial) that has every round of the
-    run (an unfinished trial's area would cover a smaller budget)."""
-    import pandas as pd
-
-    rows, last = [], rounds["round"].max()
-    for (strategy, trial), group in rounds.sort_values("labels").groupby(["strategy", "trial"]):
-        x, y = group["labels"].to_numpy(float), group[metric].to_numpy(float)
-        if len(x) > 1 and group["round"].max() == last and len(group) == last + 1 and np.isfinite(y).all():
-            rows.append({"strategy": strategy, "trial": trial,
-                         "auc": float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))})
-    return pd.DataFrame(rows, columns=["strategy", "trial", "auc"])
 
 
 def same_data(args: ActiveArgs, round_index: int, strategy: str = "dal"):
     """The paper's "same data" check: a plain GG-CNN trained on exactly the scenes ``strategy``
     had labelled at ``round_index`` (same initialisation and batch order), beside the model that
     strategy trained on them; one row per trial, into OUT/same_data.csv."""
-    import pandas as pd
-
-    from ..planners.train import load_checkpoint
-
     data, test = _test_set(args)
     pool_x = _pool_inputs(data, args.input)
     rows = []
@@ -468,15 +422,10 @@ def reevaluate(out, data_dir: str | None = None, threads: int = 1, progress: boo
     fix to the simulator or the planner's post-processing changes the simulated metric, and curves
     evaluated by different code cannot be compared. Each row keeps its labels and costs;
     resumable (a re-evaluated row says so); ``workers`` processes share the rounds."""
-    from tqdm import tqdm
-
-    from .. import code_version
-    from ..parallel import run_tasks
-
     args = _run_settings(out, data_dir, threads)
-    version = code_version()
+    version = experiment_version("active")
     stale = [path for path in sorted(Path(args.out).glob("*/trial-*/round-*.json"))
-             if read_round(path.parent, int(path.stem.split("-")[1]))["row"].get("evaluated_with") != version]
+             if not is_current("active", read_round(path.parent, int(path.stem.split("-")[1]))["row"].get("evaluated_with"))]
     tasks = [{"path": str(path), "out": str(out), "data_dir": data_dir, "threads": threads} for path in stale]
     executor = "serial" if workers == 1 else "local"
     with tqdm(total=len(tasks), desc=f"re-evaluating with {version}", unit="round", disable=not progress) as bar:
@@ -499,7 +448,6 @@ def _run_settings(out, data_dir: str | None, threads: int) -> ActiveArgs:
 
 @functools.lru_cache(maxsize=2)
 def _cached_test_set(out: str, data_dir: str | None, threads: int):
-    import torch
 
     torch.set_num_threads(threads)
     args = _run_settings(out, data_dir, threads)
@@ -509,8 +457,6 @@ def _cached_test_set(out: str, data_dir: str | None, threads: int):
 def _reevaluate_round(task: dict) -> None:
     """One stale round of :func:`reevaluate`, evaluated and rewritten in place (in a worker process:
     the test set is loaded once per process)."""
-    from ..planners.train import load_checkpoint
-
     test, sim_scenes = _cached_test_set(task["out"], task["data_dir"], task["threads"])
     path = Path(task["path"])
     state = read_round(path.parent, int(path.stem.split("-")[1]))
@@ -520,11 +466,6 @@ def _reevaluate_round(task: dict) -> None:
 
 def _test_set(args: ActiveArgs):
     """The prepared pool and the labelled test set of ``args`` (made if missing)."""
-    import torch
-
-    from ..planners.dataset import GraspDataset
-    from ..data.generate import LabelSettings
-
     args.check()
     torch.set_num_threads(args.threads)
     data = prepare(args.data_path, args.env, args.pool_scenes, args.test_scenes, args.pool_seed, args.test_seed,

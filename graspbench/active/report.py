@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..io import write_atomic
-from .loop import METRIC_NAMES, METRICS, _interval, trial_aucs
+from ..versions import EQUIVALENT
+from .curves import METRIC_NAMES, METRICS, interval, plot_curves, trial_aucs
 
 PAPER = {
     "auc": "DAL has the largest area under the learning curve on Cornell and Jacquard (its Figs. 5-6)",
@@ -34,7 +35,7 @@ def paired_difference(per_trial: pd.DataFrame, strategy: str, reference: str, co
     table = per_trial.pivot(index="trial", columns="strategy", values=column)
     if strategy not in table or reference not in table:
         return float("nan"), float("nan"), 0
-    return _interval((table[strategy] - table[reference]).dropna())
+    return interval((table[strategy] - table[reference]).dropna())
 
 
 def _pm(mean: float, half: float, scale: float = 100.0, digits: int = 1) -> str:
@@ -51,6 +52,7 @@ def evaluated_with(frames: list) -> str:
         if frame is not None:
             column = frame["evaluated_with"] if "evaluated_with" in frame else pd.Series(["unrecorded"] * len(frame))
             for version, n in column.fillna("unrecorded").value_counts().items():
+                version = EQUIVALENT["active"].get(version, version)  # recorded as the same code
                 counts[version] = counts.get(version, 0) + int(n)
     if len(counts) == 1:
         return f"Every row was evaluated by the same code, graspbench {next(iter(counts))}."
@@ -126,36 +128,6 @@ def _rounds(folder: Path | None) -> pd.DataFrame | None:
     return pd.read_csv(path)
 
 
-def plot_curves(curves: pd.DataFrame, metrics: list, path: Path) -> None:
-    """Learning curves (curves.csv's rows), one panel per metric: mean and 95% interval over
-    trials; intervals of strategies with fewer than 3 trials are not drawn (a t-interval over 2
-    trials spans more than the axis)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..io import save_figure
-
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
-    for axis, metric in zip(axes[0], metrics):
-        for strategy, group in curves.groupby("strategy"):
-            mean = 100 * group[f"{metric}_mean"]
-            line, = axis.plot(group["labels"], mean, "o-", label=f"{strategy} ({int(group['n_trials'].min())} trials)",
-                              markersize=3)
-            if group["n_trials"].min() >= 3:
-                half = 100 * group[f"{metric}_ci95"].fillna(0)
-                axis.fill_between(group["labels"], (mean - half).clip(0, 100), (mean + half).clip(0, 100),
-                                  color=line.get_color(), alpha=0.15)
-        axis.set_ylim(0, 100)
-        axis.set_xlabel("labelled scenes")
-        axis.set_ylabel(f"{METRIC_NAMES[metric]} (%)")
-        if axis.lines:
-            axis.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
 def report(run: str, out: str = "results", whole_pool: str | None = None, noisy: str | None = None,
            max_fraction: float = 0.6) -> str:
     """Write the report of the run folder ``run`` (and the optional whole-pool and noisy runs)
@@ -189,7 +161,7 @@ def report(run: str, out: str = "results", whole_pool: str | None = None, noisy:
         row = {"strategy": strategy}
         cells = []
         for m in metrics:
-            mean, half, n = _interval(aucs[m].loc[aucs[m]["strategy"] == strategy, "auc"])
+            mean, half, n = interval(aucs[m].loc[aucs[m]["strategy"] == strategy, "auc"])
             row.update({f"{m}_auc": mean, f"{m}_auc_ci95": half, "n_trials": n})
             cells.append(_pm(mean, half))
         d = _pm(*paired_difference(aucs[learned], "dal", strategy)[:2]) if strategy != "dal" else "-"
@@ -212,17 +184,17 @@ def report(run: str, out: str = "results", whole_pool: str | None = None, noisy:
         parts = []
         for m in dict.fromkeys([agent, learned]):  # the agent's (the bar), then the network's own
             if m in pool_rounds:
-                mean, half, n = _interval(at[m])
-                whole, whole_half, whole_n = _interval(pool_rounds[m])
+                mean, half, n = interval(at[m])
+                whole, whole_half, whole_n = interval(pool_rounds[m])
                 parts.append(f"{METRIC_NAMES[m]}: {_pm(mean, half)} ({n} trials) against {_pm(whole, whole_half)} "
                              f"({whole_n} trials), ratio {100 * mean / whole:.1f}%")
         claims.append((PAPER["pool"], f"DAL at {100 * at['labels_fraction'].iloc[0]:.0f}% of the pool against all of "
                        f"it (bar: 95% of the {METRIC_NAMES[agent]}): " + "; ".join(parts)))
     if same is not None:
         m = learned if f"dal_{learned}" in same else agent
-        d = _interval(same[f"dal_{m}"] - same[f"plain_{m}"])
+        d = interval(same[f"dal_{m}"] - same[f"plain_{m}"])
         claims.append((PAPER["same"], f"round {same['round'].iloc[0]} ({same['labels'].iloc[0]} scenes): DAL "
-                       f"{_pm(*_interval(same[f'dal_{m}'])[:2])}, plain {_pm(*_interval(same[f'plain_{m}'])[:2])}, "
+                       f"{_pm(*interval(same[f'dal_{m}'])[:2])}, plain {_pm(*interval(same[f'plain_{m}'])[:2])}, "
                        f"paired difference {_pm(d[0], d[1])} ({d[2]} trials)"))
     if noisy_rounds is not None:
         m = learned if learned in noisy_rounds else agent
@@ -256,8 +228,8 @@ def noisy_lines(rounds: pd.DataFrame, noisy_rounds: pd.DataFrame, metrics: list,
             table = both[both["strategy"] == strategy].pivot(index="trial", columns="labels", values="auc").dropna()
             if table.empty or not {"clean", "noisy"} <= set(table):
                 continue
-            lines.append(f"| {strategy} | {METRIC_NAMES[m]} | {len(table)} | {_pm(*_interval(table['clean'])[:2])} | "
-                         f"{_pm(*_interval(table['noisy'])[:2])} | {_pm(*_interval(table['noisy'] - table['clean'])[:2])} |")
+            lines.append(f"| {strategy} | {METRIC_NAMES[m]} | {len(table)} | {_pm(*interval(table['clean'])[:2])} | "
+                         f"{_pm(*interval(table['noisy'])[:2])} | {_pm(*interval(table['noisy'] - table['clean'])[:2])} |")
     return lines
 
 

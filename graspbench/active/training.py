@@ -29,10 +29,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
+from .. import __version__
+from ..planners.offline import rectangle_scores, simulated_top1
 from ..planners.dataset import GraspDataset, collate
 from ..planners.losses import MAP_KEYS
 from ..planners.models import build_model
+from ..planners.postprocess import PostProcess
+from ..versions import experiment_version
 from . import networks
 
 INPUT_CHANNELS = {"depth": 1, "rgb": 3, "rgbd": 4}
@@ -124,8 +129,6 @@ def train_round(strategy: str, dataset: GraspDataset, pool_x: torch.Tensor, labe
         args: the loop's ActiveArgs (model, epochs, batch_size, lr, alpha, discriminator_lr).
         seed: initialisation, batch order and the unlabelled batches.
     """
-    from tqdm import tqdm
-
     kind = training_kind(strategy)
     torch.manual_seed(seed)
     model = build_model(args.model, INPUT_CHANNELS[args.input])  # first, so its start is the same for every strategy
@@ -230,10 +233,6 @@ def evaluate(model, test: GraspDataset, sim_scenes: int, progress: bool = False)
     planner takes, the best peak whose fingers land on free space (``sim_top1_success``: what the
     agent does; the free-space check hides much of a weak network's error), and the code that
     measured them."""
-    from .. import code_version
-    from ..planners.offline import rectangle_scores, simulated_top1
-    from ..planners.postprocess import PostProcess
-
     started = time.perf_counter()
     settings = PostProcess()
     scores = rectangle_scores(model, DataLoader(test, batch_size=EVAL_BATCH, collate_fn=collate), settings)
@@ -244,16 +243,13 @@ def evaluate(model, test: GraspDataset, sim_scenes: int, progress: bool = False)
         row.update(net_top1_success=network["sim_top1_success"], sim_top1_success=planner["sim_top1_success"],
                    sim_trials=planner["sim_trials"])
     row["eval_s"] = time.perf_counter() - started
-    row["evaluated_with"] = code_version()
+    row["evaluated_with"] = experiment_version("active")
     return row
 
 
 def save_model(path, model, args, extra: dict) -> None:
     """The round's GG-CNN as a checkpoint that ``load_checkpoint``, ``evaluate-offline`` and
     network agents read (atomically)."""
-    from .. import __version__
-    from ..planners.postprocess import PostProcess
-
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save({"state_dict": model.state_dict(), "model_config": model.config, "loss": "imgmse", "input": args.input,
                 "postprocess": dataclasses.asdict(PostProcess()), "args": {"positives": "collision_free"},

@@ -112,6 +112,22 @@ def cause_of(outcome: str, on_object: bool, first_contact: str | None = None) ->
     return OUTCOME_CAUSES.get(outcome, f"other: {outcome}")
 
 
+def warn_unknown_outcomes(records: pd.DataFrame, path) -> list[str]:
+    """Say in one line which outcome codes of the records this graspbench does not know (they are
+    counted as ``other: CODE``); returns them."""
+    import sys
+
+    from ..sim.gripper import Outcome
+
+    known = {outcome.value for outcome in Outcome} | {"sim_error"}
+    unknown = sorted(set(records["outcome"].astype(str)) - known)
+    if unknown:
+        count = int(records["outcome"].astype(str).isin(unknown).sum())
+        print(f"warning: {path}: {count} attempts have outcome codes this graspbench does not know "
+              f"({', '.join(unknown)}); they are counted as 'other'", file=sys.stderr)
+    return unknown
+
+
 def _contacts(first_contact) -> list[tuple[str, str]]:
     if not isinstance(first_contact, str) or not first_contact.strip():
         return []
@@ -473,6 +489,7 @@ def analyze(records, out_dir=None, label: int = 20, gallery: int = 16, progress:
         if int(value) != value or value < 0:
             raise ValueError(f"{name} must be a count of failures (0 or more), got {value}")
     records, path = read_attempts(records)
+    warn_unknown_outcomes(records, path)
     out_dir = Path(out_dir) if out_dir is not None else path.parent / "analysis"
     records = with_causes(records)
     causes = cause_table(records)

@@ -12,11 +12,13 @@ import pandas as pd
 from ..io import read_csv, save_figure, write_atomic
 from .catalogue import agent_names
 from .metrics import UPH_BOOTSTRAP_SEED, UPH_RESAMPLES, Rate, summarize, summarize_picks
+from .families import NOVEL_ENVS, beside_default_markdown, family_markdown, family_table, novel_bars
 from .runner import PICKS_PER_TRIAL, env_entry, picks_targets, run_sweep, task_of
 
 ENVS = ["GraspBench/Single-v0", "GraspBench/Pile-v0", "GraspBench/Packed-v0", "GraspBench/Stacked-v0"]
 # The IVFP paper's Table I (Murray et al.): seen objects are the train split, unseen the test split.
-IVFP_ENVS = [("GraspBench/BinPick-v0", "train"), ("GraspBench/BinPick-v0", "test")]
+IVFP_ENVS = [("GraspBench/BinPick-v1", "train"), ("GraspBench/BinPick-v1", "test")]
+NOVEL_SUITE_ENVS = list(NOVEL_ENVS)
 IVFP_AGENTS = ["centroid", "random-mask", "clear-grasp", "il", "il-free", "il-vitl", "rl20", "rl50", "rl-free20"]
 OBJECTS = {"train": "seen", "test": "unseen", "all": "all"}
 """what the IVFP paper calls the objects of each object split"""
@@ -31,6 +33,9 @@ SUITES = {
     # simulation is cheap and it narrows a 50% success rate's interval from +-9 to +-6 points, so
     # that the intervals can tell RL@50 from IL. Agents without their weights yet are left out.
     "ivfp": (IVFP_ENVS, 20, IVFP_AGENTS),
+    # Generalisation (issue 26): object families no training set uses, at real size; the report adds
+    # a table by family and the default suite's rates beside (bench/families.py).
+    "novel": (NOVEL_SUITE_ENVS, 100, None),
 }
 RATES = [("gsr", "grasp success"), ("removal_rate", "object removal"), ("collision_rate", "collision")]
 # Target picking's: success rate in percent, units per hour in picks per hour (not a proportion).
@@ -161,8 +166,17 @@ def benchmark(suite: str = "default", out: str = "runs/benchmark", executor: str
     if suite == "default" and resumed:
         bar_rows.append((SUITE_BAR, "a resumed run times only its rest", "not measured"))
     comparison = compare(summary, reference_summary) if reference_summary is not None else []
+    if comparison and all(row["reference"] is None for row in comparison) and suite == "novel":
+        comparison = []  # the default suite's reference has no novel environment: shown beside it instead
+    families = family_table(attempts)  # empty unless the run met novel objects
+    if suite == "novel":
+        bar_rows = novel_bars(families)
+    sections = family_markdown(families) + beside_default_markdown(
+        summary, reference_summary, shown(Path(reference) / "summary.csv") if reference is not None else None)
+    if not families.empty:
+        write_atomic(Path(out) / "families.csv", families.to_csv(index=False))
     write_reports(attempts, summary, Path(out), note, bar_rows, comparison,
-                  shown(Path(reference) / "summary.csv") if reference is not None else None)
+                  shown(Path(reference) / "summary.csv") if reference is not None else None, sections)
     return summary, bar_rows, comparison
 
 
@@ -244,12 +258,12 @@ def _comparison_summary(rows: list[dict]) -> str:
 
 
 def write_reports(attempts: pd.DataFrame, summary: pd.DataFrame, out: Path, note: str, bar_rows=(), comparison=(),
-                  reference_path=None) -> None:
+                  reference_path=None, sections=()) -> None:
     write_atomic(out / "attempts.csv", attempts.to_csv(index=False))
     write_atomic(out / "summary.csv", summary.to_csv(index=False))
     _plot_rates(summary, out / "rates.png")
     _plot_ctpg(summary, out / "ctpg.png")
-    write_atomic(out / "report.md", report_markdown(summary, note, bar_rows, comparison, reference_path))
+    write_atomic(out / "report.md", report_markdown(summary, note, bar_rows, comparison, reference_path, sections))
 
 
 def bars(summary: pd.DataFrame, suite_seconds: float | None = None) -> list[tuple[str, str, str]]:
@@ -337,7 +351,7 @@ def _objects(split: str) -> str:
     return f"{OBJECTS[split]} objects ({split} split)" if split in OBJECTS else f"{split} split"
 
 
-def report_markdown(summary: pd.DataFrame, note: str, bar_rows=(), comparison=(), reference_path=None) -> str:
+def report_markdown(summary: pd.DataFrame, note: str, bar_rows=(), comparison=(), reference_path=None, sections=()) -> str:
     picks = _is_pick(summary)
     parts = ["# graspbench leaderboard", "", note, ""]
     if (~picks).any() or not picks.any():
@@ -376,6 +390,7 @@ def report_markdown(summary: pd.DataFrame, note: str, bar_rows=(), comparison=()
                          f"{r['probes_per_pick']:.2f} | {r['retries_per_pick']:.2f} | {_with_interval(r, 'collision_rate')} | "
                          f"{100 * r['multi_pick_rate']:.1f} | {r['ctpg_ms']:.1f} | {r['attempts']} |")
         parts.append("")
+    parts += list(sections)  # e.g. the novel suite's table by object family (bench/families.py)
     parts += ["![rates](rates.png)", "", "![ctpg](ctpg.png)", ""]
     return "\n".join(parts)
 

@@ -30,7 +30,8 @@ from tqdm import tqdm
 
 from ..envs import make_env
 from ..envs.spec import resolve_spec, spec_file
-from ..io import FileFormatError, read_csv, reading, write_atomic
+from ..io import (FileFormatError, checksum_path, damage, owns_out_folder, read_csv, reading, remove_damaged,
+                  write_checked)
 from ..outcomes import MOTIONS, AttemptRecord, Outcome, PickRecord, flags
 from ..parallel import run_tasks
 from .catalogue import agent_files, agent_spec_path, make_agent
@@ -70,6 +71,7 @@ def run_episodes(env_id: str, agent, episodes, seed: int = 0, progress: bool = T
                 start = time.perf_counter()
                 grasp = agent.act(observation, info)
                 planning_ms = 1000 * (time.perf_counter() - start)
+                env.check_grasp(grasp, agent.name)  # an invalid grasp is the agent's error, never an attempt
                 observation, reward, terminated, truncated, info = env.step_grasp(grasp)
                 done = terminated or truncated
                 rows.append(AttemptRecord.from_step(env_id, agent.name, seed, episode, grasp, planning_ms, info))
@@ -96,7 +98,7 @@ def run_trials(env, env_id: str, agent, indices, seed: int, picks_per_trial: int
         for pick in range(1, picks_per_trial + 1):
             if pick > 1:
                 observation, info = env.reset()  # the same bin, a new target
-            recorder = PickRecorder(env)
+            recorder = PickRecorder(env, agent.name)
             steps = env.world.steps
             start = time.perf_counter()
             if picks_with_env:
@@ -124,8 +126,8 @@ class PickRecorder:
             the pick, see :meth:`check`).
     """
 
-    def __init__(self, env):
-        self.env = env
+    def __init__(self, env, agent: str | None = None):
+        self.env, self.agent = env, agent
         self.infos: list[dict] = []
         self.grasps: list = []
         self.step_s = 0.0
@@ -141,6 +143,7 @@ class PickRecorder:
             verify_s += time.perf_counter() - started
             return verdict
 
+        self.env.check_grasp(grasp, self.agent)
         started = time.perf_counter()
         result = self.env.step_grasp(grasp, verify=None if verify is None else timed_verify)
         self.step_s += time.perf_counter() - started - verify_s
@@ -207,7 +210,7 @@ def _run_task(task: dict) -> str:
     overrides = {"scene": {"split": task["split"]}} if task["split"] else {}
     attempts = run_episodes(task["env"], _agent(task["agent"]), task["episodes"], task["seed"], progress=False,
                             picks_per_trial=task["picks_per_trial"], **overrides)
-    write_atomic(Path(task["path"]), attempts.to_csv(index=False))
+    write_checked(Path(task["path"]), attempts.to_csv(index=False))
     return task["path"]
 
 
@@ -241,6 +244,7 @@ def env_entry(entry: str | tuple[str, str]) -> tuple[str, str | None]:
     return env_id, split
 
 
+@owns_out_folder("benchmark")  # before anything is deleted: another run's blocks are its own
 def run_sweep(envs: list[str | tuple[str, str]], agents: list[str], episodes: int, out, seed: int = 0,
               executor: str = "local", workers: int | None = None, address: str | None = None, progress: bool = True,
               resume: bool = False, picks_per_trial: int = PICKS_PER_TRIAL) -> pd.DataFrame:
@@ -257,6 +261,7 @@ def run_sweep(envs: list[str | tuple[str, str]], agents: list[str], episodes: in
     discarded = [] if resume else sorted(folder.glob(BLOCK_PATTERN))
     for path in discarded:
         path.unlink()
+        checksum_path(path).unlink(missing_ok=True)
     tasks = []
     for entry in envs:
         env_id, split = env_entry(entry)
@@ -270,7 +275,7 @@ def run_sweep(envs: list[str | tuple[str, str]], agents: list[str], episodes: in
                 name = f"{prefix}__{first:05d}-{block[-1]:05d}.csv"
                 tasks.append({"env": env_id, "split": split, "agent": agent, "episodes": block, "seed": seed,
                               "picks_per_trial": picks_per_trial, "path": str(folder / name)})
-    todo = [t for t in tasks if not Path(t["path"]).exists()]
+    todo = [t for t in tasks if not remove_damaged(t["path"], damage(t["path"]), "block")]  # verified, else redone
     with tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="benchmark", unit="block", disable=not progress) as bar:
         for _ in run_tasks(_run_task, todo, executor=executor, workers=workers, address=address):
             bar.update()

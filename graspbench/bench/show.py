@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 
 from ..envs import make_env  # noqa: E402
 from ..io import save_figure  # noqa: E402
+from ..sim.scenes import SUPPORT_KINDS  # noqa: E402
 
 
 def show_scene(env_id: str, seed: int, out: str) -> None:
@@ -27,7 +28,7 @@ def show_scene(env_id: str, seed: int, out: str) -> None:
     finally:
         env.close()
 
-    with_graph = kind in ("stacked", "bin")
+    with_graph = kind in SUPPORT_KINDS
     fig, axes = plt.subplots(1, 3 + with_graph, figsize=(4.2 * (3 + with_graph), 4.4))
     axes[0].imshow(observation["rgb"])
     axes[0].set_title("RGB")

@@ -3,7 +3,7 @@
 For each scene: render it (clean and noisy depth), record the settled poses and the support graph,
 sample antipodal candidates on every object's mesh, turn each into the image grasp (u, v, angle,
 opening_px) that a planner would output, and execute it exactly as the environment executes that
-image grasp (fingertips ``gripper.grasp_depth_m`` below the surface seen at (u, v)), on the scene
+image grasp (fingertips as deep as the free space allows, :func:`graspbench.clearance.fingertip_z`), on the scene
 rebuilt exactly from the recorded poses. A label therefore says what the benchmark would do with
 that image grasp, not what a differently placed hand would have done.
 
@@ -27,16 +27,17 @@ import trimesh
 from tqdm import tqdm
 
 from .. import __version__
-from ..clearance import footprint_clear
-from ..envs.base import grasp_to_pose
+from ..clearance import MAX_GRASP_DEPTH_M, fingertip_z, footprint_clear, height_map, table_view
+from ..envs.base import grasp_to_pose, scene_models
 from ..envs.clutter import ClutterRemovalEnv
 from ..envs.spec import EnvSpec, resolve_spec
 from ..grasp import Grasp, wrap_angle
+from ..io import owns_out_folder, remove_damaged, zip_damage
 from ..outcomes import Outcome
 from ..parallel import run_tasks
 from ..sim.camera import DepthNoise
 from ..sim.gripper import FINGER_WIDTH_M, Gripper, GripperSpec
-from ..sim.objects import load_object_set
+from ..sim.objects import scaled
 from ..sim.scenes import SceneRecord, rebuild_scene
 from .store import scene_path, write_index, write_metadata, write_scene
 
@@ -55,6 +56,11 @@ class LabelSettings:
     """the closing axis of a top-down grasp must be this close to horizontal"""
     margin_m: float = 0.01
     """free space between each finger and its contact when the fingers arrive"""
+    max_depth_m: float | None = MAX_GRASP_DEPTH_M
+    """each image grasp is executed with its fingertips as deep as the free space allows, at most
+    this far below the surface seen at its centre, as the network agents execute theirs
+    (:func:`graspbench.clearance.fingertip_z`); None: ``gripper.grasp_depth_m`` below it (the
+    labels before issue 26)"""
     perturbations: int = 0
     """perturbed copies of every nominal success, executed for the robustness score (each costs a
     trial; no trainer reads the score, so none by default)"""
@@ -72,6 +78,9 @@ class Candidate:
     yaw: float
     opening_m: float
     object_index: int
+    image: Grasp | None = None
+    """the image grasp it executes (straight below its centre pixel's surface point, so the TCP
+    itself projects elsewhere), once known"""
 
 
 def sample_candidates(record: SceneRecord, settings: LabelSettings, gripper: GripperSpec, camera, depth_m: np.ndarray,
@@ -83,7 +92,7 @@ def sample_candidates(record: SceneRecord, settings: LabelSettings, gripper: Gri
     cos_cone = np.cos(np.radians(settings.friction_cone_deg))
     sin_horizontal = np.sin(np.radians(settings.horizontal_tolerance_deg))
     max_width = gripper.max_opening_m - 2 * settings.margin_m
-    heights = camera.heights_m(depth_m)
+    surface_m, heights = camera.heights_m(depth_m), camera.orthographic_heights(depth_m)
     for index, (model, position, orientation) in enumerate(zip(record.models, record.positions, record.orientations)):
         points, normals = _surface_samples(model, position, orientation, settings.surface_points, rng)
         axis = points[None, :, :] - points[:, None, :]  # pair (i, j): from i to j
@@ -99,7 +108,7 @@ def sample_candidates(record: SceneRecord, settings: LabelSettings, gripper: Gri
         for i, j in pairs[rng.permutation(len(pairs))]:
             yaw = float(np.arctan2(points[j][1] - points[i][1], points[j][0] - points[i][0]))
             candidate = _as_executed(Candidate((points[i] + points[j]) / 2, yaw, float(width[i, j] + 2 * settings.margin_m),
-                                               index), camera, depth_m, gripper)
+                                               index), camera, depth_m, surface_m, heights, gripper, settings.max_depth_m)
             if candidate is not None and _clear_in_image(candidate, camera, heights):
                 candidates.append(candidate)
                 kept += 1
@@ -108,14 +117,23 @@ def sample_candidates(record: SceneRecord, settings: LabelSettings, gripper: Gri
     return candidates
 
 
-def _as_executed(candidate: Candidate, camera, depth_m: np.ndarray, gripper: GripperSpec) -> Candidate | None:
+def _as_executed(candidate: Candidate, camera, depth_m: np.ndarray, surface_m: np.ndarray, heights_m: np.ndarray,
+                 gripper: GripperSpec, max_depth_m: float | None) -> Candidate | None:
     """The candidate as the environment would execute its image grasp (None outside the image):
-    same centre pixel, angle and opening, the fingertips where ``grasp_to_pose`` puts them."""
+    same centre pixel, angle and opening, the fingertips where a planner puts them
+    (:func:`graspbench.clearance.fingertip_z` on the orthographic ``heights_m``) and
+    ``grasp_to_pose`` converts them."""
     grasp = image_grasp(camera, depth_m, candidate)
     if grasp is None:
         return None
+    if max_depth_m is not None:
+        row, col = int(round(grasp.v)), int(round(grasp.u))
+        view = table_view(camera, grasp.u, grasp.v, float(depth_m[row, col]), float(surface_m[row, col]))
+        z = fingertip_z(height_map(heights_m), view.u, view.v, grasp.angle_rad, grasp.opening_px * view.scale,
+                        view.px_m, view.top_z, gripper.grasp_depth_m, max_depth_m, gripper.fingertip_clearance_m)
+        grasp = dataclasses.replace(grasp, depth_m=float(camera.depth_at_height(grasp.u, grasp.v, z)))
     position, yaw, opening_m = grasp_to_pose(grasp, camera, depth_m, gripper)
-    return Candidate(position, yaw, opening_m, candidate.object_index)
+    return Candidate(position, yaw, opening_m, candidate.object_index, grasp)
 
 
 def image_grasp(camera, depth_m: np.ndarray, candidate: Candidate) -> Grasp | None:
@@ -128,11 +146,12 @@ def image_grasp(camera, depth_m: np.ndarray, candidate: Candidate) -> Grasp | No
     return Grasp(float(u), float(v), _image_angle(camera, candidate), candidate.opening_m / float(camera.metres_per_pixel(surface_m)))
 
 
-def _clear_in_image(candidate: Candidate, camera, heights: np.ndarray) -> bool:
+def _clear_in_image(candidate: Candidate, camera, heights_m: np.ndarray) -> bool:
+    """Do the candidate's fingers and palm come down on free space in the orthographic ``heights_m``?"""
     u, v, depth = camera.world_to_pixel(candidate.position_m)
-    px_m = float(camera.metres_per_pixel(depth))
-    angle = _image_angle(camera, candidate)
-    return footprint_clear(heights, float(u), float(v), angle, candidate.opening_m / px_m, px_m, candidate.position_m[2])
+    view = table_view(camera, float(u), float(v), float(depth), candidate.position_m[2])
+    return footprint_clear(heights_m, view.u, view.v, _image_angle(camera, candidate), candidate.opening_m / view.px_m,
+                           view.px_m, candidate.position_m[2])
 
 
 def _image_angle(camera, candidate: Candidate) -> float:
@@ -197,14 +216,24 @@ def try_grasp(world, record: SceneRecord, spec: EnvSpec, position_m, yaw: float,
 
 
 def stored_record(spec: EnvSpec, scene: dict) -> SceneRecord:
-    """The SceneRecord of a stored scene (a dict read from its npz), to replay its labels."""
-    s = spec.scene
-    models = {m.name: m for m in load_object_set(s.objects, "all", s.object_scale, spec.gripper.max_opening_m)}
+    """The SceneRecord of a stored scene (a dict read from its npz), to replay its labels: each
+    object at the scale, friction and mass it was labelled with (scenes stored before randomised
+    objects have none of these and use the spec's)."""
+    models = {m.name: m for m in scene_models(dataclasses.replace(spec, scene=dataclasses.replace(spec.scene, split="all")))}
     missing = [str(n) for n in scene["object_names"] if str(n) not in models]
     if missing:
-        raise ValueError(f"objects {missing[:3]} of the stored scene are not in object set {s.objects!r}")
-    return SceneRecord(s.kind, tuple(models[str(n)] for n in scene["object_names"]),
-                       scene["object_positions"], scene["object_orientations"])
+        raise ValueError(f"objects {missing[:3]} of the stored scene are not in object set {spec.scene.objects!r}")
+    chosen = [models[str(n)] for n in scene["object_names"]]
+    if "object_scales" in scene:
+        chosen = [dataclasses.replace(scaled(m, float(scale) / m.scale), friction=_or_none(friction),
+                                      mass_factor=_or_none(factor))
+                  for m, scale, friction, factor in zip(chosen, scene["object_scales"], scene["object_frictions"],
+                                                        scene["object_mass_factors"])]
+    return SceneRecord(spec.scene.kind, tuple(chosen), scene["object_positions"], scene["object_orientations"])
+
+
+def _or_none(value) -> float | None:
+    return None if np.isnan(value) else float(value)
 
 
 # --- one scene, as a worker runs it ---------------------------------------------------------------
@@ -266,6 +295,10 @@ def label_scene(task: dict) -> dict:
         "segmentation": segmentation, "priority": priority_map(segmentation, bodies, graph),
         "intrinsics": camera.intrinsics, "extrinsics": camera.extrinsics,
         "object_names": np.array([m.name for m in record.models]),
+        "object_scales": np.array([m.scale for m in record.models], np.float32),
+        "object_frictions": np.array([np.nan if m.friction is None else m.friction for m in record.models], np.float32),
+        "object_mass_factors": np.array([np.nan if m.mass_factor is None else m.mass_factor for m in record.models],
+                                        np.float32),
         "object_positions": record.positions, "object_orientations": record.orientations,
         "object_levels": levels, "object_top_level": top_level, "support_edges": edges,
         **_label_arrays(labels),
@@ -297,7 +330,7 @@ def priority_map(segmentation: np.ndarray, bodies: list[int], graph) -> np.ndarr
 
 
 def _label(camera, depth, candidate: Candidate, trial: TrialResult, robustness: float) -> dict:
-    grasp = image_grasp(camera, depth, candidate)
+    grasp = candidate.image or image_grasp(camera, depth, candidate)
     depth_m = camera.world_to_pixel(candidate.position_m)[2]
     px_per_m = grasp.opening_px / candidate.opening_m
     return {
@@ -326,9 +359,16 @@ def _label_arrays(labels: list[dict]) -> dict:
     }
 
 
-def spec_mapping(env: str, split: str | None = None) -> dict:
-    """The full spec of an environment id or spec file, as plain data, with an object split override."""
-    overrides = {"scene": {"split": split}} if split else {}
+LAB_VARIETY = {"more_objects": ["procedural"], "scale": [0.4, 1.0], "friction": [0.5, 1.0], "mass_factor": [0.5, 2.0]}
+"""``generate --vary`` (issue 26): training objects as varied as a lab's: random_urdfs mixed with
+procedural shapes, each object at a scale anywhere from 0.4 to its real size that the 8 cm hand can
+hold (not one 0.6), friction from card on rubber to rubber on rubber, mass from half to double"""
+
+
+def spec_mapping(env: str, split: str | None = None, vary: bool = False) -> dict:
+    """The full spec of an environment id or spec file, as plain data, with an object split
+    override, and with ``vary`` the objects randomised as :data:`LAB_VARIETY` says."""
+    overrides = {"scene": {**({"split": split} if split else {}), **({"randomize": LAB_VARIETY} if vary else {})}}
     spec = json.loads(json.dumps(dataclasses.asdict(resolve_spec(env, **overrides))))
     if spec["pick"] is None:
         del spec["pick"]  # clutter removal: as datasets made before target picking existed describe it
@@ -337,17 +377,19 @@ def spec_mapping(env: str, split: str | None = None) -> dict:
 
 def task_list(spec: dict, seed: int, scenes: int, settings: LabelSettings, out: str) -> list[dict]:
     return [{"spec": spec, "seed": seed, "scene": i, "settings": dataclasses.asdict(settings), "out": str(out)}
-            for i in range(scenes) if not scene_path(out, i).exists()]
+            for i in range(scenes) if not remove_damaged(scene_path(out, i), zip_damage(scene_path(out, i)), "scene")]
 
 
+@owns_out_folder("generate")  # one run per dataset folder: two would both make every scene
 def generate_dataset(env: str, scenes: int, out, seed: int = 0, split: str | None = "train", workers: int | None = None,
                      executor: str = "local", address: str | None = None, settings: LabelSettings = LabelSettings(),
-                     progress: bool = True) -> dict:
+                     progress: bool = True, vary: bool = False) -> dict:
     """Make (or finish) a dataset of ``scenes`` labelled scenes in ``out``; returns a summary.
+    ``vary``: the objects randomised as :data:`LAB_VARIETY` says.
 
     Scenes already in ``out`` are skipped, so running the same command again resumes.
     """
-    spec = spec_mapping(env, split)
+    spec = spec_mapping(env, split, vary)
     write_metadata(out, {"graspbench_version": __version__, "env": env, "spec": spec, "seed": seed,
                          "scenes": scenes, "labelling": dataclasses.asdict(settings)})
     tasks = task_list(spec, seed, scenes, settings, out)

@@ -22,14 +22,26 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..grasp import Grasp, wrap_angle
+from ..grasp import STEP_AFTER_END, Grasp, check_grasp, wrap_angle
 from ..outcomes import Outcome
 from ..sim.camera import Camera
 from ..sim.gripper import Gripper, GripperSpec
-from ..sim.objects import load_object_set
+from ..sim.objects import load_object_set, randomized
 from ..sim.scenes import build_scene
 from ..sim.world import World
 from .spec import EnvSpec, load_spec
+
+
+EMPTY_SCENE_REDRAWS = 10
+
+
+def scene_models(spec) -> list:
+    """The objects a spec's scenes draw from: ``scene.objects`` and any sets it mixes in
+    (``scene.randomize.more_objects``), at the scale its scenes start from."""
+    scene, randomize = spec.scene, spec.scene.randomize
+    sets = (scene.objects,) + (randomize.more_objects if randomize else ())
+    scale = randomize.scale[0] if randomize and randomize.scale else scene.object_scale
+    return [m for name in sets for m in load_object_set(name, scene.split, scale, spec.gripper.max_opening_m)]
 
 
 class GraspEnv(gym.Env):
@@ -48,7 +60,8 @@ class GraspEnv(gym.Env):
     **Info.** ``outcome``, ``collision``, ``touched_ids``, ``removed_ids``, ``lost_ids`` (objects
     that left the workspace), ``objects_left``, ``objects_at_start``, ``target_id`` (the object seen
     at the grasp's centre pixel, None on the background) with its ``level`` and ``top_level``
-    (stacked and bin scenes: did the planner aim at an object with nothing on it?), ``attempt``, ``sim_time_s`` (simulated time of the attempt: its motions and the settling after),
+    (stacked, plates and bin scenes: did the planner aim at an object with nothing on it?), ``object_name``
+    (after a step: the aimed-at object's name; in a scene of one object, that object's), ``attempt``, ``sim_time_s`` (simulated time of the attempt: its motions and the settling after),
     ``first_contacts`` (for a collision: (part, what) pairs of the first contact, part
     ``finger_left``, ``finger_right`` or ``palm``, what ``target``, ``neighbour``, ``table`` or
     ``obstacle``),
@@ -71,7 +84,7 @@ class GraspEnv(gym.Env):
             raise ValueError(f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
         s = self.bench_spec
-        self.models = load_object_set(s.scene.objects, s.scene.split, s.scene.object_scale, s.gripper.max_opening_m)
+        self.models = scene_models(s)
         self.camera = Camera.top_down(s.camera.width_px, s.camera.height_px, s.camera.height_m, s.camera.field_m)
         self.world = World(solver_iterations=s.solver_iterations)
         self.scene = self.gripper = None
@@ -93,6 +106,7 @@ class GraspEnv(gym.Env):
         super().reset(seed=seed)
         self._initialize_episode(seed, options or {})
         self.attempts = self.consecutive_failures = 0
+        self._ended_scene = None
         return self._observation(), self._info()
 
     def step(self, action):
@@ -100,14 +114,17 @@ class GraspEnv(gym.Env):
 
     def step_grasp(self, grasp: Grasp, **kwargs):
         """One attempt with a grasp given in pixels (``kwargs``: the task's, see its class)."""
-        if not self._ready():
-            raise RuntimeError("call reset() before step()")
+        if not self._ready() or self.scene is getattr(self, "_ended_scene", None):
+            raise RuntimeError(STEP_AFTER_END)
+        self.check_grasp(grasp)
         attempt = self._execute(grasp, **kwargs)
         self.attempts += 1
         success = Outcome(attempt["outcome"]).success
         self.consecutive_failures = 0 if success else self.consecutive_failures + 1
         self._frame = self._render_frame()
         evaluation = self.evaluate(attempt)
+        # A scene built anew (a new bin, a reset) starts over; the one that ended takes no more attempts.
+        self._ended_scene = self.scene if evaluation["terminated"] or evaluation["truncated"] else None
         return (self._observation(), float(evaluation["success"]), evaluation["terminated"], evaluation["truncated"],
                 self._info(**attempt))
 
@@ -128,10 +145,23 @@ class GraspEnv(gym.Env):
     def _load_scene(self) -> None:
         """A new scene drawn from the episode's generator: which objects, how many, where."""
         rng, s = self.np_random, self.bench_spec.scene
-        count = int(rng.integers(s.object_count[0], s.object_count[1] + 1))
-        picks = rng.choice(len(self.models), size=count, replace=count > len(self.models))
-        self.world.reset()
-        self.scene = build_scene(self.world, s.kind, [self.models[i] for i in picks], rng, s.workspace_m)
+        # An episode on an empty table measures nothing: a scene whose objects all rolled off (a
+        # ball, a lying can) is drawn again.
+        for _ in range(EMPTY_SCENE_REDRAWS):
+            count = int(rng.integers(s.object_count[0], s.object_count[1] + 1))
+            picks = rng.choice(len(self.models), size=count, replace=count > len(self.models))
+            models = [self.models[i] for i in picks]
+            if s.randomize is not None:
+                r = s.randomize
+                models = [randomized(m, rng, r.scale, r.friction, r.mass_factor, self.bench_spec.gripper.max_opening_m)
+                          for m in models]
+            self.world.reset()
+            self.scene = build_scene(self.world, s.kind, models, rng, s.workspace_m)
+            if self.scene.objects:
+                break
+        else:
+            raise RuntimeError(f"{EMPTY_SCENE_REDRAWS} scenes in a row lost every object while settling: "
+                               f"widen scene.workspace_m or use objects that stay put")
         self._load_gripper()
         self.objects_at_start = len(self.scene.objects)
         self._frame = self._render_frame()
@@ -155,6 +185,15 @@ class GraspEnv(gym.Env):
     def evaluate(self, attempt: dict) -> dict:
         """``success``, ``terminated`` and ``truncated`` of an attempt, from its info and the state after it."""
         raise NotImplementedError
+    def check_grasp(self, grasp: Grasp, agent: str | None = None) -> None:
+        """Raise InvalidGraspError (a ValueError naming ``agent``, the field and the value) unless
+        the grasp can be executed here: see :func:`graspbench.grasp.check_grasp`. The opening is
+        weighed against the hand's at the surface seen at the grasp's centre."""
+        W, H = self.camera.width_px, self.camera.height_px
+        check_grasp(grasp, W, H, agent=agent)
+        surface_m = float(self._frame.depth_m[int(np.clip(round(grasp.v), 0, H - 1)), int(np.clip(round(grasp.u), 0, W - 1))])
+        px_m = float(self.camera.metres_per_pixel(surface_m))
+        check_grasp(grasp, W, H, self.bench_spec.gripper.max_opening_m / px_m if px_m > 0 else None, agent)
 
     # --- conversions ------------------------------------------------------------------------------
 
@@ -204,6 +243,13 @@ class GraspEnv(gym.Env):
         body = int(self._frame.segmentation[v, u])
         return body if body in self.scene.objects else None
 
+    def _object_name(self, target: int | None) -> str | None:
+        """The name of the object an attempt is about (per-family results): the one aimed at; in a
+        scene of one object, that object wherever the grasp is aimed."""
+        if target is not None:
+            return self.scene.objects[target].name
+        return self.scene.objects[self.scene.bodies[0]].name if len(self.scene.objects) == 1 else None
+
     def _what(self, body: int, target: int | None) -> str:
         """What a body is to an attempt: ``target``, ``neighbour`` (another object), ``table`` or ``obstacle``."""
         if body == target:
@@ -241,17 +287,22 @@ class GraspEnv(gym.Env):
 
 
 def grasp_to_pose(grasp: Grasp, camera: Camera, depth_m: np.ndarray, gripper: GripperSpec) -> tuple[np.ndarray, float, float]:
-    """World TCP position, closing-axis yaw and opening (metres) of an image grasp: the fingertips
-    at the depth observed at (u, v) plus ``gripper.grasp_depth_m`` (or at ``grasp.depth_m``),
-    never lower than ``gripper.fingertip_clearance_m``; the opening converted at the observed depth."""
+    """World TCP position, closing-axis yaw and opening (metres) of an image grasp: straight below
+    the surface point seen at (u, v), the fingertips at the depth observed there plus
+    ``gripper.grasp_depth_m`` (or at ``grasp.depth_m``), never lower than
+    ``gripper.fingertip_clearance_m``; the opening converted at the observed depth.
+
+    The hand comes down vertically over the surface point, as GG-CNN's robot does; following the
+    pixel's ray down to the fingertips instead moved a grasp 4 cm deep 3 mm outwards at the edge of
+    the image, onto the side of the object it aimed at."""
     u = int(np.clip(round(grasp.u), 0, camera.width_px - 1))
     v = int(np.clip(round(grasp.v), 0, camera.height_px - 1))
     surface_depth = float(depth_m[v, u])
     depth = surface_depth + gripper.grasp_depth_m if grasp.depth_m is None else grasp.depth_m
-    position = camera.pixel_to_world(grasp.u, grasp.v, depth)
-    position[2] = max(position[2], gripper.fingertip_clearance_m)
-    axis_end = camera.pixel_to_world(grasp.u + np.cos(grasp.angle_rad), grasp.v - np.sin(grasp.angle_rad), depth)
-    direction = axis_end - camera.pixel_to_world(grasp.u, grasp.v, depth)
+    position = camera.pixel_to_world(grasp.u, grasp.v, surface_depth)
+    position[2] = max(camera.pixel_to_world(grasp.u, grasp.v, depth)[2], gripper.fingertip_clearance_m)
+    axis_end = camera.pixel_to_world(grasp.u + np.cos(grasp.angle_rad), grasp.v - np.sin(grasp.angle_rad), surface_depth)
+    direction = axis_end - camera.pixel_to_world(grasp.u, grasp.v, surface_depth)
     yaw = float(np.arctan2(direction[1], direction[0]))
     opening_m = float(grasp.opening_px * camera.metres_per_pixel(surface_depth))
     return position, yaw, opening_m

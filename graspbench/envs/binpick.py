@@ -29,7 +29,8 @@ class BinPickEnv(GraspEnv):
     that filling a bin is not paid per pick.
 
     **Randomizations.** A seeded reset fills a new bin (objects, drop poses) and draws the target
-    uniformly among the objects showing at least ``pick.min_target_pixels`` pixels. A reset
+    uniformly among the objects showing at least ``pick.min_target_pixels`` pixels (and, with
+    ``pick.target_rule: top_level``, carrying no other object). A reset
     without a seed continues the bin (a new bin when fewer than ``pick.min_objects`` are left or
     no object is visible enough). Physics is deterministic: the same seed and actions give the same
     picks, frames and outcomes.
@@ -130,7 +131,7 @@ class BinPickEnv(GraspEnv):
             motion_s[name] = motion_s.get(name, 0.0) + (world.steps - steps) * world.time_step_s
             steps = world.steps
 
-        brush = self.scene.bodies if p.brush_force_n > 0 else ()
+        brush = (self.scene.bodies + (self.scene.obstacles if p.fabric_walls else [])) if p.brush_force_n > 0 else ()
         contacts = self.gripper.approach_and_close(position, yaw, opening_m, brush, p.brush_force_n)
         timed("approach_close")
         film, extracted, others_moved, verdict, released = None, [], None, None, False
@@ -223,7 +224,11 @@ class BinPickEnv(GraspEnv):
 
     def _choose_target(self) -> int | None:
         segmentation = self._frame.segmentation
-        visible = [b for b in self.scene.bodies if (segmentation == b).sum() >= self.bench_spec.pick.min_target_pixels]
+        pick = self.bench_spec.pick
+        visible = [b for b in self.scene.bodies if (segmentation == b).sum() >= pick.min_target_pixels]
+        if pick.target_rule == "top_level":
+            top_level = self.scene.support_graph().top_level
+            visible = [b for b in visible if top_level[b]]
         if not visible:
             return None
         return int(visible[int(self.np_random.integers(len(visible)))])

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..grasp import Grasp
 from ..outcomes import Outcome
-from ..sim.scenes import rebuild_scene
+from ..sim.scenes import SUPPORT_KINDS, rebuild_scene
 from .base import GraspEnv
 
 BLOWN_UP_SPEED_M_S = 10.0  # an object this fast after an attempt was flung by a simulation failure
@@ -38,8 +38,9 @@ class ClutterRemovalEnv(GraspEnv):
     def _execute(self, grasp: Grasp) -> dict:
         before, steps_before = self.scene.record(), self.world.steps
         position, yaw, opening_m = self.grasp_to_pose(grasp)
-        support = self.scene.support_graph() if self.scene.kind in ("stacked", "bin") else None
+        support = self.scene.support_graph() if self.scene.kind in SUPPORT_KINDS else None
         target = self._target(grasp)
+        object_name = self._object_name(target)
         result = self.gripper.execute(position, yaw, opening_m, self.scene.bodies)
         for body in result.lifted_ids:
             self.scene.remove(body)
@@ -64,6 +65,7 @@ class ClutterRemovalEnv(GraspEnv):
             "top_level": support.top_level.get(target) if support and target is not None else None,
             "sim_time_s": sim_time_s,
             "first_contacts": [(part, self._what(body, target)) for part, body in result.first_contacts],
+            "object_name": object_name,
         }
 
     def evaluate(self, attempt: dict) -> dict:

@@ -7,6 +7,7 @@ that names the field (``scene.object_count``) and says what would be accepted.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +33,34 @@ class SpecError(ValueError):
 
 
 @dataclass(frozen=True)
+class RandomizeSpec:
+    """Per-object randomisation of a scene's objects, for training data as varied as a lab's."""
+
+    more_objects: tuple[str, ...] = ()
+    """object sets mixed in with ``scene.objects`` (same split); every object of the union is drawn alike"""
+    scale: tuple[float, float] | None = None
+    """each object's scale drawn uniformly in [min, max] instead of ``scene.object_scale``, clipped
+    per object to what the hand can hold (its smallest side at most the opening less 5 mm); an object
+    is in the set when it fits the hand and is at least 2 cm at the smallest scale"""
+    friction: tuple[float, float] | None = None
+    """each object's lateral friction drawn uniformly in [min, max] (the fingers' is 1.0 and PyBullet
+    multiplies the two); null: the object's own"""
+    mass_factor: tuple[float, float] | None = None
+    """each object's mass multiplied by a factor drawn log-uniformly in [min, max]; null: its own"""
+
+    def check(self):
+        for name in ("scale", "friction", "mass_factor"):
+            bounds = getattr(self, name)
+            if bounds is not None and not 0 < bounds[0] <= bounds[1]:
+                raise SpecError(f"scene.randomize.{name}: expected [min, max] with 0 < min <= max, got {list(bounds)}")
+        if self.friction is not None and self.friction[1] > 2.0:
+            raise SpecError(f"scene.randomize.friction: {self.friction[1]} is beyond any physical pair (at most 2.0)")
+
+
+@dataclass(frozen=True)
 class SceneSpec:
     kind: str = "single"
-    """single, pile, packed, stacked or bin"""
+    """single, pile, packed, stacked, plates or bin"""
     objects: str = "random_urdfs"
     """object set: random_urdfs, procedural, blocks, or a folder of URDFs / meshes"""
     split: str = "test"
@@ -45,12 +71,16 @@ class SceneSpec:
     """objects per scene, drawn uniformly from [min, max]"""
     workspace_m: float = 0.3
     """side of the square workspace centred on the origin; objects leaving it are removed"""
+    randomize: RandomizeSpec | None = None
+    """per-object scale, friction and mass, and more object sets; null: every object as its set has it"""
 
     def check(self):
         _one_of("scene.kind", self.kind, SCENE_KINDS)
         _one_of("scene.split", self.split, SPLITS)
         _positive("scene.object_scale", self.object_scale)
         _positive("scene.workspace_m", self.workspace_m)
+        if self.randomize is not None:
+            self.randomize.check()
         low, high = self.object_count
         if not 1 <= low <= high:
             raise SpecError(f"scene.object_count: expected [min, max] with 1 <= min <= max, got {list(self.object_count)}")
@@ -88,6 +118,7 @@ class ProtocolSpec:
 
 
 AFTER_PROBE = ("extract", "release")
+TARGET_RULES = ("visible", "top_level")
 
 
 @dataclass(frozen=True)
@@ -102,8 +133,16 @@ class PickSpec:
     """on the way down the hand may push past objects with at most this force, as a compliant
     gripper does in a packed bin (only 14 of 41 visible targets of 3 bins had a contact-free grasp
     at fixed yaw); it is a collision when they stop it, or when it touches the bin. 0: any touch is a collision"""
+    fabric_walls: bool = False
+    """the bin's walls give like the paper's fabric bins: the fingers may brush them on the way down as
+    they brush objects (a finger that lands on a wall's top is still stopped); False: rigid walls,
+    any touch is a collision"""
     min_target_pixels: int = 300
     """a target must show at least this many pixels to the overhead camera"""
+    target_rule: str = "visible"
+    """which objects a target is drawn among: ``visible`` (any showing ``min_target_pixels``, half-buried
+    ones included) or ``top_level`` (those that also carry no other object, as a person asked to
+    pick an item from a bin names one they can reach)"""
     min_objects: int = 8
     """a new bin is filled when fewer objects than this are left, or no target is visible enough"""
     extract_height_m: float = 0.2
@@ -125,6 +164,7 @@ class PickSpec:
         _positive("pick.min_objects", self.min_objects)
         _positive("pick.extract_height_m", self.extract_height_m)
         _one_of("pick.after_probe", self.after_probe, AFTER_PROBE)
+        _one_of("pick.target_rule", self.target_rule, TARGET_RULES)
         try:
             self.probe.check()
             self.wrist_camera.check()
@@ -164,9 +204,13 @@ class EnvSpec:
         if not self.id.startswith("GraspBench/") or not self.id.endswith(tuple(f"-v{i}" for i in range(10))):
             raise SpecError(f"id: expected 'GraspBench/Name-vN', got {self.id!r}")
         _positive("solver_iterations", self.solver_iterations)
+        _all_finite(self, "")
         self.scene.check()
         self.camera.check()
         self.protocol.check()
+        check_gripper(self.gripper)
+        if self.noise is not None:
+            check_noise(self.noise)
         if self.pick is not None:
             if self.pick.widths_m[-1] > self.gripper.max_opening_m + 1e-9:
                 raise SpecError(f"pick.widths_m: {self.pick.widths_m[-1]} m is wider than gripper.max_opening_m {self.gripper.max_opening_m}")
@@ -179,8 +223,57 @@ def _one_of(name, value, allowed):
 
 
 def _positive(name, value):
-    if not value > 0:
+    if not (_number(value) and value > 0 and math.isfinite(value)):
         raise SpecError(f"{name}: expected a positive number, got {value!r}")
+
+
+def _all_finite(spec, prefix: str) -> None:
+    """No field anywhere in the spec is NaN or infinite (a typo in YAML's .nan / .inf, or 1e999)."""
+    for f in dataclasses.fields(spec):
+        value, name = getattr(spec, f.name), prefix + f.name
+        if dataclasses.is_dataclass(value):
+            _all_finite(value, name + ".")
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, float) and not math.isfinite(item):
+                raise SpecError(f"{name}: expected a finite number, got {item!r}")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _within(name, value, low, high, unit=""):
+    """``low <= value <= high``, finite; the message names the field and the range."""
+    if not (_number(value) and math.isfinite(value) and low <= value <= high):
+        raise SpecError(f"{name}: expected a number from {low:g} to {high:g}{unit}, got {value!r}")
+
+
+# Physical ranges of the gripper's fields: beyond them a value is a typo, not a different robot.
+FINGER_TRAVEL_M = 0.04  # each finger's joint limit in assets/gripper/parallel_jaw.urdf
+
+
+def check_gripper(gripper: GripperSpec) -> None:
+    """Every field of the gripper section: positive, finite and within what the hand can do."""
+    from ..sim.gripper import FINGER_LENGTH_M
+
+    _within("gripper.max_opening_m", gripper.max_opening_m, 0.001, 2 * FINGER_TRAVEL_M, " m (the URDF's finger travel)")
+    for name in ("finger_force_n", "finger_speed_m_s", "approach_m", "lift_m", "speed_m_s", "lift_speed_m_s",
+                 "lift_acceleration_m_s2"):
+        _positive(f"gripper.{name}", getattr(gripper, name))
+    if not (type(gripper.check_every) is int and gripper.check_every >= 1):
+        raise SpecError(f"gripper.check_every: expected a whole number of physics steps >= 1, got {gripper.check_every!r}")
+    _within("gripper.grasp_depth_m", gripper.grasp_depth_m, 0.0, FINGER_LENGTH_M, " m (the fingers' length)")
+    _within("gripper.fingertip_clearance_m", gripper.fingertip_clearance_m, 0.0, FINGER_LENGTH_M, " m")
+
+
+def check_noise(noise: DepthNoise) -> None:
+    """Every field of the depth noise section."""
+    _within("noise.std_m", noise.std_m, 0.0, 1.0, " m")
+    _within("noise.edge_dropout", noise.edge_dropout, 0.0, 1.0, " (a probability)")
+    _positive("noise.edge_threshold_m", noise.edge_threshold_m)
+    _within("noise.hole_fraction", noise.hole_fraction, 0.0, 1.0, " (a fraction of the image)")
+    if not isinstance(noise.inpaint, bool):
+        raise SpecError(f"noise.inpaint: expected true or false, got {noise.inpaint!r}")
 
 
 def load_spec(source: str | Path | dict | EnvSpec, **overrides) -> EnvSpec:

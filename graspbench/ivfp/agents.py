@@ -7,10 +7,12 @@
 
 The paper's scripted baselines are in :mod:`graspbench.agents.picking`. The shipped agents are
 ``agents/{centroid,random-mask,clear-grasp,il,il-vitl,rl20,rl50}.yaml``;
-``graspbench benchmark --suite ivfp`` evaluates them on BinPick-v0 (docs/ivfp.md).
+``graspbench benchmark --suite ivfp`` evaluates them on BinPick-v1 (docs/ivfp.md).
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -41,6 +43,8 @@ class PolicyAgent:
     def __init__(self, checkpoint: str, vitl: bool = False, sample: bool = False, classifier: str | None = None,
                  vitl_widths: int = 3, vitl_candidates: int = 5, success_threshold: float = 0.5, name: str = "ivfp-policy",
                  threads: int = 1, free_space: bool | None = None):
+        # The policy's modules import torch: loaded here, by the one agent that needs them, so that
+        # benchmark workers running only the scripted agents do not pay torch's import (~2 s each).
         import torch
 
         from .policy import load_policy
@@ -59,7 +63,7 @@ class PolicyAgent:
             if classifier is None:
                 raise ValueError("PolicyAgent: vitl=True needs classifier, the path of a probe classifier checkpoint "
                                  "(`graspbench ivfp train-classifier`)")
-            from .classifier import load_classifier
+            from .classifier import load_classifier  # torch: see __init__
 
             self.classifier = load_classifier(classifier)
         self.rng = np.random.default_rng()
@@ -74,7 +78,7 @@ class PolicyAgent:
     def _choose(self, observation: dict, info: dict | None) -> tuple[float, float, float]:
         """The grasp the policy prefers (with ``vitl``, ViTL's first candidate): width (m), u, v."""
         if self.vitl:
-            from .vitl import vitl_candidates
+            from .vitl import vitl_candidates  # torch: see __init__
 
             best = vitl_candidates(self.policy, observation, self.settings, self.rng, info)[0]
             return self.policy.widths_m[best.width_index], best.u, best.v
@@ -85,9 +89,7 @@ class PolicyAgent:
         """Pick the environment's current target: with ``vitl``, verification in the loop; without,
         the policy's one grasp, extracted unverified (what a runner does with :meth:`act`). Returns
         a :class:`~graspbench.ivfp.vitl.VitlPick` (outcome, attempts, simulated and planning time)."""
-        import time
-
-        from .vitl import VitlPick, vitl_pick
+        from .vitl import VitlPick, vitl_pick  # torch: see __init__
 
         if self.vitl:
             return vitl_pick(env, self.policy, self.classifier, observation, self.settings, self.rng, info)

@@ -1,4 +1,8 @@
-"""The probe-video classifier C_phi (Murray et al., section IV.B) and its Table III experiment.
+"""The probe-video classifier C_phi (Murray et al., section IV.B): its films, network, training and
+metrics. Table III, the experiment that compares its probe durations, is :mod:`.table3`.
+One job, the classifier, from films to a trained checkpoint and its metrics; over 500 lines because
+the film loading, the (2+1)D network and the training are each only meaningful with the others
+(the frame indices a checkpoint stores are the films' and the network's contract).
 
 C_phi watches the wrist camera's film of the lift-and-pull probe and says whether continuing the
 pick would succeed, pick several objects (``fail_multipick``) or leave the target behind
@@ -40,7 +44,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import math
 import os
@@ -49,14 +52,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
+from tqdm import tqdm
 
 from ..bench.metrics import Rate
-from ..io import reading, save_figure, write_atomic
+from ..io import reading, write_atomic
+from ..versions import experiment_version
 from .picks import CLASSES, read_bin, read_index, read_metadata
+from .runs import differences, save_checkpoint
 
 BINARY_CLASSES = ("success", "fail")
 """The binary view: success against either failure (the paper's SUCCESS / FAIL and its reward)."""
@@ -67,17 +72,6 @@ MIN_PICKS_PER_CLASS = 5
 BALANCE_MODES = ("all", "train", "none")
 CHECKPOINT_FIX = "train it again with `graspbench ivfp train-classifier`"
 COLLECT_FIX = "collect more bins with `graspbench ivfp collect` (same --out resumes and adds bins)"
-
-TABLE3_PROBES_S = (0.0, 0.5, 1.0, 1.5, 2.0)
-"""The rows of Table III: 0 is the passive baseline, the others the interactive probe durations."""
-PAPER_TABLE3 = {  # probe_s -> objects -> (precision, recall, accuracy), Murray et al. Table III
-    0.0: {"seen": (0.50, 0.56, 0.46), "unseen": (0.43, 0.41, 0.41)},
-    0.5: {"seen": (0.69, 0.72, 0.72), "unseen": (0.61, 0.62, 0.64)},
-    1.0: {"seen": (0.79, 0.81, 0.81), "unseen": (0.72, 0.76, 0.75)},
-    1.5: {"seen": (0.84, 0.86, 0.87), "unseen": (0.81, 0.83, 0.83)},
-    2.0: {"seen": (0.94, 0.93, 0.94), "unseen": (0.92, 0.90, 0.90)},
-}
-
 
 @dataclass
 class ClassifierArgs:
@@ -167,8 +161,6 @@ class Films:
 def load_films(root, frame_px: int, progress: bool = False) -> Films:
     """Every probed pick of a collection, bin by bin (so the full-size films never sit in memory
     together), downsampled to ``frame_px``."""
-    from tqdm import tqdm
-
     read_metadata(root)
     index = read_index(root)
     frames, labels, bins, times_s = [], [], [], None
@@ -470,27 +462,19 @@ def _reusable(out: Path, args: ClassifierArgs, fingerprints: dict) -> dict | Non
         metrics = json.loads(metrics_path.read_text())
     except (OSError, ValueError):
         return None
-    same = _comparable(metrics.get("args", {})) == _comparable(dataclasses.asdict(args))
+    same = not differences(metrics.get("args", {}), dataclasses.asdict(args), CLASSIFIER_FREE)
     return metrics if same and metrics.get("fingerprints") == fingerprints else None
 
 
-def _comparable(args: dict) -> dict:
-    """Arguments that change the result (not threads, progress bars or where it is written)."""
-    return {k: v for k, v in args.items() if k not in ("threads", "progress", "out")}
-
-
-def _save_checkpoint(path: Path, payload: dict) -> None:
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    write_atomic(path, buffer.getvalue())
+CLASSIFIER_FREE = ("threads", "progress", "out")
+"""Options that change no result (threads, progress bars, where it is written): a classifier trained
+with others differing only in these is reused."""
 
 
 def train_classifier(args: ClassifierArgs, seen: Films | None = None, unseen: Films | None = None) -> dict:
     """Train C_phi, keep the epoch best on validation, report the seen test part and the unseen
     collection; returns the metrics (also written next to the checkpoint). ``seen`` and ``unseen``
     may be films already loaded (at ``args.frame_px``) to save reloading them."""
-    from tqdm import tqdm
-
     args.check()
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     out = Path(args.out)
@@ -553,10 +537,11 @@ def train_classifier(args: ClassifierArgs, seen: Films | None = None, unseen: Fi
         # A small validation part ties often on accuracy: the lower loss breaks the tie.
         if best is None or (row["val_accuracy"], -row["val_log_loss"]) > (best["val_accuracy"], -best["val_log_loss"]):
             best = row
-            _save_checkpoint(out, {**checkpoint, "state_dict": model.state_dict(), "epoch": epoch + 1})
+            save_checkpoint(out, {**checkpoint, "state_dict": model.state_dict(), "epoch": epoch + 1})
 
     best_classifier = load_classifier(out)
     metrics = {"args": dataclasses.asdict(args), "fingerprints": fingerprints, "best_epoch": best["epoch"],
+               "code_version": experiment_version("ivfp"),
                "frames": len(indices), "frame_times_s": seen.times_s[indices].tolist(),
                "train_picks": len(train_picks), "train_seconds": time.perf_counter() - started,
                "seconds_per_epoch": float(np.mean([r["seconds"] for r in history])), "history": history}
@@ -580,197 +565,3 @@ def format_metrics(metrics: dict) -> str:
             f"success vs fail: accuracy {100 * binary['accuracy']:.1f}%, "
             f"precision {binary['macro_precision']:.2f}, recall {binary['macro_recall']:.2f}, "
             f"fail precision {binary['precision']['fail']:.2f}, fail recall {binary['recall']['fail']:.2f}")
-
-
-# --- Table III --------------------------------------------------------------------------------
-
-
-def _name(probe_s: float) -> str:
-    return "passive" if probe_s == 0 else f"interactive-{probe_s:.1f}s"
-
-
-def table3(seen, unseen, out_dir="results", epochs: int | None = None, runs_dir="runs/ivfp_classifier",
-           probes_s=TABLE3_PROBES_S, **options) -> pd.DataFrame:
-    """Table III: the passive and the interactive classifiers, trained on the seen collection
-    (one split for all), tested on its test part and on the unseen collection. Writes
-    ``ivfp_classifier.csv``, ``.png`` and ``.md`` into ``out_dir``; checkpoints go to
-    ``runs_dir``, and one already trained with the same arguments is reused, so an interrupted
-    table continues where it stopped. ``options`` are further ClassifierArgs fields."""
-    base = ClassifierArgs(data=str(seen), unseen=str(unseen), **({"epochs": epochs} if epochs else {}), **options)
-    base.check()
-    seen_films = unseen_films = None
-    rows, runs = [], {}
-    for probe_s in probes_s:
-        args = dataclasses.replace(base, probe_s=float(probe_s), out=str(Path(runs_dir) / f"{_name(probe_s)}.pt"))
-        # Films are loaded once for all classifiers, and only when one of them has to be trained.
-        trained = _reusable(Path(args.out), args, {"data": _fingerprint(seen), "unseen": _fingerprint(unseen)})
-        if trained is None and seen_films is None:
-            seen_films = load_films(seen, base.frame_px, base.progress)
-            unseen_films = load_films(unseen, base.frame_px, base.progress)
-            frame_indices(seen_films.times_s, max(probes_s), base.frame_step_s)  # fail before any training
-        metrics = train_classifier(args, seen_films, unseen_films)
-        runs[_name(probe_s)] = metrics
-        for objects, part in (("seen", "test_seen"), ("unseen", "unseen")):
-            rows.append(_table_row(probe_s, objects, metrics[part]))
-    table = pd.DataFrame(rows)
-    out_dir = Path(out_dir)
-    write_atomic(out_dir / "ivfp_classifier.csv", table.to_csv(index=False, float_format="%.4f"))
-    _plot_table3(table, out_dir / "ivfp_classifier.png")
-    write_atomic(out_dir / "ivfp_classifier.md", _markdown(table, base, runs))
-    if base.progress:
-        minutes = sum(m["train_seconds"] for m in runs.values()) / 60
-        print(f"wrote {out_dir / 'ivfp_classifier.csv'}, .png and .md ({minutes:.1f} min of training)")
-    return table
-
-
-def _table_row(probe_s: float, objects: str, metrics: dict) -> dict:
-    binary = metrics["binary"]
-    paper_precision, paper_recall, paper_accuracy = PAPER_TABLE3.get(round(probe_s, 2), {}).get(objects, (math.nan,) * 3)
-    return {"perception": "passive" if probe_s == 0 else "interactive", "probe_s": probe_s, "objects": objects,
-            "picks": binary["picks"], "accuracy": binary["accuracy"], "accuracy_low": binary["accuracy_low"],
-            "accuracy_high": binary["accuracy_high"], "precision": binary["macro_precision"], "recall": binary["macro_recall"],
-            "accuracy_3class": metrics["accuracy"], "precision_3class": metrics["macro_precision"],
-            "recall_3class": metrics["macro_recall"], "fail_precision": binary["precision"]["fail"],
-            "fail_recall": binary["recall"]["fail"], "paper_accuracy": paper_accuracy,
-            "paper_precision": paper_precision, "paper_recall": paper_recall}
-
-
-def _plot_table3(table: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for objects, colour, nudge_s in (("seen", "tab:blue", -0.015), ("unseen", "tab:orange", 0.015)):
-        rows = table[table["objects"] == objects]
-        for perception, marker in (("interactive", "o"), ("passive", "s")):
-            ours = rows[rows["perception"] == perception]
-            if ours.empty:
-                continue
-            style = "-" if perception == "interactive" else "none"
-            errors = [100 * (ours["accuracy"] - ours["accuracy_low"]), 100 * (ours["accuracy_high"] - ours["accuracy"])]
-            # Seen and unseen nudged apart so that their intervals do not hide each other.
-            ax.errorbar(ours["probe_s"] + nudge_s, 100 * ours["accuracy"], yerr=errors, color=colour, marker=marker,
-                        linestyle=style, capsize=3, label=f"graspbench, {objects}, {perception}")
-            ax.plot(ours["probe_s"], 100 * ours["paper_accuracy"], color=colour, marker=marker, alpha=0.45,
-                    linestyle="--" if style == "-" else "none", markerfacecolor="none",
-                    label=f"paper, {objects}, {perception}")
-    ax.axhline(50, color="grey", linewidth=0.8, linestyle=":")
-    ax.set_xlabel("probe seen by the classifier (s); 0 = passive, frame 0 only")
-    ax.set_ylabel("success vs fail accuracy (%)")
-    ax.set_ylim(0, 104)
-    ax.legend(fontsize=7, loc="lower right", ncol=2)
-    ax.set_title("IVFP classifier: accuracy against probe duration (Table III)", fontsize=10)
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
-def _markdown(table: pd.DataFrame, args: ClassifierArgs, runs: dict) -> str:
-    lines = ["# IVFP classifier: passive against interactive perception (Murray et al., Table III)", "",
-             f"Seen: test bins of `{args.data}` (80/10/10 split by bin, seed {args.seed}); unseen: all of `{args.unseen}`. "
-             f"Successes undersampled to as many as failures ({args.balance}). graspbench / paper.", "",
-             "| perception | objects | picks | accuracy [95% interval] | paper | precision | paper | recall | paper "
-             "| 3-class accuracy |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for row in table.itertuples():
-        label = "passive" if row.perception == "passive" else f"interactive ({row.probe_s:.1f} s)"
-        lines.append(f"| {label} | {row.objects} | {row.picks} | {100 * row.accuracy:.1f}% [{100 * row.accuracy_low:.1f}, "
-                     f"{100 * row.accuracy_high:.1f}] | {100 * row.paper_accuracy:.0f}% | {row.precision:.2f} | "
-                     f"{row.paper_precision:.2f} | {row.recall:.2f} | {row.paper_recall:.2f} | "
-                     f"{100 * row.accuracy_3class:.1f}% |")
-    lines += ["", "Accuracy, precision and recall are of the binary view, success against either failure (the paper's "
-              "SUCCESS / FAIL, and the reward the policy learns from): precision and recall are macro means over the two "
-              "classes. The 3-class accuracy (success, multi-pick, not picked) is beside them. The paper does not define its "
-              "precision and recall; its passive row (recall 0.56 at 46% accuracy on nearly balanced data) is hard to "
-              "reconcile with a binary macro mean, so its numbers may be 3-class ones: compare trends, not decimals.", "",
-              f"Network: a (2+1)D CNN of width {args.width} trained from scratch ({args.epochs} epochs, {args.frame_px} px, "
-              f"one frame every {args.frame_step_s:g} s), not the paper's pretrained VideoMAE ViT-B; the passive row is the "
-              f"same network on frame 0. Every row was trained on the same "
-              f"{next(iter(runs.values()))['train_picks'] if runs else 0} picks. Training time (best epoch of "
-              f"{args.epochs}): " + ", ".join(f"{name} {m['train_seconds'] / 60:.1f} min ({m['best_epoch']})"
-                                              for name, m in runs.items()) + ".", ""]
-    return "\n".join(lines)
-
-
-# --- command line -----------------------------------------------------------------------------
-
-
-def add_commands(subparsers) -> None:
-    """Register ``train-classifier``, ``evaluate-classifier`` and ``table3`` on the ``graspbench ivfp`` group."""
-    defaults = ClassifierArgs()
-
-    def training_options(p, epochs_default) -> None:
-        p.add_argument("--epochs", type=int, default=epochs_default, help="passes over the training picks")
-        p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-        p.add_argument("--lr", type=float, default=defaults.lr)
-        p.add_argument("--frame-px", type=int, default=defaults.frame_px, help="frames are downsampled to this size")
-        p.add_argument("--frame-step-s", type=float, default=defaults.frame_step_s,
-                       help="one frame every this many seconds (0: all)")
-        p.add_argument("--width", type=int, default=defaults.width, help="channels of the network's middle layer")
-        p.add_argument("--balance", choices=BALANCE_MODES, default=defaults.balance,
-                       help="undersample successes to as many as failures in every part (all), training only, or none")
-        p.add_argument("--no-augment", action="store_true", help="no shifts, flips or brightness changes")
-        p.add_argument("--seed", type=int, default=defaults.seed)
-        p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
-        p.add_argument("--quiet", action="store_true")
-
-    p = subparsers.add_parser("train-classifier", help="train the probe-video classifier C_phi on probed picks")
-    p.add_argument("--data", required=True, help="collection with the train objects (split 80/10/10 by bin)")
-    p.add_argument("--unseen", help="collection with the test objects, evaluated whole")
-    p.add_argument("--out", required=True, help="checkpoint file (.pt); metrics go next to it (.json)")
-    p.add_argument("--probe-s", type=float, default=defaults.probe_s, help="seconds of the probe film the classifier sees")
-    p.add_argument("--passive", action="store_true", help="the passive baseline: frame 0 only (the same as --probe-s 0)")
-    p.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
-    p.add_argument("--test-fraction", type=float, default=defaults.test_fraction)
-    training_options(p, defaults.epochs)
-    p.set_defaults(func=cmd_train_classifier)
-
-    p = subparsers.add_parser("evaluate-classifier", help="metrics of a trained classifier on a collection")
-    p.add_argument("checkpoint")
-    p.add_argument("--data", required=True, help="collection of probed picks")
-    p.add_argument("--balance", action="store_true", help="undersample successes to as many as failures first")
-    p.add_argument("--seed", type=int, default=0, help="seeds the undersampling")
-    p.add_argument("--json", help="also write the metrics to this file")
-    p.set_defaults(func=cmd_evaluate_classifier)
-
-    p = subparsers.add_parser("table3", help="Table III: passive against 0.5-2.0 s of probe, on seen and unseen objects")
-    p.add_argument("--seen", required=True, help="collection with the train objects")
-    p.add_argument("--unseen", required=True, help="collection with the test objects")
-    p.add_argument("--out", default="results", help="folder of ivfp_classifier.csv, .png and .md")
-    p.add_argument("--runs", default="runs/ivfp_classifier", help="folder of the checkpoints; trained ones are reused")
-    training_options(p, defaults.epochs)
-    p.set_defaults(func=cmd_table3)
-
-
-def _training_fields(args) -> dict:
-    return {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "frame_px": args.frame_px,
-            "frame_step_s": args.frame_step_s, "width": args.width, "balance": args.balance, "augment": not args.no_augment,
-            "seed": args.seed, "threads": args.threads, "progress": not args.quiet}
-
-
-def cmd_train_classifier(args) -> int:
-    probe_s = 0.0 if args.passive else args.probe_s
-    train_classifier(ClassifierArgs(data=args.data, unseen=args.unseen, out=args.out, probe_s=probe_s,
-                                    val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-                                    **_training_fields(args)))
-    return 0
-
-
-def cmd_evaluate_classifier(args) -> int:
-    classifier = load_classifier(args.checkpoint)
-    films = load_films(args.data, classifier.frame_px, progress=True)
-    picks = np.arange(len(films.labels))
-    if args.balance:
-        picks = balance_picks(films.labels, picks, np.random.default_rng(args.seed))
-    metrics = classifier.evaluate(films, picks)
-    print(f"{args.checkpoint} on {args.data}: {format_metrics(metrics)}")
-    if args.json:
-        write_atomic(Path(args.json), json.dumps(metrics, indent=1))
-        print(f"wrote {args.json}")
-    return 0
-
-
-def cmd_table3(args) -> int:
-    table3(args.seen, args.unseen, out_dir=args.out, runs_dir=args.runs, **_training_fields(args))
-    return 0

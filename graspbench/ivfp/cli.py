@@ -1,14 +1,41 @@
-"""``graspbench ivfp ...``: collecting probed picks, the probe classifier and its Table III, the
-grasp policy (imitation, REINFORCE)."""
+"""``graspbench ivfp ...``: every IVFP command's arguments (collecting probed picks, the probe
+classifier and Table III, the grasp policy by imitation and REINFORCE, Tables I and II), each
+turned into a call of the module that does the work."""
 
 from __future__ import annotations
 
+import argparse
+import ast
+import dataclasses
+import inspect
 import json
+import textwrap
+import typing
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io import write_atomic
+from .calibrate import PICKS_PER_TRIAL, calibrate, ordering_checks, scripted_agents
+from .classifier import (
+    ClassifierArgs,
+    balance_picks,
+    format_metrics,
+    load_classifier,
+    load_films,
+    train_classifier,
+)
+from .demonstrator import DemonstratorSettings, collect
+from .imitation import PolicyArgs, train_policy
+from .picks import summarize
+from .reinforce_run import ReinforceArgs, reinforce
+from .table1 import table1
+from .table2 import table2
+from .table3 import table3
 
 
 def cmd_collect(args) -> int:
-    from .demonstrator import DemonstratorSettings, collect
-
     summary = collect(args.env, args.bins, args.out, picks_per_bin=args.picks_per_bin, seed=args.seed, split=args.split,
                       after_probe=args.after_probe, workers=args.workers, executor=args.executor, address=args.address,
                       settings=DemonstratorSettings(careless_rate=args.careless_rate, aim=args.aim),
@@ -18,11 +45,6 @@ def cmd_collect(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    import pandas as pd
-
-    from ..io import write_atomic
-    from .picks import summarize
-
     table = pd.DataFrame([summarize(root) for root in args.collections])
     print(table.to_string(index=False))
     if args.out:
@@ -32,16 +54,10 @@ def cmd_summary(args) -> int:
 
 
 def add_parser(sub, positive_int, env_id) -> None:
-    from .classifier import add_commands
-    from .policy import add_commands as add_policy_commands
-    from .reinforce import add_commands as add_reinforce_commands
-    from .table1 import add_commands as add_table1_commands
-    from .table2 import add_commands as add_table2_commands
-
     p = sub.add_parser("ivfp", help="target picking with interactive visual failure prediction (IVFP)")
     group = p.add_subparsers(dest="ivfp_command", required=True)
     q = group.add_parser("collect", help="demonstrations in dense bins: pick, probe film, extraction outcome")
-    q.add_argument("--env", type=env_id, default="GraspBench/BinPick-v0", help="a target-picking environment id or spec file")
+    q.add_argument("--env", type=env_id, default="GraspBench/BinPick-v1", help="a target-picking environment id or spec file")
     q.add_argument("--bins", type=positive_int, required=True, help="bins to fill; each gives up to --picks-per-bin picks")
     q.add_argument("--picks-per-bin", type=positive_int, default=12, help="the paper: 12 picks per trial")
     q.add_argument("--out", required=True, help="collection folder; an existing one is resumed")
@@ -63,8 +79,217 @@ def add_parser(sub, positive_int, env_id) -> None:
     q.add_argument("collections", nargs="+", help="collection folders")
     q.add_argument("--out", help="CSV file, e.g. results/ivfp_collections.csv")
     q.set_defaults(func=cmd_summary)
-    add_commands(group)
+    add_classifier_commands(group)
     add_policy_commands(group)
     add_reinforce_commands(group)
     add_table1_commands(group)
     add_table2_commands(group)
+    add_calibrate_commands(group, positive_int, env_id)
+
+
+TABLE3_SKIP = ("data", "unseen", "out", "probe_s", "progress")
+"""ClassifierArgs fields that Table III sets itself (one classifier per probe duration)."""
+
+
+def add_classifier_commands(subparsers) -> None:
+    """Register ``train-classifier`` (one flag per ClassifierArgs field), ``evaluate-classifier`` and
+    ``table3`` (the training fields, the same for every row)."""
+    p = subparsers.add_parser("train-classifier", help="train the probe-video classifier C_phi on probed picks")
+    add_dataclass_flags(p, ClassifierArgs, skip=("progress",), required=("data", "out"))
+    p.add_argument("--passive", action="store_true", help="the passive baseline: frame 0 only (the same as --probe-s 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train_classifier)
+
+    p = subparsers.add_parser("evaluate-classifier", help="metrics of a trained classifier on a collection")
+    p.add_argument("checkpoint")
+    p.add_argument("--data", required=True, help="collection of probed picks")
+    p.add_argument("--balance", action="store_true", help="undersample successes to as many as failures first")
+    p.add_argument("--seed", type=int, default=0, help="seeds the undersampling")
+    p.add_argument("--json", help="also write the metrics to this file")
+    p.set_defaults(func=cmd_evaluate_classifier)
+
+    p = subparsers.add_parser("table3", help="Table III: passive against 0.5-2.0 s of probe, on seen and unseen objects")
+    p.add_argument("--seen", required=True, help="collection with the train objects")
+    p.add_argument("--unseen", required=True, help="collection with the test objects")
+    p.add_argument("--out", default="results", help="folder of ivfp_classifier.csv, .png and .md")
+    p.add_argument("--runs", default="runs/ivfp_classifier", help="folder of the checkpoints; trained ones are reused")
+    add_dataclass_flags(p, ClassifierArgs, skip=TABLE3_SKIP)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_table3)
+
+
+def cmd_train_classifier(args) -> int:
+    classifier_args = dataclass_values(args, ClassifierArgs, progress=not args.quiet)
+    if args.passive:
+        classifier_args.probe_s = 0.0
+    train_classifier(classifier_args)
+    return 0
+
+
+def cmd_evaluate_classifier(args) -> int:
+    classifier = load_classifier(args.checkpoint)
+    films = load_films(args.data, classifier.frame_px, progress=True)
+    picks = np.arange(len(films.labels))
+    if args.balance:
+        picks = balance_picks(films.labels, picks, np.random.default_rng(args.seed))
+    metrics = classifier.evaluate(films, picks)
+    print(f"{args.checkpoint} on {args.data}: {format_metrics(metrics)}")
+    if args.json:
+        write_atomic(Path(args.json), json.dumps(metrics, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_table3(args) -> int:
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(ClassifierArgs) if f.name not in TABLE3_SKIP}
+    table3(args.seen, args.unseen, out_dir=args.out, runs_dir=args.runs, progress=not args.quiet, **options)
+    return 0
+
+
+def add_policy_commands(group) -> None:
+    """Register ``train-policy``: one flag per PolicyArgs field."""
+    p = group.add_parser("train-policy", help="imitate the demonstrator's successful picks: the IVFP policy (Q_width, Q_grasp)")
+    add_dataclass_flags(p, PolicyArgs, skip=("progress",), required=("data", "out"))
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train_policy)
+
+
+def cmd_train_policy(args) -> int:
+    train_policy(dataclass_values(args, PolicyArgs, progress=not args.quiet))
+    return 0
+
+
+def field_docs(cls) -> dict[str, str]:
+    """The docstring under each field of a dataclass (and of the dataclasses it extends), by name."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
+        for node, after in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+                docs[node.target.id] = " ".join(str(after.value.value).split())
+    return docs
+
+
+def add_dataclass_flags(parser, cls, skip=(), required=()) -> None:
+    """One flag per field of the options dataclass ``cls``, its help the field's docstring (each
+    option written once): ``--name`` for a field ``name``, ``--no-name`` for a boolean that
+    defaults to True, comma-separated numbers for a tuple. (Issue 25's options helper will do this
+    for every command; this is the IVFP one until it exists.)"""
+    docs, defaults = field_docs(cls), cls()
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        name, default, kind = field.name.replace("_", "-"), getattr(defaults, field.name), hints[field.name]
+        text = docs.get(field.name, "")
+        if kind is bool:
+            flag = f"--no-{name}" if default else f"--{name}"
+            parser.add_argument(flag, dest=field.name, action="store_false" if default else "store_true",
+                                help=f"turn off: {text}" if default else text)
+            continue
+        arguments = [a for a in typing.get_args(kind) if a is not type(None)]
+        if typing.get_origin(kind) is tuple:
+            convert = _numbers(arguments[0], name)
+            parser.add_argument(f"--{name}", dest=field.name, type=convert, default=default,
+                                help=f"{text} (comma-separated; default {','.join(map(str, default))})")
+            continue
+        convert = arguments[0] if arguments else kind
+        if field.name in required:
+            parser.add_argument(f"--{name}", dest=field.name, type=convert, required=True, help=text)
+        else:
+            parser.add_argument(f"--{name}", dest=field.name, type=convert, default=default, help=f"{text} (default {default})")
+
+
+def _numbers(kind, name: str):
+    def convert(text: str):
+        try:
+            return tuple(kind(k) for k in text.split(",") if k.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{name} {text!r}: give numbers separated by commas, e.g. 20,50") from None
+    return convert
+
+
+def dataclass_values(args, cls, **extra):
+    """The options dataclass ``cls`` from parsed flags (:func:`add_dataclass_flags`)."""
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}, **extra)
+
+
+def add_reinforce_commands(group) -> None:
+    """Register ``reinforce``: one flag per ReinforceArgs field (the update's options included)."""
+    p = group.add_parser("reinforce", help="improve a policy from its own probed grasps (REINFORCE, contextual bandit)")
+    add_dataclass_flags(p, ReinforceArgs, skip=("progress",), required=("init", "out"))
+    p.add_argument("--quiet", action="store_true", help="no progress bars, no line per iteration")
+    p.set_defaults(func=cmd_reinforce)
+
+
+def cmd_reinforce(args) -> int:
+    reinforce(dataclass_values(args, ReinforceArgs, progress=not args.quiet))
+    return 0
+
+
+def add_table1_commands(group) -> None:
+    p = group.add_parser("table1", help="Table I: SR and UPH of Centroid, Random, IL, IL+ViTL, RL@20, RL@50, beside the paper's")
+    p.add_argument("--bench", default="runs/ivfp_bench", help="the ivfp suite's records; blocks already there are reused")
+    p.add_argument("--out", default="results", help="folder of ivfp.csv, .png and .md")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_table1)
+
+
+def cmd_table1(args) -> int:
+    table1(args.bench, args.out, args.workers, not args.quiet)
+    return 0
+
+
+def add_table2_commands(group) -> None:
+    p = group.add_parser("table2", help="Table II: picks and interventions per hour collecting with full picks or the probe")
+    p.add_argument("--classifier", default="agents/weights/ivfp-classifier.pt", help="the probe classifier that labels IVFP's picks")
+    p.add_argument("--bins", type=int, default=10, help="bins per pipeline")
+    p.add_argument("--picks-per-bin", type=int, default=12)
+    p.add_argument("--seed", type=int, default=300000, help="bin i is filled with seed + i (away from other collections)")
+    p.add_argument("--split", choices=["train", "test"], default="train", help="seen (train) or unseen (test) objects")
+    p.add_argument("--env", default="GraspBench/BinPick-v1")
+    p.add_argument("--out", default="results", help="folder of ivfp_table2.csv and .md")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_table2)
+
+
+def cmd_table2(args) -> int:
+    table2(args.classifier, args.bins, args.picks_per_bin, args.seed, args.split, args.env, args.out, args.workers,
+           not args.quiet)
+    return 0
+
+
+def add_calibrate_commands(group, positive_int, env_id) -> None:
+    p = group.add_parser("calibrate", help="the scripted agents on the same bins before any learning: is the bin "
+                                           "calibrated to the paper's setting?")
+    p.add_argument("--env", type=env_id, default="GraspBench/BinPick-v1", help="a target-picking environment id or spec file")
+    p.add_argument("--trials", type=positive_int, default=20, help="bins per agent, 12 picks each (20: 240 picks)")
+    p.add_argument("--picks-per-trial", type=positive_int, default=PICKS_PER_TRIAL)
+    p.add_argument("--seed", type=int, default=900000, help="bin i is filled with seed + i")
+    p.add_argument("--split", choices=["train", "test", "all"], default="train", help="train: the paper's seen objects")
+    p.add_argument("--agents", default="centroid,random,random-5cm,demonstrator,clear-grasp",
+                   help="comma-separated, of: " + ", ".join(scripted_agents(()).keys()))
+    p.add_argument("--runs", default="runs/ivfp_calibration", help="one CSV of picks per agent; existing ones are reused")
+    p.add_argument("--out", help="CSV of the calibration table, e.g. results/ivfp_calibration.csv")
+    p.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
+    p.set_defaults(func=cmd_calibrate)
+
+
+def cmd_calibrate(args) -> int:
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()]
+    unknown = sorted(set(agents) - set(scripted_agents(())))
+    if unknown:
+        raise SystemExit(f"--agents: {', '.join(unknown)} unknown; choose from {', '.join(scripted_agents(()))}")
+    table = calibrate(args.env, args.runs, agents, args.trials, args.picks_per_trial, args.seed, args.split,
+                      args.workers)
+    print(table.to_string(index=False))
+    for check, ok in ordering_checks(table):
+        print(f"{'met   ' if ok else 'MISSED'} {check}")
+    if args.out:
+        write_atomic(args.out, table.to_csv(index=False))
+        print(f"wrote {args.out}")
+    return 0

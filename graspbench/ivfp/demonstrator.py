@@ -20,12 +20,19 @@ from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+from tqdm import tqdm
 
+from .. import __version__
 from ..agents.picking import clear_aim
 from ..clearance import footprint_heights
+from ..data.generate import spec_mapping
+from ..envs.binpick import BinPickEnv
 from ..grasp import Grasp
+from ..io import write_atomic
+from ..parallel import run_tasks
 from ..sim.gripper import FINGER_LENGTH_M
-from .picks import OUTCOMES, bin_path, write_bin
+from ..versions import experiment_version
+from .picks import OUTCOMES, bin_path, read_metadata, write_bin, write_index, write_metadata
 
 AXES_FREE_YAW = 4  # closing-axis directions a person considers when the gripper can turn
 AIMS = ("sampled", "clear")
@@ -93,6 +100,27 @@ def demonstrate(env, observation: dict, rng: np.random.Generator, settings: Demo
     return _with_human_error(env, *best, rng, settings)
 
 
+class DemonstratorAgent:
+    """The demonstrator as an agent of the runner (``graspbench ivfp calibrate``): one
+    :func:`demonstrate` grasp per pick, seeded by the episode.
+
+    Args:
+        settings: how it aims and errs.
+        name: its name in records.
+    """
+
+    def __init__(self, settings: DemonstratorSettings = DemonstratorSettings(), name: str = "demonstrator"):
+        settings.check()
+        self.settings, self.name = settings, name
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, seed: int | None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def pick(self, env, observation: dict, info: dict) -> None:
+        env.step_grasp(demonstrate(env.env, observation, self.rng, self.settings))
+
+
 def _with_human_error(env, u: float, v: float, angle: float, width: float, px_m: float, rng: np.random.Generator,
                       settings: DemonstratorSettings) -> Grasp:
     """The aimed grasp as a person executes it: spread by a few millimetres, and now and then
@@ -128,8 +156,6 @@ def _span_px(mask: np.ndarray, u: float, v: float, angle: float) -> float:
 
 @functools.lru_cache(maxsize=2)
 def _env(spec_json: str):
-    from ..envs.binpick import BinPickEnv
-
     return BinPickEnv(json.loads(spec_json))
 
 
@@ -171,21 +197,24 @@ def collect_bin(task: dict) -> dict:
             "physics_s": env.world.physics_time_s - physics_start, "sim_s": float(arrays["sim_time_s"].sum())}
 
 
+def _record_code_version(out) -> None:
+    """Add the IVFP code version (graspbench/versions.py) to the collection's code_versions.json: every
+    version that made some of its bins. A file of its own: dataset.json fingerprints the collection
+    for the classifier and the policy, and a resume must not change it."""
+    path = Path(out) / "code_versions.json"
+    versions = json.loads(path.read_text()) if path.exists() else []
+    if experiment_version("ivfp") not in versions:
+        write_atomic(path, json.dumps(sorted([*versions, experiment_version("ivfp")]), indent=1))
+
+
 def collect(env: str, bins: int, out, picks_per_bin: int = 12, seed: int = 0, split: str | None = "train",
             after_probe: str = "extract", workers: int | None = None, executor: str = "local", address: str | None = None,
             settings: DemonstratorSettings = DemonstratorSettings(), progress: bool = True) -> dict:
     """Make (or finish) a collection of ``bins`` bins of demonstrations in ``out``; returns a summary.
     Bins already in ``out`` are skipped, so running the same command again resumes."""
-    from tqdm import tqdm
-
-    from .. import __version__
-    from ..data.generate import spec_mapping
-    from ..parallel import run_tasks
-    from .picks import read_metadata, write_index, write_metadata
-
     spec = spec_mapping(env, split)
     if spec.get("pick") is None:
-        raise ValueError(f"--env {env}: not a target-picking environment (no `pick:` section); use GraspBench/BinPick-v0")
+        raise ValueError(f"--env {env}: not a target-picking environment (no `pick:` section); use GraspBench/BinPick-v1")
     spec["pick"]["after_probe"] = after_probe
     settings.check()
     if (Path(out) / "dataset.json").exists():  # a resume: the same demonstrator, or the bins would mix two
@@ -196,6 +225,7 @@ def collect(env: str, bins: int, out, picks_per_bin: int = 12, seed: int = 0, sp
     write_metadata(out, {"graspbench_version": __version__, "env": env, "spec": spec, "seed": seed, "bins": bins,
                          "picks_per_bin": picks_per_bin, "after_probe": after_probe,
                          "demonstrator": dataclasses.asdict(settings)})
+    _record_code_version(out)
     tasks = [{"spec": spec, "seed": seed, "bin": b, "picks": picks_per_bin, "settings": dataclasses.asdict(settings), "out": str(out)}
              for b in range(bins) if not bin_path(out, b).exists()]
     picks = busy_s = physics_s = sim_s = 0.0

@@ -1,5 +1,6 @@
-"""The grasp policy pi_theta of IVFP (Murray et al., section IV.A), its imitation of the
-demonstrator's successful picks, and ``graspbench ivfp train-policy``.
+"""The grasp policy pi_theta of IVFP (Murray et al., section IV.A): what it sees (preprocessing),
+the network and its checkpoints. Imitation trains it (:mod:`.imitation`), REINFORCE improves it
+(:mod:`.reinforce`).
 
 **What it decides.** A pick in BinPick is a pre-grasp width (one of the spec's ``pick.widths_m``)
 and a point (u, v) on the target; the yaw is fixed. The policy factors as the paper's two
@@ -37,40 +38,20 @@ convolutions, top-down sums, 3x3 smoothing, every level upsampled to 1/2 and fus
 convolution; a learned embedding of the width is broadcast over the fused map and concatenated
 to it, and a 3x3 then a 1x1 convolution give one logit per cell at 1/2, upsampled bilinearly to
 the policy's resolution.
-
-**Imitation** (``train_policy``). From the demonstrator's successful picks only. Q_width: cross-
-entropy against the demonstrated width. Q_grasp: the paper's cross-entropy "with a Gaussian
-penalty" read as cross-entropy against a Gaussian soft target: with the demonstrated width fed to
-Q_grasp, the target distribution over valid cells is q(c) proportional to
-exp(-d(c)^2 / (2 sigma^2)), d the distance in image pixels from cell c's centre to the
-demonstrated point, and the loss is -sum_c q(c) log pi(c | s, w). A prediction a few millimetres
-from the demonstrated point is thus penalised a little, one far from it a lot, instead of every
-miss counting the same as with a one-hot target. (With sigma -> 0 it is Ravens' one-hot
-cross-entropy; the authors' code instead labelled cells within 10 px of the point a class of
-their own.) Images are flipped left-right at random: the closing axis stays along image u and the
-probe's pull stays towards the image's bottom, so a flipped pick is as physical as the original.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import io
-import json
-import math
-import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..io import reading, save_figure, write_atomic
-from .picks import read_bin, read_index, read_metadata
+from ..io import reading
+from .runs import save_checkpoint
 
 INPUTS = ("rgbd", "rgb")
 """What the policy sees besides the target mask: RGB and relative heights, or RGB only (the paper)."""
@@ -84,7 +65,6 @@ GROUPS = 8
 """GroupNorm groups; every layer's channels are a multiple of this."""
 CHECKPOINT_KIND = "ivfp-policy"
 CHECKPOINT_FIX = "train one with `graspbench ivfp train-policy` (or `graspbench ivfp reinforce`)"
-COLLECT_FIX = "collect demonstrations with `graspbench ivfp collect`"
 
 
 # --- what the policy sees --------------------------------------------------------------------
@@ -204,6 +184,28 @@ def action_log_prob(width_logits: torch.Tensor, pixel_log_probs: torch.Tensor, w
     return width_log_probs[rows, width_index] + pixel_log_probs[rows, cell]
 
 
+def block_log_probs(pixel_log_probs: torch.Tensor, shape: tuple[int, int], grid: int) -> torch.Tensor:
+    """log pi of each ``grid`` x ``grid`` block of cells, (B, blocks) in row-major block order, from
+    the cells' log-probabilities (B, h*w): the log of the sum of its cells' probabilities, -inf for
+    a block without a valid cell. A coarser action grid for REINFORCE: fewer, larger actions.
+    ``grid`` 1 returns the cells' own."""
+    if grid == 1:
+        return pixel_log_probs
+    rows, h, w = pixel_log_probs.shape[0], *shape
+    padded_h, padded_w = -(-h // grid) * grid, -(-w // grid) * grid
+    x = F.pad(pixel_log_probs.view(rows, h, w), (0, padded_w - w, 0, padded_h - h), value=float("-inf"))
+    x = x.view(rows, padded_h // grid, grid, padded_w // grid, grid).permute(0, 1, 3, 2, 4).flatten(3).flatten(1, 2)
+    valid = torch.isfinite(x).any(dim=2)
+    # Finite stand-ins for -inf: logsumexp's gradient at an all -inf block would be NaN.
+    return torch.logsumexp(x.masked_fill(~torch.isfinite(x), -1e30), dim=2).masked_fill(~valid, float("-inf"))
+
+
+def block_of(cell: np.ndarray | torch.Tensor, width: int, grid: int):
+    """The block (as :func:`block_log_probs` orders them) of flat cell indices on a grid ``width`` cells wide."""
+    row, column = cell // width, cell % width
+    return (row // grid) * -(-width // grid) + column // grid
+
+
 def entropy(log_probs: torch.Tensor) -> torch.Tensor:
     """Entropy of each row of log-probabilities (B, n), -inf entries (impossible actions) allowed."""
     finite = torch.isfinite(log_probs)
@@ -211,18 +213,6 @@ def entropy(log_probs: torch.Tensor) -> torch.Tensor:
     return -(safe.exp() * safe).sum(dim=1)
 
 
-def gaussian_targets(u: torch.Tensor, v: torch.Tensor, valid: torch.Tensor, downsample: int, sigma_px: float) -> torch.Tensor:
-    """The soft target of the imitation loss, (B, h*w): over each map's valid cells, proportional
-    to exp(-d^2 / (2 sigma^2)), d in image pixels from the cell's centre to (u, v). A point far
-    from every valid cell puts its mass on the nearest one (the softmax is shift-invariant)."""
-    centres_u, centres_v = cell_centres_px(tuple(valid.shape[1:]), downsample)
-    squared = (centres_u[None, None, :] - u[:, None, None]) ** 2 + (centres_v[None, :, None] - v[:, None, None]) ** 2
-    return torch.softmax((-squared / (2 * sigma_px**2)).masked_fill(~valid, float("-inf")).flatten(1), dim=1)
-
-
-def soft_cross_entropy(pixel_log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """-sum_c q(c) log pi(c), per row; invalid cells (q = 0, log pi = -inf) contribute nothing."""
-    return -(targets * pixel_log_probs.masked_fill(targets == 0, 0.0)).sum(dim=1)
 
 
 # --- the network -----------------------------------------------------------------------------
@@ -359,7 +349,7 @@ class GraspPolicy(nn.Module):
             if info is None or "grasp_depth_m" not in info:
                 raise ValueError("a policy acting on free space needs the environment's info with the observation "
                                  "(camera, grasp_depth_m, fingertip_clearance_m): pass info, or set free_space=False")
-            from ..agents import camera_from_info
+            from ..agents.protocol import camera_from_info
             from ..clearance import clear_for_widths
 
             camera, depth_m = camera_from_info(observation, info), np.asarray(observation["depth"])
@@ -419,13 +409,6 @@ def _choose(log_probs: np.ndarray, sample: bool, rng: np.random.Generator | None
 # --- checkpoints -----------------------------------------------------------------------------
 
 
-def save_checkpoint(path, payload: dict) -> None:
-    """Write a checkpoint atomically (a temporary name, then a rename)."""
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    write_atomic(Path(path), buffer.getvalue())
-
-
 def policy_payload(policy: GraspPolicy, **extra) -> dict:
     """What a policy checkpoint holds: enough for :func:`load_policy`, plus ``extra`` (how it was made)."""
     return {"kind": CHECKPOINT_KIND, "policy_config": policy.config, "state_dict": policy.state_dict(), **extra}
@@ -455,348 +438,4 @@ def policy_from_checkpoint(checkpoint: dict, source: str) -> GraspPolicy:
     return policy.eval()
 
 
-# --- demonstrations --------------------------------------------------------------------------
-
-
-@dataclass
-class Demonstrations:
-    """The successful picks of one or more collections, prepared at the policy's resolution."""
-
-    inputs: dict[str, np.ndarray]
-    """compact policy inputs (see :func:`prepare`), stacked along a leading pick axis"""
-    u: np.ndarray
-    """float32 (N,) demonstrated image column"""
-    v: np.ndarray
-    """float32 (N,) demonstrated image row"""
-    width_index: np.ndarray
-    """int64 (N,) demonstrated width"""
-    groups: np.ndarray
-    """int64 (N,) the bin each pick came from, unique across collections (for splitting)"""
-    widths_m: tuple[float, ...]
-    """the collections' pre-grasp widths"""
-    image_shape: tuple[int, int]
-    """(H, W) of the overhead images"""
-
-
-def load_demonstrations(roots: list[str], downsample: int, progress: bool = False) -> Demonstrations:
-    """The successful picks of collections (bin by bin, so whole collections never sit in memory)."""
-    from tqdm import tqdm
-
-    widths_m, parts, groups = None, [], []
-    for number, root in enumerate(roots):
-        metadata = read_metadata(root)
-        spec = metadata.get("spec")
-        pick = spec.get("pick") if isinstance(spec, dict) else None
-        if not pick or "widths_m" not in pick:
-            raise ValueError(f"--data {root}: its dataset.json has no spec with pick.widths_m; {COLLECT_FIX}")
-        if widths_m is None:
-            widths_m = tuple(pick["widths_m"])
-        elif tuple(pick["widths_m"]) != widths_m:
-            raise ValueError(f"--data {root}: widths {pick['widths_m']} differ from {list(widths_m)} of {roots[0]}; "
-                             "train on collections of one environment")
-        for b in tqdm(read_index(root)["bin"], desc=f"loading {root}", disable=not progress, leave=False):
-            arrays = read_bin(root, int(b))
-            missing = {"outcome", "rgb", "depth_m", "target_mask", "u", "v", "width_index"} - set(arrays)
-            if missing:
-                raise ValueError(f"--data {root}: bin {int(b)} lacks {sorted(missing)}; {COLLECT_FIX}")
-            for k in np.flatnonzero(arrays["outcome"] == "success"):
-                parts.append((prepare(arrays["rgb"][k], arrays["depth_m"][k], arrays["target_mask"][k], downsample),
-                              float(arrays["u"][k]), float(arrays["v"][k]), int(arrays["width_index"][k]),
-                              arrays["depth_m"][k].shape))
-                groups.append(number * 1_000_000 + int(b))
-    if not parts:
-        raise ValueError(f"--data {','.join(roots)}: no successful picks to imitate; {COLLECT_FIX}")
-    inputs = stack([p[0] for p in parts])
-    return Demonstrations(inputs, np.array([p[1] for p in parts], np.float32), np.array([p[2] for p in parts], np.float32),
-                          np.array([p[3] for p in parts], np.int64), np.array(groups, np.int64), widths_m, parts[0][4])
-
-
-def _flip(batch: dict[str, torch.Tensor], u: torch.Tensor, flips: torch.Tensor, image_width: int):
-    """Mirror the chosen rows left-right (inputs and demonstrated u)."""
-    out = {key: torch.where(flips.view(-1, *[1] * (value.dim() - 1)), value.flip(-1), value) for key, value in batch.items()}
-    return out, torch.where(flips, image_width - 1 - u, u)
-
-
-# --- imitation -------------------------------------------------------------------------------
-
-
-@dataclass
-class PolicyArgs:
-    data: str = "data/ivfp-seen"
-    """collections of probed picks (`graspbench ivfp collect`), comma-separated; their successful
-    picks are imitated, split by bin into training and validation"""
-    out: str = "runs/ivfp_policy"
-    """run folder: best.pt (lowest validation loss), last.pt (resume state), metrics.csv,
-    training_curve.png, run.json. An existing run with the same arguments and data is resumed"""
-    input: str = "rgbd"
-    """rgbd: RGB, target mask and heights relative to the target; rgb: RGB and mask (the paper)"""
-    downsample: int = 2
-    """image pixels per policy cell along each axis: 224 px images give a 112 x 112 policy grid"""
-    base_channels: int = 16
-    """channels of the backbone's first layer (its levels have 2, 4 and 8 times as many); a multiple of 8"""
-    fpn_channels: int = 32
-    """channels of the FPN decoder; a multiple of 8"""
-    width_embedding: int = 8
-    """size of the learned width embedding concatenated to the decoder's features"""
-    sigma_px: float = 6.0
-    """standard deviation, in image pixels, of the Gaussian soft target around the demonstrated
-    point (6 px is about 5 mm on the bin's floor: the demonstrator's own aim spreads 4 mm)"""
-    width_loss_weight: float = 1.0
-    """weight of Q_width's cross-entropy beside Q_grasp's"""
-    epochs: int = 30
-    """passes over the training picks"""
-    batch_size: int = 16
-    """picks per step"""
-    lr: float = 1e-3
-    """AdamW learning rate, annealed to zero over the epochs by a cosine"""
-    weight_decay: float = 1e-4
-    """AdamW weight decay"""
-    augment: bool = True
-    """mirror training picks left-right at random (physically equivalent: see the module's docstring)"""
-    val_fraction: float = 0.1
-    """share of the bins held out to choose the best epoch"""
-    seed: int = 0
-    """seeds the split, initialisation, batch order and augmentation"""
-    threads: int = 0
-    """torch threads; 0: one per core"""
-    progress: bool = True
-    """show progress bars and print every epoch"""
-
-    def check(self) -> None:
-        if self.input not in INPUTS:
-            raise ValueError(f"--input {self.input!r} is not one of {INPUTS}")
-        for name in ("epochs", "batch_size", "downsample", "width_embedding"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("base_channels", "fpn_channels"):
-            if getattr(self, name) < GROUPS or getattr(self, name) % GROUPS:
-                raise ValueError(f"--{name.replace('_', '-')} must be a positive multiple of {GROUPS}, "
-                                 f"got {getattr(self, name)}")
-        if not self.sigma_px > 0:
-            raise ValueError(f"--sigma-px must be positive, got {self.sigma_px}")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"--val-fraction must be between 0 and 1, got {self.val_fraction}")
-        if not self.data_roots:
-            raise ValueError("--data: give at least one collection folder")
-        for root in self.data_roots:
-            try:
-                read_metadata(root)
-            except ValueError as error:
-                raise ValueError(f"--data: {error}") from None
-
-    @property
-    def data_roots(self) -> list[str]:
-        return [root.strip() for root in self.data.split(",") if root.strip()]
-
-
-def _fingerprint(roots: list[str]) -> str:
-    digest = hashlib.sha256()
-    for root in roots:
-        for name in ("dataset.json", "index.csv"):
-            digest.update((Path(root) / name).read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def split_groups(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the training and validation picks, split by bin (picks of a bin share objects)."""
-    unique = np.unique(groups)
-    if len(unique) < 2:
-        raise ValueError(f"{len(unique)} bin of successful picks cannot be split into training and validation; {COLLECT_FIX}")
-    held = np.random.default_rng(seed).permutation(unique)[:max(1, round(len(unique) * fraction))]
-    val = np.isin(groups, held)
-    return np.flatnonzero(~val), np.flatnonzero(val)
-
-
-def _batch(demos: Demonstrations, picks: np.ndarray) -> dict[str, torch.Tensor]:
-    return {key: torch.from_numpy(value[picks]) for key, value in demos.inputs.items()}
-
-
-def imitation_losses(policy: GraspPolicy, batch: dict, u: torch.Tensor, v: torch.Tensor, width_index: torch.Tensor,
-                     sigma_px: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per pick: Q_grasp's soft cross-entropy, Q_width's cross-entropy, and the greedy cell's
-    distance (image px) to the demonstrated point, Q_grasp fed the demonstrated width."""
-    x, valid = to_tensors(batch, policy.input)
-    width_logits, pixel_log_probs = policy(x, valid, width_index)
-    targets = gaussian_targets(u, v, valid, policy.downsample, sigma_px)
-    pixel_loss = soft_cross_entropy(pixel_log_probs, targets)
-    width_loss = F.cross_entropy(width_logits, width_index, reduction="none")
-    with torch.no_grad():
-        w = valid.shape[2]
-        best = pixel_log_probs.argmax(dim=1)
-        centres_u, centres_v = cell_centres_px(tuple(valid.shape[1:]), policy.downsample)
-        error_px = torch.hypot(centres_u[best % w] - u, centres_v[best // w] - v)
-        width_hit = (width_logits.argmax(dim=1) == width_index).float()
-    return pixel_loss, width_loss, torch.stack([error_px, width_hit], dim=1)
-
-
-def evaluate_imitation(policy: GraspPolicy, demos: Demonstrations, picks: np.ndarray, sigma_px: float,
-                       batch_size: int = 64) -> dict:
-    """Mean losses, width accuracy and median point error (px) on ``picks``."""
-    policy.eval()
-    sums, stats = np.zeros(2), []
-    with torch.no_grad():
-        for start in range(0, len(picks), batch_size):
-            chosen = picks[start:start + batch_size]
-            pixel, width, extra = imitation_losses(policy, _batch(demos, chosen), torch.from_numpy(demos.u[chosen]),
-                                                   torch.from_numpy(demos.v[chosen]),
-                                                   torch.from_numpy(demos.width_index[chosen]), sigma_px)
-            sums += [pixel.sum().item(), width.sum().item()]
-            stats.append(extra.numpy())
-    stats = np.concatenate(stats)
-    return {"pixel_loss": float(sums[0]) / len(picks), "width_loss": float(sums[1]) / len(picks),
-            "point_error_px": float(np.median(stats[:, 0])), "width_accuracy": float(stats[:, 1].mean())}
-
-
-def train_policy(args: PolicyArgs, demos: Demonstrations | None = None) -> dict:
-    """Imitate the demonstrator's successful picks; keeps the epoch with the lowest validation
-    loss as best.pt; resumes a run stopped part-way. Returns the best epoch's metrics."""
-    from tqdm import tqdm
-
-    from .. import __version__
-
-    args.check()
-    torch.set_num_threads(args.threads or os.cpu_count() or 1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    roots = args.data_roots
-    demos = demos if demos is not None else load_demonstrations(roots, args.downsample, args.progress)
-    train_picks, val_picks = split_groups(demos.groups, args.val_fraction, args.seed)
-    meta = {"args": dataclasses.asdict(args), "fingerprint": _fingerprint(roots), "graspbench_version": __version__,
-            "train_picks": len(train_picks), "val_picks": len(val_picks)}
-
-    torch.manual_seed(args.seed)
-    policy = GraspPolicy(demos.widths_m, args.downsample, args.input, args.base_channels, args.fpn_channels,
-                         args.width_embedding)
-    optimiser = torch.optim.AdamW(policy.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    history, best, start_epoch = [], None, 0
-    last = out / "last.pt"
-    if last.exists():
-        with reading(last, "an IVFP policy training state", f"delete it to train {out} from the start"):
-            state = torch.load(last, map_location="cpu", weights_only=False)
-            if not isinstance(state, dict) or not {"meta", "state_dict", "optimiser", "history"} <= set(state):
-                raise ValueError("fields missing")
-        if not _same_imitation(state["meta"], meta):
-            raise ValueError(f"--out {out} holds a run with other arguments or data; choose another --out "
-                             "(or delete its last.pt to start over)")
-        policy.load_state_dict(state["state_dict"])
-        optimiser.load_state_dict(state["optimiser"])
-        history, best, start_epoch = state["history"], state["best"], len(state["history"])
-        if args.progress and start_epoch < args.epochs:
-            print(f"{out}: resuming after epoch {start_epoch}")
-
-    image_width = demos.image_shape[1]
-    epochs = tqdm(range(start_epoch, args.epochs), desc=f"imitation ({len(train_picks)} picks)", disable=not args.progress,
-                  initial=start_epoch, total=args.epochs)
-    for epoch in epochs:
-        started = time.perf_counter()
-        policy.train()
-        for group in optimiser.param_groups:  # a cosine from lr to 0 over the epochs, from the epoch alone
-            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * epoch / args.epochs))
-        # Generators seeded by the epoch: a resumed run draws what the uninterrupted one would.
-        order = torch.Generator().manual_seed(args.seed * 1000 + epoch)
-        flips = torch.Generator().manual_seed(args.seed * 1000 + epoch + 500)
-        permutation = train_picks[torch.randperm(len(train_picks), generator=order).numpy()]
-        sums = np.zeros(2)
-        for start in range(0, len(permutation), args.batch_size):
-            chosen = permutation[start:start + args.batch_size]
-            batch, u = _batch(demos, chosen), torch.from_numpy(demos.u[chosen])
-            if args.augment:
-                batch, u = _flip(batch, u, torch.rand(len(chosen), generator=flips) < 0.5, image_width)
-            pixel, width, _ = imitation_losses(policy, batch, u, torch.from_numpy(demos.v[chosen]),
-                                               torch.from_numpy(demos.width_index[chosen]), args.sigma_px)
-            loss = pixel.mean() + args.width_loss_weight * width.mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            sums += [pixel.sum().item(), width.sum().item()]
-        val = evaluate_imitation(policy, demos, val_picks, args.sigma_px)
-        row = {"epoch": epoch + 1, "pixel_loss": float(sums[0]) / len(train_picks),
-               "width_loss": float(sums[1]) / len(train_picks),
-               **{f"val_{k}": value for k, value in val.items()},
-               "val_loss": val["pixel_loss"] + args.width_loss_weight * val["width_loss"],
-               "seconds": time.perf_counter() - started}
-        history.append(row)
-        if best is None or row["val_loss"] < best["val_loss"]:
-            best = dict(row)
-            save_checkpoint(out / "best.pt", policy_payload(policy, **meta, epoch=epoch + 1, val=best))
-        save_checkpoint(last, {**policy_payload(policy, **meta, epoch=epoch + 1), "meta": meta,
-                               "optimiser": optimiser.state_dict(), "history": history, "best": best})
-        write_atomic(out / "metrics.csv", pd.DataFrame(history).to_csv(index=False))
-        _plot_imitation(history, out / "training_curve.png")
-        epochs.set_postfix(val_loss=f"{row['val_loss']:.3f}", width=f"{100 * row['val_width_accuracy']:.0f}%",
-                           error=f"{row['val_point_error_px']:.1f}px")
-    write_atomic(out / "run.json", json.dumps({**meta, "best": best, "widths_m": list(demos.widths_m),
-                                               "train_seconds": sum(r["seconds"] for r in history)}, indent=1))
-    if args.progress:
-        print(f"{out}/best.pt: epoch {best['epoch']} of {args.epochs}, validation loss {best['val_loss']:.3f}, "
-              f"width accuracy {100 * best['val_width_accuracy']:.0f}%, median point error {best['val_point_error_px']:.1f} px "
-              f"({len(train_picks)} training / {len(val_picks)} validation picks)")
-    return best
-
-
-def _same_imitation(old: dict, new: dict) -> bool:
-    """A run may be resumed with more epochs (the cosine then spans the new total) or other
-    threads, nothing else changed."""
-    free = ("epochs", "progress", "threads", "out")
-    strip = lambda args: {k: v for k, v in args.items() if k not in free}  # noqa: E731
-    return strip(old["args"]) == strip(new["args"]) and old["fingerprint"] == new["fingerprint"]
-
-
-def _plot_imitation(history: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    left.plot(epochs, [r["pixel_loss"] + r["width_loss"] for r in history], "o-", label="training")
-    left.plot(epochs, [r["val_pixel_loss"] + r["val_width_loss"] for r in history], "s--", label="validation")
-    left.set_xlabel("epoch")
-    left.set_ylabel("loss (Q_grasp soft CE + Q_width CE)")
-    left.legend()
-    right.plot(epochs, [100 * r["val_width_accuracy"] for r in history], "o-", color="tab:green")
-    right.set_xlabel("epoch")
-    right.set_ylabel("validation width accuracy (%)", color="tab:green")
-    twin = right.twinx()
-    twin.plot(epochs, [r["val_point_error_px"] for r in history], "s--", color="tab:purple")
-    twin.set_ylabel("median point error (image px)", color="tab:purple")
-    fig.suptitle("IVFP policy: imitation of the demonstrator's successful picks")
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
-# --- command line ----------------------------------------------------------------------------
-
-
-def add_commands(group) -> None:
-    """Register ``train-policy`` on the ``graspbench ivfp`` group."""
-    d = PolicyArgs()
-    p = group.add_parser("train-policy", help="imitate the demonstrator's successful picks: the IVFP policy (Q_width, Q_grasp)")
-    p.add_argument("--data", required=True, help="collections of probed picks, comma-separated (their successes are imitated)")
-    p.add_argument("--out", required=True, help="run folder (best.pt, last.pt, metrics.csv); an existing run is resumed")
-    p.add_argument("--input", choices=INPUTS, default=d.input,
-                   help="rgbd: RGB, mask and heights; rgb: RGB and mask (the paper)")
-    p.add_argument("--downsample", type=int, default=d.downsample, help="image pixels per policy cell along each axis")
-    p.add_argument("--base-channels", type=int, default=d.base_channels)
-    p.add_argument("--fpn-channels", type=int, default=d.fpn_channels)
-    p.add_argument("--sigma-px", type=float, default=d.sigma_px, help="Gaussian soft target's standard deviation (image px)")
-    p.add_argument("--width-loss-weight", type=float, default=d.width_loss_weight)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="share of bins held out for validation")
-    p.add_argument("--no-augment", action="store_true", help="no left-right mirroring")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: one per core)")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_train_policy)
-
-
-def cmd_train_policy(args) -> int:
-    train_policy(PolicyArgs(data=args.data, out=args.out, input=args.input, downsample=args.downsample,
-                            base_channels=args.base_channels, fpn_channels=args.fpn_channels, sigma_px=args.sigma_px,
-                            width_loss_weight=args.width_loss_weight, epochs=args.epochs, batch_size=args.batch_size,
-                            lr=args.lr, val_fraction=args.val_fraction, augment=not args.no_augment, seed=args.seed,
-                            threads=args.threads, progress=not args.quiet))
-    return 0
+__all__ = ["GraspPolicy", "PolicyAction", "load_policy", "policy_payload", "read_checkpoint", "save_checkpoint"]

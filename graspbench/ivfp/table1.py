@@ -12,7 +12,9 @@ import math
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.figure import Figure
 
+from ..bench.report import benchmark
 from ..io import save_figure, write_atomic
 
 # Murray et al., Table I: method -> objects -> (SR %, UPH); the paper ran no baseline on unseen objects.
@@ -33,8 +35,6 @@ OBJECTS = {"train": "seen", "test": "unseen"}
 def table1(bench: str = "runs/ivfp_bench", out: str = "results", workers: int | None = None,
            progress: bool = True) -> pd.DataFrame:
     """Run (or resume) the ivfp suite into ``bench`` and write Table I into ``out``."""
-    from ..bench.report import benchmark
-
     summary, _, _ = benchmark("ivfp", out=bench, workers=workers, progress=progress, resume=True, reference=None)
     table = table_rows(summary)
     out = Path(out)
@@ -107,12 +107,8 @@ def markdown(table: pd.DataFrame, bench) -> str:
 
 
 def _plot(table: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
     methods = list(dict.fromkeys(table["method"]))
     for ax, (key, title) in zip(axes, (("sr", "success rate (%)"), ("uph", "units per hour"))):
         for k, (objects, colour) in enumerate((("seen", "tab:blue"), ("unseen", "tab:orange"))):
@@ -129,17 +125,3 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
     fig.suptitle("IVFP Table I: graspbench (bars, 95% intervals) and the paper (black)", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
-
-
-def add_commands(group) -> None:
-    p = group.add_parser("table1", help="Table I: SR and UPH of Centroid, Random, IL, IL+ViTL, RL@20, RL@50, beside the paper's")
-    p.add_argument("--bench", default="runs/ivfp_bench", help="the ivfp suite's records; blocks already there are reused")
-    p.add_argument("--out", default="results", help="folder of ivfp.csv, .png and .md")
-    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_table1)
-
-
-def cmd_table1(args) -> int:
-    table1(args.bench, args.out, args.workers, not args.quiet)
-    return 0

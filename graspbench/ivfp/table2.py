@@ -26,9 +26,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from ..bench.metrics import Rate
+from ..data.generate import spec_mapping
 from ..io import write_atomic
+from ..parallel import run_tasks
+from ..versions import experiment_version
+from .classifier import load_classifier
+from .demonstrator import DemonstratorSettings, _env, demonstrate
 
 # Murray et al., Table II: pipeline -> (picks per hour, interventions per hour, label accuracy).
 PAPER_TABLE2 = {"full picks": (82, 24, 1.00), "IVFP": (158, 6, 0.96)}
@@ -38,8 +44,6 @@ MOTIONS = {"full picks": ("approach_close", "extract", "settle"), "IVFP": ("appr
 
 def pipeline_bin(task: dict) -> list[dict]:
     """The demonstrator's picks in one bin under one pipeline; plain data in and out (workers)."""
-    from .demonstrator import DemonstratorSettings, _env, demonstrate
-
     env = _env(json.dumps(task["spec"], sort_keys=True))
     observation, _ = env.reset(seed=task["seed"] + task["bin"])
     rows = []
@@ -58,15 +62,9 @@ def pipeline_bin(task: dict) -> list[dict]:
 
 
 def table2(classifier: str, bins: int = 10, picks_per_bin: int = 12, seed: int = 300000, split: str = "train",
-           env: str = "GraspBench/BinPick-v0", out: str = "results", workers: int | None = None,
+           env: str = "GraspBench/BinPick-v1", out: str = "results", workers: int | None = None,
            progress: bool = True) -> pd.DataFrame:
     """Run both pipelines on ``bins`` bins and write ivfp_table2.csv and .md into ``out``."""
-    from tqdm import tqdm
-
-    from ..data.generate import spec_mapping
-    from ..parallel import run_tasks
-    from .classifier import load_classifier
-
     judge = load_classifier(classifier)  # fail now on a bad --classifier, not after the picks
     spec = spec_mapping(env, split)
     if spec.get("pick") is None:
@@ -130,25 +128,6 @@ def markdown(table: pd.DataFrame, classifier, bins: int, picks_per_bin: int, see
               f"reset. Resets are rare here ({100 * full.intervention_rate:.1f}% of full picks, "
               f"{100 * ivfp.intervention_rate:.1f}% of IVFP's), so in simulation the probe and the release cost more than "
               "the extraction they replace. The IVFP label accuracy is over probed picks (a collision needs no "
-              "classifier); the full pipeline's labels are the truth by construction.", ""]
+              "classifier); the full pipeline's labels are the truth by construction.", "",
+              f"Measured by graspbench {experiment_version('ivfp')} (the IVFP experiment's code version).", ""]
     return "\n".join(lines)
-
-
-def add_commands(group) -> None:
-    p = group.add_parser("table2", help="Table II: picks and interventions per hour collecting with full picks or the probe")
-    p.add_argument("--classifier", default="agents/weights/ivfp-classifier.pt", help="the probe classifier that labels IVFP's picks")
-    p.add_argument("--bins", type=int, default=10, help="bins per pipeline")
-    p.add_argument("--picks-per-bin", type=int, default=12)
-    p.add_argument("--seed", type=int, default=300000, help="bin i is filled with seed + i (away from other collections)")
-    p.add_argument("--split", choices=["train", "test"], default="train", help="seen (train) or unseen (test) objects")
-    p.add_argument("--env", default="GraspBench/BinPick-v0")
-    p.add_argument("--out", default="results", help="folder of ivfp_table2.csv and .md")
-    p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_table2)
-
-
-def cmd_table2(args) -> int:
-    table2(args.classifier, args.bins, args.picks_per_bin, args.seed, args.split, args.env, args.out, args.workers,
-           not args.quiet)
-    return 0

@@ -8,7 +8,7 @@ import torch
 
 from ..agents.protocol import camera_from_info
 from ..agents.scripted import FailedGrasps
-from ..clearance import LOWEST_FINGERTIP_Z_M
+from ..clearance import LOWEST_FINGERTIP_Z_M, MAX_GRASP_DEPTH_M
 from ..grasp import Grasp
 from .dataset import model_input
 from .models import for_inference
@@ -30,16 +30,19 @@ class NetworkAgent:
             and that has not failed already in this episode (:class:`FailedGrasps`); False: the
             best peak, as the papers do.
         candidates: peaks considered by the clearance check.
+        max_grasp_depth_m: with the clearance check, the chosen grasp's fingertips go as deep as
+            the free space allows, at most this far below the surface at its centre
+            (:func:`~graspbench.clearance.fingertip_z`); None: the environment's fixed depth.
     """
 
     def __init__(self, checkpoint: str, name: str = "network", postprocess: dict | None = None, threads: int = 1,
-                 check_clearance: bool = True, candidates: int = 10):
+                 check_clearance: bool = True, candidates: int = 10, max_grasp_depth_m: float | None = MAX_GRASP_DEPTH_M):
         torch.set_num_threads(threads)
         model, meta = load_checkpoint(checkpoint, fix=f"make it again: `graspbench train-agents --agents {name}` "
                                                       f"for a shipped agent, `graspbench train` for your own")
         model_input, settings = meta["input"], meta["postprocess"]
         self.model, self.name, self.input = for_inference(model), name, model_input
-        self.check_clearance = check_clearance
+        self.check_clearance, self.max_grasp_depth_m = check_clearance, max_grasp_depth_m
         top_k = candidates if check_clearance else 1
         self.settings = PostProcess(**{**settings, "top_k": top_k, **(postprocess or {})})
 
@@ -60,5 +63,5 @@ class NetworkAgent:
         self.failures.last = plan_clear(maps_to_numpy(maps, 0), self.settings, observation["depth"], camera,
                                         info["max_opening_m"], info.get("grasp_depth_m", 0.01),
                                         info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
-                                        skip=lambda g: self.failures.tried(g, px_m))
+                                        skip=lambda g: self.failures.tried(g, px_m), max_depth_m=self.max_grasp_depth_m)
         return self.failures.last

@@ -32,9 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter
 
-from ..clearance import LOWEST_FINGERTIP_Z_M, fingers_clear, height_map, something_between
-from .dataset import OPENING_SCALE_PX
+from ..clearance import (LOWEST_FINGERTIP_Z_M, MAX_GRASP_DEPTH_M, TableView, fingers_clear, fingertip_z, height_map,
+                         something_between, table_view)
 from ..grasp import Grasp, wrap_angle
+from .dataset import OPENING_SCALE_PX
 
 QUALITY_MODES = ("raw", "softmax", "normalized")
 
@@ -222,18 +223,23 @@ def planner_candidates(maps: dict, settings: PostProcess) -> list[Grasp]:
 
 
 def plan_clear(maps: dict, settings: PostProcess, depth_m: np.ndarray, camera, max_opening_m: float,
-               grasp_depth_m: float, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, skip=None) -> Grasp:
+               grasp_depth_m: float, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, skip=None,
+               max_depth_m: float | None = MAX_GRASP_DEPTH_M) -> Grasp:
     """A network planner's grasp on one image: :func:`first_clear` over :func:`planner_candidates`,
-    the weak peaks weighed last (what the network agents and the simulated validation execute)."""
+    the weak peaks weighed last (what the network agents and the simulated validation execute),
+    the fingertips as deep as free space allows (:func:`~graspbench.clearance.fingertip_z`)."""
     return first_clear(planner_candidates(maps, settings), depth_m, camera, max_opening_m, grasp_depth_m, skip=skip,
-                       lowest_fingertip_z_m=lowest_fingertip_z_m, threshold=settings.threshold)
+                       lowest_fingertip_z_m=lowest_fingertip_z_m, threshold=settings.threshold,
+                       max_depth_m=max_depth_m)
 
 
 def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m: float, grasp_depth_m: float,
                 widen: tuple[float, ...] = (1.0, 1.25, 1.5), turns_deg: tuple[float, ...] = (0, 30, -30, 60, -60, 90),
-                skip=None, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, threshold: float = -np.inf) -> Grasp:
+                skip=None, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, threshold: float = -np.inf,
+                max_depth_m: float | None = None) -> Grasp:
     """The first grasp (best first) whose finger footprints and palm land on free space in the
-    depth image and that has something between its fingers (:func:`~graspbench.clearance.something_between`),
+    depth image (read in its orthographic view, where a footprint has the same shape at every depth
+    and place) and that has something between its fingers (:func:`~graspbench.clearance.something_between`),
     at the first of the ``widen`` factors of its opening that frees them (never past
     the gripper's maximum); if none does at its own angle, the first that does turned by the next
     of ``turns_deg``; if none does at any turn, the first that does at the widest opening, turned
@@ -247,56 +253,68 @@ def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m:
     no fallback but the best peak, a planner spent its episode colliding with the object 5 times.
     The widest opening matters on small and flat objects, where a network predicts an opening of a
     few pixels that 1.5 times itself leaves on the object.
-    The fingertips are where the environment puts them: ``grasp_depth_m`` below the surface seen
-    at the grasp's centre pixel, never below ``lowest_fingertip_z_m``. The check is
+    The check puts the fingertips where the environment puts them: ``grasp_depth_m`` below the
+    surface seen at the grasp's centre pixel, never below ``lowest_fingertip_z_m``. With
+    ``max_depth_m`` the chosen grasp then goes as deep as the free space allows
+    (:func:`~graspbench.clearance.fingertip_z`, its ``depth_m`` set); None leaves its depth to the
+    environment (the papers' fixed depth). The check is
     :func:`graspbench.clearance.fingers_clear`; like any check on one depth image it is blind to
     what the camera cannot see.
     """
-    heights = camera.heights_m(depth_m)
+    surface_m = camera.heights_m(depth_m)
+    heights = camera.orthographic_heights(depth_m)  # footprints are checked where they really fall
     free_space = height_map(heights)
-    geometry = []  # per grasp, what does not depend on the turn: pixel size, fingertip height, widest opening
-    for grasp in grasps:
-        row = int(np.clip(round(grasp.v), 0, depth_m.shape[0] - 1))
-        col = int(np.clip(round(grasp.u), 0, depth_m.shape[1] - 1))
-        px_m = float(camera.metres_per_pixel(depth_m[row, col]))
-        geometry.append((px_m, heights[row, col] - grasp_depth_m, max_opening_m / px_m))
+    views = [_view(grasp, depth_m, surface_m, camera, max_opening_m) for grasp in grasps]
     strong = [g.quality is None or g.quality > threshold for g in grasps]
     # A weak peak is worth its checks only where something stands within the fingers' reach.
-    weighed = [s or _within_reach(heights, g, widest / 2, lowest_fingertip_z_m)
-               for g, (_, _, widest), s in zip(grasps, geometry, strong)]
+    weighed = [s or _within_reach(heights, view.u, view.v, max_opening_m / view.px_m / 2, lowest_fingertip_z_m)
+               for view, s in zip(views, strong)]
     for tier in (True, False):
         for widest_only in (False, True):
             for turn in np.radians(turns_deg):
-                for grasp, (px_m, fingertip_z, max_opening_px), strength, weigh in \
-                        zip(grasps, geometry, strong, weighed):
+                for grasp, view, strength, weigh in zip(grasps, views, strong, weighed):
                     if strength != tier or not weigh:
                         continue
-                    candidate = _clear_candidate(grasp, turn, widest_only, px_m, fingertip_z, max_opening_px,
-                                                 heights, free_space, widen, skip, lowest_fingertip_z_m)
+                    candidate = _clear_candidate(grasp, view, turn, widest_only, grasp_depth_m, heights, free_space,
+                                                 widen, skip, lowest_fingertip_z_m)
+                    if candidate is not None and max_depth_m is not None:
+                        z = fingertip_z(free_space, view.u, view.v, candidate.angle_rad,
+                                        candidate.opening_px * view.scale, view.px_m, view.top_z, grasp_depth_m,
+                                        max_depth_m, lowest_fingertip_z_m)
+                        candidate = dataclasses.replace(
+                            candidate, depth_m=float(camera.depth_at_height(candidate.u, candidate.v, z)))
                     if candidate is not None:
                         return candidate
     return grasps[0]
 
 
-def _within_reach(heights_m: np.ndarray, grasp: Grasp, radius_px: float, floor_m: float) -> bool:
-    """Does anything higher than ``floor_m`` stand within ``radius_px`` of the grasp's centre, where
-    the fingers could close on it at some turn?"""
+def _view(grasp: Grasp, depth_m: np.ndarray, surface_m: np.ndarray, camera, max_opening_m: float) -> TableView:
+    row = int(np.clip(round(grasp.v), 0, depth_m.shape[0] - 1))
+    col = int(np.clip(round(grasp.u), 0, depth_m.shape[1] - 1))
+    return table_view(camera, grasp.u, grasp.v, float(depth_m[row, col]), float(surface_m[row, col]), max_opening_m)
+
+
+def _within_reach(heights_m: np.ndarray, u: float, v: float, radius_px: float, floor_m: float) -> bool:
+    """Does anything higher than ``floor_m`` stand within ``radius_px`` of (u, v), where the fingers
+    could close on it at some turn?"""
     r = int(np.ceil(radius_px))
-    top, left = max(int(grasp.v) - r, 0), max(int(grasp.u) - r, 0)
-    window = heights_m[top:int(grasp.v) + r + 1, left:int(grasp.u) + r + 1]
+    top, left = max(int(v) - r, 0), max(int(u) - r, 0)
+    window = heights_m[top:int(v) + r + 1, left:int(u) + r + 1]
     rows, cols = np.indices(window.shape)
-    inside = np.hypot(rows + top - grasp.v, cols + left - grasp.u) <= radius_px
+    inside = np.hypot(rows + top - v, cols + left - u) <= radius_px
     return bool((window[inside] > floor_m).any())
 
 
-def _clear_candidate(grasp: Grasp, turn: float, widest_only: bool, px_m: float, fingertip_z: float,
-                     max_opening_px: float, heights, free_space, widen, skip, lowest_fingertip_z_m: float):
+def _clear_candidate(grasp: Grasp, view: TableView, turn: float, widest_only: bool, grasp_depth_m: float, heights,
+                     free_space, widen, skip, lowest_fingertip_z_m: float):
     """``grasp`` turned by ``turn`` at the first of its openings that passes first_clear's checks, or None."""
     angle = wrap_angle(grasp.angle_rad + turn)
-    for opening_px in _openings(grasp.opening_px, max_opening_px, widen, widest_only):
+    shallow_z = view.top_z - grasp_depth_m
+    for opening_px in _openings(grasp.opening_px, view.max_opening_px, widen, widest_only):
         candidate = dataclasses.replace(grasp, angle_rad=angle, opening_px=opening_px)
-        if fingers_clear(free_space, grasp.u, grasp.v, angle, opening_px, px_m, fingertip_z, lowest_fingertip_z_m) \
-                and something_between(heights, grasp.u, grasp.v, angle, opening_px, px_m, lowest_fingertip_z_m) \
+        opening_table_px = opening_px * view.scale
+        if fingers_clear(free_space, view.u, view.v, angle, opening_table_px, view.px_m, shallow_z, lowest_fingertip_z_m) \
+                and something_between(heights, view.u, view.v, angle, opening_table_px, view.px_m, lowest_fingertip_z_m) \
                 and not (skip is not None and skip(candidate)):
             return candidate
     return None

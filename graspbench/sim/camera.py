@@ -153,3 +153,31 @@ class Camera:
 
     def metres_per_pixel(self, depth_m) -> np.ndarray:
         return np.asarray(depth_m) / self.fx
+
+    def table_pixel(self, u, v, depth_m) -> tuple[np.ndarray, np.ndarray]:
+        """Where the point seen at pixel (u, v) at ``depth_m`` lies in :meth:`orthographic_heights`:
+        the pixel its foot on the table projects to."""
+        points = self.pixel_to_world(u, v, depth_m)
+        points[..., 2] = 0.0
+        table_u, table_v, _ = self.world_to_pixel(points)
+        return table_u, table_v
+
+    def orthographic_heights(self, depth_m: np.ndarray) -> np.ndarray:
+        """World z on a top-down orthographic grid: pixel (u, v) is the table-plane square this
+        camera shows at (u, v), holding the highest point seen above it (``table_pixel``); squares
+        no ray reached (behind a tall object's side) take the highest of their neighbours.
+
+        A footprint of the hand is the same shape everywhere in this view. In the perspective image,
+        a surface 4 cm below another is seen displaced by 4/45 of its distance from the image centre:
+        5 mm at 6 cm, where a finger came down on the can it aimed at (issue 26).
+        """
+        v, u = np.indices(depth_m.shape)
+        points = self.pixel_to_world(u, v, depth_m)
+        table_u, table_v = self.table_pixel(u, v, depth_m)
+        cols = np.clip(np.round(table_u).astype(int), 0, depth_m.shape[1] - 1)
+        rows = np.clip(np.round(table_v).astype(int), 0, depth_m.shape[0] - 1)
+        heights = np.full(depth_m.shape, -np.inf)
+        np.maximum.at(heights, (rows, cols), points[..., 2])
+        while np.isinf(heights).any():
+            heights = np.where(np.isinf(heights), ndimage.maximum_filter(heights, size=3), heights)
+        return heights

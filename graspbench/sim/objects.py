@@ -15,6 +15,7 @@ Objects the gripper cannot grasp at all are filtered out with a logged message n
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -27,15 +28,21 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_atomic
+from .novel import novel_set
+from .obj_files import obj_text, read_obj_parts
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test", "all")
-BUILTIN_SETS = ("random_urdfs", "procedural", "blocks")
+BUILTIN_SETS = ("random_urdfs", "procedural", "blocks", "novel")
 MESH_SUFFIXES = (".obj", ".stl", ".ply")
 DENSITY_KG_M3 = 400.0
 MASS_RANGE_KG = (0.02, 0.5)
 MESH_FRICTION = 1.0
+MESH_ROLLING_FRICTION_M = 0.001
+"""rolling resistance of meshes (a lever arm, metres): on PyBullet's default of none a lying can
+or a ball dropped near the centre rolls out of the workspace (15 of 30 everyday objects at real
+size were lost while settling); 1 mm, a table with a soft top, keeps all 30 in view"""
 PROCEDURAL_SET_SIZE = 500
 
 
@@ -53,7 +60,9 @@ class ObjectModel:
         path: a URDF, or an OBJ whose ``o`` groups are convex parts (used for collision and looks).
         extents_m: axis-aligned size of the model in its own frame, scale applied.
         scale: uniform scale applied when spawning.
-        mass_kg: mass for meshes (URDFs carry their own).
+        mass_kg: mass for meshes (URDFs carry their own unless ``mass_factor`` is set).
+        friction: lateral friction; None: the URDF's own, or ``MESH_FRICTION`` for meshes.
+        mass_factor: None, or a factor applied to the mass at spawn (randomised scenes).
     """
 
     name: str
@@ -62,18 +71,40 @@ class ObjectModel:
     scale: float = 1.0
     mass_kg: float = 0.1
     rgba: tuple[float, float, float, float] = (0.8, 0.5, 0.2, 1.0)
+    friction: float | None = None
+    mass_factor: float | None = None
 
     def spawn(self, client, position, orientation) -> int:
         if self.path.endswith(".urdf"):
-            return client.loadURDF(self.path, position, orientation, globalScaling=self.scale)
-        mesh_scale = [self.scale] * 3
-        collision = client.createCollisionShape(client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale)
-        visual = client.createVisualShape(client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale, rgbaColor=self.rgba)
-        body = client.createMultiBody(self.mass_kg, collision, visual, position, orientation)
-        # PyBullet's default friction (0.5) lets light objects squirt out of the fingers;
-        # random_urdfs' own URDFs say 1.0, and so do graspbench's meshes.
-        client.changeDynamics(body, -1, lateralFriction=MESH_FRICTION)
+            body = client.loadURDF(self.path, position, orientation, globalScaling=self.scale)
+        else:
+            mesh_scale = [self.scale] * 3
+            collision = client.createCollisionShape(client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale)
+            visual = client.createVisualShape(client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale, rgbaColor=self.rgba)
+            body = client.createMultiBody(self.mass_kg, collision, visual, position, orientation)
+            # PyBullet's default friction (0.5) lets light objects squirt out of the fingers;
+            # random_urdfs' own URDFs say 1.0, and so do graspbench's meshes.
+            client.changeDynamics(body, -1, lateralFriction=MESH_FRICTION, rollingFriction=MESH_ROLLING_FRICTION_M)
+        if self.friction is not None:
+            client.changeDynamics(body, -1, lateralFriction=self.friction)
+        if self.mass_factor is not None:
+            client.changeDynamics(body, -1, mass=client.getDynamicsInfo(body, -1)[0] * self.mass_factor)
         return body
+
+
+def randomized(model: ObjectModel, rng: np.random.Generator, scale=None, friction=None, mass_factor=None,
+               max_opening_m: float = 0.08) -> ObjectModel:
+    """``model`` with its scale, friction and mass factor drawn from the given [min, max] ranges
+    (None leaves each as it is). ``model`` must have been loaded at ``scale[0]``; the scale is
+    clipped so that its smallest side still fits the opening less 5 mm."""
+    if scale is not None:
+        fits = (max_opening_m - 0.005) / min(model.extents_m) * scale[0]
+        model = scaled(model, float(rng.uniform(scale[0], max(min(scale[1], fits), scale[0]))) / scale[0])
+    if friction is not None:
+        model = dataclasses.replace(model, friction=float(rng.uniform(*friction)))
+    if mass_factor is not None:
+        model = dataclasses.replace(model, mass_factor=float(np.exp(rng.uniform(*np.log(mass_factor)))))
+    return model
 
 
 def load_object_set(name: str, split: str = "all", scale: float = 1.0, max_opening_m: float = 0.08,
@@ -81,7 +112,8 @@ def load_object_set(name: str, split: str = "all", scale: float = 1.0, max_openi
     """The graspable objects of a set, sorted by name.
 
     Args:
-        name: ``random_urdfs``, ``procedural``, ``blocks`` (procedural boxes only) or a folder path.
+        name: ``random_urdfs``, ``procedural``, ``blocks`` (procedural boxes only), ``novel`` (everyday
+            families no training set uses, see sim/novel.py) or a folder path.
         split: ``train``, ``test`` or ``all``.
         scale: uniform scale applied to every object.
         max_opening_m: objects whose smallest extent does not fit between the fingers are dropped.
@@ -92,13 +124,14 @@ def load_object_set(name: str, split: str = "all", scale: float = 1.0, max_openi
     if not scale > 0:
         raise ValueError(f"object scale must be positive, got {scale}")
     models = _raw_set(name, split)
-    return _graspable(name, split, tuple(_scaled(m, scale) for m in models), max_opening_m, min_size_m)
+    return _graspable(name, split, tuple(scaled(m, scale) for m in models), max_opening_m, min_size_m)
 
 
-def _scaled(model: ObjectModel, scale: float) -> ObjectModel:
+def scaled(model: ObjectModel, scale: float) -> ObjectModel:
+    """``model`` made ``scale`` times larger (meshes' masses follow their size; URDFs keep theirs)."""
     extents = tuple(float(e) * scale for e in model.extents_m)
     mass = model.mass_kg if model.path.endswith(".urdf") else _mass_kg(extents)
-    return ObjectModel(model.name, model.path, extents, model.scale * scale, mass, model.rgba)
+    return dataclasses.replace(model, extents_m=extents, scale=model.scale * scale, mass_kg=mass)
 
 
 def _mass_kg(extents_m) -> float:
@@ -137,6 +170,11 @@ def _raw_set(name: str, split: str) -> tuple[ObjectModel, ...]:
         folder = procedural_set(seed=0, count=PROCEDURAL_SET_SIZE, kinds=kinds)
         manifest = json.loads((folder / "manifest.json").read_text())
         return tuple(ObjectModel(f"{name}/{o['file'][:-4]}", str(folder / o["file"]), tuple(o["extents_m"]), rgba=tuple(o["rgba"]))
+                     for i, o in enumerate(manifest["objects"]) if _in_split(i, split))
+    if name == "novel":  # everyday families no training set uses, at real size (sim/novel.py)
+        folder = novel_set(cache_dir())
+        manifest = json.loads((folder / "manifest.json").read_text())
+        return tuple(ObjectModel(f"novel/{o['file'][:-4]}", str(folder / o["file"]), tuple(o["extents_m"]), rgba=tuple(o["rgba"]))
                      for i, o in enumerate(manifest["objects"]) if _in_split(i, split))
     folder = Path(name).expanduser()
     if not folder.is_dir():
@@ -194,7 +232,7 @@ def _user_folder(folder: Path, split: str) -> list[ObjectModel]:
             models.append(ObjectModel(name, str(path), _urdf_extents(path)))
         else:
             collision = convex_parts(path)
-            models.append(ObjectModel(name, str(collision), _extents(_read_obj_parts(collision))))
+            models.append(ObjectModel(name, str(collision), _extents(read_obj_parts(collision))))
     return models
 
 
@@ -269,7 +307,7 @@ def convex_parts(mesh_path: Path) -> Path:
     parts = _read_mesh_parts(mesh_path)
     if not all(part.is_convex for part in parts):
         parts = _decompose(mesh_path, parts, out)
-    write_atomic(out, _obj_text(parts))
+    write_atomic(out, obj_text(parts))
     return out
 
 
@@ -278,43 +316,13 @@ def _read_mesh_parts(path: Path) -> list:
     import trimesh
 
     try:
-        parts = _read_obj_parts(path) if path.suffix.lower() == ".obj" else [trimesh.load(path, force="mesh")]
+        parts = read_obj_parts(path) if path.suffix.lower() == ".obj" else [trimesh.load(path, force="mesh")]
     except Exception as error:  # trimesh and the OBJ parser fail in many ways on a damaged file
         raise ValueError(f"{path}: cannot read it as a mesh ({type(error).__name__}: {error}); "
                          f"export it again as OBJ, STL or PLY") from None
     parts = [p for p in parts if len(p.faces)]
     if not parts:
         raise ValueError(f"{path}: the mesh has no faces; export it again as OBJ, STL or PLY")
-    return parts
-
-
-def _read_obj_parts(path: Path) -> list:
-    """An OBJ's faces as one trimesh per ``o`` or ``g`` group (trimesh would merge them)."""
-    import trimesh
-
-    vertices, groups = [], [[]]
-    with open(path) as f:
-        for line in f:
-            fields = line.split()
-            if not fields:
-                continue
-            if fields[0] == "v":
-                vertices.append([float(x) for x in fields[1:4]])
-            elif fields[0] in ("o", "g") and groups[-1]:
-                groups.append([])
-            elif fields[0] == "f":
-                # "f 1/1/1 2/2/2 3/3/3": vertex indices are 1-based, negative ones count from the end
-                corners = [int(c.split("/")[0]) for c in fields[1:]]
-                corners = [c - 1 if c > 0 else len(vertices) + c for c in corners]
-                groups[-1] += [[corners[0], corners[k], corners[k + 1]] for k in range(1, len(corners) - 1)]
-    vertices = np.array(vertices, dtype=float).reshape(-1, 3)
-    if not np.isfinite(vertices).all():
-        raise ValueError("non-finite vertex coordinates")
-    parts = []
-    for faces in filter(None, groups):
-        faces = np.array(faces)
-        used, faces = np.unique(faces, return_inverse=True)
-        parts.append(trimesh.Trimesh(vertices[used], faces.reshape(-1, 3)))
     return parts
 
 
@@ -354,7 +362,7 @@ def box_model(extents_m, folder: Path, name: str = "box") -> ObjectModel:
     import trimesh
 
     path = Path(folder) / f"{name}.obj"
-    write_atomic(path, _obj_text([trimesh.creation.box(extents_m)]))
+    write_atomic(path, obj_text([trimesh.creation.box(extents_m)]))
     extents = tuple(float(e) for e in extents_m)
     return ObjectModel(name, str(path), extents, mass_kg=_mass_kg(extents))
 
@@ -379,7 +387,7 @@ def procedural_set(seed: int, count: int, kinds=PROCEDURAL_KINDS) -> Path:
         parts = _procedural_parts(kind, rng)
         rgba = (*rng.uniform(0.2, 1.0, 3).round(3), 1.0)
         file = f"{i:04d}.obj"
-        write_atomic(folder / file, _obj_text(parts))
+        write_atomic(folder / file, obj_text(parts))
         vertices = np.concatenate([p.vertices for p in parts])
         objects.append({"file": file, "kind": kind, "extents_m": np.ptp(vertices, axis=0).round(6).tolist(), "rgba": rgba})
     write_atomic(folder / "manifest.json", json.dumps({"seed": seed, "kinds": list(kinds), "objects": objects}, indent=1))
@@ -417,12 +425,3 @@ def _procedural_parts(kind: str, rng: np.random.Generator) -> list:
     return parts
 
 
-def _obj_text(parts) -> str:
-    """An OBJ with one ``o`` group per convex part: PyBullet makes each group its own convex hull."""
-    lines, offset = [], 1
-    for k, part in enumerate(parts):
-        lines.append(f"o part{k}")
-        lines += [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in part.vertices]
-        lines += [f"f {a + offset} {b + offset} {c + offset}" for a, b, c in part.faces]
-        offset += len(part.vertices)
-    return "\n".join(lines) + "\n"

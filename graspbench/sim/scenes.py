@@ -12,6 +12,8 @@ Kinds:
     packed: objects placed upright with random yaw, none touching another (VGN's "packed").
     stacked: a packed base layer, the other objects placed on top of base objects.
     bin: a pile inside a tray whose walls stay (dense bin picking).
+    plates: large flat plates on the table, the objects placed on them (REGRAD-like stacks where
+        the supporting objects stay largely visible: grasp priority matters); see :func:`_build_plates`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import numpy as np
 
 from .objects import ObjectModel
 
-SCENE_KINDS = ("single", "pile", "packed", "stacked", "bin")
+SCENE_KINDS = ("single", "pile", "packed", "stacked", "bin", "plates")
+SUPPORT_KINDS = ("stacked", "bin", "plates")  # scenes where objects rest on others: the support graph is reported
 TABLE_HALF_SIZE_M = 0.5
 TRAY_WALL_HEIGHT_M = 0.05  # low enough that the 20 cm palm of a hand at its lowest (fingertips 3 mm up) clears the walls
 WALL_THICKNESS_M = 0.01
@@ -187,6 +190,8 @@ def build_scene(world, kind: str, models: list[ObjectModel], rng: np.random.Gene
     elif kind == "packed":
         for model in models:
             _place_upright(scene, model, rng, spread_m=workspace_m / 2 - 0.05)
+    elif kind == "plates":
+        _build_plates(scene, models, rng)
     else:  # stacked
         n_base = (len(models) + 1) // 2
         for model in models[:n_base]:
@@ -256,5 +261,82 @@ def _place_on_top(scene: Scene, model: ObjectModel, rng) -> None:
             scene.settle(max_time_s=1.0)
             stacked_tries += 1
             if c.getContactPoints(body, below) or stacked_tries == STACKING_TRIES:
+                return
+    scene.remove(body)
+
+
+# --- plates: stacks where grasp priority matters ---------------------------------------------------
+
+
+
+def _build_plates(scene: Scene, models: list[ObjectModel], rng) -> None:
+    """Flat plates on the table, every object of ``models`` placed on one of them.
+
+    **Task description.** REGRAD-like stacks in which the supporting objects stay largely visible,
+    so that a planner which does not prefer top-level objects often aims at a supporting one (GP-Net's
+    grasp-priority claim). ``(len(models) + 1) // 2`` plates are drawn from the plate set
+    (:func:`graspbench.sim.plates.plate_models`: boxes 9-15 cm long, 5-9 cm wide, 1-3 cm high,
+    too long to grasp across their long side; graspable across their short side where it is under
+    the 7.5 cm the open hand passes around, not at all otherwise) and lie flat with random yaw,
+    wholly inside the workspace, none touching another. The objects are then placed upright with
+    random yaw on the plates in turn (every plate carries one before any carries two), their
+    centres within the middle 70% of the plate's length and 60% of its width, on another plate when
+    theirs has no room, and placed again (up to STACKING_TRIES times) while they slide off. An
+    object that finds no room is left out, as in the other kinds.
+
+    **Randomizations.** Which plates, their poses, each object's plate, offset on it and yaw: all
+    from ``rng``. The objects are the environment's (its object set and split); the plates are
+    added to them and are objects of the scene like any other (removed when lifted).
+
+    **Support.** Objects on a plate rest on it: the plate is not top-level until they are gone
+    (``info["top_level"]``); an object that slid off onto the table is top-level.
+    """
+    from .plates import plate_models
+
+    plates = plate_models()
+    n_plates = (len(models) + 1) // 2
+    bases = [b for i in rng.choice(len(plates), size=n_plates, replace=n_plates > len(plates))
+             if (b := _place_plate(scene, plates[int(i)], rng)) is not None]
+    if not bases:
+        return
+    for k, model in enumerate(models):
+        _place_on_plate(scene, model, bases, k % len(bases), rng)
+
+
+def _place_plate(scene: Scene, model: ObjectModel, rng) -> int | None:
+    """Flat, random yaw, wholly inside the workspace, touching nothing; its body, or None (no room)."""
+    body = scene.add(model, [0, 0, 0], [0, 0, 0, 1])
+    length, width, _ = model.extents_m
+    for _ in range(4 * PLACEMENT_TRIES):  # cheap tries (no settling); two long plates seldom fit at random
+        yaw = rng.uniform(-np.pi, np.pi)
+        half_x = abs(length / 2 * np.cos(yaw)) + abs(width / 2 * np.sin(yaw))
+        half_y = abs(length / 2 * np.sin(yaw)) + abs(width / 2 * np.cos(yaw))
+        room = scene.workspace_m / 2 - 0.005
+        x, y = rng.uniform(-1, 1, size=2) * np.maximum([room - half_x, room - half_y], 0.0)
+        _put(scene, body, x, y, 0.002, yaw)
+        if _free(scene, body, margin_m=0.004):
+            return body
+    scene.remove(body)
+    return None
+
+
+def _place_on_plate(scene: Scene, model: ObjectModel, bases: list[int], first: int, rng) -> None:
+    """Upright on plate ``bases[first]`` (on any of ``bases`` after half the tries), its centre
+    within the middle 70% of the plate's length and 60% of its width."""
+    c = scene.world.client
+    body = scene.add(model, [0, 0, 0], [0, 0, 0, 1])
+    tries = 0
+    for attempt in range(PLACEMENT_TRIES):
+        plate = bases[first] if attempt < PLACEMENT_TRIES // 2 else bases[int(rng.integers(len(bases)))]
+        length, width, _ = scene.objects[plate].extents_m
+        (x, y, _), q = scene.world.pose(plate)
+        yaw = 2 * np.arctan2(q[2], q[3])  # the plate lies flat: its orientation is a yaw
+        along, across = rng.uniform(-0.35, 0.35) * length, rng.uniform(-0.3, 0.3) * width
+        px, py = x + along * np.cos(yaw) - across * np.sin(yaw), y + along * np.sin(yaw) + across * np.cos(yaw)
+        _put(scene, body, px, py, c.getAABB(plate)[1][2] + 0.003, rng.uniform(-np.pi, np.pi))
+        if _free(scene, body, margin_m=0.0):
+            scene.settle(max_time_s=1.0)
+            tries += 1
+            if c.getContactPoints(body, plate) or tries == STACKING_TRIES:
                 return
     scene.remove(body)
