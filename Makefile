@@ -10,6 +10,8 @@ benchmark: $(STAMP)
 	$(VENV)/bin/graspbench benchmark --out runs/benchmark
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check graspbench tests
+	$(VENV)/bin/ruff format --check graspbench tests
 	$(VENV)/bin/python -m pytest
 
 setup: $(STAMP)

@@ -7,8 +7,18 @@ __version__ = "0.1.0"
 
 # Modules that only drive, report or plot: editing them changes no measurement, so they are left
 # out of code_version() (a new module counts until it is listed here).
-NOT_MEASURING = ("cli.py", "bench/report.py", "bench/analyze.py", "bench/replay.py", "bench/show.py",
-                 "bench/perf.py", "bench/experiments.py", "bench/agents_training.py", "active/report.py", "active/cli.py")
+NOT_MEASURING = (
+    "cli.py",
+    "bench/report.py",
+    "bench/analyze.py",
+    "bench/replay.py",
+    "bench/show.py",
+    "bench/perf.py",
+    "bench/experiments.py",
+    "bench/agents_training.py",
+    "active/report.py",
+    "active/cli.py",
+)
 
 
 @functools.cache

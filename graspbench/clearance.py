@@ -57,8 +57,9 @@ def table_view(camera, u: float, v: float, depth_m: float, top_z_m: float, max_o
     image_px_m = float(camera.metres_per_pixel(depth_m))
     table_px_m = float(camera.metres_per_pixel(camera.depth_at_height(u, v, 0.0)))
     table_u, table_v = camera.table_pixel(u, v, depth_m)
-    return TableView(float(table_u), float(table_v), table_px_m, image_px_m / table_px_m, top_z_m,
-                     max_opening_m / image_px_m)
+    return TableView(
+        float(table_u), float(table_v), table_px_m, image_px_m / table_px_m, top_z_m, max_opening_m / image_px_m
+    )
 
 
 def height_map(heights_m: np.ndarray) -> np.ndarray:
@@ -73,9 +74,17 @@ def height_map(heights_m: np.ndarray) -> np.ndarray:
     return maximum_filter(heights_m, size=3)
 
 
-def fingers_clear(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float,
-                  fingertip_z_m: float, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M,
-                  clearance_m: float = 0.003) -> bool:
+def fingers_clear(
+    heights_m: np.ndarray,
+    u: float,
+    v: float,
+    angle_rad: float,
+    opening_px: float,
+    px_m: float,
+    fingertip_z_m: float,
+    lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M,
+    clearance_m: float = 0.003,
+) -> bool:
     """Do the fingers and the palm of a top-down grasp at pixel (u, v) come down on free space?
 
     Args:
@@ -92,9 +101,19 @@ def fingers_clear(heights_m: np.ndarray, u: float, v: float, angle_rad: float, o
     return footprint_clear(heights_m, u, v, angle_rad, opening_px, px_m, fingertip_z_m, clearance_m)
 
 
-def fingertip_z(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float,
-                top_z_m: float, grasp_depth_m: float, max_depth_m: float | None = MAX_GRASP_DEPTH_M,
-                lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, clearance_m: float = 0.003) -> float:
+def fingertip_z(
+    heights_m: np.ndarray,
+    u: float,
+    v: float,
+    angle_rad: float,
+    opening_px: float,
+    px_m: float,
+    top_z_m: float,
+    grasp_depth_m: float,
+    max_depth_m: float | None = MAX_GRASP_DEPTH_M,
+    lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M,
+    clearance_m: float = 0.003,
+) -> float:
     """Where the fingertips of a top-down grasp stop (world z), decided per grasp from the depth image.
 
     At least ``grasp_depth_m`` below ``top_z_m`` (the surface seen at the grasp's centre, as the
@@ -122,13 +141,21 @@ def fingertip_z(heights_m: np.ndarray, u: float, v: float, angle_rad: float, ope
     if max_depth_m is None:
         return shallowest
     fingers, palm = footprint_heights(heights_m, u, v, angle_rad, opening_px, px_m)
-    deepest = max(top_z_m - max_depth_m, fingers + clearance_m, palm - FINGER_LENGTH_M + clearance_m,
-                  lowest_fingertip_z_m)
+    deepest = max(
+        top_z_m - max_depth_m, fingers + clearance_m, palm - FINGER_LENGTH_M + clearance_m, lowest_fingertip_z_m
+    )
     return min(shallowest, deepest)
 
 
-def something_between(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float,
-                      lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M) -> bool:
+def something_between(
+    heights_m: np.ndarray,
+    u: float,
+    v: float,
+    angle_rad: float,
+    opening_px: float,
+    px_m: float,
+    lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M,
+) -> bool:
     """Does anything stand between the fingers of a top-down grasp, higher than the lowest the
     fingertips go? A grasp that closes on the bare table holds nothing, however free its fingers:
     with one thin object left, networks put their best (sub-threshold) peak on an empty corner of
@@ -143,8 +170,14 @@ def something_between(heights_m: np.ndarray, u: float, v: float, angle_rad: floa
     return highest_under("between", heights_m, u, v, angle_rad, opening_px, px_m) > lowest_fingertip_z_m
 
 
-def clear_everywhere(heights_m: np.ndarray, fingertip_z_m: np.ndarray, openings_px, px_m: float,
-                     lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, clearance_m: float = 0.003) -> np.ndarray:
+def clear_everywhere(
+    heights_m: np.ndarray,
+    fingertip_z_m: np.ndarray,
+    openings_px,
+    px_m: float,
+    lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M,
+    clearance_m: float = 0.003,
+) -> np.ndarray:
     """:func:`fingers_clear` at every pixel at once, for grasps whose closing axis runs along u
     (yaw 0, a fixed-yaw hand), at each of several openings: a boolean (len(openings_px), H, W)
     map. Each footprint's highest point is a maximum filter of the height map, so searching a whole
@@ -158,6 +191,7 @@ def clear_everywhere(heights_m: np.ndarray, fingertip_z_m: np.ndarray, openings_
         px_m, lowest_fingertip_z_m, clearance_m: as for :func:`fingers_clear`, one metres-per-pixel
             for the whole image (the caller's, e.g. at the target's depth).
     """
+
     def reach(half_px: float) -> int:  # the offsets d with |d| <= half_px
         return int(np.floor(half_px + 1e-9))
 
@@ -178,13 +212,22 @@ def clear_everywhere(heights_m: np.ndarray, fingertip_z_m: np.ndarray, openings_
         inner, outer = opening_px / 2, opening_px / 2 + thickness_px
         fingers = np.full(heights_m.shape, -np.inf)
         for d in range(int(np.ceil(inner - 1e-9)), reach(outer) + 1):
-            fingers = np.maximum(fingers, np.maximum(padded[:, pad + d:pad + d + width], padded[:, pad - d:pad - d + width]))
+            fingers = np.maximum(
+                fingers, np.maximum(padded[:, pad + d : pad + d + width], padded[:, pad - d : pad - d + width])
+            )
         clear[k] = (fingers < fingertip_z_m - clearance_m) & palm_clear
     return clear
 
 
-def clear_for_widths(depth_m: np.ndarray, camera, px_m: float, widths_m, grasp_depth_m: float,
-                     lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, where: np.ndarray | None = None) -> np.ndarray:
+def clear_for_widths(
+    depth_m: np.ndarray,
+    camera,
+    px_m: float,
+    widths_m,
+    grasp_depth_m: float,
+    lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M,
+    where: np.ndarray | None = None,
+) -> np.ndarray:
     """:func:`clear_everywhere` for each of a fixed-yaw hand's widths, fingertips ``grasp_depth_m``
     below every pixel's surface: a boolean (len(widths_m), H, W) map.
 
@@ -202,37 +245,52 @@ def clear_for_widths(depth_m: np.ndarray, camera, px_m: float, widths_m, grasp_d
         # What a footprint at a pixel of `where` reads, plus height_map's neighbour and a spare one.
         reach_u = int(np.ceil(max(max(widths_m) / 2 + FINGER_THICKNESS_M, PALM_SIZE_M[0] / 2) / px_m)) + 2
         reach_v = int(np.ceil(max(FINGER_WIDTH_M, PALM_SIZE_M[1]) / 2 / px_m)) + 2
-        window = (slice(max(rows.min() - reach_v, 0), rows.max() + reach_v + 1),
-                  slice(max(cols.min() - reach_u, 0), cols.max() + reach_u + 1))
+        window = (
+            slice(max(rows.min() - reach_v, 0), rows.max() + reach_v + 1),
+            slice(max(cols.min() - reach_u, 0), cols.max() + reach_u + 1),
+        )
     surface_m = surface_m[window]
     heights, fingertip_z_m = height_map(surface_m), surface_m - grasp_depth_m
     clear = np.zeros((len(widths_m),) + depth_m.shape, bool)
-    clear[(slice(None),) + window] = clear_everywhere(heights, fingertip_z_m, [w / px_m for w in widths_m], px_m,
-                                                      lowest_fingertip_z_m)
+    clear[(slice(None),) + window] = clear_everywhere(
+        heights, fingertip_z_m, [w / px_m for w in widths_m], px_m, lowest_fingertip_z_m
+    )
     return clear if where is None else clear & where
 
 
-def footprint_clear(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float,
-                    fingertip_z: float, clearance_m: float = 0.003) -> bool:
+def footprint_clear(
+    heights_m: np.ndarray,
+    u: float,
+    v: float,
+    angle_rad: float,
+    opening_px: float,
+    px_m: float,
+    fingertip_z: float,
+    clearance_m: float = 0.003,
+) -> bool:
     """Would a top-down grasp at pixel (u, v) come down on free space? Both finger footprints
     must be lower than the fingertips and the palm's lower than its underside, by ``clearance_m``,
     in a height map (world z per pixel). Blind to what the camera cannot see."""
     # Most grasps that are not clear put a finger on something, and the fingers' window is a fraction of the palm's.
     if not highest_under("fingers", heights_m, u, v, angle_rad, opening_px, px_m) < fingertip_z - clearance_m:
         return False
-    return bool(highest_under("palm", heights_m, u, v, angle_rad, opening_px, px_m)
-                < fingertip_z + FINGER_LENGTH_M - clearance_m)
+    return bool(
+        highest_under("palm", heights_m, u, v, angle_rad, opening_px, px_m)
+        < fingertip_z + FINGER_LENGTH_M - clearance_m
+    )
 
 
-def footprint_heights(heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float
-                      ) -> tuple[float, float]:
+def footprint_heights(
+    heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float
+) -> tuple[float, float]:
     """The highest point under the fingers' and under the palm's footprints of a top-down grasp at
     pixel (u, v), in a height map (world z per pixel); -inf where a footprint leaves the image."""
     return tuple(highest_under(part, heights_m, u, v, angle_rad, opening_px, px_m) for part in ("fingers", "palm"))
 
 
-def highest_under(part: str, heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float,
-                   px_m: float) -> float:
+def highest_under(
+    part: str, heights_m: np.ndarray, u: float, v: float, angle_rad: float, opening_px: float, px_m: float
+) -> float:
     """The highest point under the ``fingers`` or the ``palm`` of a top-down grasp, or ``between``
     the fingers (what they would close on); -inf off the image."""
     inner = opening_px / 2
@@ -243,15 +301,18 @@ def highest_under(part: str, heights_m: np.ndarray, u: float, v: float, angle_ra
     # Only the window the part can reach matters.
     reach = int(np.ceil(reach_px)) + 1
     top, left = max(int(v) - reach, 0), max(int(u) - reach, 0)
-    heights_m = heights_m[top:int(v) + reach + 1, left:int(u) + reach + 1]
+    heights_m = heights_m[top : int(v) + reach + 1, left : int(u) + reach + 1]
     rows, cols = np.indices(heights_m.shape)
     rows, cols = rows + top, cols + left
     axis = np.array([np.cos(angle_rad), -np.sin(angle_rad)])
     along = (cols - u) * axis[0] + (rows - v) * axis[1]
     across = np.abs((cols - u) * axis[1] - (rows - v) * axis[0])
     if part == "fingers":
-        under = (across <= FINGER_WIDTH_M / px_m / 2) & (np.abs(along) >= inner) & \
-            (np.abs(along) <= inner + FINGER_THICKNESS_M / px_m)
+        under = (
+            (across <= FINGER_WIDTH_M / px_m / 2)
+            & (np.abs(along) >= inner)
+            & (np.abs(along) <= inner + FINGER_THICKNESS_M / px_m)
+        )
     elif part == "between":
         under = (across <= FINGER_WIDTH_M / px_m / 2) & (np.abs(along) < inner)
     else:

@@ -49,8 +49,10 @@ def cmd_envs(args) -> int:
         if env_id.startswith("GraspBench/"):
             spec = load_spec(entry.kwargs["spec"])
             s = spec.scene
-            print(f"{env_id:26s} {s.kind:8s} {s.objects} ({s.split}, x{s.object_scale:g}), "
-                  f"{s.object_count[0]}-{s.object_count[1]} objects   {entry.kwargs['spec']}")
+            print(
+                f"{env_id:26s} {s.kind:8s} {s.objects} ({s.split}, x{s.object_scale:g}), "
+                f"{s.object_count[0]}-{s.object_count[1]} objects   {entry.kwargs['spec']}"
+            )
     return 0
 
 
@@ -72,13 +74,25 @@ def cmd_benchmark(args) -> int:
     agents = args.agents.split(",") if args.agents else None
     reference = None if args.reference == "none" else Path(args.reference) if args.reference else REFERENCE
     try:
-        summary, bar_rows, comparison = benchmark(args.suite, args.out, executor=args.executor, workers=args.workers,
-                                                  address=args.address, seed=args.seed, agents=agents,
-                                                  progress=not args.quiet, resume=args.resume, reference=reference)
+        summary, bar_rows, comparison = benchmark(
+            args.suite,
+            args.out,
+            executor=args.executor,
+            workers=args.workers,
+            address=args.address,
+            seed=args.seed,
+            agents=agents,
+            progress=not args.quiet,
+            resume=args.resume,
+            reference=reference,
+        )
     except KeyboardInterrupt:
         # A fresh run starts from nothing, so say how to keep what this one finished.
-        print(f"\ninterrupted: the finished blocks are kept in {args.out}/attempts; continue with "
-              f"`graspbench benchmark --resume --out {args.out}` and the same other options", file=sys.stderr)
+        print(
+            f"\ninterrupted: the finished blocks are kept in {args.out}/attempts; continue with "
+            f"`graspbench benchmark --resume --out {args.out}` and the same other options",
+            file=sys.stderr,
+        )
         return 130
     print(leaderboard(summary))
     for bar, measured, verdict in bar_rows:
@@ -126,15 +140,21 @@ def cmd_perf(args) -> int:
     results = perf_sim(trials=args.trials, resets=args.resets, progress=not args.quiet)
     for kind in ("boxes", "meshes"):
         r = results[kind]
-        print(f"{kind:6s} ({r['objects']}, pile scenes): {r['steps_per_trial']:.0f} steps per trial, "
-              f"trial {r['trial_ms']:.1f} ms vs floor {r['floor_ms']:.1f} ms -> overhead x{r['overhead_ratio']:.2f} "
-              f"({100 * r['physics_share']:.0f}% of the trial inside stepSimulation; "
-              f"{r['step_us_in_trial']:.0f} us/step in the trial, {r['step_us_floor']:.0f} us/step at rest); "
-              f"{r['trials_per_core_second']:.1f} trials per core-second")
-    print(f"render {results['render']['width_px']}x{results['render']['height_px']}: {results['render']['render_ms']:.1f} ms")
+        print(
+            f"{kind:6s} ({r['objects']}, pile scenes): {r['steps_per_trial']:.0f} steps per trial, "
+            f"trial {r['trial_ms']:.1f} ms vs floor {r['floor_ms']:.1f} ms -> overhead x{r['overhead_ratio']:.2f} "
+            f"({100 * r['physics_share']:.0f}% of the trial inside stepSimulation; "
+            f"{r['step_us_in_trial']:.0f} us/step in the trial, {r['step_us_floor']:.0f} us/step at rest); "
+            f"{r['trials_per_core_second']:.1f} trials per core-second"
+        )
+    print(
+        f"render {results['render']['width_px']}x{results['render']['height_px']}: {results['render']['render_ms']:.1f} ms"
+    )
     m = results["reset_memory"]
-    print(f"{m['resets']} resets of {m['env']}: resident memory {m['rss_before_mb']:.0f} -> {m['rss_after_mb']:.0f} MB "
-          f"(+{m['growth_mb']:.1f} MB), {m['reset_ms']:.1f} ms per reset")
+    print(
+        f"{m['resets']} resets of {m['env']}: resident memory {m['rss_before_mb']:.0f} -> {m['rss_after_mb']:.0f} MB "
+        f"(+{m['growth_mb']:.1f} MB), {m['reset_ms']:.1f} ms per reset"
+    )
     if args.json:
         _write_json(args.json, results)
     return 0
@@ -144,12 +164,24 @@ def cmd_generate(args) -> int:
     from .data.generate import LabelSettings, generate_dataset
 
     settings = LabelSettings(candidates_per_object=args.candidates_per_object)
-    summary = generate_dataset(args.env, args.scenes, args.out, seed=args.seed, split=args.split, workers=args.workers,
-                               executor=args.executor, address=args.address, settings=settings, progress=not args.quiet,
-                               vary=args.vary)
-    print(f"{args.out}: {summary['scenes']} scenes ({summary['made_now']} made now in {summary['wall_s']:.0f} s), "
-          f"{summary['candidates']} candidates, {summary['successes']} verified successes "
-          f"({summary['collision_free_successes']} collision-free)")
+    summary = generate_dataset(
+        args.env,
+        args.scenes,
+        args.out,
+        seed=args.seed,
+        split=args.split,
+        workers=args.workers,
+        executor=args.executor,
+        address=args.address,
+        settings=settings,
+        progress=not args.quiet,
+        vary=args.vary,
+    )
+    print(
+        f"{args.out}: {summary['scenes']} scenes ({summary['made_now']} made now in {summary['wall_s']:.0f} s), "
+        f"{summary['candidates']} candidates, {summary['successes']} verified successes "
+        f"({summary['collision_free_successes']} collision-free)"
+    )
     if summary["made_now"]:
         print(f"  {summary['trials']} grasp trials, {summary['trials_per_core_hour']:.0f} per core-hour")
     return 0
@@ -178,12 +210,14 @@ def cmd_perf_datagen(args) -> int:
     from .bench.perf import perf_datagen
 
     r = perf_datagen(scenes=args.scenes, env_id=args.env, progress=not args.quiet)
-    print(f"{r['env']} ({r['objects']}, {r['split']} objects), {r['scenes']} scenes on one core: "
-          f"{r['s_per_scene']:.2f} s per scene ({r['scene_in_floor_steps']} bare physics steps of the floor, "
-          f"{r['floor_ms_per_1000_steps']:.0f} ms per 1000), "
-          f"{r['scenes_per_hour']:.0f} scenes per hour, {r['trials_per_core_hour']:.0f} grasp trials and "
-          f"{r['verified_successes_per_core_hour']:.0f} verified successes per core-hour "
-          f"({r['successes_per_object']:.2f} successes per object)")
+    print(
+        f"{r['env']} ({r['objects']}, {r['split']} objects), {r['scenes']} scenes on one core: "
+        f"{r['s_per_scene']:.2f} s per scene ({r['scene_in_floor_steps']} bare physics steps of the floor, "
+        f"{r['floor_ms_per_1000_steps']:.0f} ms per 1000), "
+        f"{r['scenes_per_hour']:.0f} scenes per hour, {r['trials_per_core_hour']:.0f} grasp trials and "
+        f"{r['verified_successes_per_core_hour']:.0f} verified successes per core-hour "
+        f"({r['successes_per_object']:.2f} successes per object)"
+    )
     if args.json:
         _write_json(args.json, r)
     return 0
@@ -200,31 +234,44 @@ def cmd_train(args) -> int:
         options[key] = yaml.safe_load(value)
     best = train(options_from(args, TrainArgs, model_options=options, progress=not args.quiet))
     simulated = f", simulated {100 * best['val_sim_success']:.1f}%" if "val_sim_success" in best else ""
-    print(f"best: epoch {best['epoch']}, validation top-1 {100 * best['val_top1']:.1f}%, "
-          f"top-5 {100 * best['val_top5']:.1f}%{simulated} -> {args.out}/best.pt")
+    print(
+        f"best: epoch {best['epoch']}, validation top-1 {100 * best['val_top1']:.1f}%, "
+        f"top-5 {100 * best['val_top5']:.1f}%{simulated} -> {args.out}/best.pt"
+    )
     return 0
 
 
 def cmd_evaluate_offline(args) -> int:
     from torch.utils.data import DataLoader
 
-    from .planners.offline import rectangle_scores, simulated_top1
     from .planners.dataset import GraspDataset, collate
+    from .planners.offline import rectangle_scores, simulated_top1
     from .planners.postprocess import PostProcess
     from .planners.train import load_checkpoint
 
-    model, checkpoint = load_checkpoint(args.checkpoint, fix="give --checkpoint a best.pt written by `graspbench train`")
+    model, checkpoint = load_checkpoint(
+        args.checkpoint, fix="give --checkpoint a best.pt written by `graspbench train`"
+    )
     settings = PostProcess(**checkpoint["postprocess"])
     positives = checkpoint.get("args", {}).get("positives", "collision_free")
     scenes = list(range(args.scenes)) if args.scenes else None
     dataset = GraspDataset(args.data, input=checkpoint["input"], positives=positives, scenes=scenes)
-    result = {"checkpoint": args.checkpoint, "data": args.data,
-              **rectangle_scores(model, DataLoader(dataset, batch_size=8, collate_fn=collate), settings)}
+    result = {
+        "checkpoint": args.checkpoint,
+        "data": args.data,
+        **rectangle_scores(model, DataLoader(dataset, batch_size=8, collate_fn=collate), settings),
+    }
     if not args.no_sim:
         result.update(simulated_top1(model, dataset, settings, progress=not args.quiet))
-    print(f"{args.checkpoint} on {args.data} ({result['images']} images): top-1 {100 * result['top1']:.1f}%, "
-          f"top-5 {100 * result['top5']:.1f}%" + (f", top-1 executed in simulation {100 * result['sim_top1_success']:.1f}% "
-                                                    f"{result['sim_outcomes']}" if not args.no_sim else ""))
+    print(
+        f"{args.checkpoint} on {args.data} ({result['images']} images): top-1 {100 * result['top1']:.1f}%, "
+        f"top-5 {100 * result['top5']:.1f}%"
+        + (
+            f", top-1 executed in simulation {100 * result['sim_top1_success']:.1f}% {result['sim_outcomes']}"
+            if not args.no_sim
+            else ""
+        )
+    )
     if args.json:
         _write_json(args.json, result)
     return 0
@@ -235,10 +282,12 @@ def cmd_perf_demonstrations(args) -> int:
     from .ivfp.demonstrator import demonstrate
 
     r = perf_demonstrations(demonstrate, bins=args.bins, progress=not args.quiet)
-    print(f"{r['env']}: {r['picks']} demonstrations in {r['bins']} bins on one core ({r['outcomes']}): "
-          f"{r['steps_per_pick']:.0f} steps per pick, pick {r['pick_s']:.3f} s vs floor {r['floor_s']:.3f} s -> overhead "
-          f"x{r['overhead_ratio']:.2f} ({100 * r['physics_share']:.0f}% inside stepSimulation); filling the bin "
-          f"{r['fill_s_per_pick']:.3f} s per pick; {r['core_s_per_demonstration']:.3f} core-seconds per demonstration")
+    print(
+        f"{r['env']}: {r['picks']} demonstrations in {r['bins']} bins on one core ({r['outcomes']}): "
+        f"{r['steps_per_pick']:.0f} steps per pick, pick {r['pick_s']:.3f} s vs floor {r['floor_s']:.3f} s -> overhead "
+        f"x{r['overhead_ratio']:.2f} ({100 * r['physics_share']:.0f}% inside stepSimulation); filling the bin "
+        f"{r['fill_s_per_pick']:.3f} s per pick; {r['core_s_per_demonstration']:.3f} core-seconds per demonstration"
+    )
     if args.json:
         _write_json(args.json, r)
     return 0
@@ -249,8 +298,10 @@ def cmd_perf_planners(args) -> int:
 
     rows = perf_planners(repeats=args.repeats)
     for r in rows:
-        print(f"{r['name']:10s} {r['input']:5s} {r['params']:>9,d} parameters  {r['ctpg_ms']:7.2f} ms per grasp "
-              f"(network {r['network_ms']:.2f} ms)")
+        print(
+            f"{r['name']:10s} {r['input']:5s} {r['params']:>9,d} parameters  {r['ctpg_ms']:7.2f} ms per grasp "
+            f"(network {r['network_ms']:.2f} ms)"
+        )
     if args.json:
         _write_json(args.json, rows)
     return 0
@@ -261,9 +312,11 @@ def cmd_perf_policies(args) -> int:
 
     rows = perf_policies(bins=args.bins, progress=not args.quiet)
     for r in rows:
-        print(f"{r['agent']:10s} free space {str(r['free_space']):5s}  {r['plan_ms']:7.2f} ms per grasp "
-              f"({r['plan_cpu_ms']:.2f} ms of CPU), network and choice alone {r['network_ms']:.2f} ms -> "
-              f"x{r['ratio_to_network']:.2f}")
+        print(
+            f"{r['agent']:10s} free space {str(r['free_space']):5s}  {r['plan_ms']:7.2f} ms per grasp "
+            f"({r['plan_cpu_ms']:.2f} ms of CPU), network and choice alone {r['network_ms']:.2f} ms -> "
+            f"x{r['ratio_to_network']:.2f}"
+        )
     if args.json:
         _write_json(args.json, rows)
     return 0
@@ -281,9 +334,24 @@ def cmd_reproduce(args) -> int:
         write_atomic("results/friction_cone.csv", table.to_csv(index=False))
         print("wrote results/friction_cone.csv")
         return 0
-    table = reproduce(args.experiment, epochs=args.epochs, seed=args.seed, threads=args.threads, progress=not args.quiet)
-    print(table[["run", "val_top1", "val_top5", "val_top1_last5", "val_net_success_final", "val_sim_success_final",
-                 "best_epoch", "minutes_to_best", "train_minutes"]].to_string(index=False))
+    table = reproduce(
+        args.experiment, epochs=args.epochs, seed=args.seed, threads=args.threads, progress=not args.quiet
+    )
+    print(
+        table[
+            [
+                "run",
+                "val_top1",
+                "val_top5",
+                "val_top1_last5",
+                "val_net_success_final",
+                "val_sim_success_final",
+                "best_epoch",
+                "minutes_to_best",
+                "train_minutes",
+            ]
+        ].to_string(index=False)
+    )
     print(f"wrote results/{args.experiment}.csv and results/{args.experiment}.png")
     return 0
 
@@ -291,8 +359,12 @@ def cmd_reproduce(args) -> int:
 def cmd_train_agents(args) -> int:
     from .bench.agents_training import train_agents
 
-    train_agents(args.agents.split(",") if args.agents else None, epochs=args.epochs, threads=args.threads,
-                 progress=not args.quiet)
+    train_agents(
+        args.agents.split(",") if args.agents else None,
+        epochs=args.epochs,
+        threads=args.threads,
+        progress=not args.quiet,
+    )
     print("wrote agents/weights/ and agents/README.md")
     return 0
 
@@ -315,7 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run clutter-removal episodes of an agent and print its rates")
     p.add_argument("--env", type=_env_id, required=True, help="environment id or spec file")
-    p.add_argument("--agent", required=True, help="a shipped agent (agents/*.yaml: random, heuristic, ...) or an agent YAML")
+    p.add_argument(
+        "--agent", required=True, help="a shipped agent (agents/*.yaml: random, heuristic, ...) or an agent YAML"
+    )
     p.add_argument("--episodes", type=positive_int, default=10)
     p.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
     p.add_argument("--out", help="CSV file with one row per attempt")
@@ -323,18 +397,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("benchmark", help="every shipped agent on every environment: the leaderboard")
-    p.add_argument("--suite", choices=["quick", "default", "full", "ivfp", "novel"], default="default",
-                   help="quick: 2 environments, 2 agents, 5 episodes; default: 4 x every agent x 20; full: x 100; "
-                        "ivfp: BinPick-v0 seen and unseen x the IVFP agents x 20 trials of 12 picks (docs/ivfp.md); "
-                        "novel: NovelSingle-v0 and NovelPile-v0 (object families no training set uses, at real "
-                        "size) x every agent x 100, with results by family")
-    p.add_argument("--out", default="runs/benchmark",
-                   help="folder for the records, summary, plots and report.md (results/benchmark: remake the reference)")
-    p.add_argument("--resume", action="store_true",
-                   help="reuse the blocks of episodes an earlier (interrupted) run left in --out; "
-                        "without it, every block is run now")
-    p.add_argument("--reference", help="folder of a benchmark's summary.csv to compare with (default: the committed "
-                                       "results/benchmark; 'none': no comparison)")
+    p.add_argument(
+        "--suite",
+        choices=["quick", "default", "full", "ivfp", "novel"],
+        default="default",
+        help="quick: 2 environments, 2 agents, 5 episodes; default: 4 x every agent x 20; full: x 100; "
+        "ivfp: BinPick-v0 seen and unseen x the IVFP agents x 20 trials of 12 picks (docs/ivfp.md); "
+        "novel: NovelSingle-v0 and NovelPile-v0 (object families no training set uses, at real "
+        "size) x every agent x 100, with results by family",
+    )
+    p.add_argument(
+        "--out",
+        default="runs/benchmark",
+        help="folder for the records, summary, plots and report.md (results/benchmark: remake the reference)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the blocks of episodes an earlier (interrupted) run left in --out; "
+        "without it, every block is run now",
+    )
+    p.add_argument(
+        "--reference",
+        help="folder of a benchmark's summary.csv to compare with (default: the committed "
+        "results/benchmark; 'none': no comparison)",
+    )
     p.add_argument("--agents", help="comma-separated agents instead of the suite's")
     p.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i, for every agent alike")
     p.add_argument("--executor", choices=EXECUTORS, default="local")
@@ -360,10 +447,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="why an agent's grasps failed: causes, distance to verified grasps, a gallery")
     p.add_argument("records", help="attempt records: the CSV of `run --out`, or a folder of `evaluate`/`benchmark`")
-    p.add_argument("--out", help="folder for causes.csv, failures.csv, gallery.png, report.md "
-                                 "(default: analysis/ beside the records)")
-    p.add_argument("--label", type=int, default=20,
-                   help="failures to replay and compare with the scene's verified grasps (0: none)")
+    p.add_argument(
+        "--out",
+        help="folder for causes.csv, failures.csv, gallery.png, report.md (default: analysis/ beside the records)",
+    )
+    p.add_argument(
+        "--label",
+        type=int,
+        default=20,
+        help="failures to replay and compare with the scene's verified grasps (0: none)",
+    )
     p.add_argument("--gallery", type=int, default=16, help="failures to draw in gallery.png (0: none)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_analyze)
@@ -372,17 +465,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", type=_env_id, required=True, help="environment id or spec file: the kind of scene")
     p.add_argument("--scenes", type=positive_int, required=True)
     p.add_argument("--out", required=True, help="dataset folder; an existing one is resumed")
-    p.add_argument("--split", choices=["train", "test", "all"], default="train",
-                   help="which objects of the set (train for training data, test for held-out validation)")
+    p.add_argument(
+        "--split",
+        choices=["train", "test", "all"],
+        default="train",
+        help="which objects of the set (train for training data, test for held-out validation)",
+    )
     p.add_argument("--seed", type=int, default=0, help="scene i is built with seed + i")
     p.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
     p.add_argument("--executor", choices=EXECUTORS, default="local")
     p.add_argument("--address", help="Ray cluster address (default: start a local one)")
-    p.add_argument("--candidates-per-object", type=positive_int, default=8,
-                   help="antipodal candidates executed per object (single objects need ~24 for 16 labels per image)")
-    p.add_argument("--vary", action="store_true",
-                   help="objects as varied as a lab's: procedural shapes mixed in, each object's scale, friction and "
-                        "mass drawn (graspbench.data.generate.LAB_VARIETY)")
+    p.add_argument(
+        "--candidates-per-object",
+        type=positive_int,
+        default=8,
+        help="antipodal candidates executed per object (single objects need ~24 for 16 labels per image)",
+    )
+    p.add_argument(
+        "--vary",
+        action="store_true",
+        help="objects as varied as a lab's: procedural shapes mixed in, each object's scale, friction and "
+        "mass drawn (graspbench.data.generate.LAB_VARIETY)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_generate)
 
@@ -414,8 +518,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate_offline)
 
     p = sub.add_parser("reproduce", help="a training finding of the papers, on graspbench data, into results/")
-    p.add_argument("experiment", help="mlgsl_losses, mlgsl_labels, mlgsl_sam, mtgcnn, gpnet, or friction_cone "
-                                      "(where the simulated hand slips, against Coulomb's friction cone)")
+    p.add_argument(
+        "experiment",
+        help="mlgsl_losses, mlgsl_labels, mlgsl_sam, mtgcnn, gpnet, or friction_cone "
+        "(where the simulated hand slips, against Coulomb's friction cone)",
+    )
     p.add_argument("--epochs", type=positive_int, default=3, help="passes over the training scenes")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
     p.add_argument("--seed", type=int, default=0)
@@ -443,7 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", help="write the figures to this file")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_perf_datagen)
-    q = perf.add_parser("demonstrations", help="what one IVFP demonstration (pick, probe, film, extraction) costs on one core")
+    q = perf.add_parser(
+        "demonstrations", help="what one IVFP demonstration (pick, probe, film, extraction) costs on one core"
+    )
     q.add_argument("--bins", type=positive_int, default=3)
     q.add_argument("--json", help="write the figures to this file")
     q.add_argument("--quiet", action="store_true")
@@ -452,7 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--repeats", type=positive_int, default=30)
     q.add_argument("--json", help="write the figures to this file")
     q.set_defaults(func=cmd_perf_planners)
-    q = perf.add_parser("policies", help="planning time per grasp of the IVFP policy agents, free space or not (one core)")
+    q = perf.add_parser(
+        "policies", help="planning time per grasp of the IVFP policy agents, free space or not (one core)"
+    )
     q.add_argument("--bins", type=positive_int, default=3)
     q.add_argument("--json", help="write the figures to this file")
     q.add_argument("--quiet", action="store_true")

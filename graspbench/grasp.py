@@ -138,7 +138,9 @@ class InvalidGraspError(ValueError):
     """A planner's grasp that cannot be executed: the message names the field and its value."""
 
 
-def check_grasp(grasp, width_px: int, height_px: int, max_opening_px: float | None = None, agent: str | None = None) -> None:
+def check_grasp(
+    grasp, width_px: int, height_px: int, max_opening_px: float | None = None, agent: str | None = None
+) -> None:
     """Raise InvalidGraspError unless ``grasp`` can be executed in a ``width_px`` x ``height_px``
     image: finite u, v, angle, opening and depth; the centre on the image (within its pixels'
     area); an opening above 0 and at most OPENING_SLACK x ``max_opening_px`` (the hand's widest

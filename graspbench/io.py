@@ -242,8 +242,10 @@ def own_folder(folder, command: str = "graspbench"):
             holder = handle.read().split()
             handle.close()
             pid = holder[0] if holder else "unknown"
-            raise FolderBusyError(f"{folder} is in use by another graspbench run (PID {pid}: "
-                                  f"{' '.join(holder[1:]) or 'a command'}); wait for it to end or choose another --out") from None
+            raise FolderBusyError(
+                f"{folder} is in use by another graspbench run (PID {pid}: "
+                f"{' '.join(holder[1:]) or 'a command'}); wait for it to end or choose another --out"
+            ) from None
         try:
             same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
         except FileNotFoundError:  # its holder removed it as we opened it: take a fresh one
@@ -278,7 +280,10 @@ _TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}$|^\..+\.tmp\.[a-z]+$")
 
 def remove_temporaries(folder) -> list[Path]:
     """Delete the half-written temporary files a killed run left in ``folder`` and its subfolders."""
-    candidates = [*Path(folder).glob(".*"), *Path(folder).glob("*/.*")]  # its files and its folders' (attempts/, scenes/)
+    candidates = [
+        *Path(folder).glob(".*"),
+        *Path(folder).glob("*/.*"),
+    ]  # its files and its folders' (attempts/, scenes/)
     removed = [p for p in candidates if p.is_file() and p.name != LOCK_NAME and _TEMPORARY.match(p.name)]
     for path in removed:
         path.unlink(missing_ok=True)

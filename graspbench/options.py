@@ -48,9 +48,13 @@ def field_docs(cls) -> dict[str, str]:
             continue
         body = ast.parse(source).body[0].body
         for statement, following in zip(body, body[1:]):
-            if (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
-                    and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
-                    and isinstance(following.value.value, str)):
+            if (
+                isinstance(statement, ast.AnnAssign)
+                and isinstance(statement.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
                 docs[statement.target.id] = " ".join(following.value.value.split())
     return docs
 
@@ -94,10 +98,15 @@ def add_options(parser: argparse.ArgumentParser, cls, skip=(), required=()) -> N
         is_required = f.name in required
         if not is_required and default is not None:
             help_text = f"{help_text} (default: {default})" if help_text else f"default: {default}"
-        parser.add_argument(f.metadata.get("flag") or flag_name(f.name), dest=f.name,
-                            type=f.metadata.get("type", kind), choices=f.metadata.get("choices"),
-                            default=None if is_required else default, required=is_required,
-                            help=help_text.replace("%", "%%"))
+        parser.add_argument(
+            f.metadata.get("flag") or flag_name(f.name),
+            dest=f.name,
+            type=f.metadata.get("type", kind),
+            choices=f.metadata.get("choices"),
+            default=None if is_required else default,
+            required=is_required,
+            help=help_text.replace("%", "%%"),
+        )
 
 
 def check_options(options) -> None:
@@ -135,24 +144,42 @@ def fingerprint(options: dict, ignore=()) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def check_resume(saved: dict, current: dict, where, free=(), defaults: dict | None = None,
-                 fix: str = "choose another --out") -> None:
-    """May a run made with ``saved`` options go on with ``current`` ones? Yes when they agree on
-    every option but those in ``free`` (e.g. ``epochs``: a run may be given more). An option the
-    saved run does not record was added after it began: it ran with that option's value in
-    ``defaults`` (the behaviour before the option existed), and without one there it counts as
-    differing. Otherwise raises ValueError naming ``where`` (the run's folder), the first option
-    that differs with both values, and ``fix``."""
-    defaults = defaults or {}
+def differing_options(saved: dict, current: dict, free=(), defaults: dict | None = None) -> list[str]:
+    """Every option but those in ``free`` on which two runs disagree, as ``"name was X, now Y"``,
+    sorted. An option the saved run does not record was added after it began: it ran with that
+    option's value in ``defaults`` (the behaviour before the option existed), and without one there
+    it counts as differing."""
+    defaults, differing = defaults or {}, []
     for key in sorted(set(saved) | set(current)):
         if key in free:
             continue
         old, new = saved.get(key, defaults.get(key, _ABSENT)), current.get(key, _ABSENT)
         if old != new:
             was = repr(old) if key in saved else "not recorded" + (f", so {old!r}" if old is not _ABSENT else "")
-            now = "not given" if new is _ABSENT else repr(new)
-            raise ValueError(f"{where} holds a run with other arguments or data: {key} was {was}, now {now}; "
-                             f"{fix} (or the same arguments to resume)")
+            differing.append(f"{key} was {was}, now {'not given' if new is _ABSENT else repr(new)}")
+    return differing
+
+
+def check_resume(
+    saved: dict,
+    current: dict,
+    where,
+    free=(),
+    defaults: dict | None = None,
+    fix: str = "choose another --out",
+    inputs: tuple[tuple[str, object, object], ...] = (),
+) -> None:
+    """May a run made with ``saved`` options go on with ``current`` ones? Yes when they agree on
+    every option but those in ``free`` (e.g. ``epochs``: a run may be given more; see
+    :func:`differing_options`) and on ``inputs``, (what, saved fingerprint, current fingerprint)
+    of what the run reads (its data, its initial weights). Otherwise raises ValueError naming
+    ``where`` (the run's folder), every difference with both values, and ``fix``."""
+    reasons = differing_options(saved, current, free, defaults)
+    reasons += [f"{what} differ" for what, before, now in inputs if before != now]
+    if reasons:
+        raise ValueError(
+            f"{where} holds a run with other arguments or data: {'; '.join(reasons)}; {fix} (or the same arguments to resume)"
+        )
 
 
 _ABSENT = object()

@@ -113,17 +113,35 @@ class AttemptRecord(_Record):
     """the grasp as planned and what it hit first: what ``graspbench analyze`` replays (records before them lack them)"""
 
     @classmethod
-    def from_step(cls, env: str, agent: str, seed: int, episode: int, grasp, planning_ms: float, info: dict) -> AttemptRecord:
+    def from_step(
+        cls, env: str, agent: str, seed: int, episode: int, grasp, planning_ms: float, info: dict
+    ) -> AttemptRecord:
         """The record of one ``step_grasp`` of a clutter-removal environment, from its info."""
         outcome = Outcome(info["outcome"])
         return cls(
-            env=env, agent=agent, seed=seed, episode=episode, attempt=info["attempt"], outcome=outcome.value,
-            success=outcome.success, collision=outcome.collision, multi_pick=outcome.multi_pick,
-            removed=len(info["removed_ids"]), objects_left=info["objects_left"],
-            objects_at_start=info["objects_at_start"], level=info["level"], top_level=info["top_level"],
-            planning_ms=round(planning_ms, 3), sim_time_s=round(info["sim_time_s"], 4),
-            u=grasp.u, v=grasp.v, angle_rad=grasp.angle_rad, opening_px=grasp.opening_px, depth_m=grasp.depth_m,
-            quality=grasp.quality, on_object=info["target_id"] is not None,
+            env=env,
+            agent=agent,
+            seed=seed,
+            episode=episode,
+            attempt=info["attempt"],
+            outcome=outcome.value,
+            success=outcome.success,
+            collision=outcome.collision,
+            multi_pick=outcome.multi_pick,
+            removed=len(info["removed_ids"]),
+            objects_left=info["objects_left"],
+            objects_at_start=info["objects_at_start"],
+            level=info["level"],
+            top_level=info["top_level"],
+            planning_ms=round(planning_ms, 3),
+            sim_time_s=round(info["sim_time_s"], 4),
+            u=grasp.u,
+            v=grasp.v,
+            angle_rad=grasp.angle_rad,
+            opening_px=grasp.opening_px,
+            depth_m=grasp.depth_m,
+            quality=grasp.quality,
+            on_object=info["target_id"] is not None,
             first_contact=";".join(f"{part}:{what}" for part, what in info["first_contacts"]),
             object_name=info.get("object_name"),
         )

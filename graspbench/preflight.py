@@ -11,9 +11,17 @@ from pathlib import Path
 # What --out names, per command (subcommands as "dataset show"). Commands not listed: a name with a
 # file suffix is a file, anything else a folder.
 OUT_KINDS = {
-    "run": "file", "show": "file", "dataset show": "file", "ivfp summary": "file",
-    "evaluate": "folder", "benchmark": "folder", "generate": "folder", "train": "folder", "analyze": "folder",
-    "ivfp collect": "folder", "active-learn": "folder",
+    "run": "file",
+    "show": "file",
+    "dataset show": "file",
+    "ivfp summary": "file",
+    "evaluate": "folder",
+    "benchmark": "folder",
+    "generate": "folder",
+    "train": "folder",
+    "analyze": "folder",
+    "ivfp collect": "folder",
+    "active-learn": "folder",
 }
 FILE_SUFFIXES = (".csv", ".json", ".png", ".md", ".npz", ".pt", ".yaml", ".txt")
 # Commands whose --out is a folder a later run resumes: one run at a time owns it (io.own_folder).

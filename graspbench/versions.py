@@ -42,8 +42,19 @@ experiment's version: the package's list and the modules added since it was writ
 
 EXPERIMENTS = {
     "active": ("active.loop", "active.training", "active.pool", "active.strategies", "active.networks"),
-    "ivfp": ("ivfp.demonstrator", "ivfp.classifier", "ivfp.imitation", "ivfp.reinforce", "ivfp.reinforce_run",
-             "ivfp.bandit", "ivfp.agents", "ivfp.vitl", "ivfp.table1", "ivfp.table2", "ivfp.table3"),
+    "ivfp": (
+        "ivfp.demonstrator",
+        "ivfp.classifier",
+        "ivfp.imitation",
+        "ivfp.reinforce",
+        "ivfp.reinforce_run",
+        "ivfp.bandit",
+        "ivfp.agents",
+        "ivfp.vitl",
+        "ivfp.table1",
+        "ivfp.table2",
+        "ivfp.table3",
+    ),
 }
 """Each experiment's entry modules (relative to the package): the experiment measures with these
 and with everything they import from graspbench."""
@@ -93,12 +104,15 @@ def _imports(path: Path, tree: ast.Module) -> set[str]:
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            targets = [alias.name.removeprefix("graspbench").lstrip(".") for alias in node.names
-                       if alias.name == "graspbench" or alias.name.startswith("graspbench.")]
+            targets = [
+                alias.name.removeprefix("graspbench").lstrip(".")
+                for alias in node.names
+                if alias.name == "graspbench" or alias.name.startswith("graspbench.")
+            ]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 anchor = package.split(".") if package else []
-                anchor = anchor[:len(anchor) - (node.level - 1)] if node.level > 1 else anchor
+                anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
                 module = ".".join(anchor + ([node.module] if node.module else []))
             elif node.module and (node.module == "graspbench" or node.module.startswith("graspbench.")):
                 module = node.module.removeprefix("graspbench").lstrip(".")
@@ -140,9 +154,13 @@ def _strip(tree: ast.Module) -> None:
             statements = getattr(node, field, None)
             if not isinstance(statements, list) or not statements or not isinstance(statements[0], ast.stmt):
                 continue
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and field == "body" \
-                    and isinstance(statements[0], ast.Expr) and isinstance(statements[0].value, ast.Constant) \
-                    and isinstance(statements[0].value.value, str):
+            if (
+                isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and field == "body"
+                and isinstance(statements[0], ast.Expr)
+                and isinstance(statements[0].value, ast.Constant)
+                and isinstance(statements[0].value.value, str)
+            ):
                 statements = statements[1:]
             setattr(node, field, [s for s in statements if not isinstance(s, (ast.Import, ast.ImportFrom))])
 
@@ -187,6 +205,7 @@ def changed_definitions(experiment: str, other_package) -> tuple[list[str], list
             return found
         finally:
             PACKAGE = saved
+
     there, here = definitions(Path(other_package).resolve()), definitions(PACKAGE)
     return sorted(there[d] for d in set(there) - set(here)), sorted(here[d] for d in set(here) - set(there))
 

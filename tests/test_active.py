@@ -15,6 +15,7 @@ from graspbench.active.training import dal_loss
 
 # --- the selection rules on hand-made features ---------------------------------------------------
 
+
 def test_k_center_greedy_picks_the_farthest_point_first():
     features = np.array([[0.0], [1.0], [5.0], [10.0]])  # scene 0 is labelled
     assert strategies.k_center_greedy(features, [0], 1, seed=0) == [3]
@@ -60,6 +61,7 @@ def test_selection_refuses_more_than_the_unlabelled_pool():
 
 # --- DAL's joint loss, Learning Loss's ranking loss ----------------------------------------------
 
+
 def _batch(size=2, side=48):
     targets = {key: torch.rand(size, 1, side, side) for key in ("q", "cos2", "sin2", "opening")}
     return {"x": torch.randn(size, 1, side, side), **targets}
@@ -98,6 +100,7 @@ def test_ranking_loss_is_zero_for_losses_ordered_by_the_margin_and_positive_othe
 
 # --- the loop end to end on the tiny preset ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("active")
@@ -120,8 +123,10 @@ def test_every_strategy_starts_from_the_same_initial_pool_and_pays_for_its_label
     first = {s: json.loads((trial_folder(finished, s, 0) / "round-00.json").read_text()) for s in ("random", "dal")}
     assert first["random"]["labelled"] == first["dal"]["labelled"] == initial_pool(8, 2, 0, 0)
     for strategy in ("random", "dal"):
-        rows = [json.loads((trial_folder(finished, strategy, 0) / f"round-{r:02d}.json").read_text())["row"]
-                for r in range(3)]
+        rows = [
+            json.loads((trial_folder(finished, strategy, 0) / f"round-{r:02d}.json").read_text())["row"]
+            for r in range(3)
+        ]
         assert [r["labels"] for r in rows] == [2, 4, 6]
         assert all(r["trials"] > 0 and r["label_core_s"] > 0 for r in rows)
         assert rows[-1]["trials_total"] == sum(r["trials"] for r in rows)
@@ -211,13 +216,16 @@ def test_reevaluation_measures_again_only_the_rounds_other_code_measured(finishe
         reevaluate(tmp_path, folders["data"])
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"strategy": "dal,magic"}, "--strategy 'dal,magic': magic is not a strategy"),
-    ({"rounds": 5}, "do not fit a pool of --pool-scenes 8"),
-    ({"model": "grconvnet"}, "--model 'grconvnet'"),
-    ({"label_noise_deg": 120.0}, "--label-noise-deg must be in"),
-    ({"sim_test_scenes": 9}, "--sim-test-scenes 9 exceeds --test-scenes 2"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"strategy": "dal,magic"}, "--strategy 'dal,magic': magic is not a strategy"),
+        ({"rounds": 5}, "do not fit a pool of --pool-scenes 8"),
+        ({"model": "grconvnet"}, "--model 'grconvnet'"),
+        ({"label_noise_deg": 120.0}, "--label-noise-deg must be in"),
+        ({"sim_test_scenes": 9}, "--sim-test-scenes 9 exceeds --test-scenes 2"),
+    ],
+)
 def test_bad_settings_name_the_flag_and_the_fix(folders, tmp_path, fields, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         run(tiny(folders, tmp_path / "bad", **fields))
@@ -237,11 +245,26 @@ def test_the_report_pairs_strategies_by_trial_and_measures_dal_against_the_whole
     from graspbench.active.report import paired_difference, report
 
     # Two trials, three rounds of 10 labels; trial 1 is harder for both strategies.
-    curves = {("dal", 0): [0.2, 0.4, 0.6], ("random", 0): [0.2, 0.3, 0.4],
-              ("dal", 1): [0.0, 0.2, 0.4], ("random", 1): [0.0, 0.1, 0.2]}
-    rows = [{"strategy": s, "trial": t, "round": r, "labels": 10 * (r + 1), "labels_fraction": (r + 1) / 5,
-             "test_top1": y, "sim_top1_success": y, "evaluated_with": "0.1.0+new"}
-            for (s, t), ys in curves.items() for r, y in enumerate(ys)]
+    curves = {
+        ("dal", 0): [0.2, 0.4, 0.6],
+        ("random", 0): [0.2, 0.3, 0.4],
+        ("dal", 1): [0.0, 0.2, 0.4],
+        ("random", 1): [0.0, 0.1, 0.2],
+    }
+    rows = [
+        {
+            "strategy": s,
+            "trial": t,
+            "round": r,
+            "labels": 10 * (r + 1),
+            "labels_fraction": (r + 1) / 5,
+            "test_top1": y,
+            "sim_top1_success": y,
+            "evaluated_with": "0.1.0+new",
+        }
+        for (s, t), ys in curves.items()
+        for r, y in enumerate(ys)
+    ]
     run = tmp_path / "run"
     run.mkdir()
     pd.DataFrame(rows).to_csv(run / "rounds.csv", index=False)
@@ -257,13 +280,30 @@ def test_the_report_pairs_strategies_by_trial_and_measures_dal_against_the_whole
     assert (mean, half, n) == (pytest.approx(0.1), pytest.approx(0.0, abs=1e-9), 2)
     whole = tmp_path / "whole"
     whole.mkdir()
-    pd.DataFrame([{"strategy": "random", "trial": t, "round": 0, "labels": 50, "labels_fraction": 1.0,
-                   "test_top1": 0.8, "sim_top1_success": 0.8} for t in (0, 1)]).to_csv(whole / "rounds.csv", index=False)
+    pd.DataFrame(
+        [
+            {
+                "strategy": "random",
+                "trial": t,
+                "round": 0,
+                "labels": 50,
+                "labels_fraction": 1.0,
+                "test_top1": 0.8,
+                "sim_top1_success": 0.8,
+            }
+            for t in (0, 1)
+        ]
+    ).to_csv(whole / "rounds.csv", index=False)
     # The noisy annotator's run, trial 0 only: every round of DAL 0.1 lower than with clean labels.
     noisy = tmp_path / "noisy"
     noisy.mkdir()
-    pd.DataFrame([{**row, "test_top1": row["test_top1"] - 0.1, "sim_top1_success": row["sim_top1_success"] - 0.1}
-                  for row in rows if row["trial"] == 0 and row["strategy"] == "dal"]).to_csv(noisy / "rounds.csv", index=False)
+    pd.DataFrame(
+        [
+            {**row, "test_top1": row["test_top1"] - 0.1, "sim_top1_success": row["sim_top1_success"] - 0.1}
+            for row in rows
+            if row["trial"] == 0 and row["strategy"] == "dal"
+        ]
+    ).to_csv(noisy / "rounds.csv", index=False)
     (noisy / "curves.csv").write_text("strategy\n")
     text = report(str(run), str(tmp_path / "results"), whole_pool=str(whole), noisy=str(noisy), max_fraction=0.4)
     # DAL's model within 40% of the pool is round 1 (20 labels): (0.4 + 0.2) / 2 = 0.3 of 0.8.
@@ -282,10 +322,31 @@ def test_the_cost_of_a_trial_counts_cpu_time_and_falls_back_to_the_wall_clock():
 
     # Strategy a: 2 trials of rounds 0-1, each round 360 s of labelling and 3,240 s of CPU (1 hour),
     # the wall clock twice that (other jobs ran). Strategy b: round 0 only, no CPU time recorded.
-    a = [{"strategy": "a", "trial": t, "round": r, "label_core_s": 360.0, "cpu_s": 3240.0, "train_s": 6000.0,
-          "select_s": 300.0, "eval_s": 180.0} for t in range(2) for r in range(2)]
-    b = [{"strategy": "b", "trial": 0, "round": 0, "label_core_s": 0.0, "train_s": 1800.0, "select_s": 0.0,
-          "eval_s": 0.0}]
+    a = [
+        {
+            "strategy": "a",
+            "trial": t,
+            "round": r,
+            "label_core_s": 360.0,
+            "cpu_s": 3240.0,
+            "train_s": 6000.0,
+            "select_s": 300.0,
+            "eval_s": 180.0,
+        }
+        for t in range(2)
+        for r in range(2)
+    ]
+    b = [
+        {
+            "strategy": "b",
+            "trial": 0,
+            "round": 0,
+            "label_core_s": 0.0,
+            "train_s": 1800.0,
+            "select_s": 0.0,
+            "eval_s": 0.0,
+        }
+    ]
     lines = cost_lines(pd.DataFrame(a + b), trials=5, cores=2, optional=("b",))
     assert lines[2].startswith("| a | 2 |") and "| 2.00 | 4 of 4 |" in lines[2]
     assert "| 0.50 (rounds missing) | 0 of 1 |" in lines[3]
@@ -299,6 +360,7 @@ def test_the_cost_of_a_trial_counts_cpu_time_and_falls_back_to_the_wall_clock():
 
 
 # --- code versions: each experiment hashes only the code it measures with ------------------------
+
 
 def test_each_experiment_hashes_only_the_code_it_measures_with():
     from graspbench import versions
@@ -320,9 +382,12 @@ def test_the_version_hashes_code_not_files(tmp_path):
         (tmp_path / name).write_text(text)
         return sorted(definition_digests(tmp_path / name))
 
-    original = digests("a.py", '"""A."""\nimport math\n\ndef f(x):\n    """Doc."""\n    from .b import g\n    return g(x) + 1\n\nK = 2\n')
-    moved = digests("b.py", 'K = 2\n\n\ndef f(x):\n    from .c import g  # moved\n    return g(x) + 1\n')
-    edited = digests("c.py", 'import math\n\ndef f(x):\n    from .b import g\n    return g(x) + 2\n\nK = 2\n')
+    original = digests(
+        "a.py",
+        '"""A."""\nimport math\n\ndef f(x):\n    """Doc."""\n    from .b import g\n    return g(x) + 1\n\nK = 2\n',
+    )
+    moved = digests("b.py", "K = 2\n\n\ndef f(x):\n    from .c import g  # moved\n    return g(x) + 1\n")
+    edited = digests("c.py", "import math\n\ndef f(x):\n    from .b import g\n    return g(x) + 2\n\nK = 2\n")
     assert original == moved and original != edited
 
 
@@ -368,7 +433,9 @@ def test_ivfp_and_active_import_no_cycle_and_not_each_other():
         assert not [name for name in imported if name.split(".")[0] == other], module
 
     def reaches(start, target, seen=()):
-        return any(name == target or (name in edges and name not in seen and reaches(name, target, (*seen, name)))
-                   for name in edges.get(start, ()))
+        return any(
+            name == target or (name in edges and name not in seen and reaches(name, target, (*seen, name)))
+            for name in edges.get(start, ())
+        )
 
     assert not [module for module in edges if reaches(module, module)]

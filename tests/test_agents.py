@@ -37,12 +37,15 @@ def test_a_users_planner_named_by_class_path_runs_in_the_benchmark(tmp_path):
     assert agent.resets == 2 and len(attempts) >= 2 and set(attempts["agent"]) == {"centre"}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("angle_rad: 1\n", "needs a 'class'"),
-    ("class: nowhere.module:Planner\n", "cannot be imported"),
-    ("class: test_agents:CentrePlanner\nspeed: 3\n", "unexpected keyword"),
-    ("class: teleport\n", "is not one of"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("angle_rad: 1\n", "needs a 'class'"),
+        ("class: nowhere.module:Planner\n", "cannot be imported"),
+        ("class: test_agents:CentrePlanner\nspeed: 3\n", "unexpected keyword"),
+        ("class: teleport\n", "is not one of"),
+    ],
+)
 def test_bad_agent_specs_say_what_is_wrong(tmp_path, text, message):
     spec = tmp_path / "bad.yaml"
     spec.write_text(text)
@@ -60,8 +63,18 @@ def test_a_trained_network_agent_plans_on_an_environment_observation(tmp_path):
 
     data = tmp_path / "data"
     _write_dataset(data, {i: _scene(i, SCENE0_LABELS, [(15, 26, 25, 36, 0.05)]) for i in range(3)})
-    train(TrainArgs(model="gpnet", loss="priority", data=str(data), out=str(tmp_path / "run"), epochs=1,
-                    batch_size=2, crop_px=32, progress=False))
+    train(
+        TrainArgs(
+            model="gpnet",
+            loss="priority",
+            data=str(data),
+            out=str(tmp_path / "run"),
+            epochs=1,
+            batch_size=2,
+            crop_px=32,
+            progress=False,
+        )
+    )
     spec = tmp_path / "gpnet.yaml"
     spec.write_text("class: network\ncheckpoint: run/best.pt\npostprocess: {smoothing_sigma_px: 1.0}\n")
     agent = make_agent(str(spec))

@@ -28,9 +28,12 @@ def env():
 
 def on_table(env, boxes):
     """Replace the env's scene by boxes (ObjectModel, x) standing upright on y = 0, settled and observed."""
-    record = SceneRecord("single", tuple(model for model, _ in boxes),
-                         np.array([[x, 0.0, model.extents_m[2] / 2] for model, x in boxes]),
-                         np.tile([0.0, 0.0, 0.0, 1.0], (len(boxes), 1)))
+    record = SceneRecord(
+        "single",
+        tuple(model for model, _ in boxes),
+        np.array([[x, 0.0, model.extents_m[2] / 2] for model, x in boxes]),
+        np.tile([0.0, 0.0, 0.0, 1.0], (len(boxes), 1)),
+    )
     env.world.reset()
     env.scene = rebuild_scene(env.world, record, env.bench_spec.scene.workspace_m)
     env.gripper = Gripper(env.world, env.bench_spec.gripper)
@@ -48,8 +51,11 @@ def grasp_at(env, x, top_z, yaw=0.0, opening_m=0.07, depth_m=None):
 def attempt(env, grasp):
     """Execute ``grasp``; the record's outcome, on_object and first_contact, and its cause."""
     _, _, _, _, info = env.step_grasp(grasp)
-    row = {"outcome": info["outcome"], "on_object": info["target_id"] is not None,
-           "first_contact": ";".join(f"{part}:{what}" for part, what in info["first_contacts"])}
+    row = {
+        "outcome": info["outcome"],
+        "on_object": info["target_id"] is not None,
+        "first_contact": ";".join(f"{part}:{what}" for part, what in info["first_contacts"]),
+    }
     return row, cause_of(**row)
 
 
@@ -89,24 +95,35 @@ def test_grasps_closing_on_air_are_off_objects_or_closed_on_nothing(env, box):
     assert row["outcome"] == "no_contact" and row["on_object"] and cause == "closed on nothing"
 
 
-@pytest.mark.parametrize("outcome, on_object, first_contact, cause", [
-    ("collision", True, "finger_left:target;finger_right:neighbour", "collision: finger on neighbour"),
-    ("collision", True, "finger_left:target;palm:target", "collision: palm on an object"),
-    ("collision", True, "finger_right:table", "collision: table/obstacle"),
-    ("collision", True, float("nan"), "collision: contact not recorded"),
-    ("collision", False, "finger_left:neighbour", "aimed off objects"),
-    ("sim_error", False, "", "simulation error"),
-    ("slipped", True, "", "slipped"),
-    ("multi_pick", True, "", "multi-pick"),
-])
+@pytest.mark.parametrize(
+    "outcome, on_object, first_contact, cause",
+    [
+        ("collision", True, "finger_left:target;finger_right:neighbour", "collision: finger on neighbour"),
+        ("collision", True, "finger_left:target;palm:target", "collision: palm on an object"),
+        ("collision", True, "finger_right:table", "collision: table/obstacle"),
+        ("collision", True, float("nan"), "collision: contact not recorded"),
+        ("collision", False, "finger_left:neighbour", "aimed off objects"),
+        ("sim_error", False, "", "simulation error"),
+        ("slipped", True, "", "slipped"),
+        ("multi_pick", True, "", "multi-pick"),
+    ],
+)
 def test_the_most_informative_contact_decides(outcome, on_object, first_contact, cause):
     assert cause_of(outcome, on_object, first_contact) == cause
 
 
 def test_failures_are_chosen_evenly_over_agents_and_causes():
     outcomes = ["collision"] * 6 + ["slipped"] * 4 + ["success"] * 3 + ["collision", "no_contact"]
-    records = pd.DataFrame({"env": "E", "agent": ["a"] * 13 + ["b"] * 2, "outcome": outcomes, "on_object": True,
-                            "first_contact": "finger_left:target", "success": [o == "success" for o in outcomes]})
+    records = pd.DataFrame(
+        {
+            "env": "E",
+            "agent": ["a"] * 13 + ["b"] * 2,
+            "outcome": outcomes,
+            "on_object": True,
+            "first_contact": "finger_left:target",
+            "success": [o == "success" for o in outcomes],
+        }
+    )
     chosen = select_failures(records, 4)
     assert list(records.loc[chosen, "agent"]) == ["a", "b", "a", "b"]
     assert set(records.loc[chosen[::2], "outcome"]) == {"collision", "slipped"}
@@ -118,8 +135,10 @@ def records(tmp_path_factory):
     """Two episodes of the random agent on piles of two blocks (seed 2: collisions, a slip, a no-contact)."""
     folder = tmp_path_factory.mktemp("records")
     spec = folder / "tiny.yaml"
-    spec.write_text("id: GraspBench/TinyAnalyze-v0\nscene: {kind: pile, objects: blocks, object_count: [2, 2]}\n"
-                    "protocol: {max_consecutive_failures: 3, max_attempts: 6}\n")
+    spec.write_text(
+        "id: GraspBench/TinyAnalyze-v0\nscene: {kind: pile, objects: blocks, object_count: [2, 2]}\n"
+        "protocol: {max_consecutive_failures: 3, max_attempts: 6}\n"
+    )
     path = folder / "attempts.csv"
     run_episodes(str(spec), RandomAgent(), 2, seed=2, progress=False).to_csv(path, index=False)
     return path
@@ -162,9 +181,11 @@ def test_the_command_prints_the_cause_table(records, tmp_path):
 
 def test_records_without_the_grasp_columns_are_named(tmp_path, capsys):
     old = tmp_path / "old.csv"
-    old.write_text("env,agent,seed,episode,attempt,outcome,success,collision,multi_pick,removed,objects_left,"
-                   "objects_at_start,level,top_level,planning_ms,sim_time_s\n"
-                   "GraspBench/Single-v0,ggcnn,0,0,1,success,True,False,False,1,0,1,,,51.95,0.9167\n")
+    old.write_text(
+        "env,agent,seed,episode,attempt,outcome,success,collision,multi_pick,removed,objects_left,"
+        "objects_at_start,level,top_level,planning_ms,sim_time_s\n"
+        "GraspBench/Single-v0,ggcnn,0,0,1,success,True,False,False,1,0,1,,,51.95,0.9167\n"
+    )
     with pytest.raises(ValueError, match=f"{old}.*older graspbench"):
         analyze(old, progress=False)
     assert main(["analyze", str(old), "--quiet"]) == 2

@@ -54,8 +54,11 @@ def damaged_agent(tmp_path):
 @pytest.mark.parametrize("kind", sorted(DAMAGED_CHECKPOINTS))
 def test_a_damaged_checkpoint_of_an_agent_names_the_file(damaged_agent, kind):
     spec = damaged_agent(kind)
-    with pytest.raises(FileFormatError, match=r"mine\.pt is not a graspbench checkpoint \(.+\); make it again: "
-                                              r"`graspbench train-agents --agents mine`"):
+    with pytest.raises(
+        FileFormatError,
+        match=r"mine\.pt is not a graspbench checkpoint \(.+\); make it again: "
+        r"`graspbench train-agents --agents mine`",
+    ):
         make_agent(str(spec))
 
 
@@ -80,8 +83,25 @@ def test_commands_given_a_damaged_checkpoint_print_one_line(damaged_agent, tmp_p
 
 def test_a_benchmark_whose_agent_has_a_damaged_checkpoint_prints_one_line(damaged_agent, tmp_path, capsys):
     spec = damaged_agent("truncated")
-    assert main(["benchmark", "--suite", "quick", "--agents", str(spec), "--out", str(tmp_path / "run"),
-                 "--reference", "none", "--workers", "1", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "benchmark",
+                "--suite",
+                "quick",
+                "--agents",
+                str(spec),
+                "--out",
+                str(tmp_path / "run"),
+                "--reference",
+                "none",
+                "--workers",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "mine.pt is not a graspbench checkpoint" in _error_line(capsys)
 
 
@@ -93,8 +113,9 @@ def test_a_garbage_agent_spec_names_the_file(tmp_path, capsys, content):
     assert str(spec) in _error_line(capsys)
 
 
-@pytest.mark.parametrize("content", ["scene: {kind: [unclosed\n", "\x00\x01\x02", "just a string\n",
-                                     "scene: {kind: nonsense}\n"])
+@pytest.mark.parametrize(
+    "content", ["scene: {kind: [unclosed\n", "\x00\x01\x02", "just a string\n", "scene: {kind: nonsense}\n"]
+)
 def test_a_garbage_environment_spec_names_the_file(tmp_path, capsys, content):
     spec = tmp_path / "env.yaml"
     spec.write_text(content)

@@ -28,8 +28,19 @@ def test_quick_suite_writes_everything(quick):
     for name in ("attempts.csv", "summary.csv", "rates.png", "ctpg.png", "report.md"):
         assert (quick / name).exists()
     summary = pd.read_csv(quick / "summary.csv")
-    for column in ["agent", "env", "attempts", "gsr", "gsr_ci_low", "gsr_ci_high", "removal_rate", "collision_rate",
-                   "multi_pick_rate", "top_level_rate", "ctpg_ms"]:
+    for column in [
+        "agent",
+        "env",
+        "attempts",
+        "gsr",
+        "gsr_ci_low",
+        "gsr_ci_high",
+        "removal_rate",
+        "collision_rate",
+        "multi_pick_rate",
+        "top_level_rate",
+        "ctpg_ms",
+    ]:
         assert column in summary
     assert len(summary) == 4 and "| heuristic |" in (quick / "report.md").read_text()
 
@@ -72,25 +83,43 @@ def test_unknown_suite():
 
 def test_bars_say_met_missed_or_not_measured():
     def attempts(agent, env, successes, collisions, top_level=None, n=10):
-        return pd.DataFrame({"env": env, "agent": agent, "seed": range(n), "episode": range(n), "attempt": 0,
-                             "outcome": ["success"] * successes + ["collision"] * (n - successes),
-                             "success": [1] * successes + [0] * (n - successes),
-                             "collision": [1] * collisions + [0] * (n - collisions), "removed": [1] * successes + [0] * (n - successes),
-                             "objects_at_start": 1, "top_level": top_level, "planning_ms": 1.0})
+        return pd.DataFrame(
+            {
+                "env": env,
+                "agent": agent,
+                "seed": range(n),
+                "episode": range(n),
+                "attempt": 0,
+                "outcome": ["success"] * successes + ["collision"] * (n - successes),
+                "success": [1] * successes + [0] * (n - successes),
+                "collision": [1] * collisions + [0] * (n - collisions),
+                "removed": [1] * successes + [0] * (n - successes),
+                "objects_at_start": 1,
+                "top_level": top_level,
+                "planning_ms": 1.0,
+            }
+        )
 
-    summary = summary_table(pd.concat([
-        attempts("a", "GraspBench/Single-v0", 10, 0), attempts("b", "GraspBench/Single-v0", 5, 5),
-        attempts("mlgsl", "GraspBench/Pile-v0", 8, 2), attempts("mlgsl-single", "GraspBench/Pile-v0", 5, 5),
-        attempts("gpnet", "GraspBench/Stacked-v0", 5, 0, [1] * 10),
-        attempts("ggcnn", "GraspBench/Stacked-v0", 5, 0, [1] * 8 + [0] * 2)]))
+    summary = summary_table(
+        pd.concat(
+            [
+                attempts("a", "GraspBench/Single-v0", 10, 0),
+                attempts("b", "GraspBench/Single-v0", 5, 5),
+                attempts("mlgsl", "GraspBench/Pile-v0", 8, 2),
+                attempts("mlgsl-single", "GraspBench/Pile-v0", 5, 5),
+                attempts("gpnet", "GraspBench/Stacked-v0", 5, 0, [1] * 10),
+                attempts("ggcnn", "GraspBench/Stacked-v0", 5, 0, [1] * 8 + [0] * 2),
+            ]
+        )
+    )
     rows = bars(summary, suite_seconds=16 * 60)
     assert [verdict for _, _, verdict in rows] == [
         "met (the interval spans the bar)",  # Single: 100% >= 95%, but 10 attempts: [72%, 100%]
         "MISSED (the interval spans the bar)",  # Pile: the best removal is 80% < 90%
         "not measured",  # no Packed-v0 in this summary
-        "met",           # collisions in piles: mlgsl 20% < mlgsl-single 50%
-        "met",           # top-level first: gpnet 100% vs ggcnn 80%, +20 points
-        "MISSED",        # 16 minutes > 15
+        "met",  # collisions in piles: mlgsl 20% < mlgsl-single 50%
+        "met",  # top-level first: gpnet 100% vs ggcnn 80%, +20 points
+        "MISSED",  # 16 minutes > 15
     ]
     assert "mlgsl 20.0%" in rows[3][1] and "+20.0 points" in rows[4][1]
 
@@ -100,13 +129,17 @@ def test_a_changed_agent_is_evaluated_again(tmp_path):
     spec.write_text("class: heuristic\n")
     run_sweep(["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False)
     spec.write_text("class: heuristic\nmargin_m: 0.02\n")  # as if retrained: its records are stale
-    run_sweep(["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False, resume=True)
+    run_sweep(
+        ["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False, resume=True
+    )
     assert len(list((tmp_path / "out" / "attempts").glob("*.csv"))) == 2
 
 
 def test_a_resumed_sweep_says_so(tmp_path):
     first = run_sweep(["GraspBench/Single-v0"], ["heuristic"], 1, tmp_path, executor="serial", progress=False)
-    again = run_sweep(["GraspBench/Single-v0"], ["heuristic"], 1, tmp_path, executor="serial", progress=False, resume=True)
+    again = run_sweep(
+        ["GraspBench/Single-v0"], ["heuristic"], 1, tmp_path, executor="serial", progress=False, resume=True
+    )
     assert (first.attrs["resumed_blocks"], again.attrs["resumed_blocks"]) == (0, 1)
 
 
@@ -115,8 +148,10 @@ def test_a_fresh_run_runs_every_block_and_compares_with_the_committed_reference(
     report = (quick / "report.md").read_text()
     assert "resumed" not in report and "## Against the reference" in report
     printed = (quick / "printed.txt").read_text()
-    assert f"against the reference {REFERENCE / 'summary.csv'}" in printed or \
-        "against the reference results/benchmark/summary.csv" in printed
+    assert (
+        f"against the reference {REFERENCE / 'summary.csv'}" in printed
+        or "against the reference results/benchmark/summary.csv" in printed
+    )
     rows = [line for line in printed.splitlines() if line.startswith("  ") and " vs " in line]
     assert len(rows) == 4
     assert all(line.endswith("-> agrees") or "-> DISAGREES (" in line for line in rows)
@@ -137,10 +172,12 @@ def test_a_damaged_block_of_records_is_redone_naming_it_when_resumed(tmp_path, c
     first = run_sweep(["GraspBench/Single-v0"], ["random"], 1, tmp_path, executor="serial", progress=False)
     [block] = (tmp_path / "attempts").glob("*.csv")
     records = block.read_text()
-    header_only, mid_row = records[:records.index("\n") + 1], records[:records.index("\n") + 60]
-    for garbage in ("\x00\x01garbage,,\n\"unclosed", "", "env,agent\nx,y\n", header_only, mid_row):
+    header_only, mid_row = records[: records.index("\n") + 1], records[: records.index("\n") + 60]
+    for garbage in ('\x00\x01garbage,,\n"unclosed', "", "env,agent\nx,y\n", header_only, mid_row):
         block.write_text(garbage)
-        again = run_sweep(["GraspBench/Single-v0"], ["random"], 1, tmp_path, executor="serial", progress=False, resume=True)
+        again = run_sweep(
+            ["GraspBench/Single-v0"], ["random"], 1, tmp_path, executor="serial", progress=False, resume=True
+        )
         assert f"{block} is damaged (" in capsys.readouterr().err and again.attrs["resumed_blocks"] == 0
         pd.testing.assert_frame_equal(first.drop(columns="planning_ms"), again.drop(columns="planning_ms"))
 
@@ -154,11 +191,22 @@ def test_a_block_that_fails_to_read_after_its_checks_names_it(tmp_path):
 
 
 def _attempts(agent, env, successes, collisions, n=10):
-    return pd.DataFrame({"env": env, "agent": agent, "seed": 0, "episode": range(n), "attempt": 0,
-                         "outcome": ["success"] * successes + ["collision"] * (n - successes),
-                         "success": [1] * successes + [0] * (n - successes),
-                         "collision": [1] * collisions + [0] * (n - collisions), "removed": [1] * successes + [0] * (n - successes),
-                         "objects_at_start": 1, "top_level": None, "planning_ms": 1.0})
+    return pd.DataFrame(
+        {
+            "env": env,
+            "agent": agent,
+            "seed": 0,
+            "episode": range(n),
+            "attempt": 0,
+            "outcome": ["success"] * successes + ["collision"] * (n - successes),
+            "success": [1] * successes + [0] * (n - successes),
+            "collision": [1] * collisions + [0] * (n - collisions),
+            "removed": [1] * successes + [0] * (n - successes),
+            "objects_at_start": 1,
+            "top_level": None,
+            "planning_ms": 1.0,
+        }
+    )
 
 
 def test_the_comparison_says_which_rates_disagree():
@@ -174,11 +222,13 @@ def test_the_comparison_says_which_rates_disagree():
     assert "disagreeing: b on Single-v0" in text
 
 
-@pytest.mark.parametrize("content", ["garbage\x00,\n\"", "", "agent,env\nrandom,GraspBench/Single-v0\n"])
+@pytest.mark.parametrize("content", ['garbage\x00,\n"', "", "agent,env\nrandom,GraspBench/Single-v0\n"])
 def test_a_damaged_reference_fails_before_the_run_naming_it(tmp_path, capsys, content):
     (tmp_path / "summary.csv").write_text(content)
-    assert main(["benchmark", "--suite", "quick", "--out", str(tmp_path / "run"), "--reference", str(tmp_path),
-                 "--quiet"]) == 2
+    assert (
+        main(["benchmark", "--suite", "quick", "--out", str(tmp_path / "run"), "--reference", str(tmp_path), "--quiet"])
+        == 2
+    )
     error = capsys.readouterr().err
     assert len(error.strip().splitlines()) == 1
     assert f"{tmp_path / 'summary.csv'} is not a graspbench benchmark summary" in error

@@ -14,9 +14,12 @@ from graspbench.sim.scenes import SceneRecord
 
 def hand_built(env, boxes, target_index=0):
     """A bin holding ``boxes`` = [(model, x, y)], each resting on the floor."""
-    record = SceneRecord("bin", tuple(m for m, _, _ in boxes),
-                         np.array([[x, y, m.extents_m[2] / 2 + 0.001] for m, x, y in boxes]),
-                         np.array([[0, 0, 0, 1.0]] * len(boxes)))
+    record = SceneRecord(
+        "bin",
+        tuple(m for m, _, _ in boxes),
+        np.array([[x, y, m.extents_m[2] / 2 + 0.001] for m, x, y in boxes]),
+        np.array([[0, 0, 0, 1.0]] * len(boxes)),
+    )
     return env.set_bin(record, target_index)
 
 
@@ -62,8 +65,10 @@ def test_the_probe_is_reversible_and_its_film_deterministic(box):
     films = []
     for _ in range(2):
         env = BinPickEnv("envs/binpick.yaml", pick={"after_probe": "release"})
-        boxes = [(box([0.04, 0.04, 0.04]), 0.0, 0.0)] + [(box([0.03, 0.03, 0.05], f"n{k}"), x, y)
-                                                         for k, (x, y) in enumerate([(0.0, 0.05), (0.065, 0.0), (-0.065, 0.0)])]
+        boxes = [(box([0.04, 0.04, 0.04]), 0.0, 0.0)] + [
+            (box([0.03, 0.03, 0.05], f"n{k}"), x, y)
+            for k, (x, y) in enumerate([(0.0, 0.05), (0.065, 0.0), (-0.065, 0.0)])
+        ]
         hand_built(env, boxes)
         _, _, _, _, info = env.step_grasp(grasp_at(env, 0.0, 0.0, 0.06))
         assert info["probed"] and info["others_moved_m"] < 0.01
@@ -75,13 +80,17 @@ def test_the_probe_is_reversible_and_its_film_deterministic(box):
 def test_the_bin_carries_on_and_vector_envs_autoreset(box):
     env = BinPickEnv("envs/binpick.yaml")
     _, info = env.reset(seed=3)
-    count, first_target = info["objects_left"], info["target_id"]
+    count = info["objects_left"]
     assert info["new_bin"] and count >= env.bench_spec.pick.min_objects
     _, info = env.reset()
     assert not info["new_bin"] and info["objects_left"] == count
     env.close()
-    envs = gym.make_vec("GraspBench/BinPick-v0", num_envs=2, vectorization_mode="sync",
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    envs = gym.make_vec(
+        "GraspBench/BinPick-v0",
+        num_envs=2,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+    )
     observations, _ = envs.reset(seed=0)
     assert observations["target_mask"].shape == (2, 224, 224) and observations["target_mask"].any(axis=(1, 2)).all()
     observations, rewards, terminated, _, infos = envs.step(envs.action_space.sample())
@@ -113,5 +122,12 @@ def test_collect_writes_whole_bins_and_resumes(tmp_path):
     assert set(picks["outcome"]) <= {"success", "fail_multipick", "fail_not_picked", "collision"}
     assert picks["probe_rgb"].shape[1:] == (17, 64, 64, 3)
     with pytest.raises(ValueError, match="resume it with the same settings"):
-        collect("GraspBench/BinPick-v0", bins=2, out=out, picks_per_bin=2, executor="serial", progress=False,
-                settings=DemonstratorSettings(aim="clear"))
+        collect(
+            "GraspBench/BinPick-v0",
+            bins=2,
+            out=out,
+            picks_per_bin=2,
+            executor="serial",
+            progress=False,
+            settings=DemonstratorSettings(aim="clear"),
+        )

@@ -8,19 +8,29 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from graspbench.clearance import clear_everywhere, clear_for_widths, fingers_clear, height_map, something_between
+from graspbench.clearance import (
+    clear_everywhere,
+    clear_for_widths,
+    fingers_clear,
+    footprint_clear,
+    height_map,
+    something_between,
+)
 from graspbench.grasp import Grasp
 from graspbench.planners.postprocess import first_clear
-from graspbench.clearance import footprint_clear
 
 PX_M = 0.001
 
 
 def camera_over(heights):
     """An orthographic camera over a hand-built height map: every pixel PX_M wide at any depth."""
-    return SimpleNamespace(heights_m=lambda depth: heights, orthographic_heights=lambda depth: heights,
-                           metres_per_pixel=lambda depth: PX_M, table_pixel=lambda u, v, depth: (u, v),
-                           depth_at_height=lambda u, v, z: 0.5 - z)
+    return SimpleNamespace(
+        heights_m=lambda depth: heights,
+        orthographic_heights=lambda depth: heights,
+        metres_per_pixel=lambda depth: PX_M,
+        table_pixel=lambda u, v, depth: (u, v),
+        depth_at_height=lambda u, v, z: 0.5 - z,
+    )
 
 
 def test_a_finger_flush_against_the_last_pixel_of_an_object_is_not_clear():
@@ -34,6 +44,7 @@ def test_a_finger_flush_against_the_last_pixel_of_an_object_is_not_clear():
     assert not fingers_clear(free_space, 100.0, 100.0, 0.0, flush_px, PX_M, 0.03)
     # One pixel of table between the pad and the object's last pixel is enough.
     assert fingers_clear(free_space, 100.0, 100.0, 0.0, gap_px, PX_M, 0.03)
+
 
 def test_fingers_beside_a_flat_object_stop_above_the_table_and_are_clear():
     # A 6 mm plate: the fingertips would go 1 cm below its top, under the table; the environment
@@ -53,8 +64,9 @@ def test_first_clear_opens_fully_when_no_widening_or_turn_frees_a_small_opening(
     heights = np.zeros((200, 200))
     heights[90:110, 85:115] = 0.006
     small = Grasp(u=100.0, v=100.0, angle_rad=0.0, opening_px=4.0)
-    chosen = first_clear([small], 0.5 - heights, camera_over(heights), max_opening_m=0.08, grasp_depth_m=0.01,
-                         lowest_fingertip_z_m=0.003)
+    chosen = first_clear(
+        [small], 0.5 - heights, camera_over(heights), max_opening_m=0.08, grasp_depth_m=0.01, lowest_fingertip_z_m=0.003
+    )
     assert chosen.angle_rad == pytest.approx(0.0) and chosen.opening_px == pytest.approx(80.0)
 
 
@@ -64,14 +76,24 @@ def test_first_clear_passes_over_a_better_peak_that_would_close_on_the_bare_tabl
     heights[98:102, 85:115] = 0.004
     corner = Grasp(u=190.0, v=190.0, angle_rad=0.0, opening_px=20.0, quality=0.06)
     across_the_stick = Grasp(u=100.0, v=100.0, angle_rad=-np.pi / 2, opening_px=20.0, quality=0.04)
-    chosen = first_clear([corner, across_the_stick], 0.5 - heights, camera_over(heights), max_opening_m=0.08,
-                         grasp_depth_m=0.01, lowest_fingertip_z_m=0.003)
+    chosen = first_clear(
+        [corner, across_the_stick],
+        0.5 - heights,
+        camera_over(heights),
+        max_opening_m=0.08,
+        grasp_depth_m=0.01,
+        lowest_fingertip_z_m=0.003,
+    )
     assert chosen == across_the_stick
     # MLGSL's qualities are relative to its best pixel, so the corner passes the threshold and the
     # stick does not: the stick is still weighed, once nothing above the threshold will do.
     corner, faint = dataclasses.replace(corner, quality=1.0), dataclasses.replace(across_the_stick, quality=0.05)
-    assert first_clear([corner, faint], 0.5 - heights, camera_over(heights), 0.08, 0.01, lowest_fingertip_z_m=0.003,
-                       threshold=0.2) == faint
+    assert (
+        first_clear(
+            [corner, faint], 0.5 - heights, camera_over(heights), 0.08, 0.01, lowest_fingertip_z_m=0.003, threshold=0.2
+        )
+        == faint
+    )
     # Lower than the fingertips' floor, the stick would pass under them: nothing to close on anywhere.
     assert not something_between(heights, 100.0, 100.0, np.pi / 2, 20.0, PX_M, lowest_fingertip_z_m=0.005)
     assert something_between(heights, 100.0, 100.0, np.pi / 2, 20.0, PX_M, lowest_fingertip_z_m=0.003)
@@ -84,7 +106,7 @@ def boxes(shape, count, sizes_px, seed):
     heights = np.zeros(shape)
     for _ in range(count):
         v, u = rng.integers(0, shape[0]), rng.integers(0, shape[1])
-        heights[v:v + rng.integers(*sizes_px), u:u + rng.integers(*sizes_px)] = rng.uniform(0.002, 0.06)
+        heights[v : v + rng.integers(*sizes_px), u : u + rng.integers(*sizes_px)] = rng.uniform(0.002, 0.06)
     return heights
 
 
@@ -93,8 +115,10 @@ def test_the_whole_image_check_agrees_with_the_check_of_one_grasp_at_every_pixel
     px_m, fingertip_z = 0.0015, heights - 0.01
     for opening_px in (13.3, 20.0, 40.0):
         [whole] = clear_everywhere(heights, fingertip_z, [opening_px], px_m)
-        each = [[fingers_clear(heights, u, v, 0.0, opening_px, px_m, fingertip_z[v, u]) for u in range(80)]
-                for v in range(50)]
+        each = [
+            [fingers_clear(heights, u, v, 0.0, opening_px, px_m, fingertip_z[v, u]) for u in range(80)]
+            for v in range(50)
+        ]
         assert 0.1 < whole.mean() < 0.9  # both answers occur
         assert (whole == np.array(each)).all()
 

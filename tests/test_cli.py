@@ -9,11 +9,40 @@ from graspbench.cli import main
 
 def test_run_writes_attempt_records_that_match_the_printed_rates(tmp_path, capsys):
     out = tmp_path / "attempts.csv"
-    assert main(["run", "--env", "GraspBench/Pile-v0", "--agent", "heuristic", "--episodes", "2", "--seed", "0",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--env",
+                "GraspBench/Pile-v0",
+                "--agent",
+                "heuristic",
+                "--episodes",
+                "2",
+                "--seed",
+                "0",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     attempts = pd.read_csv(out)
-    for column in ["env", "agent", "seed", "episode", "attempt", "outcome", "success", "collision", "removed",
-                   "objects_left", "planning_ms", "sim_time_s"]:
+    for column in [
+        "env",
+        "agent",
+        "seed",
+        "episode",
+        "attempt",
+        "outcome",
+        "success",
+        "collision",
+        "removed",
+        "objects_left",
+        "planning_ms",
+        "sim_time_s",
+    ]:
         assert column in attempts
     printed = capsys.readouterr().out
     assert str(Rate(int(attempts["success"].sum()), len(attempts))) in printed

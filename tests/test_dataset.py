@@ -7,26 +7,35 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from graspbench.planners.dataset import (OPENING_SCALE_PX, GraspDataset, collate, normalise_depth,
-                                     normalise_rgb, split_scenes)
+from graspbench.planners.dataset import (
+    OPENING_SCALE_PX,
+    GraspDataset,
+    collate,
+    normalise_depth,
+    normalise_rgb,
+    split_scenes,
+)
 
 SIZE = 64  # images are SIZE x SIZE; the centre is at (31.5, 31.5)
 HALF_PI = np.pi / 2
 
 # Scene 0: (u, v, angle, opening_px, jaw_size_px, outcome, collision_free).
 SCENE0_LABELS = [
-    (30, 20, 0.0, 30, 10, "success", True),          # A: centre third 10 along u, 10 across
-    (50, 50, -HALF_PI, 30, 6, "success", True),      # B: axis along v: 10 along v, 6 across (u)
-    (12, 45, np.pi / 4, 30, 6, "success", True),     # C: diagonal
-    (10, 10, 0.0, 30, 10, "success", False),         # D: success, but collided
-    (50, 15, 0.0, 30, 10, "collision", False),       # E: failure
-    (20, 58, 0.0, 30, 10, "no_contact", True),       # F: failure, though collision free
+    (30, 20, 0.0, 30, 10, "success", True),  # A: centre third 10 along u, 10 across
+    (50, 50, -HALF_PI, 30, 6, "success", True),  # B: axis along v: 10 along v, 6 across (u)
+    (12, 45, np.pi / 4, 30, 6, "success", True),  # C: diagonal
+    (10, 10, 0.0, 30, 10, "success", False),  # D: success, but collided
+    (50, 15, 0.0, 30, 10, "collision", False),  # E: failure
+    (20, 58, 0.0, 30, 10, "no_contact", True),  # F: failure, though collision free
 ]
 # Scene 1: twelve well-separated positives, for the label subsets.
 SCENE1_LABELS = [(8 + 10 * (i % 6), 16 + 30 * (i // 6), 0.3 * i - 1.5, 12, 4, "success", True) for i in range(12)]
 # Scene 2: two positives and a negative; a far region makes the depth clip.
-SCENE2_LABELS = [(20, 20, 0.5, 24, 8, "success", True), (44, 44, -0.5, 24, 8, "success", True),
-                 (32, 10, 0.0, 24, 8, "slipped", True)]
+SCENE2_LABELS = [
+    (20, 20, 0.5, 24, 8, "success", True),
+    (44, 44, -0.5, 24, 8, "success", True),
+    (32, 10, 0.0, 24, 8, "slipped", True),
+]
 
 
 def _scene(seed, labels, boxes):
@@ -45,37 +54,56 @@ def _scene(seed, labels, boxes):
         "rgb": rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8),
         "depth": depth,
         "depth_noisy": (depth + 0.001 * np.arange(SIZE)[None, :]).astype(np.float32),
-        "segmentation": segmentation, "priority": priority,
+        "segmentation": segmentation,
+        "priority": priority,
         "intrinsics": np.array([[60.0, 0, 31.5], [0, 60.0, 31.5], [0, 0, 1]]),
         "extrinsics": np.eye(4),
         "object_names": np.array([f"random_urdfs/{k:03d}" for k in range(n)]),
-        "object_positions": np.zeros((n, 3)), "object_orientations": np.tile([0.0, 0, 0, 1], (n, 1)),
-        "object_levels": np.zeros(n, dtype=np.int16), "object_top_level": np.ones(n, dtype=bool),
+        "object_positions": np.zeros((n, 3)),
+        "object_orientations": np.tile([0.0, 0, 0, 1], (n, 1)),
+        "object_levels": np.zeros(n, dtype=np.int16),
+        "object_top_level": np.ones(n, dtype=bool),
         "support_edges": np.zeros((0, 2), dtype=np.int16),
-        "label_u": u.astype(np.float32), "label_v": v.astype(np.float32),
-        "label_angle": angle.astype(np.float32), "label_opening_px": opening.astype(np.float32),
+        "label_u": u.astype(np.float32),
+        "label_v": v.astype(np.float32),
+        "label_angle": angle.astype(np.float32),
+        "label_opening_px": opening.astype(np.float32),
         "label_jaw_size_px": jaw.astype(np.float32),
         "label_depth_m": np.full(len(u), 0.68, dtype=np.float32),
         "label_object": np.zeros(len(u), dtype=np.int16),
-        "label_outcome": outcome.astype("<U10"), "label_success": outcome == "success",
+        "label_outcome": outcome.astype("<U10"),
+        "label_success": outcome == "success",
         "label_robustness": (outcome == "success").astype(np.float32),
         "label_collision_free": free.astype(bool),
         "label_position_m": np.zeros((len(u), 3), dtype=np.float32),
-        "label_yaw": angle.astype(np.float32), "label_opening_m": np.full(len(u), 0.05, dtype=np.float32),
+        "label_yaw": angle.astype(np.float32),
+        "label_opening_m": np.full(len(u), 0.05, dtype=np.float32),
     }
 
 
 def _write_dataset(root, scenes):
     (root / "scenes").mkdir(parents=True)
-    (root / "dataset.json").write_text(json.dumps({
-        "format": 1, "graspbench_version": "0.1.0", "env": "test", "spec": {}, "seed": 0,
-        "scenes": len(scenes), "labelling": {}}))
+    (root / "dataset.json").write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "graspbench_version": "0.1.0",
+                "env": "test",
+                "spec": {},
+                "seed": 0,
+                "scenes": len(scenes),
+                "labelling": {},
+            }
+        )
+    )
     rows = ["scene,file,objects,candidates,successes,collision_free_successes,objects_with_success,seconds"]
     for index, arrays in scenes.items():
         np.savez_compressed(root / "scenes" / f"{index:06d}.npz", **arrays)
         success = arrays["label_success"]
-        rows.append(f"{index},scenes/{index:06d}.npz,{len(arrays['object_names'])},{len(success)},{success.sum()},"
-                    f"{(success & arrays['label_collision_free']).sum()},1,0.1")
+        rows.append(
+            f"{index},scenes/{index:06d}.npz,{len(arrays['object_names'])},{len(success)},{success.sum()},"
+            f"{(success & arrays['label_collision_free']).sum()},1,0.1"
+        )
     (root / "index.csv").write_text("\n".join(rows) + "\n")
 
 
@@ -83,8 +111,11 @@ def _write_dataset(root, scenes):
 def scenes():
     return {
         # Every label centre of scene 0 lies on an object, so saliency shows where it went.
-        0: _scene(0, SCENE0_LABELS, [(15, 26, 25, 36, 0.05), (40, 58, 40, 60, 0.08), (38, 53, 5, 20, 0.03),
-                                     (5, 16, 5, 16, 0.02)]),
+        0: _scene(
+            0,
+            SCENE0_LABELS,
+            [(15, 26, 25, 36, 0.05), (40, 58, 40, 60, 0.08), (38, 53, 5, 20, 0.03), (5, 16, 5, 16, 0.02)],
+        ),
         1: _scene(1, SCENE1_LABELS, [(10, 50, 4, 60, 0.04)]),
         2: _scene(2, SCENE2_LABELS, [(15, 26, 15, 26, 0.05), (0, 8, 0, 64, -2.3)]),
     }
@@ -99,8 +130,9 @@ def root(tmp_path_factory, scenes):
 
 def _same_angle(a, b):
     """Equal modulo pi (a grasp and its reverse are the same)."""
-    return np.allclose(np.sin(2 * (np.asarray(a) - np.asarray(b))), 0, atol=1e-5) and \
-        np.allclose(np.cos(2 * (np.asarray(a) - np.asarray(b))), 1, atol=1e-5)
+    return np.allclose(np.sin(2 * (np.asarray(a) - np.asarray(b))), 0, atol=1e-5) and np.allclose(
+        np.cos(2 * (np.asarray(a) - np.asarray(b))), 1, atol=1e-5
+    )
 
 
 def _no_augmentation(**kwargs):
@@ -257,8 +289,9 @@ def test_augmentation_moves_images_and_labels_together(root):
         data.set_epoch(epoch)
         item = data[0]
         assert item["label_count"] >= 1
-        for (u, v), angle, opening in zip(item["label_uv"].numpy(), item["label_angle"].numpy(),
-                                          item["label_opening_px"].numpy()):
+        for (u, v), angle, opening in zip(
+            item["label_uv"].numpy(), item["label_angle"].numpy(), item["label_opening_px"].numpy()
+        ):
             row, col = int(np.floor(v + 0.5)), int(np.floor(u + 0.5))
             assert item["q"][0, row, col] == 1 and item["saliency"][0, row, col] == 1
             assert np.isclose(item["cos2"][0, row, col], np.cos(2 * angle), atol=1e-5)

@@ -83,7 +83,13 @@ def test_vector_envs(mode):
     assert observations["depth"].shape == (2, 224, 224) and observations["depth"].dtype == np.float32
     assert not np.array_equal(observations["depth"][0], observations["depth"][1])
     observations, rewards, terminated, truncated, infos = envs.step(envs.action_space.sample())
-    assert rewards.shape == (2,) and set(infos["outcome"]) <= {"success", "collision", "no_contact", "slipped", "multi_pick"}
+    assert rewards.shape == (2,) and set(infos["outcome"]) <= {
+        "success",
+        "collision",
+        "no_contact",
+        "slipped",
+        "multi_pick",
+    }
     envs.close()
 
 
@@ -96,11 +102,14 @@ def test_close_twice_and_render_modes():
         env.close()
 
 
-@pytest.mark.parametrize("action, message", [
-    ([np.nan, 0, 0, 0], "finite"),
-    ([0, 0, 1.5, 0], r"\[-1, 1\]"),
-    ([0, 0, 0], r"shape \(4,\)"),
-])
+@pytest.mark.parametrize(
+    "action, message",
+    [
+        ([np.nan, 0, 0, 0], "finite"),
+        ([0, 0, 1.5, 0], r"\[-1, 1\]"),
+        ([0, 0, 0], r"shape \(4,\)"),
+    ],
+)
 def test_bad_actions_raise_value_error(action, message):
     env = gym.make("GraspBench/Single-v0").unwrapped
     env.reset(seed=0)
@@ -109,13 +118,16 @@ def test_bad_actions_raise_value_error(action, message):
     env.close()
 
 
-@pytest.mark.parametrize("overrides, field", [
-    ({"scene": {"kind": "heap"}}, "scene.kind"),
-    ({"scene": {"object_count": [3, 1]}}, "scene.object_count"),
-    ({"scene": {"objcts": "random_urdfs"}}, "scene.objcts"),
-    ({"camera": {"width_px": "large"}}, "camera.width_px"),
-    ({"protocol": {"max_consecutive_failures": 0}}, "protocol.max_consecutive_failures"),
-])
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"scene": {"kind": "heap"}}, "scene.kind"),
+        ({"scene": {"object_count": [3, 1]}}, "scene.object_count"),
+        ({"scene": {"objcts": "random_urdfs"}}, "scene.objcts"),
+        ({"camera": {"width_px": "large"}}, "camera.width_px"),
+        ({"protocol": {"max_consecutive_failures": 0}}, "protocol.max_consecutive_failures"),
+    ],
+)
 def test_bad_spec_fields_are_named(overrides, field):
     with pytest.raises(SpecError, match=field.replace(".", r"\.")):
         load_spec("envs/pile.yaml", **overrides)

@@ -1,12 +1,10 @@
 """Dataset generation: the store, resume, labels against the images and the simulator, executors."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -59,7 +57,7 @@ def test_successful_labels_land_on_their_object(dataset):
         for k in np.nonzero(scene["label_success"])[0]:
             u, v = int(round(float(scene["label_u"][k]))), int(round(float(scene["label_v"][k])))
             # Within 4 px (5 mm): a grasp deep beside a thin object may centre on the table next to it.
-            window = scene["segmentation"][max(v - 4, 0):v + 5, max(u - 4, 0):u + 5]
+            window = scene["segmentation"][max(v - 4, 0) : v + 5, max(u - 4, 0) : u + 5]
             hits += scene["label_object"][k] in window
             total += 1
     assert total > 0 and hits / total >= 0.9
@@ -72,8 +70,14 @@ def test_labels_replayed_in_the_simulator_give_the_stored_outcome(dataset):
     world = World(solver_iterations=spec.solver_iterations)
     try:
         for k in range(len(scene["label_u"])):
-            result = try_grasp(world, record, spec, scene["label_position_m"][k].astype(float),
-                               float(scene["label_yaw"][k]), float(scene["label_opening_m"][k]))
+            result = try_grasp(
+                world,
+                record,
+                spec,
+                scene["label_position_m"][k].astype(float),
+                float(scene["label_yaw"][k]),
+                float(scene["label_opening_m"][k]),
+            )
             assert result.outcome.value == scene["label_outcome"][k]
     finally:
         world.close()
@@ -91,11 +95,30 @@ def test_resume_after_an_interruption_gives_the_same_index(dataset, spec_file, t
 
 def test_ctrl_c_then_restart_gives_the_same_index(dataset, spec_file, tmp_path):
     out = tmp_path / "ctrl_c"
-    command = [sys.executable, "-m", "graspbench.cli", "generate", "--env", spec_file, "--scenes", "3", "--out", str(out),
-               "--seed", "5", "--executor", "serial", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "graspbench.cli",
+        "generate",
+        "--env",
+        spec_file,
+        "--scenes",
+        "3",
+        "--out",
+        str(out),
+        "--seed",
+        "5",
+        "--executor",
+        "serial",
+        "--quiet",
+    ]
     # A shell running the tests in the background ignores SIGINT, and so would the child: restore it.
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while not list((out / "scenes").glob("*.npz")) and time.time() < deadline:
         time.sleep(0.05)
@@ -128,10 +151,40 @@ def test_offline_evaluation_replays_the_top_grasp_in_the_simulator(dataset, tmp_
     from graspbench.cli import main
 
     out = tmp_path / "run"
-    assert main(["train", "--model", "ggcnn", "--loss", "imgmse", "--data", str(dataset), "--out", str(out),
-                 "--epochs", "1", "--quiet"]) == 0
-    assert main(["evaluate-offline", "--checkpoint", str(out / "best.pt"), "--data", str(dataset),
-                 "--json", str(tmp_path / "scores.json"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "ggcnn",
+                "--loss",
+                "imgmse",
+                "--data",
+                str(dataset),
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "evaluate-offline",
+                "--checkpoint",
+                str(out / "best.pt"),
+                "--data",
+                str(dataset),
+                "--json",
+                str(tmp_path / "scores.json"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert {"top1", "top5", "sim_top1_success"} <= set(scores)
     assert scores["sim_trials"] == 3 and sum(scores["sim_outcomes"].values()) == 3

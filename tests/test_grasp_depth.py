@@ -11,8 +11,18 @@ PX_M = 0.001  # hand-built height maps: 1 mm per pixel, the grasp at (100, 100),
 
 def depth_of(heights, opening_px=80.0, grasp_depth_m=0.01, max_depth_m=MAX_GRASP_DEPTH_M):
     top = heights[100, 100]
-    return top - fingertip_z(height_map(heights), 100.0, 100.0, 0.0, opening_px, PX_M, top, grasp_depth_m,
-                             max_depth_m, lowest_fingertip_z_m=0.003)
+    return top - fingertip_z(
+        height_map(heights),
+        100.0,
+        100.0,
+        0.0,
+        opening_px,
+        PX_M,
+        top,
+        grasp_depth_m,
+        max_depth_m,
+        lowest_fingertip_z_m=0.003,
+    )
 
 
 def lying_cylinder(radius_m=0.033):
@@ -64,8 +74,12 @@ def test_rigid_fingers_slip_off_a_lying_can_above_its_equator_and_hold_it_below(
     for depth_m in (0.01, MAX_GRASP_DEPTH_M):
         world.reset()
         c.createMultiBody(0, c.createCollisionShape(c.GEOM_PLANE))
-        can = c.createMultiBody(0.35, c.createCollisionShape(c.GEOM_CYLINDER, radius=radius_m, height=0.12),
-                                basePosition=[0, 0, radius_m], baseOrientation=c.getQuaternionFromEuler([np.pi / 2, 0, 0]))
+        can = c.createMultiBody(
+            0.35,
+            c.createCollisionShape(c.GEOM_CYLINDER, radius=radius_m, height=0.12),
+            basePosition=[0, 0, radius_m],
+            baseOrientation=c.getQuaternionFromEuler([np.pi / 2, 0, 0]),
+        )
         c.changeDynamics(can, -1, lateralFriction=0.8)
         world.step(120)
         outcomes[depth_m] = Gripper(world).execute([0, 0, 2 * radius_m - depth_m], 0.0, 0.08, [can]).outcome

@@ -21,7 +21,9 @@ def test_small_box_is_grasped_and_lifted(world, table_scene, box):
     result = grasp_top(table_scene, Gripper(world), 0.0, 0.0, 0.04)
     assert result.outcome is Outcome.SUCCESS
     assert result.lifted_ids == [body]
-    assert world.pose(body)[0][2] > 0.02 + 0.005  # still up where the hand left it: held for good once clear of the table
+    assert (
+        world.pose(body)[0][2] > 0.02 + 0.005
+    )  # still up where the hand left it: held for good once clear of the table
     assert 0.035 < result.opening_after_close_m < 0.045  # fingers stopped on the 4 cm faces
 
 
@@ -61,7 +63,6 @@ def test_two_objects_lifted_together_are_a_multi_pick(world, table_scene, box):
     result = grasp_top(table_scene, Gripper(world), 0.0, 0.0, 0.04, opening_m=0.078)
     assert result.outcome is Outcome.MULTI_PICK
     assert len(result.lifted_ids) == 2
-
 
 
 def executed_and_fully_lifted(box, friction):

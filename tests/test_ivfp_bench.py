@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 import graspbench.bench.catalogue as agents_module
-from graspbench.bench.catalogue import agent_names, make_agent
 from graspbench.bench import report
+from graspbench.bench.catalogue import agent_names, make_agent
 from graspbench.bench.metrics import Rate, summarize_picks
 from graspbench.bench.runner import run_episodes
 from graspbench.envs.spec import ENVS_DIR
@@ -44,9 +44,21 @@ def agents_dir(tmp_path, monkeypatch):
 
 
 def _picks(episode, successes, sim_time_s, planning_ms):
-    return pd.DataFrame({"env": "GraspBench/BinPick-v0", "split": "train", "agent": "a", "seed": 0, "episode": episode,
-                         "outcome": ["success" if s else "fail_not_picked" for s in successes], "success": successes,
-                         "sim_time_s": sim_time_s, "planning_ms": planning_ms, "probes": 1, "retries": 0})
+    return pd.DataFrame(
+        {
+            "env": "GraspBench/BinPick-v0",
+            "split": "train",
+            "agent": "a",
+            "seed": 0,
+            "episode": episode,
+            "outcome": ["success" if s else "fail_not_picked" for s in successes],
+            "success": successes,
+            "sim_time_s": sim_time_s,
+            "planning_ms": planning_ms,
+            "probes": 1,
+            "retries": 0,
+        }
+    )
 
 
 def test_units_per_hour_on_hand_computed_records():
@@ -65,10 +77,21 @@ def test_units_per_hour_on_hand_computed_records():
 
 
 def test_clutter_summaries_keep_their_columns():
-    attempts = pd.DataFrame({"env": "GraspBench/Single-v0", "agent": "a", "seed": 0, "episode": [0, 0, 1],
-                             "outcome": ["success", "collision", "success"], "success": [True, False, True],
-                             "collision": [False, True, False], "removed": [1, 0, 1], "objects_at_start": 1,
-                             "planning_ms": 1.0, "top_level": None})
+    attempts = pd.DataFrame(
+        {
+            "env": "GraspBench/Single-v0",
+            "agent": "a",
+            "seed": 0,
+            "episode": [0, 0, 1],
+            "outcome": ["success", "collision", "success"],
+            "success": [True, False, True],
+            "collision": [False, True, False],
+            "removed": [1, 0, 1],
+            "objects_at_start": 1,
+            "planning_ms": 1.0,
+            "top_level": None,
+        }
+    )
     assert "split" not in report.summary_table(attempts)
     assert report.SUITES["default"] == (report.ENVS, 20, None)
 
@@ -101,8 +124,9 @@ class ScriptedVerifier:
         for attempt in range(3):
             k = len(rows) * attempt // 3  # a different pixel of the target each time
             u, v = float(cols[k]), float(rows[k])
-            observation, _, terminated, _, info = env.step_grasp(Grasp(u, v, 0.0, env.width_to_opening_px(0.05, u, v)),
-                                                                 verify=self.verify)
+            observation, _, terminated, _, info = env.step_grasp(
+                Grasp(u, v, 0.0, env.width_to_opening_px(0.05, u, v)), verify=self.verify
+            )
             self.infos.append(info)
             if terminated:
                 break
@@ -178,8 +202,12 @@ def _target_with_a_neighbour():
     depth = 0.5 - heights
     assert np.allclose(camera.heights_m(depth), heights, atol=1e-6)
     observation = {"depth": depth, "target_mask": mask, "rgb": np.zeros((200, 200, 3), np.uint8)}
-    info = {"intrinsics": camera.intrinsics, "extrinsics": camera.extrinsics, "grasp_depth_m": 0.01,
-            "fingertip_clearance_m": 0.003}
+    info = {
+        "intrinsics": camera.intrinsics,
+        "extrinsics": camera.extrinsics,
+        "grasp_depth_m": 0.01,
+        "fingertip_clearance_m": 0.003,
+    }
     return camera, observation, info
 
 
@@ -208,8 +236,10 @@ def test_a_policy_acting_on_free_space_samples_only_clear_grasps(tmp_path):
     camera, observation, info = _target_with_a_neighbour()
     torch.manual_seed(0)  # untrained: free to put its mass anywhere on the target
     widths_m = PickSpec().widths_m
-    save_checkpoint(tmp_path / "policy.pt", policy_payload(GraspPolicy(widths_m, base_channels=8, fpn_channels=8,
-                                                                       width_embedding=4)))
+    save_checkpoint(
+        tmp_path / "policy.pt",
+        policy_payload(GraspPolicy(widths_m, base_channels=8, fpn_channels=8, width_embedding=4)),
+    )
     px_m = float(camera.metres_per_pixel(0.46))
     clear = clear_for_widths(observation["depth"], camera, px_m, widths_m, info["grasp_depth_m"], 0.003)
     assert clear[:, 100:120, 90:110].any() and not clear[:, 80:96, 90:110].any()  # the scene is as described
@@ -251,8 +281,9 @@ def test_the_ivfp_suite_is_every_ivfp_agent_on_seen_and_unseen_objects():
 def test_a_tiny_binpick_benchmark_end_to_end(tiny_bin, agents_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(report.SUITES, "tiny-ivfp", ([(tiny_bin, "train")], 2, ["centroid", "random-mask", "il"]))
     out = tmp_path / "bench"
-    summary, bar_rows, comparison = report.benchmark("tiny-ivfp", str(out), executor="serial", reference=None,
-                                                     picks_per_trial=2)
+    summary, bar_rows, comparison = report.benchmark(
+        "tiny-ivfp", str(out), executor="serial", reference=None, picks_per_trial=2
+    )
     assert "weights are missing" in capsys.readouterr().out  # il: left out, and said so
     attempts = pd.read_csv(out / "attempts.csv")
     assert len(attempts) == 2 * 2 * 2  # agents x trials x picks
@@ -274,17 +305,42 @@ def test_table1_puts_the_paper_beside_and_checks_the_bars_on_seen_objects():
     from graspbench.ivfp.table1 import bars, table_rows
 
     def row(agent, split, sr, uph):
-        return {"agent": agent, "env": "GraspBench/BinPick-v0", "split": split, "attempts": 240, "sr": sr,
-                "sr_ci_low": sr - 0.05, "sr_ci_high": sr + 0.05, "uph": uph, "uph_ci_low": uph - 5,
-                "uph_ci_high": uph + 5, "collision_rate": 0.1, "probes_per_pick": 1.0, "ctpg_ms": 10.0}
+        return {
+            "agent": agent,
+            "env": "GraspBench/BinPick-v0",
+            "split": split,
+            "attempts": 240,
+            "sr": sr,
+            "sr_ci_low": sr - 0.05,
+            "sr_ci_high": sr + 0.05,
+            "uph": uph,
+            "uph_ci_low": uph - 5,
+            "uph_ci_high": uph + 5,
+            "collision_rate": 0.1,
+            "probes_per_pick": 1.0,
+            "ctpg_ms": 10.0,
+        }
 
-    summary = pd.DataFrame([row("rl50", "train", 0.70, 60), row("il", "train", 0.55, 50), row("il", "test", 0.5, 45),
-                            row("il-vitl", "train", 0.60, 52), row("rl20", "train", 0.62, 55),
-                            row("centroid", "train", 0.40, 40)])
+    summary = pd.DataFrame(
+        [
+            row("rl50", "train", 0.70, 60),
+            row("il", "train", 0.55, 50),
+            row("il", "test", 0.5, 45),
+            row("il-vitl", "train", 0.60, 52),
+            row("rl20", "train", 0.62, 55),
+            row("centroid", "train", 0.40, 40),
+        ]
+    )
     table = table_rows(summary)
     # Methods in the paper's order, seen before unseen; the paper's numbers beside.
-    assert list(zip(table["objects"], table["agent"])) == [("seen", "centroid"), ("seen", "il"), ("seen", "il-vitl"),
-                                                     ("seen", "rl20"), ("seen", "rl50"), ("unseen", "il")]
+    assert list(zip(table["objects"], table["agent"])) == [
+        ("seen", "centroid"),
+        ("seen", "il"),
+        ("seen", "il-vitl"),
+        ("seen", "rl20"),
+        ("seen", "rl50"),
+        ("unseen", "il"),
+    ]
     assert table.loc[table["agent"] == "rl50", "paper_sr"].item() == pytest.approx(73.33)
     assert table.loc[table["agent"] == "rl50", "sr"].item() == pytest.approx(70.0)
     verdicts = {bar: verdict for bar, _, verdict in bars(table)}
@@ -298,10 +354,14 @@ def test_table1_puts_the_paper_beside_and_checks_the_bars_on_seen_objects():
 def test_table2_counts_picks_and_interventions_per_simulated_hour():
     from graspbench.ivfp.table2 import table_rows
 
-    picks = pd.DataFrame({"pipeline": ["full picks"] * 3 + ["IVFP"] * 2,
-                          "seconds": [1200.0, 1200.0, 1200.0, 900.0, 900.0],
-                          "intervention": [True, False, False, False, False],
-                          "outcome": ["fail_multipick", "success", "collision", "released", "released"]})
+    picks = pd.DataFrame(
+        {
+            "pipeline": ["full picks"] * 3 + ["IVFP"] * 2,
+            "seconds": [1200.0, 1200.0, 1200.0, 900.0, 900.0],
+            "intervention": [True, False, False, False, False],
+            "outcome": ["fail_multipick", "success", "collision", "released", "released"],
+        }
+    )
     table = table_rows(picks, Rate(9, 10)).set_index("pipeline")
     assert table.loc["full picks", "picks_per_hour"] == pytest.approx(3.0)  # 3 picks in one simulated hour
     assert table.loc["full picks", "interventions_per_hour"] == pytest.approx(1.0)

@@ -31,18 +31,28 @@ def _film(outcome: str, rng: np.random.Generator) -> np.ndarray:
         frame = rng.integers(0, 60, size=(FRAME_PX, FRAME_PX, 3))
         for (top, left), stays in zip(((row, col), (row, col + 8)), held):
             top = top if stays else top + t  # the bin slides down in the image as the hand lifts
-            frame[top:top + 5, left:left + 5] = 230
+            frame[top : top + 5, left : left + 5] = 230
         film[t] = frame
     return film
 
 
-def _collection(root, seed: int, bins: int, outcomes=("success",) * 6 + ("fail_multipick",) * 3 + ("fail_not_picked",) * 3):
+def _collection(
+    root, seed: int, bins: int, outcomes=("success",) * 6 + ("fail_multipick",) * 3 + ("fail_not_picked",) * 3
+):
     rng = np.random.default_rng(seed)
     write_metadata(root, {"env": "synthetic", "spec": "none", "seed": seed, "after_probe": "extract"})
     for b in range(bins):
         outcome = rng.permutation(np.array(outcomes))
-        write_bin(root, b, {"outcome": outcome, "probed": np.ones(len(outcome), bool),
-                            "probe_rgb": np.stack([_film(o, rng) for o in outcome]), "frame_times_s": FRAME_TIMES_S})
+        write_bin(
+            root,
+            b,
+            {
+                "outcome": outcome,
+                "probed": np.ones(len(outcome), bool),
+                "probe_rgb": np.stack([_film(o, rng) for o in outcome]),
+                "frame_times_s": FRAME_TIMES_S,
+            },
+        )
     write_index(root)
     return str(root)
 
@@ -159,7 +169,9 @@ def test_clear_errors(collections, tmp_path):
         clf.train_classifier(clf.ClassifierArgs(data=seen, out=str(tmp_path / "x.pt"), probe_s=3.0, **TINY))
     with pytest.raises(ValueError, match="--data: .* not a collection of probed picks"):
         clf.ClassifierArgs(data=str(tmp_path), out=str(tmp_path / "x.pt")).check()
-    no_multipicks = _collection(tmp_path / "no-multi", seed=2, bins=5, outcomes=("success",) * 6 + ("fail_not_picked",) * 6)
+    no_multipicks = _collection(
+        tmp_path / "no-multi", seed=2, bins=5, outcomes=("success",) * 6 + ("fail_not_picked",) * 6
+    )
     with pytest.raises(ValueError, match=r"too few picks of fail_multipick \(0\)"):
         clf.train_classifier(clf.ClassifierArgs(data=no_multipicks, out=str(tmp_path / "y.pt"), **TINY))
     with pytest.raises(ValueError, match="does not exist"):
@@ -172,20 +184,41 @@ def test_clear_errors(collections, tmp_path):
 def test_table3_writes_its_files_and_resumes(collections, tmp_path, capsys):
     seen, unseen = collections
     options = {**TINY, "epochs": 1}
-    table = table3(seen, unseen, out_dir=tmp_path / "results", runs_dir=tmp_path / "runs", probes_s=(0.0, 2.0), **options)
+    table = table3(
+        seen, unseen, out_dir=tmp_path / "results", runs_dir=tmp_path / "runs", probes_s=(0.0, 2.0), **options
+    )
     written = pd.read_csv(tmp_path / "results" / "ivfp_classifier.csv")
     assert list(written[["perception", "probe_s", "objects"]].itertuples(index=False, name=None)) == [
-        ("passive", 0.0, "seen"), ("passive", 0.0, "unseen"), ("interactive", 2.0, "seen"), ("interactive", 2.0, "unseen")]
-    for column in ("picks", "accuracy", "accuracy_low", "accuracy_high", "precision", "recall",
-                   "paper_accuracy", "paper_precision", "paper_recall"):
+        ("passive", 0.0, "seen"),
+        ("passive", 0.0, "unseen"),
+        ("interactive", 2.0, "seen"),
+        ("interactive", 2.0, "unseen"),
+    ]
+    for column in (
+        "picks",
+        "accuracy",
+        "accuracy_low",
+        "accuracy_high",
+        "precision",
+        "recall",
+        "paper_accuracy",
+        "paper_precision",
+        "paper_recall",
+    ):
         assert column in written
     assert written["paper_accuracy"].tolist() == [0.46, 0.41, 0.94, 0.90]
     assert (tmp_path / "results" / "ivfp_classifier.png").stat().st_size > 0
     assert "| interactive (2.0 s) | unseen |" in (tmp_path / "results" / "ivfp_classifier.md").read_text()
 
     capsys.readouterr()
-    again = table3(seen, unseen, out_dir=tmp_path / "results", runs_dir=tmp_path / "runs", probes_s=(0.0, 2.0),
-                       **{**options, "progress": True})
+    again = table3(
+        seen,
+        unseen,
+        out_dir=tmp_path / "results",
+        runs_dir=tmp_path / "runs",
+        probes_s=(0.0, 2.0),
+        **{**options, "progress": True},
+    )
     assert capsys.readouterr().out.count("reused") == 2
     pd.testing.assert_frame_equal(again, table)
 

@@ -12,17 +12,18 @@ import pandas as pd
 import pytest
 import torch
 
+from graspbench.agents.picking import CentroidAgent, RandomMaskAgent
 from graspbench.cli import main
 from graspbench.envs import BinPickEnv
 from graspbench.envs.spec import load_spec
 from graspbench.grasp import Grasp
+from graspbench.io import save_checkpoint
 from graspbench.ivfp import bandit
 from graspbench.ivfp import imitation as il
 from graspbench.ivfp import policy as pol
 from graspbench.ivfp import reinforce as rl
-from graspbench.agents.picking import CentroidAgent, RandomMaskAgent
-from graspbench.ivfp.agents import PolicyAgent
 from graspbench.ivfp import reinforce_run as rlrun
+from graspbench.ivfp.agents import PolicyAgent
 from graspbench.ivfp.picks import write_bin, write_index, write_metadata
 from graspbench.ivfp.vitl import REJECTED, VitlSettings, vitl_candidates, vitl_pick
 from graspbench.sim.camera import Camera
@@ -130,8 +131,11 @@ class ToyBin:
         self.executed = []
 
     def _observation(self):
-        return {"rgb": self.rng.integers(0, 255, (TOY_PX, TOY_PX, 3), dtype=np.uint8),
-                "depth": np.full((TOY_PX, TOY_PX), 0.5, np.float32), "target_mask": np.ones((TOY_PX, TOY_PX), np.uint8)}
+        return {
+            "rgb": self.rng.integers(0, 255, (TOY_PX, TOY_PX, 3), dtype=np.uint8),
+            "depth": np.full((TOY_PX, TOY_PX), 0.5, np.float32),
+            "target_mask": np.ones((TOY_PX, TOY_PX), np.uint8),
+        }
 
     def reset(self, seed=None, options=None):
         if seed is not None:
@@ -150,8 +154,14 @@ class ToyBin:
             outcome = "released"
         else:
             outcome = "success" if grasp.u < TOY_PX / 2 and width_index == GOOD_WIDTH else "fail_not_picked"
-        info = {"outcome": outcome, "probed": True, "probe_rgb": film, "sim_time_s": 3.0, "verdict": verdict,
-                "width_index": width_index}
+        info = {
+            "outcome": outcome,
+            "probed": True,
+            "probe_rgb": film,
+            "sim_time_s": 3.0,
+            "verdict": verdict,
+            "width_index": width_index,
+        }
         return self._observation(), float(outcome == "success"), verdict is not False, False, info
 
 
@@ -179,10 +189,19 @@ def _toy_grasps(policy, env, count=64, seed=0, grid=1):
     for _ in range(count):
         compact = policy.prepare(observation)
         action = bandit.sample_action(policy, observation, compact, rng, grid=grid)
-        grasp = Grasp(action.u, action.v, 0.0, env.width_to_opening_px(TOY_WIDTHS_M[action.width_index], action.u, action.v))
+        grasp = Grasp(
+            action.u, action.v, 0.0, env.width_to_opening_px(TOY_WIDTHS_M[action.width_index], action.u, action.v)
+        )
         outcome = env.step_grasp(grasp)[4]["outcome"]
-        rows.append({**compact, "width_index": action.width_index, "cell": action.cell, "log_mu": action.log_prob,
-                     "reward": 1.0 if outcome == "success" else -1.0})
+        rows.append(
+            {
+                **compact,
+                "width_index": action.width_index,
+                "cell": action.cell,
+                "log_mu": action.log_prob,
+                "reward": 1.0 if outcome == "success" else -1.0,
+            }
+        )
     return observation, {key: np.array([row[key] for row in rows]) for key in rows[0]}
 
 
@@ -203,8 +222,9 @@ def test_the_reinforce_update_moves_the_policy_towards_the_best_arm(options):
         optimiser.add_param_group({"params": state_value.parameters(), "lr": 1e-2})
     older = {key: value.copy() for key, value in new.items()}
     older["age"] = np.ones(len(new["reward"]), np.int64)
-    stats = rl.reinforce_update(policy, optimiser, new, settings, older, torch.Generator().manual_seed(0), state_value,
-                                kl_coef=0.2)
+    stats = rl.reinforce_update(
+        policy, optimiser, new, settings, older, torch.Generator().manual_seed(0), state_value, kl_coef=0.2
+    )
     assert stats["steps"] == 16 and stats["kl"] > 0 and stats["weight"] > 0
     assert _good_probability(policy, observation) > 1.5 * before
 
@@ -273,15 +293,20 @@ def test_the_entropy_bonus_raises_the_entropy():
     for weight, sign in ((0.1, 1), (-0.1, -1)):  # a negative weight (not allowed by check) lowers it
         moved = tiny_policy()
         optimiser = torch.optim.Adam(moved.parameters(), lr=1e-2)
-        rl.reinforce_update(moved, optimiser, grasps, rl.UpdateOptions(entropy_weight=weight, passes=3),
-                            generator=torch.Generator().manual_seed(0))
+        rl.reinforce_update(
+            moved,
+            optimiser,
+            grasps,
+            rl.UpdateOptions(entropy_weight=weight, passes=3),
+            generator=torch.Generator().manual_seed(0),
+        )
         with torch.no_grad():
             after = rl.stored_log_probs(moved, grasps)[1].mean().item()
         assert sign * (after - before) > 0.01
 
 
 def _init_checkpoint(path):
-    pol.save_checkpoint(path, pol.policy_payload(tiny_policy()))
+    save_checkpoint(path, pol.policy_payload(tiny_policy()))
     return str(path)
 
 
@@ -290,9 +315,23 @@ def _toy_args_with(tmp_path, out, **changes):
 
 
 def _toy_args(tmp_path, out, **changes):
-    args = {"init": str(tmp_path / "init.pt"), "out": str(tmp_path / out), "env": f"{__name__}:toy_bin", "split": None,
-            "reward": "truth", "iterations": 3, "grasps_per_iteration": 12, "grasps_per_bin": 8, "passes": 2,
-            "batch_size": 8, "lr": 1e-3, "keep": (2,), "executor": "serial", "threads": 1, "progress": False}
+    args = {
+        "init": str(tmp_path / "init.pt"),
+        "out": str(tmp_path / out),
+        "env": f"{__name__}:toy_bin",
+        "split": None,
+        "reward": "truth",
+        "iterations": 3,
+        "grasps_per_iteration": 12,
+        "grasps_per_bin": 8,
+        "passes": 2,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "keep": (2,),
+        "executor": "serial",
+        "threads": 1,
+        "progress": False,
+    }
     return rlrun.ReinforceArgs(**{**args, **changes})
 
 
@@ -314,8 +353,19 @@ def test_reinforce_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tmp
     for key, value in final["whole"]["state_dict"].items():
         assert torch.equal(value, final["parts"]["state_dict"][key]), key
     curves = [pd.read_csv(tmp_path / name / "learning_curve.csv") for name in ("whole", "parts")]
-    columns = ["iteration", "grasps", "mean_reward", "true_success_rate", "loss", "mean_weight", "clipped_share", "kl",
-               "kl_coef", "entropy", "steps"]
+    columns = [
+        "iteration",
+        "grasps",
+        "mean_reward",
+        "true_success_rate",
+        "loss",
+        "mean_weight",
+        "clipped_share",
+        "kl",
+        "kl_coef",
+        "entropy",
+        "steps",
+    ]
     pd.testing.assert_frame_equal(curves[0][columns], curves[1][columns])
     assert (curves[0]["steps"] == 2 * 2).all()  # 2 passes over 12 new grasps in batches of 8, every iteration
     assert (run / "policy_iter_002.pt").exists() and (run / "learning_curve.png").exists()
@@ -351,17 +401,32 @@ def not_a_bandit():
     return NotABandit()
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"reward": f"{__name__}:raises"}, rf"--reward {__name__}:raises raised KeyError: 'outcome'; it must be a function "
-                                       r"of the step's info dict returning \+1 \(success\) or -1 \(failure\)"),
-    ({"reward": f"{__name__}:half"}, rf"--reward {__name__}:half returned 0.5; it must be a function of the step's info"),
-    ({"reward": "no_such_module:reward"}, r"--reward no_such_module:reward: cannot import it \(ModuleNotFoundError: .*\); "
-                                          r"it must be a function of the step's info dict returning \+1"),
-    ({"reward": f"{__name__}:TOY_PX"}, rf"--reward {__name__}:TOY_PX: int is not callable; it must be a function"),
-    ({"env": f"{__name__}:not_a_bandit"}, rf"--env {__name__}:not_a_bandit: NotABandit has no step_grasp, "
-                                          r"width_to_opening_px, bench_spec.pick.widths_m; a bandit environment must "
-                                          r"provide reset\(seed=None\)"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"reward": f"{__name__}:raises"},
+            rf"--reward {__name__}:raises raised KeyError: 'outcome'; it must be a function "
+            r"of the step's info dict returning \+1 \(success\) or -1 \(failure\)",
+        ),
+        (
+            {"reward": f"{__name__}:half"},
+            rf"--reward {__name__}:half returned 0.5; it must be a function of the step's info",
+        ),
+        (
+            {"reward": "no_such_module:reward"},
+            r"--reward no_such_module:reward: cannot import it \(ModuleNotFoundError: .*\); "
+            r"it must be a function of the step's info dict returning \+1",
+        ),
+        ({"reward": f"{__name__}:TOY_PX"}, rf"--reward {__name__}:TOY_PX: int is not callable; it must be a function"),
+        (
+            {"env": f"{__name__}:not_a_bandit"},
+            rf"--env {__name__}:not_a_bandit: NotABandit has no step_grasp, "
+            r"width_to_opening_px, bench_spec.pick.widths_m; a bandit environment must "
+            r"provide reset\(seed=None\)",
+        ),
+    ],
+)
 def test_bad_plugins_get_one_line_errors_naming_them(tmp_path, changes, message):
     _init_checkpoint(tmp_path / "init.pt")
     with pytest.raises(bandit.PluginError, match=message) as caught:
@@ -371,9 +436,32 @@ def test_bad_plugins_get_one_line_errors_naming_them(tmp_path, changes, message)
 
 def test_a_bad_plugin_from_the_command_line_and_in_worker_processes(tmp_path, capsys):
     _init_checkpoint(tmp_path / "init.pt")
-    assert main(["ivfp", "reinforce", "--init", str(tmp_path / "init.pt"), "--out", str(tmp_path / "cli"), "--env",
-                 f"{__name__}:toy_bin", "--reward", f"{__name__}:half", "--iterations", "1", "--grasps-per-iteration", "4",
-                 "--grasps-per-bin", "2", "--workers", "2", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "ivfp",
+                "reinforce",
+                "--init",
+                str(tmp_path / "init.pt"),
+                "--out",
+                str(tmp_path / "cli"),
+                "--env",
+                f"{__name__}:toy_bin",
+                "--reward",
+                f"{__name__}:half",
+                "--iterations",
+                "1",
+                "--grasps-per-iteration",
+                "4",
+                "--grasps-per-bin",
+                "2",
+                "--workers",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and f"--reward {__name__}:half returned 0.5; it must be" in error
 
@@ -383,9 +471,19 @@ def test_reinforce_on_binpick_with_the_simulators_truth(tmp_path, free_space):
     """The real environment end to end: one iteration of two grasps in one bin, truth rewards;
     acting on free space, the grasps land on clear cells wherever the target has one."""
     widths_m = load_spec("envs/binpick.yaml").pick.widths_m
-    pol.save_checkpoint(tmp_path / "init.pt", pol.policy_payload(tiny_policy(widths_m=widths_m)))
-    args = _toy_args(tmp_path, "binpick", env="GraspBench/BinPick-v0", split="train", iterations=1, grasps_per_iteration=2,
-                     grasps_per_bin=2, passes=1, batch_size=2, free_space=free_space)
+    save_checkpoint(tmp_path / "init.pt", pol.policy_payload(tiny_policy(widths_m=widths_m)))
+    args = _toy_args(
+        tmp_path,
+        "binpick",
+        env="GraspBench/BinPick-v0",
+        split="train",
+        iterations=1,
+        grasps_per_iteration=2,
+        grasps_per_bin=2,
+        passes=1,
+        batch_size=2,
+        free_space=free_space,
+    )
     [row] = rlrun.reinforce(args)
     grasps = rlrun._read_experience(tmp_path / "binpick" / "experience" / "iter_001.npz")
     assert row["grasps"] == 2 and row["reward_error_rate"] == 0
@@ -405,8 +503,9 @@ def test_reinforce_on_binpick_with_the_simulators_truth(tmp_path, free_space):
     if not free_space:  # the imitation's scoring agrees where nothing is ruled out
         x, valid = pol.to_tensors(grasps)
         with torch.no_grad():
-            plain = tiny_policy(widths_m=widths_m).log_prob(x, valid, torch.as_tensor(grasps["width_index"]),
-                                                             torch.as_tensor(grasps["cell"]))
+            plain = tiny_policy(widths_m=widths_m).log_prob(
+                x, valid, torch.as_tensor(grasps["width_index"]), torch.as_tensor(grasps["cell"])
+            )
         assert torch.allclose(plain, log_pi, atol=1e-5)
 
 
@@ -436,8 +535,9 @@ def test_vitl_tries_candidates_most_likely_first_until_one_is_verified():
             assert a.width_index != b.width_index or np.hypot(a.u - b.u, a.v - b.v) >= 5.0
 
     pick = vitl_pick(env, policy, ScriptedClassifier([0.1, 0.3, 0.9]), observation, settings)
-    assert [(a["u"], a["v"], a["width_m"]) for a in pick.attempts] == \
-        [(c.u, c.v, TOY_WIDTHS_M[c.width_index]) for c in candidates[:3]]
+    assert [(a["u"], a["v"], a["width_m"]) for a in pick.attempts] == [
+        (c.u, c.v, TOY_WIDTHS_M[c.width_index]) for c in candidates[:3]
+    ]
     assert [a["verdict"] for a in pick.attempts] == [False, False, True]
     assert [a["p_success"] for a in pick.attempts] == [0.1, 0.3, 0.9]
     assert pick.outcome == pick.attempts[-1]["outcome"] != "released"
@@ -451,8 +551,9 @@ def test_vitl_tries_candidates_most_likely_first_until_one_is_verified():
 def test_binpick_verify_releases_keeps_the_target_then_extracts(box):
     env = BinPickEnv("envs/binpick.yaml")
     target, neighbour = box([0.04, 0.04, 0.04]), box([0.04, 0.04, 0.03], "other")
-    record = SceneRecord("bin", (target, neighbour), np.array([[0.0, 0.0, 0.021], [0.0, 0.06, 0.016]]),
-                         np.array([[0, 0, 0, 1.0]] * 2))
+    record = SceneRecord(
+        "bin", (target, neighbour), np.array([[0.0, 0.0, 0.021], [0.0, 0.06, 0.016]]), np.array([[0, 0, 0, 1.0]] * 2)
+    )
     _, start = env.set_bin(record, 0)
     u, v, _ = env.camera.world_to_pixel([0.0, 0.0, 0.0])
     grasp = Grasp(float(u), float(v), 0.0, env.width_to_opening_px(0.06, float(u), float(v)))
@@ -476,15 +577,22 @@ def _synthetic_collection(root, bins=6, picks=6, seed=0):
     """Squares on a noisy floor; the demonstrator grasps a square's centre with a width that
     grows with its size (small: width 0, large: width 2)."""
     rng = np.random.default_rng(seed)
-    write_metadata(root, {"env": "synthetic", "spec": {"pick": {"widths_m": list(TOY_WIDTHS_M)}}, "seed": seed,
-                          "after_probe": "extract"})
+    write_metadata(
+        root,
+        {
+            "env": "synthetic",
+            "spec": {"pick": {"widths_m": list(TOY_WIDTHS_M)}},
+            "seed": seed,
+            "after_probe": "extract",
+        },
+    )
     for b in range(bins):
         arrays = {key: [] for key in ("rgb", "depth_m", "target_mask", "u", "v", "width_index", "outcome")}
         for k in range(picks):
             size = int(rng.choice([8, 16]))
             top, left = rng.integers(2, SYNTH_PX - size - 2, size=2)
             mask = np.zeros((SYNTH_PX, SYNTH_PX), bool)
-            mask[top:top + size, left:left + size] = True
+            mask[top : top + size, left : left + size] = True
             rgb = rng.integers(0, 80, (SYNTH_PX, SYNTH_PX, 3)).astype(np.uint8)
             rgb[mask] = 200
             depth = np.where(mask, 0.45, 0.5).astype(np.float32)
@@ -507,8 +615,18 @@ def collection(tmp_path_factory):
 
 
 def _imitation_args(collection, out, **changes):
-    args = {"data": collection, "out": str(out), "epochs": 10, "batch_size": 4, "lr": 5e-3, "val_fraction": 0.34,
-            "sigma_px": 2.0, "threads": 1, "progress": False, **TINY_NET}
+    args = {
+        "data": collection,
+        "out": str(out),
+        "epochs": 10,
+        "batch_size": 4,
+        "lr": 5e-3,
+        "val_fraction": 0.34,
+        "sigma_px": 2.0,
+        "threads": 1,
+        "progress": False,
+        **TINY_NET,
+    }
     return il.PolicyArgs(**{**args, **changes})
 
 
@@ -538,15 +656,38 @@ def test_imitation_learns_the_demonstrations_and_resumes_exactly(collection, tmp
 
 def test_train_policy_command_and_agents(collection, tmp_path):
     out = tmp_path / "run"
-    assert main(["ivfp", "train-policy", "--data", collection, "--out", str(out), "--epochs", "1",
-                 "--base-channels", "8", "--fpn-channels", "8", "--threads", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "ivfp",
+                "train-policy",
+                "--data",
+                collection,
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--base-channels",
+                "8",
+                "--fpn-channels",
+                "8",
+                "--threads",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert main(["ivfp", "train-policy", "--data", str(tmp_path / "nothing"), "--out", str(out), "--quiet"]) == 2
     camera = Camera.top_down(SYNTH_PX, SYNTH_PX, 0.5, 0.2)
     info = {"intrinsics": camera.intrinsics, "extrinsics": camera.extrinsics}
     mask = np.zeros((SYNTH_PX, SYNTH_PX), np.uint8)
     mask[4:12, 4:12] = 1
-    observation = {"rgb": np.zeros((SYNTH_PX, SYNTH_PX, 3), np.uint8), "depth": np.full((SYNTH_PX, SYNTH_PX), 0.5, np.float32),
-                   "target_mask": mask}
+    observation = {
+        "rgb": np.zeros((SYNTH_PX, SYNTH_PX, 3), np.uint8),
+        "depth": np.full((SYNTH_PX, SYNTH_PX), 0.5, np.float32),
+        "target_mask": mask,
+    }
     for agent in (PolicyAgent(str(out / "best.pt")), PolicyAgent(str(out / "best.pt"), sample=True), RandomMaskAgent()):
         agent.reset(0)
         grasp = agent.act(observation, info)

@@ -9,7 +9,14 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "graspbench"
 LAYERS = [
-    ("grasp", "io", "parallel", "outcomes", "options", "preflight"),  # types, files, executors, vocabulary, options, checks
+    (
+        "grasp",
+        "io",
+        "parallel",
+        "outcomes",
+        "options",
+        "preflight",
+    ),  # types, files, executors, vocabulary, options, checks
     ("sim", "clearance"),  # the simulator and the footprint geometry on the hand's dimensions
     ("envs",),
     ("data",),
@@ -38,7 +45,7 @@ def _imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("graspbench")}
         elif isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
+            base = package[: len(package) - node.level + 1] if node.level else []
             target = ".".join(base + ([node.module] if node.module else []))
             if not target.startswith("graspbench"):
                 continue
@@ -98,7 +105,7 @@ def test_no_import_cycles():
         state[node] = "open"
         for target in sorted(graph.get(node, ())):
             if state.get(target) == "open":
-                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
+                cycles.append(" -> ".join(stack[stack.index(target) :] + [target]))
             elif target not in state:
                 visit(target, stack + [target])
         state[node] = "done"

@@ -6,8 +6,21 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from graspbench.planners.losses import (LOSSES, MLGSL_LOG_EPS, NORMALIZED_Q_EPS, auxiliary, imgmse, make_loss,
-                               mlgsl, mlgsl_log, pixmse, positional, priority, smooth_l1, total)
+from graspbench.planners.losses import (
+    LOSSES,
+    MLGSL_LOG_EPS,
+    NORMALIZED_Q_EPS,
+    auxiliary,
+    imgmse,
+    make_loss,
+    mlgsl,
+    mlgsl_log,
+    pixmse,
+    positional,
+    priority,
+    smooth_l1,
+    total,
+)
 
 H = W = 4  # every test image is 4 x 4: 16 pixels
 N = H * W
@@ -15,6 +28,7 @@ N = H * W
 
 def _maps(q=0.0, cos2=0.0, sin2=0.0, opening=0.0, aux=None, priority=None, batch=1):
     """A network output; each map a constant or a (H, W) / (B, H, W) tensor, requiring grad."""
+
     def image(x):
         if x is None:
             return None
@@ -22,17 +36,22 @@ def _maps(q=0.0, cos2=0.0, sin2=0.0, opening=0.0, aux=None, priority=None, batch
         x = x.expand(batch, H, W) if x.dim() < 3 else x
         return x.reshape(batch, 1, H, W).clone().requires_grad_(True)
 
-    return SimpleNamespace(q=image(q), cos2=image(cos2), sin2=image(sin2), opening=image(opening),
-                           aux=image(aux), priority=image(priority))
+    return SimpleNamespace(
+        q=image(q), cos2=image(cos2), sin2=image(sin2), opening=image(opening), aux=image(aux), priority=image(priority)
+    )
 
 
 def _batch(labels, dense=None, batch=1, k=None):
     """A collated-like batch. ``labels``: per image a list of (u, v, angle, opening_px); padded to
     ``k`` labels with zeros (collate's padding: uv = (0, 0), mask False)."""
     k = max((len(image) for image in labels), default=0) if k is None else k
-    out = {"label_uv": torch.zeros(batch, k, 2), "label_angle": torch.zeros(batch, k),
-           "label_opening_px": torch.zeros(batch, k), "label_jaw_size_px": torch.full((batch, k), 10.0),
-           "label_mask": torch.zeros(batch, k, dtype=torch.bool)}
+    out = {
+        "label_uv": torch.zeros(batch, k, 2),
+        "label_angle": torch.zeros(batch, k),
+        "label_opening_px": torch.zeros(batch, k),
+        "label_jaw_size_px": torch.full((batch, k), 10.0),
+        "label_mask": torch.zeros(batch, k, dtype=torch.bool),
+    }
     for b, image in enumerate(labels):
         for i, (u, v, angle, opening) in enumerate(image):
             out["label_uv"][b, i] = torch.tensor([u, v])
@@ -71,8 +90,12 @@ def _q_at(values):
 
 
 def test_imgmse_by_hand():
-    dense = {"q": _q_at({A: 1.0, B: 1.0}), "cos2": _q_at({A: 1.0}), "sin2": _q_at({B: 1.0}),
-             "opening": _q_at({A: 0.2, B: 0.5})}
+    dense = {
+        "q": _q_at({A: 1.0, B: 1.0}),
+        "cos2": _q_at({A: 1.0}),
+        "sin2": _q_at({B: 1.0}),
+        "opening": _q_at({A: 0.2, B: 0.5}),
+    }
     maps = _maps(q=0.0, cos2=0.5, sin2=0.0, opening=0.2)
     terms = _values(imgmse(maps, _batch(LABELS, dense)))
     # q: two pixels off by 1 -> 2 / 16; cos2: 15 pixels off by 0.5, one (A) by 0.5 -> 16 * 0.25 / 16
@@ -120,7 +143,7 @@ def test_mlgsl_softmax_by_hand():
 def test_mlgsl_normalized_is_q_over_sum_q():
     # Q = softplus(q) + eps. softplus(log(e^k - 1)) = k: Q = 3 at A, 1 at the 15 other pixels.
     # -log P(A) = -log((3 + eps) / (18 + 16 eps)) ~ log 6
-    one, three = math.log(math.e - 1), math.log(math.e ** 3 - 1)
+    one, three = math.log(math.e - 1), math.log(math.e**3 - 1)
     q = torch.full((H, W), one)
     q[A] = three
     maps = _maps(q=q)
@@ -136,7 +159,8 @@ def test_mlgsl_normalized_is_q_over_sum_q():
     share = math.log1p(math.exp(-2.0)) + eps
     rest = 15 * (math.log(2.0) + eps)
     assert mlgsl(maps, _batch(labels), pixel_term="normalized")["pixel"].item() == pytest.approx(
-        -math.log(share / (share + rest)), rel=1e-5)
+        -math.log(share / (share + rest)), rel=1e-5
+    )
 
 
 def test_mlgsl_log_by_hand():
@@ -174,8 +198,9 @@ def test_priority_by_hand():
     # q: 1 / 16; cos2: only B errs (by 1), weight 0.5 -> 0.25 / 16; sin2: 0
     # opening: errors 0.3 everywhere, weighted 1 at A, 0.5 at B -> (0.09 + 0.0225) / 16
     # priority: (0.5 - 1)^2 at A, 0 at B, 0.25 at 14 others -> (0.25 + 14 * 0.25) / 16
-    assert terms == pytest.approx({"q": 1 / 16, "cos2": 0.25 / 16, "sin2": 0.0,
-                                   "opening": 0.1125 / 16, "priority": 3.75 / 16})
+    assert terms == pytest.approx(
+        {"q": 1 / 16, "cos2": 0.25 / 16, "sin2": 0.0, "opening": 0.1125 / 16, "priority": 3.75 / 16}
+    )
 
 
 def test_priority_needs_a_priority_head():
@@ -273,9 +298,16 @@ def test_priority_no_gradient_where_p_gt_is_zero():
     assert len(_nonzero_pixels(grads["priority"])) == N
 
 
-@pytest.mark.parametrize("name, options", [
-    ("pixmse", {}), ("mlgsl", {}), ("mlgsl", {"pixel_term": "normalized"}),
-    ("mlgsl_log", {}), ("mlgsl_log", {"pixel_term": "normalized"})])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("pixmse", {}),
+        ("mlgsl", {}),
+        ("mlgsl", {"pixel_term": "normalized"}),
+        ("mlgsl_log", {}),
+        ("mlgsl_log", {"pixel_term": "normalized"}),
+    ],
+)
 def test_padding_labels_contribute_nothing(name, options):
     loss = make_loss(name, **options)
     q = torch.randn(H, W, generator=torch.Generator().manual_seed(1))

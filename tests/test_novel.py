@@ -74,11 +74,16 @@ def test_the_novel_suite_is_declared():
 
 
 def test_family_table_and_report_sections():
-    attempts = pd.DataFrame({
-        "env": ["GraspBench/NovelSingle-v0"] * 5, "agent": ["heuristic", "heuristic", "heuristic", "random", "random"],
-        "outcome": ["success", "slipped", "success", "no_contact", "sim_error"],
-        "success": [True, False, True, False, False], "collision": [False] * 5,
-        "object_name": ["novel/mug_00", "novel/mug_01", "novel/ring_02", "novel/mug_00", "novel/mug_00"]})
+    attempts = pd.DataFrame(
+        {
+            "env": ["GraspBench/NovelSingle-v0"] * 5,
+            "agent": ["heuristic", "heuristic", "heuristic", "random", "random"],
+            "outcome": ["success", "slipped", "success", "no_contact", "sim_error"],
+            "success": [True, False, True, False, False],
+            "collision": [False] * 5,
+            "object_name": ["novel/mug_00", "novel/mug_01", "novel/ring_02", "novel/mug_00", "novel/mug_00"],
+        }
+    )
     table = family_table(attempts)
     mug = table[(table["agent"] == "heuristic") & (table["family"] == "mug")].iloc[0]
     assert mug["attempts"] == 2 and mug["gsr"] == 0.5 and mug["slip_rate"] == 0.5
@@ -86,8 +91,12 @@ def test_family_table_and_report_sections():
     text = "\n".join(family_markdown(table))
     assert "| heuristic | 50 (2) | 100 (1) | 33.3% |" in text
     assert family_table(attempts.drop(columns="object_name")).empty
-    summary = pd.DataFrame({"agent": ["heuristic"], "env": ["GraspBench/NovelSingle-v0"], "gsr": [0.7], "removal_rate": [0.9]})
-    reference = pd.DataFrame({"agent": ["heuristic"], "env": ["GraspBench/Single-v0"], "gsr": [0.95], "removal_rate": [1.0]})
+    summary = pd.DataFrame(
+        {"agent": ["heuristic"], "env": ["GraspBench/NovelSingle-v0"], "gsr": [0.7], "removal_rate": [0.9]}
+    )
+    reference = pd.DataFrame(
+        {"agent": ["heuristic"], "env": ["GraspBench/Single-v0"], "gsr": [0.95], "removal_rate": [1.0]}
+    )
     assert "| heuristic | 95.0 (100) | 70.0 (90) |" in "\n".join(beside_default_markdown(summary, reference, "ref"))
     assert [verdict for _, _, verdict in novel_bars(table)] == ["not measured"] * 3  # no learned agent here
 
@@ -109,8 +118,10 @@ def test_support_graph_on_a_plate(table_scene, box):
 
 def test_plates_are_flat_and_too_long_to_grasp_across():
     plates = plate_models()
-    assert all(0.09 <= length <= 0.15 and 0.05 <= width <= 0.09 and 0.01 <= height <= 0.03
-               for length, width, height in (p.extents_m for p in plates))
+    assert all(
+        0.09 <= length <= 0.15 and 0.05 <= width <= 0.09 and 0.01 <= height <= 0.03
+        for length, width, height in (p.extents_m for p in plates)
+    )
     assert all(p.extents_m[0] > 0.075 for p in plates)
     assert any(p.extents_m[1] < 0.075 for p in plates) and any(p.extents_m[1] > 0.075 for p in plates)
 
@@ -154,8 +165,9 @@ def test_novel_suite_report_has_families_and_the_default_beside(tmp_path, monkey
 
     envs, _, agents = report.SUITES["novel"]
     monkeypatch.setitem(report.SUITES, "novel", (envs, 1, agents))
-    summary, bar_rows, _ = report.benchmark("novel", str(tmp_path), executor="serial", agents=["heuristic"],
-                                            progress=False)
+    summary, bar_rows, _ = report.benchmark(
+        "novel", str(tmp_path), executor="serial", agents=["heuristic"], progress=False
+    )
     assert set(summary["env"]) == set(envs)
     text = (tmp_path / "report.md").read_text()
     assert "## By object family" in text and "## Beside the default suite" in text and "| heuristic |" in text

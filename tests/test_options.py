@@ -5,8 +5,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from graspbench.options import (add_options, check_options, check_resume, field_docs, fingerprint, options_from,
-                                positive_int)
+from graspbench.options import (
+    add_options,
+    check_options,
+    check_resume,
+    field_docs,
+    fingerprint,
+    options_from,
+    positive_int,
+)
 
 
 @dataclass

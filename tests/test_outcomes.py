@@ -1,7 +1,6 @@
 """The outcome vocabulary and the records: one name per outcome, the flags each implies, the columns."""
 
-from graspbench.outcomes import (MOTION_COLUMNS, MULTI_PICKS, PICK_CLASSES, AttemptRecord, Outcome, PickRecord,
-                                 flags)
+from graspbench.outcomes import MOTION_COLUMNS, MULTI_PICKS, PICK_CLASSES, AttemptRecord, Outcome, PickRecord, flags
 
 
 def test_every_outcome_implies_its_flags():
@@ -17,11 +16,55 @@ def test_every_outcome_implies_its_flags():
 
 def test_the_records_own_their_columns_in_the_order_written():
     assert AttemptRecord.columns() == [
-        "env", "agent", "seed", "episode", "attempt", "outcome", "success", "collision", "multi_pick", "removed",
-        "objects_left", "objects_at_start", "level", "top_level", "planning_ms", "sim_time_s",
-        "u", "v", "angle_rad", "opening_px", "depth_m", "quality", "on_object", "first_contact", "object_name"]
-    assert AttemptRecord.columns()[-len(AttemptRecord.GRASP_COLUMNS) - 1:-1] == list(AttemptRecord.GRASP_COLUMNS)
+        "env",
+        "agent",
+        "seed",
+        "episode",
+        "attempt",
+        "outcome",
+        "success",
+        "collision",
+        "multi_pick",
+        "removed",
+        "objects_left",
+        "objects_at_start",
+        "level",
+        "top_level",
+        "planning_ms",
+        "sim_time_s",
+        "u",
+        "v",
+        "angle_rad",
+        "opening_px",
+        "depth_m",
+        "quality",
+        "on_object",
+        "first_contact",
+        "object_name",
+    ]
+    assert AttemptRecord.columns()[-len(AttemptRecord.GRASP_COLUMNS) - 1 : -1] == list(AttemptRecord.GRASP_COLUMNS)
     assert PickRecord.columns() == [
-        "env", "split", "agent", "seed", "episode", "pick", "target_name", "outcome", "success", "collision",
-        "multi_pick", "removed", "objects_left", "objects_at_start", "planning_ms", "sim_time_s",
-        *MOTION_COLUMNS, "probes", "retries", "u", "v", "opening_px", "width_m"]
+        "env",
+        "split",
+        "agent",
+        "seed",
+        "episode",
+        "pick",
+        "target_name",
+        "outcome",
+        "success",
+        "collision",
+        "multi_pick",
+        "removed",
+        "objects_left",
+        "objects_at_start",
+        "planning_ms",
+        "sim_time_s",
+        *MOTION_COLUMNS,
+        "probes",
+        "retries",
+        "u",
+        "v",
+        "opening_px",
+        "width_m",
+    ]

@@ -9,8 +9,8 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from graspbench.planners.dataset import OPENING_SCALE_PX
 from graspbench.grasp import wrap_angle
+from graspbench.planners.dataset import OPENING_SCALE_PX
 from graspbench.planners.postprocess import PostProcess, grasps_from_maps, maps_to_numpy, quality_map
 
 H, W = 64, 96  # rows, columns
@@ -19,7 +19,7 @@ ROWS, COLS = np.mgrid[0:H, 0:W]
 
 def blob(u, v, amplitude=1.0, sigma=4.0):
     """A Gaussian bump of quality centred on column u, row v."""
-    return amplitude * np.exp(-((COLS - u) ** 2 + (ROWS - v) ** 2) / (2 * sigma ** 2))
+    return amplitude * np.exp(-((COLS - u) ** 2 + (ROWS - v) ** 2) / (2 * sigma**2))
 
 
 def angle_maps(angle_deg):
@@ -35,7 +35,7 @@ def maps(q, angle_deg=0.0, opening_px=30.0):
 
 def test_recovers_position_angle_and_opening():
     # As a ground-truth map would be: angle and opening only on a disk around the grasp, 0 elsewhere
-    disk = (COLS - 40) ** 2 + (ROWS - 25) ** 2 <= 10 ** 2
+    disk = (COLS - 40) ** 2 + (ROWS - 25) ** 2 <= 10**2
     cos2, sin2 = angle_maps(60.0)
     grasps = grasps_from_maps(blob(40, 25), cos2 * disk, sin2 * disk, disk * 45.0 / OPENING_SCALE_PX)
     best = grasps[0]
@@ -69,8 +69,9 @@ def test_peaks_farther_than_min_distance_give_two_best_first():
     assert [(g.u, g.v) for g in grasps] == [(20, 32), (60, 32)]
     assert grasps[0].quality > grasps[1].quality
     # closer than a smaller min_distance: still two
-    grasps = grasps_from_maps(**maps(blob(30, 32) + blob(42, 32, 0.8, sigma=2)),
-                              settings=PostProcess(min_distance_px=5))
+    grasps = grasps_from_maps(
+        **maps(blob(30, 32) + blob(42, 32, 0.8, sigma=2)), settings=PostProcess(min_distance_px=5)
+    )
     assert [g.u for g in grasps] == [30, 42]
 
 
@@ -123,9 +124,14 @@ def test_torch_batches():
 
     m = maps(blob(40, 25), angle_deg=-30.0, opening_px=60.0)
     other = maps(blob(70, 40))
-    net = SimpleNamespace(q=tensor(other["q"], m["q"]), cos2=tensor(other["cos2"], m["cos2"]),
-                          sin2=tensor(other["sin2"], m["sin2"]),
-                          opening=tensor(other["opening"], m["opening"]), aux=None, priority=None)
+    net = SimpleNamespace(
+        q=tensor(other["q"], m["q"]),
+        cos2=tensor(other["cos2"], m["cos2"]),
+        sin2=tensor(other["sin2"], m["sin2"]),
+        opening=tensor(other["opening"], m["opening"]),
+        aux=None,
+        priority=None,
+    )
     one = maps_to_numpy(net, index=1)
     assert one["priority"] is None and one["q"].shape == (H, W)
     best = grasps_from_maps(**one)[0]
@@ -164,9 +170,13 @@ def test_first_clear_turns_a_grasp_whose_fingers_would_land_on_its_object():
     # widened to 5 cm, they straddle it (30 degrees is not enough at any opening).
     heights = np.zeros((200, 200))
     heights[85:115, 40:160] = 0.04
-    camera = SimpleNamespace(heights_m=lambda depth: heights, orthographic_heights=lambda depth: heights,
-                             metres_per_pixel=lambda depth: 0.001, table_pixel=lambda u, v, depth: (u, v),
-                             depth_at_height=lambda u, v, z: 0.5 - z)
+    camera = SimpleNamespace(
+        heights_m=lambda depth: heights,
+        orthographic_heights=lambda depth: heights,
+        metres_per_pixel=lambda depth: 0.001,
+        table_pixel=lambda u, v, depth: (u, v),
+        depth_at_height=lambda u, v, z: 0.5 - z,
+    )
     along_the_bar = Grasp(u=100.0, v=100.0, angle_rad=0.0, opening_px=40.0)
     chosen = first_clear([along_the_bar], 0.5 - heights, camera, max_opening_m=0.08, grasp_depth_m=0.01)
     assert chosen.angle_rad == pytest.approx(math.radians(60)) and chosen.opening_px == pytest.approx(50.0)

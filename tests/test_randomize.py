@@ -35,11 +35,14 @@ def test_every_drawn_object_stays_within_its_bounds_and_fits_the_hand(env):
 def test_a_labelled_scene_is_replayed_with_its_objects_as_drawn(env):
     env.reset(seed=7)
     record = env.scene.record()
-    stored = {"object_names": np.array([m.name for m in record.models]),
-              "object_positions": record.positions, "object_orientations": record.orientations,
-              "object_scales": np.array([m.scale for m in record.models], np.float32),
-              "object_frictions": np.array([m.friction for m in record.models], np.float32),
-              "object_mass_factors": np.array([m.mass_factor for m in record.models], np.float32)}
+    stored = {
+        "object_names": np.array([m.name for m in record.models]),
+        "object_positions": record.positions,
+        "object_orientations": record.orientations,
+        "object_scales": np.array([m.scale for m in record.models], np.float32),
+        "object_frictions": np.array([m.friction for m in record.models], np.float32),
+        "object_mass_factors": np.array([m.mass_factor for m in record.models], np.float32),
+    }
     replayed = stored_record(env.bench_spec, stored)
     for drawn, again in zip(record.models, replayed.models):
         assert again.name == drawn.name

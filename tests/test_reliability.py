@@ -28,8 +28,14 @@ REPO = Path(__file__).resolve().parents[1]
 def _python(code: str, *args, **kwargs) -> subprocess.Popen:
     """A Python process running ``code`` with this graspbench importable."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(Path(__file__).parent)])}
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -45,13 +51,16 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_folder_held_by_a_live_run_is_refused_naming_its_pid(tmp_path, capsys):
-    holder = _python("""
+    holder = _python(
+        """
         import sys, time
         from graspbench.io import own_folder
         with own_folder(sys.argv[1], "benchmark"):
             print("holding", flush=True)
             time.sleep(60)
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         block = tmp_path / "attempts" / "GraspBench_Single-v0__random-00000000__seed0__00000-00000.csv"
@@ -99,9 +108,12 @@ def test_a_truncated_block_is_redone_when_resumed(tmp_path, capsys):
     assert resumed.attrs["resumed_blocks"] == 0
     pd.testing.assert_frame_equal(complete.drop(columns="planning_ms"), resumed.drop(columns="planning_ms"))
     # An intact block is reused, and a block that lost whole rows (a cut at a line end) is caught too.
-    assert run_sweep(envs, agents, 2, tmp_path, executor="serial", progress=False, resume=True).attrs["resumed_blocks"] == 1
+    assert (
+        run_sweep(envs, agents, 2, tmp_path, executor="serial", progress=False, resume=True).attrs["resumed_blocks"]
+        == 1
+    )
     text = block.read_text()
-    block.write_text(text[:text.index("\n", len(text) // 2) + 1])
+    block.write_text(text[: text.index("\n", len(text) // 2) + 1])
     run_sweep(envs, agents, 2, tmp_path, executor="serial", progress=False, resume=True)
     assert "lines where" in capsys.readouterr().err
 
@@ -115,7 +127,9 @@ def test_a_damaged_scene_is_remade_when_a_dataset_is_resumed(tmp_path, capsys):
     before = read_scene(tmp_path, 1)
     path = scene_path(tmp_path, 1)
     path.write_bytes(path.read_bytes()[:1000])
-    summary = generate_dataset("GraspBench/Single-v0", 2, tmp_path, executor="serial", settings=settings, progress=False)
+    summary = generate_dataset(
+        "GraspBench/Single-v0", 2, tmp_path, executor="serial", settings=settings, progress=False
+    )
     err = capsys.readouterr().err
     assert f"{path} is damaged (" in err and "redoing this scene" in err and summary["made_now"] == 1
     after = read_scene(tmp_path, 1)
@@ -125,30 +139,36 @@ def test_a_damaged_scene_is_remade_when_a_dataset_is_resumed(tmp_path, capsys):
 # --- 3. every spec field is checked --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("override, field", [
-    ({"gripper": {"speed_m_s": 0}}, "gripper.speed_m_s"),
-    ({"gripper": {"finger_force_n": -20}}, "gripper.finger_force_n"),
-    ({"gripper": {"grasp_depth_m": math.nan}}, "gripper.grasp_depth_m"),
-    ({"gripper": {"max_opening_m": -0.08}}, "gripper.max_opening_m"),
-    ({"gripper": {"max_opening_m": 0.5}}, "gripper.max_opening_m"),
-    ({"gripper": {"lift_speed_m_s": math.inf}}, "gripper.lift_speed_m_s"),
-    ({"gripper": {"check_every": 0}}, "gripper.check_every"),
-    ({"gripper": {"fingertip_clearance_m": -0.001}}, "gripper.fingertip_clearance_m"),
-    ({"noise": {"std_m": -0.01}}, "noise.std_m"),
-    ({"noise": {"edge_dropout": 1.5}}, "noise.edge_dropout"),
-    ({"noise": {"hole_fraction": math.nan}}, "noise.hole_fraction"),
-    ({"camera": {"height_m": math.inf}}, "camera.height_m"),
-])
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ({"gripper": {"speed_m_s": 0}}, "gripper.speed_m_s"),
+        ({"gripper": {"finger_force_n": -20}}, "gripper.finger_force_n"),
+        ({"gripper": {"grasp_depth_m": math.nan}}, "gripper.grasp_depth_m"),
+        ({"gripper": {"max_opening_m": -0.08}}, "gripper.max_opening_m"),
+        ({"gripper": {"max_opening_m": 0.5}}, "gripper.max_opening_m"),
+        ({"gripper": {"lift_speed_m_s": math.inf}}, "gripper.lift_speed_m_s"),
+        ({"gripper": {"check_every": 0}}, "gripper.check_every"),
+        ({"gripper": {"fingertip_clearance_m": -0.001}}, "gripper.fingertip_clearance_m"),
+        ({"noise": {"std_m": -0.01}}, "noise.std_m"),
+        ({"noise": {"edge_dropout": 1.5}}, "noise.edge_dropout"),
+        ({"noise": {"hole_fraction": math.nan}}, "noise.hole_fraction"),
+        ({"camera": {"height_m": math.inf}}, "camera.height_m"),
+    ],
+)
 def test_every_gripper_and_noise_field_is_checked_naming_it(override, field):
     with pytest.raises(SpecError, match=rf"envs/pile.yaml: {field}: expected"):
         load_spec(REPO / "envs" / "pile.yaml", **override)
 
 
-@pytest.mark.parametrize("override, field", [
-    ({"pick": {"brush_force_n": math.nan}}, "pick.brush_force_n"),
-    ({"pick": {"probe": {"lift_m": math.inf}}}, "pick.probe.lift_m"),
-    ({"pick": {"widths_m": [0.02, math.inf]}}, "pick.widths_m"),
-])
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ({"pick": {"brush_force_n": math.nan}}, "pick.brush_force_n"),
+        ({"pick": {"probe": {"lift_m": math.inf}}}, "pick.probe.lift_m"),
+        ({"pick": {"widths_m": [0.02, math.inf]}}, "pick.widths_m"),
+    ],
+)
 def test_no_field_anywhere_may_be_nan_or_infinite(override, field):
     with pytest.raises(SpecError, match=rf"{field}: expected a finite number"):
         load_spec(REPO / "envs" / "binpick.yaml", **override)
@@ -176,16 +196,19 @@ class FixedPlanner:
         return self.grasp
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"angle_rad": math.nan, "opening_px": math.inf}, "angle_rad = nan is not finite"),
-    ({"u": math.nan}, "u = nan is not finite"),
-    ({"u": 1e7}, "u = 10000000.0 is outside the image"),
-    ({"v": -3.0}, "v = -3.0 is outside the image"),
-    ({"opening_px": -30.0}, "opening_px = -30.0 is not a positive opening"),
-    ({"opening_px": 1e4}, "opening_px = 10000.0 is wider than the hand opens"),
-    ({"depth_m": math.nan}, "depth_m = nan is not finite"),
-    ({"u": "middle"}, "u = 'middle' is not a number"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"angle_rad": math.nan, "opening_px": math.inf}, "angle_rad = nan is not finite"),
+        ({"u": math.nan}, "u = nan is not finite"),
+        ({"u": 1e7}, "u = 10000000.0 is outside the image"),
+        ({"v": -3.0}, "v = -3.0 is outside the image"),
+        ({"opening_px": -30.0}, "opening_px = -30.0 is not a positive opening"),
+        ({"opening_px": 1e4}, "opening_px = 10000.0 is wider than the hand opens"),
+        ({"depth_m": math.nan}, "depth_m = nan is not finite"),
+        ({"u": "middle"}, "u = 'middle' is not a number"),
+    ],
+)
 def test_an_invalid_grasp_from_a_test_planner_is_an_error_never_an_attempt(fields, message):
     planner = FixedPlanner(name="nan-planner", **fields)
     with pytest.raises(InvalidGraspError, match=rf"^agent nan-planner: invalid grasp: {message}"):
@@ -240,12 +263,15 @@ def test_stepping_after_the_end_is_the_same_error_in_every_environment():
 # --- 5. ordinary mistakes: one line, a non-zero exit, before any work -----------------------------
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", "--env", "GraspBench/Single-v0", "--agent", "random", "--seed", "-1"],
-    ["evaluate", "--env", "GraspBench/Single-v0", "--agent", "random", "--seed", "-1"],
-    ["benchmark", "--suite", "quick", "--seed", "-1", "--out", "{tmp}/bench"],
-    ["generate", "--env", "GraspBench/Single-v0", "--scenes", "1", "--seed", "-1", "--out", "{tmp}/data"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--env", "GraspBench/Single-v0", "--agent", "random", "--seed", "-1"],
+        ["evaluate", "--env", "GraspBench/Single-v0", "--agent", "random", "--seed", "-1"],
+        ["benchmark", "--suite", "quick", "--seed", "-1", "--out", "{tmp}/bench"],
+        ["generate", "--env", "GraspBench/Single-v0", "--scenes", "1", "--seed", "-1", "--out", "{tmp}/data"],
+    ],
+)
 def test_a_negative_seed_is_one_line_before_any_work(tmp_path, capsys, argv):
     code = main([arg.format(tmp=tmp_path) for arg in argv])
     error = capsys.readouterr().err.strip()
@@ -253,16 +279,22 @@ def test_a_negative_seed_is_one_line_before_any_work(tmp_path, capsys, argv):
     assert list(tmp_path.iterdir()) == []  # no dataset.json, no empty index
 
 
-@pytest.mark.parametrize("argv, kind", [
-    (["run", "--env", "GraspBench/Single-v0", "--agent", "random", "--out", "{folder}"], "a folder"),
-    (["evaluate", "--env", "GraspBench/Single-v0", "--agent", "random", "--out", "{file}"], "a file"),
-    (["benchmark", "--suite", "quick", "--out", "{file}"], "a file"),
-    (["generate", "--env", "GraspBench/Single-v0", "--scenes", "1", "--out", "{file}"], "a file"),
-    (["train", "--model", "ggcnn", "--loss", "imgmse", "--data", "{folder}", "--out", "{file}"], "a file"),
-    (["analyze", "{folder}", "--out", "{file}"], "a file"),
-    (["show", "--env", "GraspBench/Single-v0", "--out", "{folder}"], "a folder"),
-    (["generate", "--env", "GraspBench/Single-v0", "--scenes", "1", "--out", "{file}/dataset"], "a file, so no folder"),
-])
+@pytest.mark.parametrize(
+    "argv, kind",
+    [
+        (["run", "--env", "GraspBench/Single-v0", "--agent", "random", "--out", "{folder}"], "a folder"),
+        (["evaluate", "--env", "GraspBench/Single-v0", "--agent", "random", "--out", "{file}"], "a file"),
+        (["benchmark", "--suite", "quick", "--out", "{file}"], "a file"),
+        (["generate", "--env", "GraspBench/Single-v0", "--scenes", "1", "--out", "{file}"], "a file"),
+        (["train", "--model", "ggcnn", "--loss", "imgmse", "--data", "{folder}", "--out", "{file}"], "a file"),
+        (["analyze", "{folder}", "--out", "{file}"], "a file"),
+        (["show", "--env", "GraspBench/Single-v0", "--out", "{folder}"], "a folder"),
+        (
+            ["generate", "--env", "GraspBench/Single-v0", "--scenes", "1", "--out", "{file}/dataset"],
+            "a file, so no folder",
+        ),
+    ],
+)
 def test_an_existing_file_or_folder_of_the_wrong_kind_as_out_is_one_line(tmp_path, capsys, argv, kind):
     existing_file, folder = tmp_path / "notes.txt", tmp_path / "folder"
     existing_file.write_text("keep me")
@@ -288,10 +320,13 @@ def test_ctrl_c_in_generate_is_a_clean_line(tmp_path, capsys, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(generate, "generate_dataset", interrupted)
-    code = main(["generate", "--env", "GraspBench/Single-v0", "--scenes", "3", "--out", str(tmp_path / "data"), "--quiet"])
+    code = main(
+        ["generate", "--env", "GraspBench/Single-v0", "--scenes", "3", "--out", str(tmp_path / "data"), "--quiet"]
+    )
     error = capsys.readouterr().err.strip()
-    assert code == 130 and error == (f"interrupted: the finished scenes are kept in {tmp_path / 'data'}; "
-                                     "run the same command again to make the rest")
+    assert code == 130 and error == (
+        f"interrupted: the finished scenes are kept in {tmp_path / 'data'}; run the same command again to make the rest"
+    )
     assert not (tmp_path / "data" / LOCK_NAME).exists()
 
 

@@ -7,8 +7,8 @@ import torch
 from test_dataset import SCENE0_LABELS, SCENE1_LABELS, SCENE2_LABELS, _scene, _write_dataset
 
 from graspbench.cli import main
-from graspbench.planners.models import build_model
 from graspbench.data.generate import LabelSettings
+from graspbench.planners.models import build_model
 from graspbench.planners.train import TrainArgs, load_checkpoint, train
 
 
@@ -22,8 +22,19 @@ def root(tmp_path_factory):
 
 
 def run(root, out, **fields):
-    args = TrainArgs(**{"model": "ggcnn2", "loss": "imgmse", "data": str(root), "out": str(out), "epochs": 1,
-                        "batch_size": 2, "crop_px": 32, "progress": False, **fields})
+    args = TrainArgs(
+        **{
+            "model": "ggcnn2",
+            "loss": "imgmse",
+            "data": str(root),
+            "out": str(out),
+            "epochs": 1,
+            "batch_size": 2,
+            "crop_px": 32,
+            "progress": False,
+            **fields,
+        }
+    )
     return train(args)
 
 
@@ -64,11 +75,49 @@ def test_same_seed_same_run_and_resume_continues_it(root, tmp_path):
 
 def test_train_and_evaluate_offline_from_the_command_line(root, tmp_path, capsys):
     out = tmp_path / "cli"
-    assert main(["train", "--model", "mlgsl_fcn", "--loss", "mlgsl", "--data", str(root), "--out", str(out),
-                 "--epochs", "1", "--batch-size", "2", "--crop-px", "32", "--labels-per-image", "2",
-                 "--option", "sam=all", "--quiet"]) == 0
-    assert main(["evaluate-offline", "--checkpoint", str(out / "best.pt"), "--data", str(root), "--no-sim",
-                 "--json", str(tmp_path / "scores.json"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "mlgsl_fcn",
+                "--loss",
+                "mlgsl",
+                "--data",
+                str(root),
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "2",
+                "--crop-px",
+                "32",
+                "--labels-per-image",
+                "2",
+                "--option",
+                "sam=all",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "evaluate-offline",
+                "--checkpoint",
+                str(out / "best.pt"),
+                "--data",
+                str(root),
+                "--no-sim",
+                "--json",
+                str(tmp_path / "scores.json"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert 0 <= scores["top1"] <= scores["top5"] <= 1 and scores["images"] == 6
     with pytest.raises(ValueError, match="labels-per-image"):
@@ -81,13 +130,17 @@ def test_the_best_checkpoint_is_chosen_by_simulated_success(tmp_path):
     from graspbench.data.generate import generate_dataset
 
     spec = tmp_path / "tiny.yaml"
-    spec.write_text("id: GraspBench/TinyPile-v0\nscene: {kind: pile, objects: random_urdfs, object_scale: 0.6, "
-                    "object_count: [2, 2]}\n")
+    spec.write_text(
+        "id: GraspBench/TinyPile-v0\nscene: {kind: pile, objects: random_urdfs, object_scale: 0.6, "
+        "object_count: [2, 2]}\n"
+    )
     data = tmp_path / "data"
-    generate_dataset(str(spec), 3, data, seed=3, executor="serial", progress=False,
-                     settings=LabelSettings(candidates_per_object=3))
-    best = run(data, tmp_path / "run", epochs=3, model="ggcnn", sim_val_data=str(data), sim_val_scenes=3,
-               sim_val_every=2)
+    generate_dataset(
+        str(spec), 3, data, seed=3, executor="serial", progress=False, settings=LabelSettings(candidates_per_object=3)
+    )
+    best = run(
+        data, tmp_path / "run", epochs=3, model="ggcnn", sim_val_data=str(data), sim_val_scenes=3, sim_val_every=2
+    )
     history = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert history["val_sim_success"].isna().tolist() == [True, False, False]  # epoch 2, and the last
     assert history["val_sim_success"].dropna().between(0, 1).all()

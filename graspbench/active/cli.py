@@ -15,11 +15,16 @@ def cmd_active_learn(args) -> int:
         from .loop import reevaluate
 
         summary = reevaluate(args.out, args.data_dir, args.threads or 1, progress=not args.quiet, workers=args.workers)
-        print(f"re-evaluated {summary['reevaluated']} rounds in {args.out} with graspbench "
-              f"{summary['evaluated_with']}; every round there is now measured by it")
+        print(
+            f"re-evaluated {summary['reevaluated']} rounds in {args.out} with graspbench "
+            f"{summary['evaluated_with']}; every round there is now measured by it"
+        )
         return 0
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(ActiveArgs)
-                 if f.name not in ("preset", "progress", "crop_px") and hasattr(args, f.name)}
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(ActiveArgs)
+        if f.name not in ("preset", "progress", "crop_px") and hasattr(args, f.name)
+    }
     if args.crop_px is not None:
         overrides["crop_px"] = args.crop_px or None  # 0: whole images
     active = ActiveArgs.from_preset(args.preset, **overrides, progress=not args.quiet)
@@ -31,9 +36,11 @@ def cmd_active_learn(args) -> int:
         print(f"wrote {active.out}/same_data.csv")
         return 0
     summary = run(active)
-    print(f"{summary['rounds']} rounds of {', '.join(summary.get('strategies', []))} in {active.out}: "
-          f"rounds.csv, curves.csv, auc.csv, learning_curves.png; per trial "
-          f"STRATEGY/trial-T/metrics.csv and round-RR.pt")
+    print(
+        f"{summary['rounds']} rounds of {', '.join(summary.get('strategies', []))} in {active.out}: "
+        f"rounds.csv, curves.csv, auc.csv, learning_curves.png; per trial "
+        f"STRATEGY/trial-T/metrics.csv and round-RR.pt"
+    )
     return 0
 
 
@@ -70,19 +77,36 @@ def add_parser(sub, positive_int, env_id) -> None:
             raise argparse.ArgumentTypeError(f"expected 0 or more, got {text}")
         return value
 
-    p = sub.add_parser("active-learn", help="pool-based active learning with the simulator as the annotator (DAL)",
-                       description="Label pool scenes round by round, chosen by a strategy, and retrain GG-CNN "
-                                   "(docs/active_learning.md). Flags left out take the preset's values.")
-    p.add_argument("--strategy", default="dal",
-                   help=f"comma-separated strategies or all; choose from {', '.join(STRATEGIES)}")
-    p.add_argument("--preset", choices=list(PRESETS), default="quick",
-                   help="cornell (60 + 60 x 10), jacquard (300 + 100 x 8), quick (< 20 min on 2 cores), tiny (tests)")
+    p = sub.add_parser(
+        "active-learn",
+        help="pool-based active learning with the simulator as the annotator (DAL)",
+        description="Label pool scenes round by round, chosen by a strategy, and retrain GG-CNN "
+        "(docs/active_learning.md). Flags left out take the preset's values.",
+    )
+    p.add_argument(
+        "--strategy", default="dal", help=f"comma-separated strategies or all; choose from {', '.join(STRATEGIES)}"
+    )
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="quick",
+        help="cornell (60 + 60 x 10), jacquard (300 + 100 x 8), quick (< 20 min on 2 cores), tiny (tests)",
+    )
     p.add_argument("--trials", type=positive_int, default=1, help="trials per strategy (the same initial pools)")
     p.add_argument("--out", default="runs/active", help="results folder; an existing one is resumed")
     p.add_argument("--data-dir", help="pool, annotations and test set (default ~/.cache/graspbench/active/PRESET)")
     p.add_argument("--env", type=env_id, help="environment id or spec file (default: the preset's, Single-v0)")
-    for name in ("pool_scenes", "test_scenes", "initial", "per_round", "epochs", "batch_size",
-                 "candidates_per_object", "workers", "threads"):
+    for name in (
+        "pool_scenes",
+        "test_scenes",
+        "initial",
+        "per_round",
+        "epochs",
+        "batch_size",
+        "candidates_per_object",
+        "workers",
+        "threads",
+    ):
         p.add_argument(f"--{name.replace('_', '-')}", type=positive_int, help=HELP[name])
     for name in ("rounds", "sim_test_scenes", "crop_px", "min_steps"):
         p.add_argument(f"--{name.replace('_', '-')}", type=count, help=HELP[name])
@@ -92,12 +116,18 @@ def add_parser(sub, positive_int, env_id) -> None:
         p.add_argument(f"--{name.replace('_', '-')}", type=float, help=HELP[name])
     for name in ("seed", "pool_seed", "test_seed"):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, help=HELP[name])
-    p.add_argument("--same-data-round", type=count,
-                   help="instead of running: train a plain GG-CNN on the scenes DAL had labelled at this round of "
-                        "each trial in --out, beside DAL's model (the paper's 'same data' finding: round 6)")
-    p.add_argument("--reevaluate", action="store_true",
-                   help="instead of running: evaluate every finished round in --out again (its own settings) with the "
-                        "code installed now, where other code evaluated it (after a fix to the simulator)")
+    p.add_argument(
+        "--same-data-round",
+        type=count,
+        help="instead of running: train a plain GG-CNN on the scenes DAL had labelled at this round of "
+        "each trial in --out, beside DAL's model (the paper's 'same data' finding: round 6)",
+    )
+    p.add_argument(
+        "--reevaluate",
+        action="store_true",
+        help="instead of running: evaluate every finished round in --out again (its own settings) with the "
+        "code installed now, where other code evaluated it (after a fix to the simulator)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-round lines")
     p.set_defaults(func=cmd_active_learn)
 

@@ -18,8 +18,11 @@ from scipy import stats
 from ..io import save_figure
 
 METRICS = ("test_top1", "net_top1_success", "sim_top1_success")
-METRIC_NAMES = {"test_top1": "Top-1 rectangle accuracy", "net_top1_success": "network's top-1 simulated success",
-                "sim_top1_success": "planner's top-1 simulated success"}
+METRIC_NAMES = {
+    "test_top1": "Top-1 rectangle accuracy",
+    "net_top1_success": "network's top-1 simulated success",
+    "sim_top1_success": "planner's top-1 simulated success",
+}
 
 
 def interval(values) -> tuple[float, float, int]:
@@ -41,8 +44,13 @@ def trial_aucs(rounds, metric: str):
     for (strategy, trial), group in rounds.sort_values("labels").groupby(["strategy", "trial"]):
         x, y = group["labels"].to_numpy(float), group[metric].to_numpy(float)
         if len(x) > 1 and group["round"].max() == last and len(group) == last + 1 and np.isfinite(y).all():
-            rows.append({"strategy": strategy, "trial": trial,
-                         "auc": float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))})
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "trial": trial,
+                    "auc": float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0])),
+                }
+            )
     return pd.DataFrame(rows, columns=["strategy", "trial", "auc"])
 
 
@@ -55,12 +63,18 @@ def plot_curves(curves: pd.DataFrame, metrics: list, path: Path) -> None:
     for axis, metric in zip(axes[0], metrics):
         for strategy, group in curves.groupby("strategy"):
             mean = 100 * group[f"{metric}_mean"]
-            line, = axis.plot(group["labels"], mean, "o-", label=f"{strategy} ({int(group['n_trials'].min())} trials)",
-                              markersize=3)
+            (line,) = axis.plot(
+                group["labels"], mean, "o-", label=f"{strategy} ({int(group['n_trials'].min())} trials)", markersize=3
+            )
             if group["n_trials"].min() >= 3:
                 half = 100 * group[f"{metric}_ci95"].fillna(0)
-                axis.fill_between(group["labels"], (mean - half).clip(0, 100), (mean + half).clip(0, 100),
-                                  color=line.get_color(), alpha=0.15)
+                axis.fill_between(
+                    group["labels"],
+                    (mean - half).clip(0, 100),
+                    (mean + half).clip(0, 100),
+                    color=line.get_color(),
+                    alpha=0.15,
+                )
         axis.set_ylim(0, 100)
         axis.set_xlabel("labelled scenes")
         axis.set_ylabel(f"{METRIC_NAMES[metric]} (%)")

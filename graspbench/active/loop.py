@@ -35,10 +35,10 @@ import torch
 from tqdm import tqdm
 
 from .. import __version__
-from ..planners.dataset import GraspDataset
 from ..data.generate import LabelSettings
 from ..io import reading, write_atomic
 from ..parallel import run_tasks
+from ..planners.dataset import GraspDataset
 from ..planners.train import load_checkpoint
 from ..versions import experiment_version, is_current
 from .curves import METRICS, interval, plot_curves, trial_aucs
@@ -50,18 +50,52 @@ from .training import INPUT_CHANNELS, evaluate, labelled_dataset, round_epochs, 
 PRESETS: dict[str, dict] = {
     # The paper's Cornell setting: 885 images, 80% pool (708) / 20% test (177), 60 initial + 60 per
     # round, 10 rounds. Cornell holds one object per image: so does Single-v0.
-    "cornell": {"env": "GraspBench/Single-v0", "pool_scenes": 708, "test_scenes": 177, "sim_test_scenes": 60,
-                "initial": 60, "per_round": 60, "rounds": 10, "epochs": 15},
+    "cornell": {
+        "env": "GraspBench/Single-v0",
+        "pool_scenes": 708,
+        "test_scenes": 177,
+        "sim_test_scenes": 60,
+        "initial": 60,
+        "per_round": 60,
+        "rounds": 10,
+        "epochs": 15,
+    },
     # The paper's Jacquard subset: 1200 pool images, 300 test, a large initial pool (one image per
     # object: 300), 100 per round.
-    "jacquard": {"env": "GraspBench/Single-v0", "pool_scenes": 1200, "test_scenes": 300, "sim_test_scenes": 60,
-                 "initial": 300, "per_round": 100, "rounds": 8, "epochs": 10},
+    "jacquard": {
+        "env": "GraspBench/Single-v0",
+        "pool_scenes": 1200,
+        "test_scenes": 300,
+        "sim_test_scenes": 60,
+        "initial": 300,
+        "per_round": 100,
+        "rounds": 8,
+        "epochs": 10,
+    },
     # Every strategy, one trial, well under 20 minutes on 2 cores: the loop end to end, not a finding.
-    "quick": {"env": "GraspBench/Single-v0", "pool_scenes": 96, "test_scenes": 24, "sim_test_scenes": 12,
-              "initial": 16, "per_round": 16, "rounds": 3, "epochs": 6},
+    "quick": {
+        "env": "GraspBench/Single-v0",
+        "pool_scenes": 96,
+        "test_scenes": 24,
+        "sim_test_scenes": 12,
+        "initial": 16,
+        "per_round": 16,
+        "rounds": 3,
+        "epochs": 6,
+    },
     # For the tests: seconds.
-    "tiny": {"env": "GraspBench/Single-v0", "pool_scenes": 8, "test_scenes": 2, "sim_test_scenes": 1,
-             "initial": 2, "per_round": 2, "rounds": 2, "epochs": 1, "crop_px": 48, "candidates_per_object": 2},
+    "tiny": {
+        "env": "GraspBench/Single-v0",
+        "pool_scenes": 8,
+        "test_scenes": 2,
+        "sim_test_scenes": 1,
+        "initial": 2,
+        "per_round": 2,
+        "rounds": 2,
+        "epochs": 1,
+        "crop_px": 48,
+        "candidates_per_object": 2,
+    },
 }
 
 # Settings that do not change results: a run may be resumed or extended with other values.
@@ -143,12 +177,17 @@ class ActiveArgs:
 
     @property
     def strategies(self) -> list[str]:
-        names = list(STRATEGIES) if self.strategy.strip() == "all" else \
-            [s.strip() for s in self.strategy.split(",") if s.strip()]
+        names = (
+            list(STRATEGIES)
+            if self.strategy.strip() == "all"
+            else [s.strip() for s in self.strategy.split(",") if s.strip()]
+        )
         unknown = [s for s in names if s not in STRATEGIES]
         if unknown or not names:
-            raise ValueError(f"--strategy {self.strategy!r}: {', '.join(unknown) or 'none given'} is not a strategy; "
-                             f"choose from {', '.join(STRATEGIES)} (comma-separated) or all")
+            raise ValueError(
+                f"--strategy {self.strategy!r}: {', '.join(unknown) or 'none given'} is not a strategy; "
+                f"choose from {', '.join(STRATEGIES)} (comma-separated) or all"
+            )
         return names
 
     @property
@@ -157,22 +196,36 @@ class ActiveArgs:
 
     def check(self) -> None:
         self.strategies  # noqa: B018  (validates)
-        for name in ("trials", "pool_scenes", "test_scenes", "initial", "per_round", "epochs", "batch_size",
-                     "candidates_per_object", "workers", "threads"):
+        for name in (
+            "trials",
+            "pool_scenes",
+            "test_scenes",
+            "initial",
+            "per_round",
+            "epochs",
+            "batch_size",
+            "candidates_per_object",
+            "workers",
+            "threads",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
         for name in ("rounds", "sim_test_scenes", "min_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
         if self.initial + self.rounds * self.per_round > self.pool_scenes:
-            raise ValueError(f"--initial {self.initial} + --rounds {self.rounds} x --per-round {self.per_round} labels "
-                             f"do not fit a pool of --pool-scenes {self.pool_scenes}: raise --pool-scenes or lower "
-                             f"the others")
+            raise ValueError(
+                f"--initial {self.initial} + --rounds {self.rounds} x --per-round {self.per_round} labels "
+                f"do not fit a pool of --pool-scenes {self.pool_scenes}: raise --pool-scenes or lower "
+                f"the others"
+            )
         if self.sim_test_scenes > self.test_scenes:
             raise ValueError(f"--sim-test-scenes {self.sim_test_scenes} exceeds --test-scenes {self.test_scenes}")
         if self.model not in SUPPORTED_MODELS:
-            raise ValueError(f"--model {self.model!r}: active learning splits the encoder of "
-                             f"{' or '.join(SUPPORTED_MODELS)} only; choose one of them")
+            raise ValueError(
+                f"--model {self.model!r}: active learning splits the encoder of "
+                f"{' or '.join(SUPPORTED_MODELS)} only; choose one of them"
+            )
         if self.input not in INPUT_CHANNELS:
             raise ValueError(f"--input {self.input!r} is not one of {', '.join(INPUT_CHANNELS)}")
         if self.crop_px is not None and self.crop_px < 24:
@@ -180,7 +233,9 @@ class ActiveArgs:
         if not 0 <= self.alpha <= 10:
             raise ValueError(f"--alpha must be in [0, 10] (the paper: 0.1), got {self.alpha}")
         if not 0 <= self.label_noise_deg <= 90:
-            raise ValueError(f"--label-noise-deg must be in [0, 90] degrees (the paper: 45), got {self.label_noise_deg}")
+            raise ValueError(
+                f"--label-noise-deg must be in [0, 90] degrees (the paper: 45), got {self.label_noise_deg}"
+            )
         for name in ("lr", "discriminator_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"--{_flag(name)} must be positive, got {getattr(self, name)}")
@@ -197,7 +252,7 @@ def initial_pool(pool_scenes: int, initial: int, seed: int, trial: int) -> list[
 
 def round_seed(seed: int, trial: int, round_index: int) -> int:
     """Initialisation, batch order and selection randomness of a round: the same for every strategy."""
-    return int(np.random.SeedSequence([seed, trial, round_index]).generate_state(1)[0]) % 2 ** 31
+    return int(np.random.SeedSequence([seed, trial, round_index]).generate_state(1)[0]) % 2**31
 
 
 def trial_folder(out, strategy: str, trial: int) -> Path:
@@ -267,32 +322,63 @@ def run_trial(args: ActiveArgs, data: PoolData, strategy: str, trial: int, bar=N
         picks, selection = [], {"select_s": 0.0}
         if round_index < args.rounds:
             steps = round_epochs(len(dataset), args) * -(-len(dataset) // args.batch_size)
-            picks, selection = select(strategy, trained, pool_x, labelled, args.per_round, seed, vaal_steps=steps,
-                                      batch_size=args.batch_size)
+            picks, selection = select(
+                strategy, trained, pool_x, labelled, args.per_round, seed, vaal_steps=steps, batch_size=args.batch_size
+            )
         before = rows[-1] if rows else {"trials_total": 0, "label_core_s_total": 0.0}
-        row = {"strategy": strategy, "trial": trial, "round": round_index, "labels": len(labelled),
-               "labels_fraction": len(labelled) / data.scenes, "new_labels": len(new),
-               "trials": spent["trials"], "trials_total": before["trials_total"] + spent["trials"],
-               "label_core_s": spent["core_s"], "label_core_s_total": before["label_core_s_total"] + spent["core_s"],
-               **scores, "train_s": train_s, **selection, "cpu_s": time.process_time() - cpu_started,
-               **{f"final_{k}": v for k, v in trained.history[-1].items()}}
-        save_model(folder / f"round-{round_index:02d}.pt", trained.model, args,
-                   {"active": {"strategy": strategy, "trial": trial, "round": round_index, "labels": len(labelled),
-                               "labels_fraction": row["labels_fraction"], "trials_total": row["trials_total"],
-                               "label_core_s_total": row["label_core_s_total"]}})
-        write_atomic(_round_path(folder, round_index),
-                     json.dumps({"row": row, "labelled": labelled, "next": picks}, indent=1))
+        row = {
+            "strategy": strategy,
+            "trial": trial,
+            "round": round_index,
+            "labels": len(labelled),
+            "labels_fraction": len(labelled) / data.scenes,
+            "new_labels": len(new),
+            "trials": spent["trials"],
+            "trials_total": before["trials_total"] + spent["trials"],
+            "label_core_s": spent["core_s"],
+            "label_core_s_total": before["label_core_s_total"] + spent["core_s"],
+            **scores,
+            "train_s": train_s,
+            **selection,
+            "cpu_s": time.process_time() - cpu_started,
+            **{f"final_{k}": v for k, v in trained.history[-1].items()},
+        }
+        save_model(
+            folder / f"round-{round_index:02d}.pt",
+            trained.model,
+            args,
+            {
+                "active": {
+                    "strategy": strategy,
+                    "trial": trial,
+                    "round": round_index,
+                    "labels": len(labelled),
+                    "labels_fraction": row["labels_fraction"],
+                    "trials_total": row["trials_total"],
+                    "label_core_s_total": row["label_core_s_total"],
+                }
+            },
+        )
+        write_atomic(
+            _round_path(folder, round_index), json.dumps({"row": row, "labelled": labelled, "next": picks}, indent=1)
+        )
         rows.append(row)
         _write_csv(folder / "metrics.csv", rows)
         if bar is not None:
             bar.update()
             if args.progress:
-                simulated = (f", simulated {100 * row['net_top1_success']:.1f}% (network) "
-                             f"{100 * row['sim_top1_success']:.1f}% (planner)" if "sim_top1_success" in row else "")
-                bar.write(f"{strategy} trial {trial} round {round_index}: {row['labels']} labels "
-                          f"({100 * row['labels_fraction']:.0f}% of the pool), top-1 {100 * row['test_top1']:.1f}%"
-                          f"{simulated}; {row['trials_total']} grasp trials, {row['label_core_s_total']:.0f} "
-                          f"core-s of labelling so far")
+                simulated = (
+                    f", simulated {100 * row['net_top1_success']:.1f}% (network) "
+                    f"{100 * row['sim_top1_success']:.1f}% (planner)"
+                    if "sim_top1_success" in row
+                    else ""
+                )
+                bar.write(
+                    f"{strategy} trial {trial} round {round_index}: {row['labels']} labels "
+                    f"({100 * row['labels_fraction']:.0f}% of the pool), top-1 {100 * row['test_top1']:.1f}%"
+                    f"{simulated}; {row['trials_total']} grasp trials, {row['label_core_s_total']:.0f} "
+                    f"core-s of labelling so far"
+                )
         labelled, new = sorted(labelled + picks), picks
     return rows
 
@@ -320,8 +406,10 @@ def _check_run(args: ActiveArgs) -> None:
         changed = [k for k in sorted(set(old) | set(settings)) if old.get(k) != settings.get(k)]
         if changed:
             k = changed[0]
-            raise ValueError(f"{args.out} holds a run with other settings ({_flag(k)} was {old.get(k)!r}, now "
-                             f"{settings.get(k)!r}); resume it with the same settings or choose another --out")
+            raise ValueError(
+                f"{args.out} holds a run with other settings ({_flag(k)} was {old.get(k)!r}, now "
+                f"{settings.get(k)!r}); resume it with the same settings or choose another --out"
+            )
 
     write_atomic(path, json.dumps({"settings": settings, "graspbench_version": __version__}, indent=1))
 
@@ -331,20 +419,32 @@ def run(args: ActiveArgs) -> dict:
     args.check()
     torch.set_num_threads(args.threads)
     _check_run(args)
-    data = prepare(args.data_path, args.env, args.pool_scenes, args.test_scenes, args.pool_seed, args.test_seed,
-                   LabelSettings(candidates_per_object=args.candidates_per_object), workers=args.workers,
-                   progress=args.progress)
+    data = prepare(
+        args.data_path,
+        args.env,
+        args.pool_scenes,
+        args.test_scenes,
+        args.pool_seed,
+        args.test_seed,
+        LabelSettings(candidates_per_object=args.candidates_per_object),
+        workers=args.workers,
+        progress=args.progress,
+    )
     jobs = [(s, t) for s in args.strategies for t in range(args.trials)]
     if args.workers == 1:
         total = len(jobs) * (args.rounds + 1)
-        finished = sum(min(finished_rounds(trial_folder(args.out, s, t), args.rounds), args.rounds + 1) for s, t in jobs)
+        finished = sum(
+            min(finished_rounds(trial_folder(args.out, s, t), args.rounds), args.rounds + 1) for s, t in jobs
+        )
         with tqdm(total=total, initial=finished, desc="rounds", unit="round", disable=not args.progress) as bar:
             for strategy, trial in jobs:
                 run_trial(args, data, strategy, trial, bar=bar)
     else:
         task_data = {**dataclasses.asdict(data), "root": str(data.root)}
-        tasks = [{"args": {**dataclasses.asdict(args), "progress": False}, "data": task_data, "strategy": s, "trial": t}
-                 for s, t in jobs]
+        tasks = [
+            {"args": {**dataclasses.asdict(args), "progress": False}, "data": task_data, "strategy": s, "trial": t}
+            for s, t in jobs
+        ]
         with tqdm(total=len(tasks), desc="trials", unit="trial", disable=not args.progress) as bar:
             for task, _ in run_tasks(_trial_task, tasks, executor="local", workers=args.workers):
                 bar.update()
@@ -365,9 +465,13 @@ def summarize(out) -> dict:
     metrics = [m for m in METRICS if m in frame]
     curves = []
     for (strategy, round_index), group in frame.groupby(["strategy", "round"]):
-        row = {"strategy": strategy, "round": round_index, "labels": int(group["labels"].iloc[0]),
-               "trials_mean": float(group["trials_total"].mean()),
-               "label_core_s_mean": float(group["label_core_s_total"].mean())}
+        row = {
+            "strategy": strategy,
+            "round": round_index,
+            "labels": int(group["labels"].iloc[0]),
+            "trials_mean": float(group["trials_total"].mean()),
+            "label_core_s_mean": float(group["label_core_s_total"].mean()),
+        }
         for metric in metrics:
             row[f"{metric}_mean"], row[f"{metric}_ci95"], row["n_trials"] = interval(group[metric])
         curves.append(row)
@@ -378,8 +482,9 @@ def summarize(out) -> dict:
     for strategy in sorted(frame["strategy"].unique()):
         row = {"strategy": strategy}
         for metric, per_trial in per_metric.items():
-            row[f"{metric}_auc"], row[f"{metric}_auc_ci95"], row["n_trials"] = \
-                interval(per_trial.loc[per_trial["strategy"] == strategy, "auc"])
+            row[f"{metric}_auc"], row[f"{metric}_auc_ci95"], row["n_trials"] = interval(
+                per_trial.loc[per_trial["strategy"] == strategy, "auc"]
+            )
         aucs.append(row)
     write_atomic(out / "auc.csv", pd.DataFrame(aucs).to_csv(index=False))
     plot_curves(curves, metrics, out / "learning_curves.png")
@@ -396,16 +501,30 @@ def same_data(args: ActiveArgs, round_index: int, strategy: str = "dal"):
     for trial in range(args.trials):
         folder = trial_folder(args.out, strategy, trial)
         if finished_rounds(folder, args.rounds) <= round_index:
-            raise ValueError(f"{folder} has not finished round {round_index}; run `graspbench active-learn "
-                             f"--strategy {strategy}` on --out {args.out} first")
+            raise ValueError(
+                f"{folder} has not finished round {round_index}; run `graspbench active-learn "
+                f"--strategy {strategy}` on --out {args.out} first"
+            )
         labelled = read_round(folder, round_index)["labelled"]
         unlabelled = sorted(set(range(data.scenes)) - set(labelled))
-        plain = train_round("random", labelled_dataset(data.labels, labelled, args), pool_x, labelled, unlabelled,
-                            args, round_seed(args.seed, trial, round_index))
+        plain = train_round(
+            "random",
+            labelled_dataset(data.labels, labelled, args),
+            pool_x,
+            labelled,
+            unlabelled,
+            args,
+            round_seed(args.seed, trial, round_index),
+        )
         # Both evaluated now, by the same code, whatever code evaluated the round when it ran.
         chosen = evaluate(load_checkpoint(folder / f"round-{round_index:02d}.pt")[0], test, args.sim_test_scenes)
         scores = evaluate(plain.model, test, args.sim_test_scenes)
-        row = {"trial": trial, "round": round_index, "labels": len(labelled), "evaluated_with": scores["evaluated_with"]}
+        row = {
+            "trial": trial,
+            "round": round_index,
+            "labels": len(labelled),
+            "evaluated_with": scores["evaluated_with"],
+        }
         for metric in METRICS:
             if metric in scores:
                 row[f"{strategy}_{metric}"] = chosen[metric]
@@ -424,15 +543,20 @@ def reevaluate(out, data_dir: str | None = None, threads: int = 1, progress: boo
     resumable (a re-evaluated row says so); ``workers`` processes share the rounds."""
     args = _run_settings(out, data_dir, threads)
     version = experiment_version("active")
-    stale = [path for path in sorted(Path(args.out).glob("*/trial-*/round-*.json"))
-             if not is_current("active", read_round(path.parent, int(path.stem.split("-")[1]))["row"].get("evaluated_with"))]
+    stale = [
+        path
+        for path in sorted(Path(args.out).glob("*/trial-*/round-*.json"))
+        if not is_current("active", read_round(path.parent, int(path.stem.split("-")[1]))["row"].get("evaluated_with"))
+    ]
     tasks = [{"path": str(path), "out": str(out), "data_dir": data_dir, "threads": threads} for path in stale]
     executor = "serial" if workers == 1 else "local"
     with tqdm(total=len(tasks), desc=f"re-evaluating with {version}", unit="round", disable=not progress) as bar:
         for _ in run_tasks(_reevaluate_round, tasks, executor=executor, workers=workers):
             bar.update()
     for folder in sorted({path.parent for path in stale}):
-        _write_csv(folder / "metrics.csv", [read_round(folder, r)["row"] for r in range(finished_rounds(folder, args.rounds))])
+        _write_csv(
+            folder / "metrics.csv", [read_round(folder, r)["row"] for r in range(finished_rounds(folder, args.rounds))]
+        )
     return {**summarize(args.out), "reevaluated": len(stale), "evaluated_with": version}
 
 
@@ -440,7 +564,9 @@ def _run_settings(out, data_dir: str | None, threads: int) -> ActiveArgs:
     """The settings an active-learning run folder was made with (its run.json)."""
     path = Path(out) / "run.json"
     if not path.exists():
-        raise ValueError(f"{out} holds no active-learning run (no run.json); give the --out of `graspbench active-learn`")
+        raise ValueError(
+            f"{out} holds no active-learning run (no run.json); give the --out of `graspbench active-learn`"
+        )
     with reading(path, "an active-learning run's settings (JSON)", "delete the run folder and run it again"):
         settings = json.loads(path.read_text())["settings"]
         return ActiveArgs(**settings, out=str(out), data_dir=data_dir, threads=threads, progress=False)
@@ -468,6 +594,15 @@ def _test_set(args: ActiveArgs):
     """The prepared pool and the labelled test set of ``args`` (made if missing)."""
     args.check()
     torch.set_num_threads(args.threads)
-    data = prepare(args.data_path, args.env, args.pool_scenes, args.test_scenes, args.pool_seed, args.test_seed,
-                   LabelSettings(candidates_per_object=args.candidates_per_object), workers=1, progress=False)
+    data = prepare(
+        args.data_path,
+        args.env,
+        args.pool_scenes,
+        args.test_scenes,
+        args.pool_seed,
+        args.test_seed,
+        LabelSettings(candidates_per_object=args.candidates_per_object),
+        workers=1,
+        progress=False,
+    )
     return data, GraspDataset(data.test, input=args.input, scenes=range(data.test_scenes))

@@ -37,8 +37,10 @@ def encoder_length(model: nn.Module) -> int:
     """How many layers of ``model.body`` form the encoder: those before the first upsampling layer."""
     body = getattr(model, "body", None)
     if not isinstance(body, nn.Sequential):
-        raise ValueError(f"model {model.config.get('name')!r} has no flat body; active learning supports "
-                         f"{', '.join(SUPPORTED_MODELS)}")
+        raise ValueError(
+            f"model {model.config.get('name')!r} has no flat body; active learning supports "
+            f"{', '.join(SUPPORTED_MODELS)}"
+        )
     for index, layer in enumerate(body):
         if isinstance(layer, (nn.ConvTranspose2d, nn.Upsample)):
             return index
@@ -47,7 +49,7 @@ def encoder_length(model: nn.Module) -> int:
 
 def encode(model: nn.Module, x: Tensor) -> Tensor:
     """The encoder's output (B, C, h, w)."""
-    return model.body[:encoder_length(model)](x)
+    return model.body[: encoder_length(model)](x)
 
 
 def pooled(encoded: Tensor) -> Tensor:
@@ -61,7 +63,7 @@ def features(model: nn.Module, x: Tensor, batch_size: int = 32) -> Tensor:
     """The pooled encoder features of many images, without gradients, in evaluation mode."""
     model.eval()
     with torch.no_grad():
-        return torch.cat([pooled(encode(model, x[i:i + batch_size])) for i in range(0, len(x), batch_size)])
+        return torch.cat([pooled(encode(model, x[i : i + batch_size])) for i in range(0, len(x), batch_size)])
 
 
 def feature_size(model: nn.Module, input_channels: int) -> int:
@@ -117,8 +119,8 @@ def ranking_loss(predicted: Tensor, target: Tensor, margin: float = 1.0) -> Tens
     half = len(predicted) // 2
     if half == 0:
         return predicted.sum() * 0.0
-    predicted_diff = predicted[:half] - predicted[half:2 * half].flip(0)
-    target_diff = (target[:half] - target[half:2 * half].flip(0)).detach()
+    predicted_diff = predicted[:half] - predicted[half : 2 * half].flip(0)
+    target_diff = (target[:half] - target[half : 2 * half].flip(0)).detach()
     sign = 2 * (target_diff > 0).to(predicted.dtype) - 1
     return torch.clamp(margin - sign * predicted_diff, min=0).mean()
 
@@ -139,13 +141,17 @@ class VAE(nn.Module):
             previous = c
         self.encoder = nn.Sequential(*layers)
         self.side = VAE_SIZE_PX // 2 ** len(channels)
-        flat = channels[-1] * self.side ** 2
+        flat = channels[-1] * self.side**2
         self.mu = nn.Linear(flat, latent)
         self.logvar = nn.Linear(flat, latent)
         self.expand = nn.Linear(latent, flat)
         layers = []
         for c_in, c_out in zip(channels[::-1], channels[::-1][1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            layers += [
+                nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
         layers.append(nn.ConvTranspose2d(channels[0], 1, 4, stride=2, padding=1))
         self.decoder = nn.Sequential(*layers)
         self.channels = channels
@@ -163,8 +169,13 @@ class Adversary(nn.Module):
 
     def __init__(self, latent: int = VAE_LATENT, hidden: int = ADVERSARY_HIDDEN):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, hidden),
-                                 nn.ReLU(inplace=True), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(
+            nn.Linear(latent, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, 1),
+        )
 
     def forward(self, mu: Tensor) -> Tensor:
         return self.net(mu).squeeze(1)

@@ -56,7 +56,9 @@ def render_pool_scene(task: dict) -> dict:
     depth = observation["depth"]
     if env.bench_spec.noise is not None:  # as the labeller: the stored depth is the clean one
         depth = env.camera.render(env.world.client).depth_m
-    write_npz(pool_scene_path(task["out"], task["scene"]), {"depth": depth.astype(np.float32), "rgb": observation["rgb"]})
+    write_npz(
+        pool_scene_path(task["out"], task["scene"]), {"depth": depth.astype(np.float32), "rgb": observation["rgb"]}
+    )
     return {"scene": task["scene"], "seconds": time.perf_counter() - start}
 
 
@@ -119,14 +121,25 @@ class PoolData:
         with _locked(self.labels / ".lock"):  # several trials may annotate side by side
             todo = [i for i in indices if i not in self.annotated()]
             for index in tqdm(todo, desc="annotating", unit="scene", disable=not progress, leave=False):
-                result = label_scene({"spec": self.spec, "seed": self.seed, "scene": index, "settings": self.settings,
-                                      "out": str(self.labels)})
+                result = label_scene(
+                    {
+                        "spec": self.spec,
+                        "seed": self.seed,
+                        "scene": index,
+                        "settings": self.settings,
+                        "out": str(self.labels),
+                    }
+                )
                 labelled = read_scene(self.labels, index)["depth"]
                 if not np.array_equal(labelled, self.depth(index)):
-                    raise RuntimeError(f"pool scene {index}: the labeller rendered another image than the pool holds; "
-                                       f"the simulator is not deterministic here (see docs/simulation.md)")
-                write_atomic(self.labels / "costs" / f"{index:06d}.json",
-                             json.dumps({"trials": result["trials"], "core_s": result["seconds"]}))
+                    raise RuntimeError(
+                        f"pool scene {index}: the labeller rendered another image than the pool holds; "
+                        f"the simulator is not deterministic here (see docs/simulation.md)"
+                    )
+                write_atomic(
+                    self.labels / "costs" / f"{index:06d}.json",
+                    json.dumps({"trials": result["trials"], "core_s": result["seconds"]}),
+                )
             if todo or not (self.labels / "index.csv").exists():
                 write_index(self.labels)
         return {i: self.cost(i) for i in indices}
@@ -148,8 +161,17 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def prepare(root, env: str, pool_scenes: int, test_scenes: int, pool_seed: int, test_seed: int, settings,
-            workers: int = 1, progress: bool = True) -> PoolData:
+def prepare(
+    root,
+    env: str,
+    pool_scenes: int,
+    test_scenes: int,
+    pool_seed: int,
+    test_seed: int,
+    settings,
+    workers: int = 1,
+    progress: bool = True,
+) -> PoolData:
     """Render the pool and label the test set in ``root`` (or finish them); returns the data.
 
     Args:
@@ -171,8 +193,13 @@ def prepare(root, env: str, pool_scenes: int, test_scenes: int, pool_seed: int, 
     root = Path(root)
     spec = spec_mapping(env, "train")
     labelling = dataclasses.asdict(settings)
-    description = {"graspbench_version": __version__, "env": env, "spec": spec, "seed": pool_seed,
-                   "labelling": labelling}
+    description = {
+        "graspbench_version": __version__,
+        "env": env,
+        "spec": spec,
+        "seed": pool_seed,
+        "labelling": labelling,
+    }
     path = root / "pool" / "pool.json"
     render_core_s, existing = 0.0, {}
     if path.exists():
@@ -180,25 +207,54 @@ def prepare(root, env: str, pool_scenes: int, test_scenes: int, pool_seed: int, 
             existing = json.loads(path.read_text())
         for key in _POOL_IDENTITY:
             if existing.get(key) != description[key]:
-                raise ValueError(f"{root} holds a pool made with another {key}; give --data-dir a new folder "
-                                 f"or use the settings it was made with")
+                raise ValueError(
+                    f"{root} holds a pool made with another {key}; give --data-dir a new folder "
+                    f"or use the settings it was made with"
+                )
         render_core_s = existing.get("render_core_s", 0.0)
-    tasks = [{"spec": spec, "seed": pool_seed, "scene": i, "out": str(root)}
-             for i in range(pool_scenes) if not pool_scene_path(root, i).exists()]
+    tasks = [
+        {"spec": spec, "seed": pool_seed, "scene": i, "out": str(root)}
+        for i in range(pool_scenes)
+        if not pool_scene_path(root, i).exists()
+    ]
     executor = "serial" if workers == 1 else "local"
-    with tqdm(total=pool_scenes, initial=pool_scenes - len(tasks), desc="rendering the pool", unit="scene",
-              disable=not progress) as bar:
+    with tqdm(
+        total=pool_scenes,
+        initial=pool_scenes - len(tasks),
+        desc="rendering the pool",
+        unit="scene",
+        disable=not progress,
+    ) as bar:
         for _, result in run_tasks(render_pool_scene, tasks, executor=executor, workers=workers):
             render_core_s += result["seconds"]
             bar.update()
     scenes = max(pool_scenes, existing.get("scenes", 0))
-    write_atomic(path, json.dumps({**description, "scenes": scenes, "render_core_s": render_core_s}, indent=1,
-                                  sort_keys=True))
+    write_atomic(
+        path, json.dumps({**description, "scenes": scenes, "render_core_s": render_core_s}, indent=1, sort_keys=True)
+    )
     # The annotated scenes form an ordinary dataset, so GraspDataset reads them.
-    write_metadata(root / "labels", {"graspbench_version": __version__, "env": env, "spec": spec, "seed": pool_seed,
-                                     "scenes": scenes, "labelling": labelling})
+    write_metadata(
+        root / "labels",
+        {
+            "graspbench_version": __version__,
+            "env": env,
+            "spec": spec,
+            "seed": pool_seed,
+            "scenes": scenes,
+            "labelling": labelling,
+        },
+    )
     if progress:
         print(f"test set: {test_scenes} labelled scenes of test objects in {root / 'test'}")
-    generate_dataset(env, test_scenes, root / "test", seed=test_seed, split="test", workers=workers,
-                     executor=executor, settings=settings, progress=progress)
+    generate_dataset(
+        env,
+        test_scenes,
+        root / "test",
+        seed=test_seed,
+        split="test",
+        workers=workers,
+        executor=executor,
+        settings=settings,
+        progress=progress,
+    )
     return PoolData(root, spec, pool_seed, pool_scenes, labelling, test_scenes)

@@ -57,17 +57,24 @@ def evaluated_with(frames: list) -> str:
     if len(counts) == 1:
         return f"Every row was evaluated by the same code, graspbench {next(iter(counts))}."
     mix = ", ".join(f"{version} ({n} rows)" for version, n in sorted(counts.items()))
-    return (f"**Rows evaluated by different code**: {mix}. Simulated success is not comparable across them: "
-            "run `graspbench active-learn --reevaluate` on each run folder (and `--same-data-round` again).")
+    return (
+        f"**Rows evaluated by different code**: {mix}. Simulated success is not comparable across them: "
+        "run `graspbench active-learn --reevaluate` on each run folder (and `--same-data-round` again)."
+    )
 
 
-COST = {"label_core_s": "labelling (CPU)", "train_s": "training (wall)", "select_s": "selection (wall)",
-        "eval_s": "evaluation (wall)"}
+COST = {
+    "label_core_s": "labelling (CPU)",
+    "train_s": "training (wall)",
+    "select_s": "selection (wall)",
+    "eval_s": "evaluation (wall)",
+}
 """The seconds each round records, by what they paid for: the labeller's CPU time, the rest by the clock."""
 
 
-def cost_lines(rounds: pd.DataFrame, timed: tuple = (), trials: int = 5, cores: int = 2,
-               optional: tuple[str, ...] = ("gissin",)) -> list[str]:
+def cost_lines(
+    rounds: pd.DataFrame, timed: tuple = (), trials: int = 5, cores: int = 2, optional: tuple[str, ...] = ("gissin",)
+) -> list[str]:
     """What one trial of each strategy costs (hours of one core: the mean of each round over the
     trials that reached it, summed over the rounds), and the whole experiment at ``trials`` trials
     on ``cores`` cores kept busy (issue 12's bar: 6 hours on 2), with and without the ``optional``
@@ -77,8 +84,10 @@ def cost_lines(rounds: pd.DataFrame, timed: tuple = (), trials: int = 5, cores: 
     where other jobs shared the cores. ``timed``: other runs of the same preset (the noisy
     annotator's: label noise changes no computation) whose CPU-timed rounds stand in for rounds
     timed only by the wall clock."""
-    every = pd.concat([rounds.assign(main=True), *(frame.assign(main=False) for frame in timed if frame is not None)],
-                      ignore_index=True)
+    every = pd.concat(
+        [rounds.assign(main=True), *(frame.assign(main=False) for frame in timed if frame is not None)],
+        ignore_index=True,
+    )
     wall = every[["train_s", "select_s", "eval_s"]].sum(axis=1)
     cpu = every["cpu_s"] if "cpu_s" in every else pd.Series(np.nan, index=every.index)
     every["core_s"] = every["label_core_s"] + cpu.fillna(wall)
@@ -89,8 +98,10 @@ def cost_lines(rounds: pd.DataFrame, timed: tuple = (), trials: int = 5, cores: 
     counted = counted[counted["strategy"].isin(set(rounds["strategy"]))]
     last = int(rounds["round"].max())
     per_round = counted.groupby(["strategy", "round"])[list(COST) + ["core_s"]].mean()
-    lines = ["| strategy | trials finished | " + " | ".join(COST.values())
-             + " | one trial | rounds counted by CPU time |", "| --- " * (len(COST) + 4) + "|"]
+    lines = [
+        "| strategy | trials finished | " + " | ".join(COST.values()) + " | one trial | rounds counted by CPU time |",
+        "| --- " * (len(COST) + 4) + "|",
+    ]
     hours_by_strategy, missing = {}, []
     for strategy in sorted(rounds["strategy"].unique()):
         ours = counted[counted["strategy"] == strategy]
@@ -101,9 +112,12 @@ def cost_lines(rounds: pd.DataFrame, timed: tuple = (), trials: int = 5, cores: 
         if not measured:
             missing.append(strategy)
         hours_by_strategy[strategy] = hours["core_s"]
-        lines.append(f"| {strategy} | {done} | " + " | ".join(f"{hours[c]:.2f}" for c in COST)
-                     + f" | {hours['core_s']:.2f}{'' if measured else ' (rounds missing)'} | "
-                     f"{int(ours['by_cpu'].sum())} of {len(ours)} |")
+        lines.append(
+            f"| {strategy} | {done} | "
+            + " | ".join(f"{hours[c]:.2f}" for c in COST)
+            + f" | {hours['core_s']:.2f}{'' if measured else ' (rounds missing)'} | "
+            f"{int(ours['by_cpu'].sum())} of {len(ours)} |"
+        )
 
     def total(strategies) -> str:
         core_h = trials * sum(hours_by_strategy[s] for s in strategies)
@@ -111,11 +125,17 @@ def cost_lines(rounds: pd.DataFrame, timed: tuple = (), trials: int = 5, cores: 
         return f"{at_least}{core_h:.1f} core-hours, {at_least}{core_h / cores:.1f} hours on {cores} cores kept busy"
 
     extras = [s for s in hours_by_strategy if s in optional]
-    lines += ["", f"Core-hours of one trial, rounds 0-{last}. The whole experiment at {trials} trials (the bar: 6 hours "
-              f"on {cores} cores): every strategy above, {total(hours_by_strategy)}"
-              + (f"; without {', '.join(extras)}, {total([s for s in hours_by_strategy if s not in extras])}"
-                 if extras else "")
-              + (f". Not yet through every round: {', '.join(missing)}." if missing else ".")]
+    lines += [
+        "",
+        f"Core-hours of one trial, rounds 0-{last}. The whole experiment at {trials} trials (the bar: 6 hours "
+        f"on {cores} cores): every strategy above, {total(hours_by_strategy)}"
+        + (
+            f"; without {', '.join(extras)}, {total([s for s in hours_by_strategy if s not in extras])}"
+            if extras
+            else ""
+        )
+        + (f". Not yet through every round: {', '.join(missing)}." if missing else "."),
+    ]
     return lines
 
 
@@ -128,8 +148,9 @@ def _rounds(folder: Path | None) -> pd.DataFrame | None:
     return pd.read_csv(path)
 
 
-def report(run: str, out: str = "results", whole_pool: str | None = None, noisy: str | None = None,
-           max_fraction: float = 0.6) -> str:
+def report(
+    run: str, out: str = "results", whole_pool: str | None = None, noisy: str | None = None, max_fraction: float = 0.6
+) -> str:
     """Write the report of the run folder ``run`` (and the optional whole-pool and noisy runs)
     into ``out``; returns the Markdown text."""
     rounds, pool_rounds, noisy_rounds = _rounds(run), _rounds(whole_pool), _rounds(noisy)
@@ -143,18 +164,31 @@ def report(run: str, out: str = "results", whole_pool: str | None = None, noisy:
     # agent, so it reads the planner's.
     learned = "net_top1_success" if "net_top1_success" in metrics else metrics[-1]
     agent = "sim_top1_success" if "sim_top1_success" in metrics else metrics[-1]
-    command = " ".join(["graspbench active-report", run] + [f"--{flag} {value}" for flag, value in
-                                                           (("whole-pool", whole_pool), ("noisy", noisy)) if value])
-    lines = ["# Active learning (issue 12)", "",
-             f"Made by `{command}` from the runs of `graspbench active-learn`; mean +- 95% interval over trials, "
-             "in %. Differences are paired by trial (the same initial pool).", ""]
+    command = " ".join(
+        ["graspbench active-report", run]
+        + [f"--{flag} {value}" for flag, value in (("whole-pool", whole_pool), ("noisy", noisy)) if value]
+    )
+    lines = [
+        "# Active learning (issue 12)",
+        "",
+        f"Made by `{command}` from the runs of `graspbench active-learn`; mean +- 95% interval over trials, "
+        "in %. Differences are paired by trial (the same initial pool).",
+        "",
+    ]
     same_path = Path(run) / "same_data.csv"
     same = pd.read_csv(same_path) if same_path.exists() else None
     lines += [evaluated_with([rounds, pool_rounds, noisy_rounds, same]), ""]
 
-    lines += ["## Area under the learning curve", "", "| strategy | trials | "
-              + " | ".join(f"AUC {METRIC_NAMES[m]}" for m in metrics) + " | DAL - strategy, "
-              + METRIC_NAMES[learned] + " |", "| --- " * (len(metrics) + 3) + "|"]
+    lines += [
+        "## Area under the learning curve",
+        "",
+        "| strategy | trials | "
+        + " | ".join(f"AUC {METRIC_NAMES[m]}" for m in metrics)
+        + " | DAL - strategy, "
+        + METRIC_NAMES[learned]
+        + " |",
+        "| --- " * (len(metrics) + 3) + "|",
+    ]
     aucs = {m: trial_aucs(rounds, m) for m in metrics}
     table = []
     for strategy in sorted(rounds["strategy"].unique()):
@@ -173,11 +207,16 @@ def report(run: str, out: str = "results", whole_pool: str | None = None, noisy:
     if "dal" in set(rounds["strategy"]) and "random" in set(rounds["strategy"]):
         m = learned
         d = paired_difference(aucs[m], "dal", "random")
-        claims.append((PAPER["auc"], f"DAL - random AUC of {METRIC_NAMES[m]}: {_pm(d[0], d[1])} points ({d[2]} trials)"))
+        claims.append(
+            (PAPER["auc"], f"DAL - random AUC of {METRIC_NAMES[m]}: {_pm(d[0], d[1])} points ({d[2]} trials)")
+        )
         first = rounds[rounds["round"] <= 2].copy()
-        small = paired_difference(first.groupby(["strategy", "trial"], as_index=False)[m].mean().rename(columns={m: "auc"}),
-                                  "dal", "random")
-        claims.append((PAPER["small"], f"DAL - random over rounds 0-2 (60-180 labels): {_pm(small[0], small[1])} points"))
+        small = paired_difference(
+            first.groupby(["strategy", "trial"], as_index=False)[m].mean().rename(columns={m: "auc"}), "dal", "random"
+        )
+        claims.append(
+            (PAPER["small"], f"DAL - random over rounds 0-2 (60-180 labels): {_pm(small[0], small[1])} points")
+        )
     if pool_rounds is not None and "dal" in set(rounds["strategy"]):
         dal = rounds[(rounds["strategy"] == "dal") & (rounds["labels_fraction"] <= max_fraction + 1e-9)]
         at = dal[dal["round"] == dal["round"].max()]
@@ -186,21 +225,37 @@ def report(run: str, out: str = "results", whole_pool: str | None = None, noisy:
             if m in pool_rounds:
                 mean, half, n = interval(at[m])
                 whole, whole_half, whole_n = interval(pool_rounds[m])
-                parts.append(f"{METRIC_NAMES[m]}: {_pm(mean, half)} ({n} trials) against {_pm(whole, whole_half)} "
-                             f"({whole_n} trials), ratio {100 * mean / whole:.1f}%")
-        claims.append((PAPER["pool"], f"DAL at {100 * at['labels_fraction'].iloc[0]:.0f}% of the pool against all of "
-                       f"it (bar: 95% of the {METRIC_NAMES[agent]}): " + "; ".join(parts)))
+                parts.append(
+                    f"{METRIC_NAMES[m]}: {_pm(mean, half)} ({n} trials) against {_pm(whole, whole_half)} "
+                    f"({whole_n} trials), ratio {100 * mean / whole:.1f}%"
+                )
+        claims.append(
+            (
+                PAPER["pool"],
+                f"DAL at {100 * at['labels_fraction'].iloc[0]:.0f}% of the pool against all of "
+                f"it (bar: 95% of the {METRIC_NAMES[agent]}): " + "; ".join(parts),
+            )
+        )
     if same is not None:
         m = learned if f"dal_{learned}" in same else agent
         d = interval(same[f"dal_{m}"] - same[f"plain_{m}"])
-        claims.append((PAPER["same"], f"round {same['round'].iloc[0]} ({same['labels'].iloc[0]} scenes): DAL "
-                       f"{_pm(*interval(same[f'dal_{m}'])[:2])}, plain {_pm(*interval(same[f'plain_{m}'])[:2])}, "
-                       f"paired difference {_pm(d[0], d[1])} ({d[2]} trials)"))
+        claims.append(
+            (
+                PAPER["same"],
+                f"round {same['round'].iloc[0]} ({same['labels'].iloc[0]} scenes): DAL "
+                f"{_pm(*interval(same[f'dal_{m}'])[:2])}, plain {_pm(*interval(same[f'plain_{m}'])[:2])}, "
+                f"paired difference {_pm(d[0], d[1])} ({d[2]} trials)",
+            )
+        )
     if noisy_rounds is not None:
         m = learned if learned in noisy_rounds else agent
         d = paired_difference(trial_aucs(noisy_rounds, m), "dal", "random")
-        claims.append((PAPER["noisy"], f"DAL - random AUC of {METRIC_NAMES[m]} with noisy labels: {_pm(d[0], d[1])} "
-                       f"points ({d[2]} trials)"))
+        claims.append(
+            (
+                PAPER["noisy"],
+                f"DAL - random AUC of {METRIC_NAMES[m]} with noisy labels: {_pm(d[0], d[1])} points ({d[2]} trials)",
+            )
+        )
     lines += ["", "## The paper's claims beside graspbench's", "", "| the paper | graspbench |", "| --- | --- |"]
     lines += [f"| {paper} | {ours} |" for paper, ours in claims]
     if noisy_rounds is not None:
@@ -218,18 +273,29 @@ def noisy_lines(rounds: pd.DataFrame, noisy_rounds: pd.DataFrame, metrics: list,
     ``active_learning_noisy.png``, and each strategy's AUC with clean and with noisy labels over
     the trials both runs finished (the same initial pools and seeds)."""
     plot_curves(pd.read_csv(noisy / "curves.csv"), metrics, out / "active_learning_noisy.png")
-    lines = ["", "## The noisy annotator", "", "Every label's angle perturbed uniformly in +-45 degrees "
-             "(`--label-noise-deg 45`), learning curves in `active_learning_noisy.png`. AUC with clean and noisy "
-             "labels over the trials both runs finished, and the paired difference:", "",
-             "| strategy | metric | trials | clean | noisy | noisy - clean |", "| --- " * 6 + "|"]
+    lines = [
+        "",
+        "## The noisy annotator",
+        "",
+        "Every label's angle perturbed uniformly in +-45 degrees "
+        "(`--label-noise-deg 45`), learning curves in `active_learning_noisy.png`. AUC with clean and noisy "
+        "labels over the trials both runs finished, and the paired difference:",
+        "",
+        "| strategy | metric | trials | clean | noisy | noisy - clean |",
+        "| --- " * 6 + "|",
+    ]
     for m in metrics:
-        both = pd.concat([trial_aucs(rounds, m).assign(labels="clean"), trial_aucs(noisy_rounds, m).assign(labels="noisy")])
+        both = pd.concat(
+            [trial_aucs(rounds, m).assign(labels="clean"), trial_aucs(noisy_rounds, m).assign(labels="noisy")]
+        )
         for strategy in sorted(noisy_rounds["strategy"].unique()):
             table = both[both["strategy"] == strategy].pivot(index="trial", columns="labels", values="auc").dropna()
             if table.empty or not {"clean", "noisy"} <= set(table):
                 continue
-            lines.append(f"| {strategy} | {METRIC_NAMES[m]} | {len(table)} | {_pm(*interval(table['clean'])[:2])} | "
-                         f"{_pm(*interval(table['noisy'])[:2])} | {_pm(*interval(table['noisy'] - table['clean'])[:2])} |")
+            lines.append(
+                f"| {strategy} | {METRIC_NAMES[m]} | {len(table)} | {_pm(*interval(table['clean'])[:2])} | "
+                f"{_pm(*interval(table['noisy'])[:2])} | {_pm(*interval(table['noisy'] - table['clean'])[:2])} |"
+            )
     return lines
 
 
@@ -239,5 +305,9 @@ def add_parser(sub) -> None:
     p.add_argument("--whole-pool", help="the run of a GG-CNN trained on the whole pool (--initial POOL --rounds 0)")
     p.add_argument("--noisy", help="the run with --label-noise-deg 45")
     p.add_argument("--out", default="results", help="folder for active_learning.md, .png, _curves.csv, _auc.csv")
-    p.add_argument("--max-fraction", type=float, default=0.6, help="DAL's model at the last round within this share of the pool")
-    p.set_defaults(func=lambda args: print(report(args.run, args.out, args.whole_pool, args.noisy, args.max_fraction)) or 0)
+    p.add_argument(
+        "--max-fraction", type=float, default=0.6, help="DAL's model at the last round within this share of the pool"
+    )
+    p.set_defaults(
+        func=lambda args: print(report(args.run, args.out, args.whole_pool, args.noisy, args.max_fraction)) or 0
+    )

@@ -61,8 +61,10 @@ def random_selection(pool_size: int, labelled, k: int, seed: int) -> list[int]:
 
     _check(pool_size, labelled, k)
     X = np.arange(pool_size, dtype=float)[:, None]
-    return [int(i) for i in RandomSampling(random_state=seed).query(X, _skactiveml_labels(pool_size, labelled),
-                                                                      batch_size=k)]
+    return [
+        int(i)
+        for i in RandomSampling(random_state=seed).query(X, _skactiveml_labels(pool_size, labelled), batch_size=k)
+    ]
 
 
 def k_center_greedy(features: np.ndarray, labelled, k: int, seed: int) -> list[int]:
@@ -71,8 +73,9 @@ def k_center_greedy(features: np.ndarray, labelled, k: int, seed: int) -> list[i
     from skactiveml.pool import CoreSet
 
     _check(len(features), labelled, k)
-    query = CoreSet(random_state=seed).query(np.asarray(features, dtype=float),
-                                             _skactiveml_labels(len(features), labelled), batch_size=k)
+    query = CoreSet(random_state=seed).query(
+        np.asarray(features, dtype=float), _skactiveml_labels(len(features), labelled), batch_size=k
+    )
     return [int(i) for i in query]
 
 
@@ -91,7 +94,7 @@ def graph_density(features: np.ndarray, labelled, k: int, neighbours: int = GRAP
     _check(n, labelled, k)
     distance = cdist(features, features, metric="cityblock")
     np.fill_diagonal(distance, np.inf)
-    nearest = np.argsort(distance, axis=1, kind="stable")[:, :min(neighbours, n - 1)]
+    nearest = np.argsort(distance, axis=1, kind="stable")[:, : min(neighbours, n - 1)]
     weights = np.zeros((n, n))
     rows = np.repeat(np.arange(n), nearest.shape[1])
     weights[rows, nearest.ravel()] = np.exp(-distance[rows, nearest.ravel()] / features.shape[1])
@@ -110,17 +113,18 @@ def graph_density(features: np.ndarray, labelled, k: int, neighbours: int = GRAP
     return picks
 
 
-def gissin_discriminative(features: np.ndarray, labelled, k: int, seed: int,
-                          sub_batches: int = GISSIN_SUB_BATCHES) -> list[int]:
+def gissin_discriminative(
+    features: np.ndarray, labelled, k: int, seed: int, sub_batches: int = GISSIN_SUB_BATCHES
+) -> list[int]:
     """Gissin & Shalev-Shwartz's discriminative AL (scikit-activeml's DiscriminativeAL with an
     MLP discriminator): ``k`` picks in up to ``sub_batches`` sub-batches, each chosen by a fresh
     discriminator that treats the earlier sub-batches as labelled."""
     import warnings
 
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
     from skactiveml.classifier import SklearnClassifier
     from skactiveml.pool import DiscriminativeAL
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
 
     features = np.asarray(features, dtype=float)
     _check(len(features), labelled, k)
@@ -128,13 +132,15 @@ def gissin_discriminative(features: np.ndarray, labelled, k: int, seed: int,
     y = _skactiveml_labels(len(features), labelled)
     picks: list[int] = []
     for part, size in enumerate(np.diff(np.linspace(0, k, min(sub_batches, k) + 1).round().astype(int))):
-        discriminator = SklearnClassifier(MLPClassifier(GISSIN_HIDDEN, random_state=seed + part), classes=[0, 1],
-                                          random_state=seed + part)
+        discriminator = SklearnClassifier(
+            MLPClassifier(GISSIN_HIDDEN, random_state=seed + part), classes=[0, 1], random_state=seed + part
+        )
         with warnings.catch_warnings():
             # Gissin stops training early (at 98% accuracy): a discriminator short of convergence is expected.
             warnings.simplefilter("ignore", ConvergenceWarning)
             query = DiscriminativeAL(greedy_selection=True, random_state=seed + part).query(
-                features, y, discriminator=discriminator, batch_size=int(size))
+                features, y, discriminator=discriminator, batch_size=int(size)
+            )
         picks += [int(i) for i in query]
         y[query] = 0
     return picks
@@ -157,12 +163,13 @@ def _scores(fn, pool_x: torch.Tensor, unlabelled: list[int]) -> np.ndarray:
     x = pool_x[unlabelled]
     scores = np.full(len(pool_x), np.nan)
     with torch.no_grad():
-        scores[unlabelled] = torch.cat([fn(x[i:i + SCORE_BATCH]) for i in range(0, len(x), SCORE_BATCH)]).numpy()
+        scores[unlabelled] = torch.cat([fn(x[i : i + SCORE_BATCH]) for i in range(0, len(x), SCORE_BATCH)]).numpy()
     return scores
 
 
-def select(strategy: str, trained, pool_x: torch.Tensor, labelled, k: int, seed: int, vaal_steps: int = 0,
-           batch_size: int = 8) -> tuple[list[int], dict]:
+def select(
+    strategy: str, trained, pool_x: torch.Tensor, labelled, k: int, seed: int, vaal_steps: int = 0, batch_size: int = 8
+) -> tuple[list[int], dict]:
     """The ``k`` pool scenes ``strategy`` labels next, and what choosing them cost.
 
     Args:
@@ -202,11 +209,16 @@ def select(strategy: str, trained, pool_x: torch.Tensor, labelled, k: int, seed:
         picks = lowest(scores, unlabelled, k)
     elif strategy == "learning-loss":
         trained.loss_predictor.eval()
-        scores = _scores(lambda x: trained.loss_predictor(networks.forward_with_blocks(model, x)[1]), pool_x, unlabelled)
+        scores = _scores(
+            lambda x: trained.loss_predictor(networks.forward_with_blocks(model, x)[1]), pool_x, unlabelled
+        )
         picks = highest(scores, unlabelled, k)
     else:  # dal
         trained.discriminator.eval()
-        scores = _scores(lambda x: torch.sigmoid(trained.discriminator(networks.pooled(networks.encode(model, x)))),
-                         pool_x, unlabelled)
+        scores = _scores(
+            lambda x: torch.sigmoid(trained.discriminator(networks.pooled(networks.encode(model, x)))),
+            pool_x,
+            unlabelled,
+        )
         picks = lowest(scores, unlabelled, k)
     return picks, {"select_s": time.perf_counter() - started}

@@ -32,10 +32,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .. import __version__
-from ..planners.offline import rectangle_scores, simulated_top1
 from ..planners.dataset import GraspDataset, collate
 from ..planners.losses import MAP_KEYS
 from ..planners.models import build_model
+from ..planners.offline import rectangle_scores, simulated_top1
 from ..planners.postprocess import PostProcess
 from ..versions import experiment_version
 from . import networks
@@ -72,8 +72,13 @@ class NoisyAngles(GraspDataset):
 
 def labelled_dataset(root, scenes, args, train: bool = True) -> GraspDataset:
     """The labelled pool scenes as GG-CNN training data (no augmentation: the paper uses none)."""
-    options = {"input": args.input, "scenes": sorted(scenes), "seed": args.seed, "positives": "collision_free",
-               "crop_px": args.crop_px if train else None}
+    options = {
+        "input": args.input,
+        "scenes": sorted(scenes),
+        "seed": args.seed,
+        "positives": "collision_free",
+        "crop_px": args.crop_px if train else None,
+    }
     if train and args.label_noise_deg > 0:
         return NoisyAngles(root, angle_noise_deg=args.label_noise_deg, **options)
     return GraspDataset(root, **options)
@@ -117,8 +122,16 @@ def dal_loss(model, discriminator, batch, labelled_x, unlabelled_x, alpha: float
     return {"grasp": grasp, "bce": bce, "total": grasp + alpha * bce}
 
 
-def train_round(strategy: str, dataset: GraspDataset, pool_x: torch.Tensor, labelled, unlabelled, args, seed: int,
-                progress: bool = False) -> Trained:
+def train_round(
+    strategy: str,
+    dataset: GraspDataset,
+    pool_x: torch.Tensor,
+    labelled,
+    unlabelled,
+    args,
+    seed: int,
+    progress: bool = False,
+) -> Trained:
     """Train a fresh GG-CNN (and the strategy's own networks) on the labelled scenes.
 
     Args:
@@ -136,8 +149,11 @@ def train_round(strategy: str, dataset: GraspDataset, pool_x: torch.Tensor, labe
     optimisers = [torch.optim.Adam(model.parameters(), lr=args.lr)]
     if kind == "dal":
         trained.discriminator = networks.Discriminator(networks.feature_size(model, INPUT_CHANNELS[args.input]))
-        optimisers.append(torch.optim.SGD(trained.discriminator.parameters(), lr=args.discriminator_lr,
-                                          momentum=DISCRIMINATOR_MOMENTUM))
+        optimisers.append(
+            torch.optim.SGD(
+                trained.discriminator.parameters(), lr=args.discriminator_lr, momentum=DISCRIMINATOR_MOMENTUM
+            )
+        )
     elif kind == "learning-loss":
         trained.loss_predictor = networks.LossPredictor(networks.block_channels(model, INPUT_CHANNELS[args.input]))
         # Yoo & Kweon train the module with the backbone's optimiser.
@@ -157,16 +173,25 @@ def train_round(strategy: str, dataset: GraspDataset, pool_x: torch.Tensor, labe
         for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
             if kind == "dal" and len(unlabelled):
                 size = len(batch["x"])
-                terms = dal_loss(model, trained.discriminator, batch, pool_x[rng.choice(labelled, size)],
-                                 pool_x[rng.choice(unlabelled, size)], args.alpha)
+                terms = dal_loss(
+                    model,
+                    trained.discriminator,
+                    batch,
+                    pool_x[rng.choice(labelled, size)],
+                    pool_x[rng.choice(unlabelled, size)],
+                    args.alpha,
+                )
             elif kind == "learning-loss":
                 maps, blocks = networks.forward_with_blocks(model, batch["x"])
                 per_image = per_image_imgmse(maps, batch)
                 if epoch >= detach_epoch:
                     blocks = [block.detach() for block in blocks]
                 ranking = networks.ranking_loss(trained.loss_predictor(blocks), per_image, LEARNING_LOSS_MARGIN)
-                terms = {"grasp": per_image.mean(), "ranking": ranking,
-                         "total": per_image.mean() + LEARNING_LOSS_WEIGHT * ranking}
+                terms = {
+                    "grasp": per_image.mean(),
+                    "ranking": ranking,
+                    "total": per_image.mean() + LEARNING_LOSS_WEIGHT * ranking,
+                }
             else:
                 grasp = per_image_imgmse(model(batch["x"]), batch).mean()
                 terms = {"grasp": grasp, "total": grasp}
@@ -240,8 +265,11 @@ def evaluate(model, test: GraspDataset, sim_scenes: int, progress: bool = False)
     if sim_scenes:
         network = simulated_top1(model, test, settings, progress=progress, scenes=sim_scenes, check_clearance=False)
         planner = simulated_top1(model, test, settings, progress=progress, scenes=sim_scenes)
-        row.update(net_top1_success=network["sim_top1_success"], sim_top1_success=planner["sim_top1_success"],
-                   sim_trials=planner["sim_trials"])
+        row.update(
+            net_top1_success=network["sim_top1_success"],
+            sim_top1_success=planner["sim_top1_success"],
+            sim_trials=planner["sim_trials"],
+        )
     row["eval_s"] = time.perf_counter() - started
     row["evaluated_with"] = experiment_version("active")
     return row
@@ -251,7 +279,17 @@ def save_model(path, model, args, extra: dict) -> None:
     """The round's GG-CNN as a checkpoint that ``load_checkpoint``, ``evaluate-offline`` and
     network agents read (atomically)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"state_dict": model.state_dict(), "model_config": model.config, "loss": "imgmse", "input": args.input,
-                "postprocess": dataclasses.asdict(PostProcess()), "args": {"positives": "collision_free"},
-                "graspbench_version": __version__, **extra}, tmp)
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "model_config": model.config,
+            "loss": "imgmse",
+            "input": args.input,
+            "postprocess": dataclasses.asdict(PostProcess()),
+            "args": {"positives": "collision_free"},
+            "graspbench_version": __version__,
+            **extra,
+        },
+        tmp,
+    )
     os.replace(tmp, path)

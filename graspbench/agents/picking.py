@@ -125,14 +125,27 @@ class ClearGraspAgent:
         pass  # deterministic
 
     def act(self, observation: dict, info: dict) -> Grasp:
-        u, v, width_m = clear_aim(_target(observation), np.asarray(observation["depth"]),
-                                  camera_from_info(observation, info), self.widths_m, self.margin_m,
-                                  info["grasp_depth_m"], info["fingertip_clearance_m"])
+        u, v, width_m = clear_aim(
+            _target(observation),
+            np.asarray(observation["depth"]),
+            camera_from_info(observation, info),
+            self.widths_m,
+            self.margin_m,
+            info["grasp_depth_m"],
+            info["fingertip_clearance_m"],
+        )
         return Grasp(u, v, 0.0, opening_px(observation, info, width_m, u, v))
 
 
-def clear_aim(mask: np.ndarray, depth_m: np.ndarray, camera, widths_m, margin_m: float, grasp_depth_m: float,
-              lowest_fingertip_z_m: float) -> tuple[float, float, float]:
+def clear_aim(
+    mask: np.ndarray,
+    depth_m: np.ndarray,
+    camera,
+    widths_m,
+    margin_m: float,
+    grasp_depth_m: float,
+    lowest_fingertip_z_m: float,
+) -> tuple[float, float, float]:
     """:class:`ClearGraspAgent`'s choice on a target ``mask``: pixel (u, v) and width (m)."""
     px_m = float(camera.metres_per_pixel(np.median(depth_m[mask])))
     widths_m = sorted(widths_m, reverse=True)

@@ -65,8 +65,11 @@ class FailedGrasps:
             self.failed.append(self.last)
 
     def tried(self, grasp: Grasp, px_m: float) -> bool:
-        return any(np.hypot(grasp.u - f.u, grasp.v - f.v) * px_m < self.distance_m and
-                   abs(wrap_angle(grasp.angle_rad - f.angle_rad)) < self.angle_rad for f in self.failed)
+        return any(
+            np.hypot(grasp.u - f.u, grasp.v - f.v) * px_m < self.distance_m
+            and abs(wrap_angle(grasp.angle_rad - f.angle_rad)) < self.angle_rad
+            for f in self.failed
+        )
 
 
 @dataclass
@@ -167,9 +170,17 @@ class HeuristicAgent:
                 continue
             centre = np.array([u, v]) + axis * (low + high) / 2
             grasp = Grasp(float(centre[0]), float(centre[1]), angle, float(opening_px))
-            if fingers_clear(free_space, grasp.u, grasp.v, angle, grasp.opening_px, px_m, fingertip_z,
-                             info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M), self.clearance_m) \
-                    and not self.failures.tried(grasp, px_m):
+            if fingers_clear(
+                free_space,
+                grasp.u,
+                grasp.v,
+                angle,
+                grasp.opening_px,
+                px_m,
+                fingertip_z,
+                info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
+                self.clearance_m,
+            ) and not self.failures.tried(grasp, px_m):
                 best, best_width = grasp, width_px
         if best is None:
             return Grasp(float(u), float(v), minor_angle, float(max_opening_px)), fingertip_z, False

@@ -28,7 +28,9 @@ def trainable_agents() -> dict[str, dict]:
     return specs
 
 
-def train_agents(names: list[str] | None = None, epochs: int | None = None, threads: int = 0, progress: bool = True) -> None:
+def train_agents(
+    names: list[str] | None = None, epochs: int | None = None, threads: int = 0, progress: bool = True
+) -> None:
     specs = trainable_agents()
     unknown = sorted(set(names or []) - set(specs))
     if unknown:
@@ -53,8 +55,14 @@ def _as_trained(yaml_fields: dict, trained: dict) -> dict:
     YAML's fields, then every other setting that was not the default, in the YAML's order."""
     defaults = dataclasses.asdict(TrainArgs())
     chosen = [k for k in yaml_fields] + [k for k in trained if k not in yaml_fields]
-    return {k: trained[k] for k in chosen if k in trained and trained[k] is not None
-            and k not in ("out", "threads", "progress", "auxiliary") and (k in yaml_fields or trained[k] != defaults.get(k))}
+    return {
+        k: trained[k]
+        for k in chosen
+        if k in trained
+        and trained[k] is not None
+        and k not in ("out", "threads", "progress", "auxiliary")
+        and (k in yaml_fields or trained[k] != defaults.get(k))
+    }
 
 
 def write_agents_readme() -> None:
@@ -66,44 +74,67 @@ def write_agents_readme() -> None:
             picking_rows.append(_target_picking_row(path.stem, spec))
             continue
         if "train" not in spec:
-            rows.append(_active_row(path.stem, spec) if spec.get("checkpoint") else
-                        f"| {path.stem} | {spec.get('class')} | no training | - | - | - | - |")
+            rows.append(
+                _active_row(path.stem, spec)
+                if spec.get("checkpoint")
+                else f"| {path.stem} | {spec.get('class')} | no training | - | - | - | - |"
+            )
             continue
         t = dict(spec["train"])
         weights = AGENTS_DIR / spec["checkpoint"]
         trained = "not trained yet | - | - | - | -"
         if weights.is_file():
-            with reading(weights, "a graspbench checkpoint", f"make it again: `graspbench train-agents --agents {path.stem}`"):
+            with reading(
+                weights, "a graspbench checkpoint", f"make it again: `graspbench train-agents --agents {path.stem}`"
+            ):
                 checkpoint = torch.load(weights, map_location="cpu", weights_only=False)
             t = _as_trained(t, checkpoint["args"])
             val, seconds = checkpoint["val"], checkpoint.get("train_seconds")
             total_s += seconds or 0.0
             simulated = f"{100 * val['val_sim_success']:.1f}%" if "val_sim_success" in val else "-"
-            trained = (f"{checkpoint['dataset_fingerprint']} | {simulated} / {100 * val['val_top1']:.1f}% / "
-                       f"{100 * val['val_top5']:.1f}% | {checkpoint['epoch']} of {t['epochs']} | "
-                       + (f"{seconds / 60:.0f} min" if seconds else "-"))
+            trained = (
+                f"{checkpoint['dataset_fingerprint']} | {simulated} / {100 * val['val_top1']:.1f}% / "
+                f"{100 * val['val_top5']:.1f}% | {checkpoint['epoch']} of {t['epochs']} | "
+                + (f"{seconds / 60:.0f} min" if seconds else "-")
+            )
         options = t.pop("model_options", None) or {}
-        command = "graspbench train" + "".join(f" --{k.replace('_', '-')} {v}" for k, v in t.items()) + \
-            "".join(f" --option {k}={v}" for k, v in options.items())
+        command = (
+            "graspbench train"
+            + "".join(f" --{k.replace('_', '-')} {v}" for k, v in t.items())
+            + "".join(f" --option {k}={v}" for k, v in options.items())
+        )
         rows.append(f"| {path.stem} | network | `{command}` | {trained} |")
-    lines = ["# Agents", "", "Made by `graspbench train-agents` (this file too).", "",
-             "One YAML per agent; `graspbench run --agent NAME` or `graspbench benchmark` use them. Network agents'",
-             "weights are made by `graspbench train-agents` (all of them, resumable; `--agents a,b` for some), which",
-             "trains each with the `train:` section of its YAML on datasets made by `make datasets` (docs/datasets.md)",
-             "and keeps the epoch whose top-1 grasps succeed most often when executed on the validation scenes",
-             "(simulated success, then rectangle top-1 to break ties).",
-             f"The training time of the weights below, one torch thread each: {total_s / 3600:.1f} hours in all, on",
-             "the datasets each row's fingerprint names (docs/datasets.md says how far `make datasets` got and what",
-             "it costs). The whole retraining from nothing, measured on the 2-core machine in 2026-11: `make datasets`",
-             "1 h 50 min (docs/datasets.md), then `make agents` as two `train-agents --threads 1` processes side by",
-             "side 1 h 42 min of wall time (2.6 hours of one-thread training): about 3.5 hours.",
-             "", "| agent | class | trained with | dataset fingerprint | validation simulated success / top-1 / top-5 "
-             "| best epoch | training time |", "| --- | --- | --- | --- | --- | --- | --- |", *rows, "",
-             "## Target picking (BinPick-v0)", "",
-             "The IVFP agents (docs/ivfp.md): their weights are made by `graspbench ivfp` commands, not by",
-             "train-agents, and copied here as docs/ivfp.md says; an agent whose weights are missing is left out of",
-             "the `ivfp` suite.", "",
-             "| agent | class | weights | made from |", "| --- | --- | --- | --- |", *picking_rows]
+    lines = [
+        "# Agents",
+        "",
+        "Made by `graspbench train-agents` (this file too).",
+        "",
+        "One YAML per agent; `graspbench run --agent NAME` or `graspbench benchmark` use them. Network agents'",
+        "weights are made by `graspbench train-agents` (all of them, resumable; `--agents a,b` for some), which",
+        "trains each with the `train:` section of its YAML on datasets made by `make datasets` (docs/datasets.md)",
+        "and keeps the epoch whose top-1 grasps succeed most often when executed on the validation scenes",
+        "(simulated success, then rectangle top-1 to break ties).",
+        f"The training time of the weights below, one torch thread each: {total_s / 3600:.1f} hours in all, on",
+        "the datasets each row's fingerprint names (docs/datasets.md says how far `make datasets` got and what",
+        "it costs). The whole retraining from nothing, measured on the 2-core machine in 2026-11: `make datasets`",
+        "1 h 50 min (docs/datasets.md), then `make agents` as two `train-agents --threads 1` processes side by",
+        "side 1 h 42 min of wall time (2.6 hours of one-thread training): about 3.5 hours.",
+        "",
+        "| agent | class | trained with | dataset fingerprint | validation simulated success / top-1 / top-5 "
+        "| best epoch | training time |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+        "",
+        "## Target picking (BinPick-v0)",
+        "",
+        "The IVFP agents (docs/ivfp.md): their weights are made by `graspbench ivfp` commands, not by",
+        "train-agents, and copied here as docs/ivfp.md says; an agent whose weights are missing is left out of",
+        "the `ivfp` suite.",
+        "",
+        "| agent | class | weights | made from |",
+        "| --- | --- | --- | --- |",
+        *picking_rows,
+    ]
     write_atomic(AGENTS_DIR / "README.md", "\n".join(lines) + "\n")
 
 
@@ -113,14 +144,23 @@ def _active_row(name: str, spec: dict) -> str:
     weights = AGENTS_DIR / spec["checkpoint"]
     if not weights.is_file():
         return f"| {name} | network | {spec['checkpoint']} (missing) | - | - | - | - |"
-    with reading(weights, "an active-learning round's checkpoint", "copy a round-RR.pt of `graspbench active-learn` there"):
+    with reading(
+        weights, "an active-learning round's checkpoint", "copy a round-RR.pt of `graspbench active-learn` there"
+    ):
         meta = torch.load(weights, map_location="cpu", weights_only=False)["active"]
-    rounds = json.loads(weights.with_suffix(".json").read_text())["row"] if weights.with_suffix(".json").is_file() else {}
-    made = (f"`graspbench active-learn --strategy {meta['strategy']}`, trial {meta['trial']}, round {meta['round']}: "
-            f"{meta['labels']} labelled scenes ({100 * meta['labels_fraction']:.0f}% of the pool), "
-            f"{meta['trials_total']} grasp trials, {meta['label_core_s_total']:.0f} core-s of labelling")
-    scores = (f"{100 * rounds['sim_top1_success']:.1f}% / {100 * rounds['test_top1']:.1f}% / {100 * rounds['test_top5']:.1f}%"
-              if rounds else "-")
+    rounds = (
+        json.loads(weights.with_suffix(".json").read_text())["row"] if weights.with_suffix(".json").is_file() else {}
+    )
+    made = (
+        f"`graspbench active-learn --strategy {meta['strategy']}`, trial {meta['trial']}, round {meta['round']}: "
+        f"{meta['labels']} labelled scenes ({100 * meta['labels_fraction']:.0f}% of the pool), "
+        f"{meta['trials_total']} grasp trials, {meta['label_core_s_total']:.0f} core-s of labelling"
+    )
+    scores = (
+        f"{100 * rounds['sim_top1_success']:.1f}% / {100 * rounds['test_top1']:.1f}% / {100 * rounds['test_top5']:.1f}%"
+        if rounds
+        else "-"
+    )
     return f"| {name} | network | {made} | - | {scores} (its test set) | - | {rounds.get('train_s', 0) / 60:.0f} min |"
 
 
@@ -135,8 +175,10 @@ def _target_picking_row(name: str, spec: dict) -> str:
             checkpoint = torch.load(AGENTS_DIR / files[0], map_location="cpu", weights_only=False)
         if "iteration" in checkpoint:  # reinforce's: its arguments are in its meta
             args = checkpoint["meta"]["args"]
-            origin = (f"`graspbench ivfp reinforce{' --free-space' if args.get('free_space') else ''}` from {args['init']}, "
-                      f"reward {args['reward']}, iteration {checkpoint['iteration']}")
+            origin = (
+                f"`graspbench ivfp reinforce{' --free-space' if args.get('free_space') else ''}` from {args['init']}, "
+                f"reward {args['reward']}, iteration {checkpoint['iteration']}"
+            )
         else:
             args = checkpoint.get("args", {})
             origin = f"`graspbench ivfp train-policy --data {args.get('data')}`, epoch {checkpoint.get('epoch')}"

@@ -123,8 +123,11 @@ def warn_unknown_outcomes(records: pd.DataFrame, path) -> list[str]:
     unknown = sorted(set(records["outcome"].astype(str)) - known)
     if unknown:
         count = int(records["outcome"].astype(str).isin(unknown).sum())
-        print(f"warning: {path}: {count} attempts have outcome codes this graspbench does not know "
-              f"({', '.join(unknown)}); they are counted as 'other'", file=sys.stderr)
+        print(
+            f"warning: {path}: {count} attempts have outcome codes this graspbench does not know "
+            f"({', '.join(unknown)}); they are counted as 'other'",
+            file=sys.stderr,
+        )
     return unknown
 
 
@@ -163,7 +166,8 @@ def read_attempts(path) -> tuple[pd.DataFrame, Path]:
     if missing:
         raise FileFormatError(
             f"{path} has no column {', '.join(missing)}: attempt records of an older graspbench, which did not "
-            f"record the grasps; run the agents again (`graspbench run/evaluate/benchmark`) to analyse their failures")
+            f"record the grasps; run the agents again (`graspbench run/evaluate/benchmark`) to analyse their failures"
+        )
     with reading(path, what, fix):
         incomplete = records[FILLED_COLUMNS].isna().any(axis=1)
         if incomplete.any():  # line 1 is the header
@@ -194,8 +198,9 @@ def _as_bool(value) -> bool:
 def with_causes(records: pd.DataFrame) -> pd.DataFrame:
     """The records with a ``cause`` column (empty for successes)."""
     records = records.copy()
-    records["cause"] = [cause_of(o, b, c) for o, b, c in
-                        zip(records["outcome"], records["on_object"], records["first_contact"])]
+    records["cause"] = [
+        cause_of(o, b, c) for o, b, c in zip(records["outcome"], records["on_object"], records["first_contact"])
+    ]
     return records
 
 
@@ -212,9 +217,18 @@ def cause_table(records: pd.DataFrame) -> pd.DataFrame:
         counts = group["cause"].value_counts()
         for cause in (*CAUSES, *extra):
             count = int(counts.get(cause, 0))
-            rows.append({"env": env, "agent": agent, "attempts": attempts, "successes": successes,
-                         "failures": failures, "cause": cause, "count": count,
-                         "share": round(count / failures, 4) if failures else 0.0})
+            rows.append(
+                {
+                    "env": env,
+                    "agent": agent,
+                    "attempts": attempts,
+                    "successes": successes,
+                    "failures": failures,
+                    "cause": cause,
+                    "count": count,
+                    "share": round(count / failures, 4) if failures else 0.0,
+                }
+            )
     return pd.DataFrame(rows, columns=["env", "agent", "attempts", "successes", "failures", "cause", "count", "share"])
 
 
@@ -228,7 +242,9 @@ def causes_text(table: pd.DataFrame) -> str:
         firsts = block.groupby("agent", sort=False).first()
         column = max([len(a) for a in agents] + [11]) + 2
         lines.append(f"{env:<{width}}" + "".join(f"{a:>{column}}" for a in agents))
-        lines.append(f"{'  attempts':<{width}}" + "".join(f"{int(firsts.loc[a, 'attempts']):>{column}}" for a in agents))
+        lines.append(
+            f"{'  attempts':<{width}}" + "".join(f"{int(firsts.loc[a, 'attempts']):>{column}}" for a in agents)
+        )
         for name in ("successes", "failures"):
             cells = [_count_share(int(firsts.loc[a, name]), int(firsts.loc[a, "attempts"])) for a in agents]
             lines.append(f"{'  ' + name:<{width}}" + "".join(f"{c:>{column}}" for c in cells))
@@ -273,7 +289,9 @@ def _interleave(lists: list[list]) -> list:
     return out
 
 
-def failure_rows(records: pd.DataFrame, labelled: list, snapshots: dict, progress: bool = True) -> tuple[pd.DataFrame, dict]:
+def failure_rows(
+    records: pd.DataFrame, labelled: list, snapshots: dict, progress: bool = True
+) -> tuple[pd.DataFrame, dict]:
     """``failures.csv``: the labelled failures with their distance to the nearest verified grasp."""
     rows, nearest, worlds = [], {}, {}
     try:
@@ -281,8 +299,13 @@ def failure_rows(records: pd.DataFrame, labelled: list, snapshots: dict, progres
             row, snapshot = records.loc[label], snapshots[label]
             grasp = planned_grasp(row)
             if snapshot is None:
-                rows.append({**{c: row[c] for c in ("env", "agent", "seed", "episode", "attempt", "outcome", "cause")},
-                             "replay": "the replayed episode ended before this attempt", "verified_found": False})
+                rows.append(
+                    {
+                        **{c: row[c] for c in ("env", "agent", "seed", "episode", "attempt", "outcome", "cause")},
+                        "replay": "the replayed episode ended before this attempt",
+                        "verified_found": False,
+                    }
+                )
                 continue
             env_id = row["env"]
             if env_id not in worlds:
@@ -294,32 +317,74 @@ def failure_rows(records: pd.DataFrame, labelled: list, snapshots: dict, progres
                 result = nearest_verified(worlds[env_id], snapshot.spec, snapshot, grasp, rng)
             nearest[label] = result
             g = result.grasp
-            rows.append({
-                "env": env_id, "agent": row["agent"], "seed": int(row["seed"]), "episode": int(row["episode"]),
-                "attempt": int(row["attempt"]), "outcome": row["outcome"], "cause": row["cause"],
-                "first_contact": row["first_contact"] if isinstance(row["first_contact"], str) else "",
-                "u": grasp.u, "v": grasp.v, "angle_rad": grasp.angle_rad, "opening_px": grasp.opening_px,
-                "quality": row["quality"], "replay": snapshot.replay,
-                "aimed_object": snapshot.object_names[aimed] if aimed is not None else "",
-                "candidates": result.candidates, "trials": result.trials, "verified_found": result.found,
-                "centre_offset_mm": _round(result.centre_offset_mm), "angle_error_deg": _round(result.angle_error_deg),
-                "opening_error_mm": _round(result.opening_error_mm), "height_error_mm": _round(result.height_error_mm),
-                "same_object": result.found and aimed is not None and result.object_index == aimed,
-                "nearest_object": snapshot.object_names[result.object_index] if result.found else "",
-                "nearest_u": _round(g.u) if g else float("nan"), "nearest_v": _round(g.v) if g else float("nan"),
-                "nearest_angle_rad": _round(g.angle_rad, 4) if g else float("nan"),
-                "nearest_opening_px": _round(g.opening_px) if g else float("nan"),
-            })
+            rows.append(
+                {
+                    "env": env_id,
+                    "agent": row["agent"],
+                    "seed": int(row["seed"]),
+                    "episode": int(row["episode"]),
+                    "attempt": int(row["attempt"]),
+                    "outcome": row["outcome"],
+                    "cause": row["cause"],
+                    "first_contact": row["first_contact"] if isinstance(row["first_contact"], str) else "",
+                    "u": grasp.u,
+                    "v": grasp.v,
+                    "angle_rad": grasp.angle_rad,
+                    "opening_px": grasp.opening_px,
+                    "quality": row["quality"],
+                    "replay": snapshot.replay,
+                    "aimed_object": snapshot.object_names[aimed] if aimed is not None else "",
+                    "candidates": result.candidates,
+                    "trials": result.trials,
+                    "verified_found": result.found,
+                    "centre_offset_mm": _round(result.centre_offset_mm),
+                    "angle_error_deg": _round(result.angle_error_deg),
+                    "opening_error_mm": _round(result.opening_error_mm),
+                    "height_error_mm": _round(result.height_error_mm),
+                    "same_object": result.found and aimed is not None and result.object_index == aimed,
+                    "nearest_object": snapshot.object_names[result.object_index] if result.found else "",
+                    "nearest_u": _round(g.u) if g else float("nan"),
+                    "nearest_v": _round(g.v) if g else float("nan"),
+                    "nearest_angle_rad": _round(g.angle_rad, 4) if g else float("nan"),
+                    "nearest_opening_px": _round(g.opening_px) if g else float("nan"),
+                }
+            )
     finally:
         for world in worlds.values():
             world.close()
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS), nearest
 
 
-FAILURE_COLUMNS = ["env", "agent", "seed", "episode", "attempt", "outcome", "cause", "first_contact", "u", "v",
-                   "angle_rad", "opening_px", "quality", "replay", "aimed_object", "candidates", "trials",
-                   "verified_found", "centre_offset_mm", "angle_error_deg", "opening_error_mm", "height_error_mm",
-                   "same_object", "nearest_object", "nearest_u", "nearest_v", "nearest_angle_rad", "nearest_opening_px"]
+FAILURE_COLUMNS = [
+    "env",
+    "agent",
+    "seed",
+    "episode",
+    "attempt",
+    "outcome",
+    "cause",
+    "first_contact",
+    "u",
+    "v",
+    "angle_rad",
+    "opening_px",
+    "quality",
+    "replay",
+    "aimed_object",
+    "candidates",
+    "trials",
+    "verified_found",
+    "centre_offset_mm",
+    "angle_error_deg",
+    "opening_error_mm",
+    "height_error_mm",
+    "same_object",
+    "nearest_object",
+    "nearest_u",
+    "nearest_v",
+    "nearest_angle_rad",
+    "nearest_opening_px",
+]
 
 
 def _round(value: float, digits: int = 2) -> float:
@@ -335,15 +400,22 @@ def distance_summary(failures: pd.DataFrame, records: pd.DataFrame) -> pd.DataFr
         mine = failures[(failures["env"] == env) & (failures["agent"] == agent)]
         found = mine[mine["verified_found"].astype(bool)]
         quality = pd.to_numeric(group["quality"], errors="coerce")
-        rows.append({
-            "env": env, "agent": agent, "analysed": len(mine), "with_verified": len(found),
-            "median_centre_offset_mm": _median(found["centre_offset_mm"]),
-            "median_angle_error_deg": _median(found["angle_error_deg"]),
-            "median_abs_opening_error_mm": _median(found["opening_error_mm"].abs()),
-            "same_object_share": round(float(found["same_object"].astype(bool).mean()), 3) if len(found) else float("nan"),
-            "median_quality_successes": _median(quality[group["success"]]),
-            "median_quality_failures": _median(quality[~group["success"]]),
-        })
+        rows.append(
+            {
+                "env": env,
+                "agent": agent,
+                "analysed": len(mine),
+                "with_verified": len(found),
+                "median_centre_offset_mm": _median(found["centre_offset_mm"]),
+                "median_angle_error_deg": _median(found["angle_error_deg"]),
+                "median_abs_opening_error_mm": _median(found["opening_error_mm"].abs()),
+                "same_object_share": round(float(found["same_object"].astype(bool).mean()), 3)
+                if len(found)
+                else float("nan"),
+                "median_quality_successes": _median(quality[group["success"]]),
+                "median_quality_failures": _median(quality[~group["success"]]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -354,17 +426,24 @@ def _median(values) -> float:
 
 def distances_text(summary: pd.DataFrame) -> str:
     """The distance summary for the terminal."""
-    header = (f"{'':34s}{'analysed':>9s}{'offset mm':>11s}{'angle deg':>11s}{'|opening| mm':>14s}"
-              f"{'same obj':>10s}{'quality ok/failed':>19s}")
+    header = (
+        f"{'':34s}{'analysed':>9s}{'offset mm':>11s}{'angle deg':>11s}{'|opening| mm':>14s}"
+        f"{'same obj':>10s}{'quality ok/failed':>19s}"
+    )
     lines = ["distance of the failed grasp to the nearest verified grasp (medians):", header]
     for _, r in summary.iterrows():
         analysed = f"{r['with_verified']}/{r['analysed']}"
         same = "-" if np.isnan(r["same_object_share"]) else f"{100 * r['same_object_share']:.0f}%"
-        quality = "-" if np.isnan(r["median_quality_failures"]) and np.isnan(r["median_quality_successes"]) else \
-            f"{_fmt(r['median_quality_successes'], 2)}/{_fmt(r['median_quality_failures'], 2)}"
-        lines.append(f"{(r['agent'] + ' on ' + r['env'])[:33]:34s}{analysed:>9s}{_fmt(r['median_centre_offset_mm'], 1):>11s}"
-                     f"{_fmt(r['median_angle_error_deg'], 1):>11s}{_fmt(r['median_abs_opening_error_mm'], 1):>14s}"
-                     f"{same:>10s}{quality:>19s}")
+        quality = (
+            "-"
+            if np.isnan(r["median_quality_failures"]) and np.isnan(r["median_quality_successes"])
+            else f"{_fmt(r['median_quality_successes'], 2)}/{_fmt(r['median_quality_failures'], 2)}"
+        )
+        lines.append(
+            f"{(r['agent'] + ' on ' + r['env'])[:33]:34s}{analysed:>9s}{_fmt(r['median_centre_offset_mm'], 1):>11s}"
+            f"{_fmt(r['median_angle_error_deg'], 1):>11s}{_fmt(r['median_abs_opening_error_mm'], 1):>14s}"
+            f"{same:>10s}{quality:>19s}"
+        )
     lines.append("(analysed: failures with a verified grasp found / failures replayed and labelled)")
     return "\n".join(lines)
 
@@ -398,20 +477,34 @@ def draw_gallery(records: pd.DataFrame, shown: list, snapshots: dict, nearest: d
         result = nearest.get(label)
         if result is not None and result.grasp is not None:
             _draw_grasp(ax, result.grasp, snapshot, spec, VERIFIED_COLOUR, "--", touching=())
-        touching = {part for part, _ in _contacts(row["first_contact"])} if row["outcome"] == Outcome.COLLISION else set()
+        touching = (
+            {part for part, _ in _contacts(row["first_contact"])} if row["outcome"] == Outcome.COLLISION else set()
+        )
         _draw_grasp(ax, grasp, snapshot, spec, PLANNED_COLOUR, "-", touching)
         half = CROP_PX / 2
         ax.set_xlim(grasp.u - half, grasp.u + half)
         ax.set_ylim(grasp.v + half, grasp.v - half)
-        title = f"{row['agent']}, {str(row['env']).split('/')[-1]}: ep {int(row['episode'])}, attempt {int(row['attempt'])}"
+        title = (
+            f"{row['agent']}, {str(row['env']).split('/')[-1]}: ep {int(row['episode'])}, attempt {int(row['attempt'])}"
+        )
         title += f"\n{_outcome_and_cause(row['outcome'], row['cause'])}"
         if result is not None:
-            title += f"\nnearest: {result.centre_offset_mm:.0f} mm, {result.angle_error_deg:.0f}\u00b0" if result.found \
+            title += (
+                f"\nnearest: {result.centre_offset_mm:.0f} mm, {result.angle_error_deg:.0f}\u00b0"
+                if result.found
                 else ("\nno verified grasp found" if snapshot.replay == "ok" else "\nreplay differs")
+            )
         ax.set_title(title, fontsize=7)
-    fig.legend(handles=[Line2D([], [], color=PLANNED_COLOUR, label="planned grasp (filled: finger of the first contact)"),
-                        Line2D([], [], color=VERIFIED_COLOUR, linestyle="--", label="nearest verified grasp")],
-               loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.legend(
+        handles=[
+            Line2D([], [], color=PLANNED_COLOUR, label="planned grasp (filled: finger of the first contact)"),
+            Line2D([], [], color=VERIFIED_COLOUR, linestyle="--", label="nearest verified grasp"),
+        ],
+        loc="lower center",
+        ncol=2,
+        fontsize=7,
+        frameon=False,
+    )
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     save_figure(fig, path)
 
@@ -438,7 +531,9 @@ def finger_rectangles(grasp: Grasp, px_m: float, max_opening_m: float) -> dict[s
 
 def _draw_grasp(ax, grasp: Grasp, snapshot: Snapshot, spec, colour: str, style: str, touching) -> None:
     height, width = snapshot.depth_m.shape
-    surface = float(snapshot.depth_m[int(np.clip(round(grasp.v), 0, height - 1)), int(np.clip(round(grasp.u), 0, width - 1))])
+    surface = float(
+        snapshot.depth_m[int(np.clip(round(grasp.v), 0, height - 1)), int(np.clip(round(grasp.u), 0, width - 1))]
+    )
     px_m = float(camera_of(spec).metres_per_pixel(surface))
     feet = finger_rectangles(grasp, px_m, spec.gripper.max_opening_m)
     for part, rectangle in feet.items():
@@ -515,12 +610,16 @@ def analyze(records, out_dir=None, label: int = 20, gallery: int = 16, progress:
 def report_markdown(analysis: Analysis, shown: int) -> str:
     """``report.md``: the cause table, the distances and the gallery on one page."""
     causes = analysis.causes
-    lines = [f"# Why the grasps failed: {analysis.records_path}", "",
-             "Made by `graspbench analyze`. Every failed attempt is put in one cause (the first rule that applies: "
-             "simulation error; aimed off objects, the centre pixel showed no object; for a collision, by the first "
-             "contact: a finger on another object than the one aimed at, else the palm on an object, else a finger on "
-             "the aimed object, else the table or an obstacle; then closed on nothing, slipped, multi-pick). "
-             "Shares are of the failures.", ""]
+    lines = [
+        f"# Why the grasps failed: {analysis.records_path}",
+        "",
+        "Made by `graspbench analyze`. Every failed attempt is put in one cause (the first rule that applies: "
+        "simulation error; aimed off objects, the centre pixel showed no object; for a collision, by the first "
+        "contact: a finger on another object than the one aimed at, else the palm on an object, else a finger on "
+        "the aimed object, else the table or an obstacle; then closed on nothing, slipped, multi-pick). "
+        "Shares are of the failures.",
+        "",
+    ]
     pairs = causes.groupby(["env", "agent"], sort=True).first().reset_index()
     happened = causes.groupby("cause", sort=False)["count"].sum()
     shown_causes = list(happened.index[happened > 0])
@@ -529,35 +628,52 @@ def report_markdown(analysis: Analysis, shown: int) -> str:
     for _, pair in pairs.iterrows():
         mine = causes[(causes["env"] == pair["env"]) & (causes["agent"] == pair["agent"])].set_index("cause")
         cells = [_count_share(int(mine.loc[c, "count"]), int(pair["failures"])) for c in shown_causes]
-        lines.append(f"| {pair['env']} | {pair['agent']} | {pair['attempts']} | "
-                     f"{_count_share(int(pair['successes']), int(pair['attempts']))} | "
-                     f"{_count_share(int(pair['failures']), int(pair['attempts']))} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {pair['env']} | {pair['agent']} | {pair['attempts']} | "
+            f"{_count_share(int(pair['successes']), int(pair['attempts']))} | "
+            f"{_count_share(int(pair['failures']), int(pair['attempts']))} | " + " | ".join(cells) + " |"
+        )
     lines += ["", "## Distance to the nearest verified grasp", ""]
     if len(analysis.failures):
-        lines += ["Failures replayed exactly from the records, their scene labelled by executing the labeller's "
-                  "antipodal candidates nearest first: how far the failed grasp was from the nearest that succeeds "
-                  "(centre offset in the table plane, angle modulo 180 degrees, absolute opening error; medians), "
-                  "how often that grasp is on the object aimed at, and the planner's peak quality where it reports one. "
-                  "Every analysed failure: `failures.csv`.", "",
-                  "| env | agent | analysed | with a verified grasp | offset (mm) | angle error (deg) | opening error, absolute (mm) | "
-                  "same object | quality of successes | quality of failures |",
-                  "|" + " --- |" * 10]
+        lines += [
+            "Failures replayed exactly from the records, their scene labelled by executing the labeller's "
+            "antipodal candidates nearest first: how far the failed grasp was from the nearest that succeeds "
+            "(centre offset in the table plane, angle modulo 180 degrees, absolute opening error; medians), "
+            "how often that grasp is on the object aimed at, and the planner's peak quality where it reports one. "
+            "Every analysed failure: `failures.csv`.",
+            "",
+            "| env | agent | analysed | with a verified grasp | offset (mm) | angle error (deg) | opening error, absolute (mm) | "
+            "same object | quality of successes | quality of failures |",
+            "|" + " --- |" * 10,
+        ]
         for _, r in analysis.distances.iterrows():
             same = "-" if np.isnan(r["same_object_share"]) else f"{100 * r['same_object_share']:.0f}%"
-            lines.append(f"| {r['env']} | {r['agent']} | {r['analysed']} | {r['with_verified']} | "
-                         f"{_fmt(r['median_centre_offset_mm'], 1)} | {_fmt(r['median_angle_error_deg'], 1)} | "
-                         f"{_fmt(r['median_abs_opening_error_mm'], 1)} | {same} | "
-                         f"{_fmt(r['median_quality_successes'], 3)} | {_fmt(r['median_quality_failures'], 3)} |")
+            lines.append(
+                f"| {r['env']} | {r['agent']} | {r['analysed']} | {r['with_verified']} | "
+                f"{_fmt(r['median_centre_offset_mm'], 1)} | {_fmt(r['median_angle_error_deg'], 1)} | "
+                f"{_fmt(r['median_abs_opening_error_mm'], 1)} | {same} | "
+                f"{_fmt(r['median_quality_successes'], 3)} | {_fmt(r['median_quality_failures'], 3)} |"
+            )
         differs = int((analysis.failures["replay"] != "ok").sum())
         if differs:
-            lines += ["", f"{differs} replays did not reproduce the records (see the `replay` column of `failures.csv`): "
-                          "the environment's spec changed since, or the records were made with overrides of it."]
+            lines += [
+                "",
+                f"{differs} replays did not reproduce the records (see the `replay` column of `failures.csv`): "
+                "the environment's spec changed since, or the records were made with overrides of it.",
+            ]
     else:
         lines.append("No failure was analysed (none failed, or `--label 0`).")
     lines += ["", "## Gallery", ""]
-    lines.append(f"{shown} failed grasps on the image their planner saw: planned in red (a finger of the first contact "
-                 f"filled), the nearest verified grasp in green dashed.\n\n![gallery](gallery.png)" if shown
-                 else "No failure to draw.")
-    lines += ["", "Files: `causes.csv` (one row per environment, agent and cause), `failures.csv` (one row per analysed "
-                  "failure), `gallery.png`.", ""]
+    lines.append(
+        f"{shown} failed grasps on the image their planner saw: planned in red (a finger of the first contact "
+        f"filled), the nearest verified grasp in green dashed.\n\n![gallery](gallery.png)"
+        if shown
+        else "No failure to draw."
+    )
+    lines += [
+        "",
+        "Files: `causes.csv` (one row per environment, agent and cause), `failures.csv` (one row per analysed "
+        "failure), `gallery.png`.",
+        "",
+    ]
     return "\n".join(lines)

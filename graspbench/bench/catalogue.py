@@ -14,9 +14,11 @@ from ..io import reading
 
 AGENTS_DIR = Path(__file__).resolve().parents[2] / "agents"
 # Imported when an agent needs them, as any module:Class: scripted agents do not pay torch's import.
-BUILTIN_CLASSES = {"random": "graspbench.agents.scripted:RandomAgent",
-                   "heuristic": "graspbench.agents.scripted:HeuristicAgent",
-                   "network": "graspbench.planners.agent:NetworkAgent"}
+BUILTIN_CLASSES = {
+    "random": "graspbench.agents.scripted:RandomAgent",
+    "heuristic": "graspbench.agents.scripted:HeuristicAgent",
+    "network": "graspbench.planners.agent:NetworkAgent",
+}
 WEIGHT_FIELDS = ("checkpoint", "classifier")
 """spec fields naming files of trained weights: relative to the spec's folder, and needed for the
 agent to be ready"""
@@ -64,7 +66,9 @@ def agent_spec_path(name_or_spec: str) -> Path:
     if not path.suffix:
         path = AGENTS_DIR / f"{name_or_spec}.yaml"
     if not path.is_file():
-        raise ValueError(f"agent {name_or_spec!r}: neither a shipped agent ({', '.join(agent_names())}) nor a YAML file")
+        raise ValueError(
+            f"agent {name_or_spec!r}: neither a shipped agent ({', '.join(agent_names())}) nor a YAML file"
+        )
     return path
 
 

@@ -35,7 +35,8 @@ EXPERIMENTS = {
     # MLGSL paper, Fig. 6 / Table I: fewer labels per image.
     "mlgsl_labels": [
         _run(f"{name} {k} labels", model="mlgsl_fcn", loss=loss, labels_per_image=k)
-        for k in (16, 4, 2) for name, loss in (("MLGSL", "mlgsl"), ("ImgMSE", "imgmse"))
+        for k in (16, 4, 2)
+        for name, loss in (("MLGSL", "mlgsl"), ("ImgMSE", "imgmse"))
     ],
     # MLGSL paper, IV-C-4: spatial attention on the down, up, all or no layers.
     "mlgsl_sam": [
@@ -44,10 +45,18 @@ EXPERIMENTS = {
     ],
     # MTG-CNN paper, Table I: RGB input, auxiliary task and positional loss.
     "mtgcnn": [
-        _run(f"{title}{' + positional' if loss == 'positional' else ''}", model="mtgcnn", loss=loss, input="rgb",
-             model_options=options)
-        for title, options in (("GG-CNN (RGB)", {"auxiliary": False}), ("MTG-CNN depth", {"aux": "depth"}),
-                               ("MTG-CNN saliency", {"aux": "saliency"}))
+        _run(
+            f"{title}{' + positional' if loss == 'positional' else ''}",
+            model="mtgcnn",
+            loss=loss,
+            input="rgb",
+            model_options=options,
+        )
+        for title, options in (
+            ("GG-CNN (RGB)", {"auxiliary": False}),
+            ("MTG-CNN depth", {"aux": "depth"}),
+            ("MTG-CNN saliency", {"aux": "saliency"}),
+        )
         for loss in ("imgmse", "positional")
     ],
     # GP-Net paper, Table I: stacked scenes, against GG-CNN and GR-ConvNet, and its ablations.
@@ -55,14 +64,30 @@ EXPERIMENTS = {
         _run("GG-CNN", model="ggcnn", loss="imgmse", data=STACKED, input="rgbd"),
         _run("GR-ConvNet", model="grconvnet", loss="smooth_l1", data=STACKED, input="rgbd"),
         _run("GP-Net", model="gpnet", loss="priority", data=STACKED, input="rgbd"),
-        _run("GP-Net without CGC", model="gpnet", loss="priority", data=STACKED, input="rgbd", model_options={"cgc": False}),
-        _run("GP-Net without GPP", model="gpnet", loss="imgmse", data=STACKED, input="rgbd", model_options={"gpp": False}),
+        _run(
+            "GP-Net without CGC",
+            model="gpnet",
+            loss="priority",
+            data=STACKED,
+            input="rgbd",
+            model_options={"cgc": False},
+        ),
+        _run(
+            "GP-Net without GPP", model="gpnet", loss="imgmse", data=STACKED, input="rgbd", model_options={"gpp": False}
+        ),
     ],
 }
 
 
-def reproduce(name: str, epochs: int = 3, seed: int = 0, runs_dir: str = "runs", results_dir: str = "results",
-              threads: int = 0, progress: bool = True) -> pd.DataFrame:
+def reproduce(
+    name: str,
+    epochs: int = 3,
+    seed: int = 0,
+    runs_dir: str = "runs",
+    results_dir: str = "results",
+    threads: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Train every run of experiment ``name`` (resuming finished or interrupted ones) and write its
     table and plot."""
     if name not in EXPERIMENTS:
@@ -71,25 +96,47 @@ def reproduce(name: str, epochs: int = 3, seed: int = 0, runs_dir: str = "runs",
     for label, fields in EXPERIMENTS[name]:
         slug = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
         data = fields.get("data", SINGLE)
-        args = TrainArgs(**{"data": data, "val_data": VALIDATION[data], **fields}, epochs=epochs, seed=seed,
-                         out=f"{runs_dir}/{name}/{slug}", threads=threads, progress=progress)
+        args = TrainArgs(
+            **{"data": data, "val_data": VALIDATION[data], **fields},
+            epochs=epochs,
+            seed=seed,
+            out=f"{runs_dir}/{name}/{slug}",
+            threads=threads,
+            progress=progress,
+        )
         if progress:
             print(f"== {name}: {label} -> {args.out}")
         best = train(args)
-        history = read_csv(Path(args.out) / "metrics.csv", "a training history", f"delete the run folder {args.out} "
-                           f"and run the same command again", ["val_top1", "seconds"], ["val_top1", "seconds"])
+        history = read_csv(
+            Path(args.out) / "metrics.csv",
+            "a training history",
+            f"delete the run folder {args.out} and run the same command again",
+            ["val_top1", "seconds"],
+            ["val_top1", "seconds"],
+        )
         sim = simulated_final(args)
         curves[label] = history
-        rows.append({"run": label, "model": args.model, "loss": args.loss, "input": args.input,
-                     "labels_per_image": args.labels_per_image or "all", "data": args.data,
-                     "options": ", ".join(f"{k}={v}" for k, v in args.model_options.items()),
-                     "best_epoch": best["epoch"], "val_top1": round(best["val_top1"], 4), "val_top5": round(best["val_top5"], 4),
-                     # The best of many noisy epochs flatters; the mean of the last ones does not.
-                     "val_top1_last5": round(history["val_top1"].tail(5).mean(), 4),
-                     "val_net_success_final": round(sim["net_top1_success"], 4),
-                     "val_sim_success_final": round(sim["sim_top1_success"], 4), "val_sim_trials": sim["sim_trials"],
-                     "minutes_to_best": round(history["seconds"][:best["epoch"]].sum() / 60, 1),
-                     "train_minutes": round(history["seconds"].sum() / 60, 1)})
+        rows.append(
+            {
+                "run": label,
+                "model": args.model,
+                "loss": args.loss,
+                "input": args.input,
+                "labels_per_image": args.labels_per_image or "all",
+                "data": args.data,
+                "options": ", ".join(f"{k}={v}" for k, v in args.model_options.items()),
+                "best_epoch": best["epoch"],
+                "val_top1": round(best["val_top1"], 4),
+                "val_top5": round(best["val_top5"], 4),
+                # The best of many noisy epochs flatters; the mean of the last ones does not.
+                "val_top1_last5": round(history["val_top1"].tail(5).mean(), 4),
+                "val_net_success_final": round(sim["net_top1_success"], 4),
+                "val_sim_success_final": round(sim["sim_top1_success"], 4),
+                "val_sim_trials": sim["sim_trials"],
+                "minutes_to_best": round(history["seconds"][: best["epoch"]].sum() / 60, 1),
+                "train_minutes": round(history["seconds"].sum() / 60, 1),
+            }
+        )
     table = pd.DataFrame(rows)
     out = Path(results_dir)
     write_atomic(out / f"{name}.csv", table.to_csv(index=False))
@@ -109,15 +156,17 @@ def simulated_final(args: TrainArgs) -> dict:
 
     from ..planners.dataset import GraspDataset, split_scenes
     from ..planners.models import build_model
+    from ..planners.offline import simulated_top1
     from ..planners.postprocess import PostProcess
     from ..planners.train import load_state
-    from ..planners.offline import simulated_top1
 
     cache = Path(args.out) / "sim_final.json"
     if cache.exists() and "net_top1_success" in (cached := json.loads(cache.read_text())):
         return cached
     last = Path(args.out) / "last.pt"
-    with reading(last, "a graspbench training state", f"delete the run folder {args.out} and run the same command again"):
+    with reading(
+        last, "a graspbench training state", f"delete the run folder {args.out} and run the same command again"
+    ):
         state = torch.load(last, weights_only=False)
         model = build_model(**state["meta"]["model_config"])
         load_state(model, state["state_dict"], args.out)
@@ -125,11 +174,14 @@ def simulated_final(args: TrainArgs) -> dict:
         dataset = GraspDataset(args.val_data, input=args.input, positives=args.positives)
     else:
         root = args.data_roots[0]
-        dataset = GraspDataset(root, scenes=split_scenes(root, seed=args.seed)[1], input=args.input, positives=args.positives)
+        dataset = GraspDataset(
+            root, scenes=split_scenes(root, seed=args.seed)[1], input=args.input, positives=args.positives
+        )
     settings = PostProcess(**state["meta"]["postprocess"])
     result = simulated_top1(model, dataset, settings, progress=False)
-    result["net_top1_success"] = simulated_top1(model, dataset, settings, progress=False,
-                                                check_clearance=False)["sim_top1_success"]
+    result["net_top1_success"] = simulated_top1(model, dataset, settings, progress=False, check_clearance=False)[
+        "sim_top1_success"
+    ]
     write_atomic(cache, json.dumps(result))
     return result
 
@@ -152,8 +204,10 @@ def _plot(name: str, curves: dict, table: pd.DataFrame, path: Path) -> None:
     curve.set_ylabel("validation top-1 rectangle success (%)")
     curve.legend(fontsize=8)
     x, width = np.arange(len(table)), 0.38
-    for offset, column, label in ((-width / 2, "val_net_success_final", "the network's top-1"),
-                                  (width / 2, "val_sim_success_final", "the planner's (free-space check)")):
+    for offset, column, label in (
+        (-width / 2, "val_net_success_final", "the network's top-1"),
+        (width / 2, "val_sim_success_final", "the planner's (free-space check)"),
+    ):
         rates = [Rate(round(p * n), n) for p, n in zip(table[column], table["val_sim_trials"])]
         values = np.array([100 * r.value for r in rates])
         errors = np.array([[100 * (r.value - r.interval[0]), 100 * (r.interval[1] - r.value)] for r in rates]).T

@@ -32,9 +32,19 @@ def family_table(attempts: pd.DataFrame) -> pd.DataFrame:
         n = len(group)
         gsr = Rate(int(group["success"].astype(bool).sum()), n)
         low, high = gsr.interval
-        rows.append({"env": env, "agent": agent, "family": fam, "attempts": n, "gsr": gsr.value, "gsr_ci_low": low,
-                     "gsr_ci_high": high, "slip_rate": float((group["outcome"] == "slipped").mean()),
-                     "collision_rate": float(group["collision"].astype(bool).mean())})
+        rows.append(
+            {
+                "env": env,
+                "agent": agent,
+                "family": fam,
+                "attempts": n,
+                "gsr": gsr.value,
+                "gsr_ci_low": low,
+                "gsr_ci_high": high,
+                "slip_rate": float((group["outcome"] == "slipped").mean()),
+                "collision_rate": float(group["collision"].astype(bool).mean()),
+            }
+        )
     table = pd.DataFrame(rows, columns=columns).round(4)
     order = {env: k for k, env in enumerate(dict.fromkeys(valid["env"]))}  # environments as the run had them
     return table.sort_values("env", key=lambda envs: envs.map(order), kind="stable", ignore_index=True)
@@ -45,17 +55,27 @@ def family_markdown(table: pd.DataFrame) -> list[str]:
     with the attempts counted; then slips."""
     if table.empty:
         return []
-    parts = ["## By object family", "",
-             "Grasp success in percent (attempts) of the attempts on each family: the object aimed at, or the",
-             "episode's one object in single-object scenes. Families and shapes: graspbench/sim/novel.py.", ""]
+    parts = [
+        "## By object family",
+        "",
+        "Grasp success in percent (attempts) of the attempts on each family: the object aimed at, or the",
+        "episode's one object in single-object scenes. Families and shapes: graspbench/sim/novel.py.",
+        "",
+    ]
     for env, group in table.groupby("env", sort=False):
         families = sorted(group["family"].unique())
-        parts += [f"### {env}", "", "| agent | " + " | ".join(families) + " | slipped |",
-                  "| --- | " + " | ".join("---" for _ in families) + " | --- |"]
+        parts += [
+            f"### {env}",
+            "",
+            "| agent | " + " | ".join(families) + " | slipped |",
+            "| --- | " + " | ".join("---" for _ in families) + " | --- |",
+        ]
         for agent, rows in group.groupby("agent", sort=True):
             by_family = rows.set_index("family")
-            cells = [f"{100 * by_family.loc[f, 'gsr']:.0f} ({by_family.loc[f, 'attempts']})" if f in by_family.index else "-"
-                     for f in families]
+            cells = [
+                f"{100 * by_family.loc[f, 'gsr']:.0f} ({by_family.loc[f, 'attempts']})" if f in by_family.index else "-"
+                for f in families
+            ]
             slips = (rows["slip_rate"] * rows["attempts"]).sum() / rows["attempts"].sum()
             parts.append(f"| {agent} | " + " | ".join(cells) + f" | {100 * slips:.1f}% |")
         parts.append("")
@@ -69,10 +89,14 @@ def beside_default_markdown(summary: pd.DataFrame, reference: pd.DataFrame | Non
     novel = summary[summary["env"].isin(list(NOVEL_ENVS))]
     if novel.empty or reference is None:
         return []
-    parts = ["## Beside the default suite", "",
-             f"Grasp success (removal) in percent: the default environments from {reference_path}, the novel",
-             "ones from this run. Same protocol and camera; the novel objects at real size, the default ones",
-             "random_urdfs (test split) at 0.6.", ""]
+    parts = [
+        "## Beside the default suite",
+        "",
+        f"Grasp success (removal) in percent: the default environments from {reference_path}, the novel",
+        "ones from this run. Same protocol and camera; the novel objects at real size, the default ones",
+        "random_urdfs (test split) at 0.6.",
+        "",
+    ]
     pairs = [(NOVEL_ENVS[env], env) for env in NOVEL_ENVS if env in set(novel["env"])]
     header = [name.split("/")[-1] for pair in pairs for name in pair]
     parts += ["| agent | " + " | ".join(header) + " |", "| --- | " + " | ".join("---" for _ in header) + " |"]
@@ -81,8 +105,9 @@ def beside_default_markdown(summary: pd.DataFrame, reference: pd.DataFrame | Non
         for default_env, novel_env in pairs:
             for table, env in ((reference, default_env), (summary, novel_env)):
                 row = table[(table["agent"] == agent) & (table["env"] == env)]
-                cells.append("-" if row.empty else
-                             f"{100 * row.iloc[0]['gsr']:.1f} ({100 * row.iloc[0]['removal_rate']:.0f})")
+                cells.append(
+                    "-" if row.empty else f"{100 * row.iloc[0]['gsr']:.1f} ({100 * row.iloc[0]['removal_rate']:.0f})"
+                )
         parts.append(f"| {agent} | " + " | ".join(cells) + " |")
     return parts + [""]
 
@@ -111,18 +136,32 @@ def novel_bars(table: pd.DataFrame) -> list[tuple[str, str, str]]:
     if not learned or "heuristic" not in agents:
         rows.append((bar, "-", "not measured"))
     else:
-        short = [f"{fam} ({100 * max(gsr(a, fam) for a in learned):.0f} vs {100 * gsr('heuristic', fam):.0f})"
-                 for fam in families if max(gsr(a, fam) for a in learned) < gsr("heuristic", fam)]
-        rows.append((bar, f"{len(families) - len(short)} of {len(families)} families" +
-                     (f"; short: {', '.join(short)}" if short else ""), "met" if not short else "MISSED"))
+        short = [
+            f"{fam} ({100 * max(gsr(a, fam) for a in learned):.0f} vs {100 * gsr('heuristic', fam):.0f})"
+            for fam in families
+            if max(gsr(a, fam) for a in learned) < gsr("heuristic", fam)
+        ]
+        rows.append(
+            (
+                bar,
+                f"{len(families) - len(short)} of {len(families)} families"
+                + (f"; short: {', '.join(short)}" if short else ""),
+                "met" if not short else "MISSED",
+            )
+        )
     bar = "every novel family: every learned planner >= random + 20 points"
     if not learned or "random" not in agents:
         rows.append((bar, "-", "not measured"))
     else:
         short = [f"{a} on {fam}" for a in learned for fam in families if not gsr(a, fam) >= gsr("random", fam) + 0.20]
-        rows.append((bar, f"{len(learned) * len(families) - len(short)} of {len(learned) * len(families)} pairs" +
-                     (f"; short: {', '.join(short[:8])}{' ...' if len(short) > 8 else ''}" if short else ""),
-                     "met" if not short else "MISSED"))
+        rows.append(
+            (
+                bar,
+                f"{len(learned) * len(families) - len(short)} of {len(learned) * len(families)} pairs"
+                + (f"; short: {', '.join(short[:8])}{' ...' if len(short) > 8 else ''}" if short else ""),
+                "met" if not short else "MISSED",
+            )
+        )
     bar = "novel suite: slips <= 10% of each learned planner's attempts"
     if not learned:
         rows.append((bar, "-", "not measured"))

@@ -62,7 +62,15 @@ def friction_cone_table() -> pd.DataFrame:
             for pad in PADS:
                 for depth_m in DEPTHS_M:
                     outcome = grasp_outcome(shape, depth_m, friction, pad)
-                    rows.append({"shape": shape, "friction": friction, "pad": pad, "depth_below_top_m": depth_m,
-                                 "outcome": outcome.value, "held": outcome is Outcome.SUCCESS,
-                                 "cone_says_held": bool(cone_holds(depth_m, friction))})
+                    rows.append(
+                        {
+                            "shape": shape,
+                            "friction": friction,
+                            "pad": pad,
+                            "depth_below_top_m": depth_m,
+                            "outcome": outcome.value,
+                            "held": outcome is Outcome.SUCCESS,
+                            "cone_says_held": bool(cone_holds(depth_m, friction)),
+                        }
+                    )
     return pd.DataFrame(rows)

@@ -124,7 +124,9 @@ def summarize_picks(picks: pd.DataFrame) -> dict:
         "picks": n,
         "episodes": len(episodes),
         "sr": Rate(int(picks["success"].sum()), n),
-        "uph": UnitsPerHour(tuple(int(s) for s in episodes["success"].sum()), tuple(float(s) for s in episodes["seconds"].sum())),
+        "uph": UnitsPerHour(
+            tuple(int(s) for s in episodes["success"].sum()), tuple(float(s) for s in episodes["seconds"].sum())
+        ),
         "collision_rate": Rate(int(picks["outcome"].isin(COLLISIONS).sum()), n),
         "multi_pick_rate": Rate(int(picks["outcome"].isin(MULTI_PICKS).sum()), n),
         "seconds_per_pick": float(seconds.mean()) if n else float("nan"),

@@ -104,8 +104,14 @@ def reset_memory(resets: int, env_id: str = "GraspBench/Single-v0", progress: bo
         start = time.perf_counter()
         for i in tqdm(range(resets), desc="resets", disable=not progress):
             env.reset(seed=i)
-        return {"env": env_id, "resets": resets, "rss_before_mb": round(before, 1), "rss_after_mb": round(_rss_mb(), 1),
-                "growth_mb": round(_rss_mb() - before, 1), "reset_ms": round(1000 * (time.perf_counter() - start) / resets, 2)}
+        return {
+            "env": env_id,
+            "resets": resets,
+            "rss_before_mb": round(before, 1),
+            "rss_after_mb": round(_rss_mb(), 1),
+            "growth_mb": round(_rss_mb() - before, 1),
+            "reset_ms": round(1000 * (time.perf_counter() - start) / resets, 2),
+        }
     finally:
         env.close()
 
@@ -117,7 +123,9 @@ def perf_sim(trials: int = 30, resets: int = 1000, progress: bool = True) -> dic
     return results
 
 
-def perf_datagen(scenes: int = 8, env_id: str = "GraspBench/Pile-v0", floor_steps: int = 2000, progress: bool = True) -> dict:
+def perf_datagen(
+    scenes: int = 8, env_id: str = "GraspBench/Pile-v0", floor_steps: int = 2000, progress: bool = True
+) -> dict:
     """Dataset generation on one core (serial executor), scenes of random_urdfs train objects.
 
     The floor: ``floor_steps`` bare physics steps on the first scene with the hand parked, measured
@@ -138,7 +146,11 @@ def perf_datagen(scenes: int = 8, env_id: str = "GraspBench/Pile-v0", floor_step
         summary = generate_dataset(env_id, scenes, out, executor="serial", progress=progress)
         wall_s = time.perf_counter() - start
     return {
-        "env": env_id, "objects": "random_urdfs", "split": "train", "scenes": scenes, "wall_s": round(wall_s, 2),
+        "env": env_id,
+        "objects": "random_urdfs",
+        "split": "train",
+        "scenes": scenes,
+        "wall_s": round(wall_s, 2),
         "s_per_scene": round(wall_s / scenes, 3),
         "scenes_per_hour": round(3600 * scenes / wall_s, 1),
         "floor_ms_per_1000_steps": round(1e6 * floor_s / floor_steps, 1),
@@ -146,13 +158,20 @@ def perf_datagen(scenes: int = 8, env_id: str = "GraspBench/Pile-v0", floor_step
         "trials": summary["trials"],
         "trials_per_core_hour": round(3600 * summary["trials"] / wall_s),
         "verified_successes_per_core_hour": round(3600 * summary["successes"] / wall_s),
-        "candidates": summary["candidates"], "successes": summary["successes"],
+        "candidates": summary["candidates"],
+        "successes": summary["successes"],
         "successes_per_object": round(summary["successes"] / max(summary["objects"], 1), 2),
     }
 
 
-PLANNER_INPUTS = {"ggcnn": "depth", "ggcnn2": "depth", "grconvnet": "depth", "mlgsl_fcn": "depth", "mtgcnn": "rgb",
-                  "gpnet": "rgbd"}
+PLANNER_INPUTS = {
+    "ggcnn": "depth",
+    "ggcnn2": "depth",
+    "grconvnet": "depth",
+    "mlgsl_fcn": "depth",
+    "mtgcnn": "rgb",
+    "gpnet": "rgbd",
+}
 
 
 def perf_planners(repeats: int = 30, size_px: int = 224) -> list[dict]:
@@ -186,8 +205,15 @@ def perf_planners(repeats: int = 30, size_px: int = 224) -> list[dict]:
                 plan()
                 model(x)
             network = _median_ms(lambda: model(x), repeats)
-        rows.append({"name": name, "input": kind, "params": sum(p.numel() for p in model.parameters()),
-                     "ctpg_ms": round(_median_ms(plan, repeats), 3), "network_ms": round(network, 3)})
+        rows.append(
+            {
+                "name": name,
+                "input": kind,
+                "params": sum(p.numel() for p in model.parameters()),
+                "ctpg_ms": round(_median_ms(plan, repeats), 3),
+                "network_ms": round(network, 3),
+            }
+        )
     return rows
 
 
@@ -200,8 +226,9 @@ def _median_ms(fn, repeats: int, clock=time.perf_counter) -> float:
     return float(np.median(times))
 
 
-def perf_demonstrations(demonstrate, bins: int = 3, picks_per_bin: int = 12, env_id: str = "GraspBench/BinPick-v0",
-                        progress: bool = True) -> dict:
+def perf_demonstrations(
+    demonstrate, bins: int = 3, picks_per_bin: int = 12, env_id: str = "GraspBench/BinPick-v0", progress: bool = True
+) -> dict:
     """What one demonstration of ``graspbench ivfp collect`` costs on one core (the demonstrator's
     choice, approach, close, probe with its film, extraction, settling), against the floor: the
     same number of physics steps on the same bin, rebuilt from its poses, with the hand parked.
@@ -242,7 +269,9 @@ def perf_demonstrations(demonstrate, bins: int = 3, picks_per_bin: int = 12, env
         floor_world.close()
     picks = len(pick_s)
     return {
-        "env": env_id, "bins": bins, "picks": picks,
+        "env": env_id,
+        "bins": bins,
+        "picks": picks,
         "outcomes": {o: outcomes.count(o) for o in sorted(set(outcomes))},
         "steps_per_pick": float(np.mean(steps)),
         "pick_s": round(float(np.mean(pick_s)), 3),
@@ -257,8 +286,13 @@ def perf_demonstrations(demonstrate, bins: int = 3, picks_per_bin: int = 12, env
 IVFP_POLICY_AGENTS = ("il", "il-free", "rl-free20")
 
 
-def perf_policies(bins: int = 3, repeats: int = 10, agents: tuple[str, ...] = IVFP_POLICY_AGENTS,
-                  env_id: str = "GraspBench/BinPick-v0", progress: bool = True) -> list[dict]:
+def perf_policies(
+    bins: int = 3,
+    repeats: int = 10,
+    agents: tuple[str, ...] = IVFP_POLICY_AGENTS,
+    env_id: str = "GraspBench/BinPick-v0",
+    progress: bool = True,
+) -> list[dict]:
     """Planning time per grasp of the IVFP policy agents on one core (torch with one thread), on
     the first target of ``bins`` bins: everything :meth:`act` does (the compact input, the
     free-space check where the agent acts on free space, the network, the choice). The floor is
@@ -286,7 +320,14 @@ def perf_policies(bins: int = 3, repeats: int = 10, agents: tuple[str, ...] = IV
             compact = policy.prepare(observation, info)
             floor_wall.append(_median_ms(lambda: policy.act(observation, compact=compact), repeats))
         plan, floor = float(np.median(plan_wall)), float(np.median(floor_wall))
-        rows.append({"agent": name, "free_space": bool(policy.free_space), "plan_ms": round(plan, 2),
-                     "plan_cpu_ms": round(float(np.median(plan_cpu)), 2), "network_ms": round(floor, 2),
-                     "ratio_to_network": round(plan / floor, 2)})
+        rows.append(
+            {
+                "agent": name,
+                "free_space": bool(policy.free_space),
+                "plan_ms": round(plan, 2),
+                "plan_cpu_ms": round(float(np.median(plan_cpu)), 2),
+                "network_ms": round(floor, 2),
+                "ratio_to_network": round(plan / floor, 2),
+            }
+        )
     return rows

@@ -58,13 +58,19 @@ def replay(records: pd.DataFrame, chosen: list, progress: bool = True) -> dict:
     with tqdm(total=len(chosen), desc="replay", unit="failure", disable=not progress) as bar:
         for env_id, env_rows in wanted.groupby("env", sort=True):
             if env_id not in gym.registry and not Path(env_id).is_file():
-                raise ValueError(f"environment {env_id!r} of the records is neither a registered id nor a spec file "
-                                 f"here: analyze them from the folder they were made in")
+                raise ValueError(
+                    f"environment {env_id!r} of the records is neither a registered id nor a spec file "
+                    f"here: analyze them from the folder they were made in"
+                )
             env = make_env(env_id, observe_segmentation=True)
             try:
                 for (seed, episode), rows in env_rows.groupby(["seed", "episode"], sort=True):
-                    episode_records = records[(records["env"] == env_id) & (records["agent"].isin(rows["agent"]))
-                                              & (records["seed"] == seed) & (records["episode"] == episode)]
+                    episode_records = records[
+                        (records["env"] == env_id)
+                        & (records["agent"].isin(rows["agent"]))
+                        & (records["seed"] == seed)
+                        & (records["episode"] == episode)
+                    ]
                     for agent, agent_rows in rows.groupby("agent", sort=True):
                         history = episode_records[episode_records["agent"] == agent].sort_values("attempt")
                         snapshots.update(_replay_episode(env, int(seed + episode), history, set(agent_rows.index)))
@@ -86,9 +92,17 @@ def _replay_episode(env, reset_seed: int, history: pd.DataFrame, wanted: set) ->
             if env.bench_spec.noise is not None:  # the labeller converts with the clean depth, as in datasets
                 clean = env.camera.render(env.world.client).depth_m
             bodies = env.scene.bodies
-            snapshots[label] = Snapshot(observation["rgb"], observation["depth"], clean, observation["segmentation"],
-                                        env.scene.record(), bodies, [env.scene.objects[b].name for b in bodies],
-                                        env.bench_spec, status)
+            snapshots[label] = Snapshot(
+                observation["rgb"],
+                observation["depth"],
+                clean,
+                observation["segmentation"],
+                env.scene.record(),
+                bodies,
+                [env.scene.objects[b].name for b in bodies],
+                env.bench_spec,
+                status,
+            )
         observation, _, terminated, truncated, info = env.step_grasp(planned_grasp(row))
         if status == "ok" and info["outcome"] != row["outcome"]:
             status = f"differs from the records at attempt {int(row['attempt'])} ({info['outcome']}, recorded {row['outcome']})"
@@ -103,8 +117,13 @@ def _replay_episode(env, reset_seed: int, history: pd.DataFrame, wanted: set) ->
 
 def planned_grasp(row) -> Grasp:
     depth = row["depth_m"]
-    return Grasp(float(row["u"]), float(row["v"]), float(row["angle_rad"]), float(row["opening_px"]),
-                 None if pd.isna(depth) else float(depth))
+    return Grasp(
+        float(row["u"]),
+        float(row["v"]),
+        float(row["angle_rad"]),
+        float(row["opening_px"]),
+        None if pd.isna(depth) else float(depth),
+    )
 
 
 def nearest_verified(world, spec, snapshot: Snapshot, grasp: Grasp, rng: np.random.Generator, settings=None) -> Nearest:
@@ -118,13 +137,22 @@ def nearest_verified(world, spec, snapshot: Snapshot, grasp: Grasp, rng: np.rand
     offsets = [float(np.linalg.norm(c.position_m[:2] - position[:2])) for c in candidates]
     for trials, k in enumerate(np.argsort(offsets, kind="stable"), start=1):
         candidate = candidates[k]
-        if try_grasp(world, snapshot.record, spec, candidate.position_m, candidate.yaw, candidate.opening_m).outcome \
-                is not Outcome.SUCCESS:
+        if (
+            try_grasp(world, snapshot.record, spec, candidate.position_m, candidate.yaw, candidate.opening_m).outcome
+            is not Outcome.SUCCESS
+        ):
             continue
-        return Nearest(len(candidates), trials, True, 1000 * offsets[k],
-                       float(np.degrees(abs(wrap_angle(yaw - candidate.yaw)))),
-                       1000 * (opening_m - candidate.opening_m), 1000 * float(position[2] - candidate.position_m[2]),
-                       candidate.object_index, image_grasp(camera, snapshot.clean_depth_m, candidate))
+        return Nearest(
+            len(candidates),
+            trials,
+            True,
+            1000 * offsets[k],
+            float(np.degrees(abs(wrap_angle(yaw - candidate.yaw)))),
+            1000 * (opening_m - candidate.opening_m),
+            1000 * float(position[2] - candidate.position_m[2]),
+            candidate.object_index,
+            image_grasp(camera, snapshot.clean_depth_m, candidate),
+        )
     return Nearest(len(candidates), len(candidates))
 
 

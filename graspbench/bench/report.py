@@ -11,8 +11,8 @@ import pandas as pd
 
 from ..io import read_csv, save_figure, write_atomic
 from .catalogue import agent_names
-from .metrics import UPH_BOOTSTRAP_SEED, UPH_RESAMPLES, Rate, summarize, summarize_picks
 from .families import NOVEL_ENVS, beside_default_markdown, family_markdown, family_table, novel_bars
+from .metrics import UPH_BOOTSTRAP_SEED, UPH_RESAMPLES, Rate, summarize, summarize_picks
 from .runner import PICKS_PER_TRIAL, env_entry, picks_targets, run_sweep, task_of
 
 ENVS = ["GraspBench/Single-v0", "GraspBench/Pile-v0", "GraspBench/Packed-v0", "GraspBench/Stacked-v0"]
@@ -49,8 +49,10 @@ PICK_NOTE = [
     "Planning ms: the agent's own time per pick (choosing grasps and, with verification in the loop,",
     "classifying the probes' films).",
 ]
-MAKE_WEIGHTS = {"clutter_removal": "make them with `graspbench train-agents`",
-                "target_picking": "train them as docs/ivfp.md says, into agents/weights/"}
+MAKE_WEIGHTS = {
+    "clutter_removal": "make them with `graspbench train-agents`",
+    "target_picking": "train them as docs/ivfp.md says, into agents/weights/",
+}
 SUITE_BUDGET_MIN = 15  # the default suite's time bar, on 2 cores
 SUITE_BAR = f"default suite within {SUITE_BUDGET_MIN} min on 2 cores"
 # The reference a run is compared with: the committed leaderboard (results/README.md says how it is made).
@@ -90,8 +92,13 @@ def _pick_rows(picks: pd.DataFrame) -> list[dict]:
             row[key] = s[key].value
             row[f"{key.removesuffix('_rate')}_ci_low"] = low
             row[f"{key.removesuffix('_rate')}_ci_high"] = high
-        row.update(seconds_per_pick=s["seconds_per_pick"], probes_per_pick=s["probes_per_pick"],
-                   retries_per_pick=s["retries_per_pick"], ctpg_ms=s["planning_ms"], sim_errors=0)
+        row.update(
+            seconds_per_pick=s["seconds_per_pick"],
+            probes_per_pick=s["probes_per_pick"],
+            retries_per_pick=s["retries_per_pick"],
+            ctpg_ms=s["planning_ms"],
+            sim_errors=0,
+        )
         rows.append(row)
     return rows
 
@@ -113,10 +120,19 @@ def _clutter_rows(attempts: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def benchmark(suite: str = "default", out: str = "runs/benchmark", executor: str = "local", workers: int | None = None,
-              address: str | None = None, seed: int = 0, agents: list[str] | None = None, progress: bool = True,
-              resume: bool = False, reference=REFERENCE, picks_per_trial: int = PICKS_PER_TRIAL
-              ) -> tuple[pd.DataFrame, list, list]:
+def benchmark(
+    suite: str = "default",
+    out: str = "runs/benchmark",
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    seed: int = 0,
+    agents: list[str] | None = None,
+    progress: bool = True,
+    resume: bool = False,
+    reference=REFERENCE,
+    picks_per_trial: int = PICKS_PER_TRIAL,
+) -> tuple[pd.DataFrame, list, list]:
     """Run a suite and write attempts.csv, summary.csv, plots and report.md into ``out``; return the
     summary, the bars (see ``bars``) and the comparison with ``reference`` (see ``compare``).
 
@@ -140,7 +156,9 @@ def benchmark(suite: str = "default", out: str = "runs/benchmark", executor: str
         print(f"not in this benchmark, their weights are missing ({fix}): {missing}")
     agents = agents or [name for name in candidates if name in ready]
     if not agents:
-        raise ValueError(f"suite {suite}: none of its agents has its weights ({', '.join(missing)}); see agents/README.md")
+        raise ValueError(
+            f"suite {suite}: none of its agents has its weights ({', '.join(missing)}); see agents/README.md"
+        )
     if reference is not None and Path(reference).resolve() == Path(out).resolve():
         reference = None  # regenerating the reference: nothing to compare with
     if reference == REFERENCE and not (REFERENCE / "summary.csv").is_file():
@@ -148,14 +166,30 @@ def benchmark(suite: str = "default", out: str = "runs/benchmark", executor: str
     # Read before the sweep: a damaged reference should not be found only after minutes of work.
     reference_summary = read_summary(Path(reference) / "summary.csv") if reference is not None else None
     start = time.perf_counter()
-    attempts = run_sweep(envs, agents, episodes, out, seed=seed, executor=executor, workers=workers, address=address,
-                         progress=progress, resume=resume, picks_per_trial=picks_per_trial)
+    attempts = run_sweep(
+        envs,
+        agents,
+        episodes,
+        out,
+        seed=seed,
+        executor=executor,
+        workers=workers,
+        address=address,
+        progress=progress,
+        resume=resume,
+        picks_per_trial=picks_per_trial,
+    )
     summary = summary_table(attempts)
     seconds = time.perf_counter() - start
     resumed, discarded = attempts.attrs.get("resumed_blocks", 0), attempts.attrs.get("discarded_blocks", 0)
-    episodes_are = (f"{episodes} trials of {picks_per_trial} picks per agent, environment and object split"
-                    if tasks == ["target_picking"] else f"{episodes} episodes per agent and environment")
-    note = f"suite {suite}: {episodes_are}, seeds {seed}-{seed + episodes - 1}, {seconds:.0f} s on {os.cpu_count()} cores"
+    episodes_are = (
+        f"{episodes} trials of {picks_per_trial} picks per agent, environment and object split"
+        if tasks == ["target_picking"]
+        else f"{episodes} episodes per agent and environment"
+    )
+    note = (
+        f"suite {suite}: {episodes_are}, seeds {seed}-{seed + episodes - 1}, {seconds:.0f} s on {os.cpu_count()} cores"
+    )
     if resumed:
         note += f" (resumed: {resumed} blocks were already done)"
     elif discarded:
@@ -172,11 +206,20 @@ def benchmark(suite: str = "default", out: str = "runs/benchmark", executor: str
     if suite == "novel":
         bar_rows = novel_bars(families)
     sections = family_markdown(families) + beside_default_markdown(
-        summary, reference_summary, shown(Path(reference) / "summary.csv") if reference is not None else None)
+        summary, reference_summary, shown(Path(reference) / "summary.csv") if reference is not None else None
+    )
     if not families.empty:
         write_atomic(Path(out) / "families.csv", families.to_csv(index=False))
-    write_reports(attempts, summary, Path(out), note, bar_rows, comparison,
-                  shown(Path(reference) / "summary.csv") if reference is not None else None, sections)
+    write_reports(
+        attempts,
+        summary,
+        Path(out),
+        note,
+        bar_rows,
+        comparison,
+        shown(Path(reference) / "summary.csv") if reference is not None else None,
+        sections,
+    )
     return summary, bar_rows, comparison
 
 
@@ -189,9 +232,14 @@ def shown(path) -> str:
 def read_summary(path) -> pd.DataFrame:
     """A benchmark's summary.csv (to compare with); a damaged or foreign file fails naming it."""
     rates = [column for key, _ in RATES for column in (key, *_interval_columns(key))]
-    return read_csv(path, "a graspbench benchmark summary",
-                    "give --reference a folder written by `graspbench benchmark`, or restore it with "
-                    "`git checkout results/benchmark`", ["agent", "env", "episodes", *rates], ["episodes", *rates])
+    return read_csv(
+        path,
+        "a graspbench benchmark summary",
+        "give --reference a folder written by `graspbench benchmark`, or restore it with "
+        "`git checkout results/benchmark`",
+        ["agent", "env", "episodes", *rates],
+        ["episodes", *rates],
+    )
 
 
 def compare(summary: pd.DataFrame, reference: pd.DataFrame) -> list[dict]:
@@ -248,8 +296,9 @@ def _verdict(row: dict) -> str:
 
 def _comparison_summary(rows: list[dict]) -> str:
     compared = [r for r in rows if r["disagree"] is not None]
-    differing = [f"{r['agent']} on {r['env'].split('/')[-1]} ({', '.join(r['disagree'])})"
-                 for r in compared if r["disagree"]]
+    differing = [
+        f"{r['agent']} on {r['env'].split('/')[-1]} ({', '.join(r['disagree'])})" for r in compared if r["disagree"]
+    ]
     text = f"{len(compared) - len(differing)} of {len(compared)} agent-environment pairs agree with the reference"
     episodes = sorted({int(r[side]["episodes"]) for r in compared for side in ("run", "reference")})
     if len(episodes) > 1:
@@ -257,8 +306,16 @@ def _comparison_summary(rows: list[dict]) -> str:
     return text + (f"; disagreeing: {'; '.join(differing)}" if differing else "")
 
 
-def write_reports(attempts: pd.DataFrame, summary: pd.DataFrame, out: Path, note: str, bar_rows=(), comparison=(),
-                  reference_path=None, sections=()) -> None:
+def write_reports(
+    attempts: pd.DataFrame,
+    summary: pd.DataFrame,
+    out: Path,
+    note: str,
+    bar_rows=(),
+    comparison=(),
+    reference_path=None,
+    sections=(),
+) -> None:
     write_atomic(out / "attempts.csv", attempts.to_csv(index=False))
     write_atomic(out / "summary.csv", summary.to_csv(index=False))
     _plot_rates(summary, out / "rates.png")
@@ -282,8 +339,11 @@ def bars(summary: pd.DataFrame, suite_seconds: float | None = None) -> list[tupl
         return "met" if ok else "MISSED"
 
     rows = []
-    for env, key, threshold in (("GraspBench/Single-v0", "gsr", 0.95), ("GraspBench/Pile-v0", "removal_rate", 0.90),
-                                ("GraspBench/Packed-v0", "gsr", 0.90)):
+    for env, key, threshold in (
+        ("GraspBench/Single-v0", "gsr", 0.95),
+        ("GraspBench/Pile-v0", "removal_rate", 0.90),
+        ("GraspBench/Packed-v0", "gsr", 0.90),
+    ):
         bar = f"best planner: {dict(RATES)[key]} rate >= {100 * threshold:.0f}% on {env.split('/')[-1]}"
         group = summary[summary["env"] == env]
         if group.empty:
@@ -293,14 +353,25 @@ def bars(summary: pd.DataFrame, suite_seconds: float | None = None) -> list[tupl
         ci = key.removesuffix("_rate")
         # With few episodes the best of many agents is often lucky: say when the interval spans the bar.
         spans = best[f"{ci}_ci_low"] < threshold <= best[f"{ci}_ci_high"]
-        rows.append((bar, f"{best['agent']}: {pct(best, key)}",
-                     verdict(best[key] >= threshold) + (" (the interval spans the bar)" if spans else "")))
+        rows.append(
+            (
+                bar,
+                f"{best['agent']}: {pct(best, key)}",
+                verdict(best[key] >= threshold) + (" (the interval spans the bar)" if spans else ""),
+            )
+        )
 
     bar = "collision-free cluttered data lowers collisions in piles (mlgsl < mlgsl-single)"
     cluttered, single = row("mlgsl", "GraspBench/Pile-v0"), row("mlgsl-single", "GraspBench/Pile-v0")
-    rows.append((bar, "-", "not measured") if cluttered is None or single is None else
-                (bar, f"mlgsl {pct(cluttered, 'collision_rate')} vs mlgsl-single {pct(single, 'collision_rate')}",
-                 verdict(cluttered["collision_rate"] < single["collision_rate"])))
+    rows.append(
+        (bar, "-", "not measured")
+        if cluttered is None or single is None
+        else (
+            bar,
+            f"mlgsl {pct(cluttered, 'collision_rate')} vs mlgsl-single {pct(single, 'collision_rate')}",
+            verdict(cluttered["collision_rate"] < single["collision_rate"]),
+        )
+    )
 
     bar = "top-level first on Stacked-v0: gpnet >= ggcnn + 10 points"
     gpnet, ggcnn = row("gpnet", "GraspBench/Stacked-v0"), row("ggcnn", "GraspBench/Stacked-v0")
@@ -308,13 +379,23 @@ def bars(summary: pd.DataFrame, suite_seconds: float | None = None) -> list[tupl
         rows.append((bar, "-", "not measured"))
     else:
         gain = gpnet["top_level_rate"] - ggcnn["top_level_rate"]
-        rows.append((bar, f"gpnet {pct(gpnet, 'top_level_rate')} vs ggcnn {pct(ggcnn, 'top_level_rate')} "
-                          f"({100 * gain:+.1f} points)", verdict(gain >= 0.10)))
+        rows.append(
+            (
+                bar,
+                f"gpnet {pct(gpnet, 'top_level_rate')} vs ggcnn {pct(ggcnn, 'top_level_rate')} "
+                f"({100 * gain:+.1f} points)",
+                verdict(gain >= 0.10),
+            )
+        )
 
     if suite_seconds is not None:
-        rows.append((SUITE_BAR,
-                     f"{suite_seconds / 60:.1f} min on {os.cpu_count()} cores",
-                     verdict(suite_seconds <= 60 * SUITE_BUDGET_MIN)))
+        rows.append(
+            (
+                SUITE_BAR,
+                f"{suite_seconds / 60:.1f} min on {os.cpu_count()} cores",
+                verdict(suite_seconds <= 60 * SUITE_BUDGET_MIN),
+            )
+        )
     return rows
 
 
@@ -333,16 +414,20 @@ def leaderboard(summary: pd.DataFrame) -> str:
         lines.append(f"{env}")
         for _, r in group.sort_values("gsr", ascending=False).iterrows():
             top = f"  top-level first {100 * r['top_level_rate']:5.1f}%" if pd.notna(r["top_level_rate"]) else ""
-            lines.append(f"  {r['agent']:18s} success {100 * r['gsr']:5.1f}% [{100 * r['gsr_ci_low']:5.1f}, "
-                         f"{100 * r['gsr_ci_high']:5.1f}]  removal {100 * r['removal_rate']:5.1f}%  collision "
-                         f"{100 * r['collision_rate']:5.1f}%{top}  {r['ctpg_ms']:7.1f} ms  ({r['attempts']} attempts)")
+            lines.append(
+                f"  {r['agent']:18s} success {100 * r['gsr']:5.1f}% [{100 * r['gsr_ci_low']:5.1f}, "
+                f"{100 * r['gsr_ci_high']:5.1f}]  removal {100 * r['removal_rate']:5.1f}%  collision "
+                f"{100 * r['collision_rate']:5.1f}%{top}  {r['ctpg_ms']:7.1f} ms  ({r['attempts']} attempts)"
+            )
     for (env, split), group in _by_split(summary):
         lines.append(f"{env}, {_objects(split)}")
         for _, r in group.sort_values("sr", ascending=False).iterrows():
-            lines.append(f"  {r['agent']:18s} SR {100 * r['sr']:5.1f}% [{100 * r['sr_ci_low']:5.1f}, "
-                         f"{100 * r['sr_ci_high']:5.1f}]  UPH {r['uph']:6.1f} [{r['uph_ci_low']:6.1f}, "
-                         f"{r['uph_ci_high']:6.1f}]  {r['seconds_per_pick']:5.1f} s/pick  "
-                         f"{r['probes_per_pick']:.2f} probes/pick  {r['ctpg_ms']:7.1f} ms  ({r['attempts']} picks)")
+            lines.append(
+                f"  {r['agent']:18s} SR {100 * r['sr']:5.1f}% [{100 * r['sr_ci_low']:5.1f}, "
+                f"{100 * r['sr_ci_high']:5.1f}]  UPH {r['uph']:6.1f} [{r['uph_ci_low']:6.1f}, "
+                f"{r['uph_ci_high']:6.1f}]  {r['seconds_per_pick']:5.1f} s/pick  "
+                f"{r['probes_per_pick']:.2f} probes/pick  {r['ctpg_ms']:7.1f} ms  ({r['attempts']} picks)"
+            )
     return "\n".join(lines)
 
 
@@ -351,44 +436,79 @@ def _objects(split: str) -> str:
     return f"{OBJECTS[split]} objects ({split} split)" if split in OBJECTS else f"{split} split"
 
 
-def report_markdown(summary: pd.DataFrame, note: str, bar_rows=(), comparison=(), reference_path=None, sections=()) -> str:
+def report_markdown(
+    summary: pd.DataFrame, note: str, bar_rows=(), comparison=(), reference_path=None, sections=()
+) -> str:
     picks = _is_pick(summary)
     parts = ["# graspbench leaderboard", "", note, ""]
     if (~picks).any() or not picks.any():
-        parts += ["Rates in percent with 95% Wilson intervals. Top-level first: of the attempts aimed at an object",
-                  "(the object seen at the grasp's centre pixel), the share aimed at one with nothing resting on it",
-                  "(stacked scenes). CTPG: computation time per grasp, the agent's planning call, in ms.", ""]
+        parts += [
+            "Rates in percent with 95% Wilson intervals. Top-level first: of the attempts aimed at an object",
+            "(the object seen at the grasp's centre pixel), the share aimed at one with nothing resting on it",
+            "(stacked scenes). CTPG: computation time per grasp, the agent's planning call, in ms.",
+            "",
+        ]
     if picks.any():
         parts += PICK_NOTE + [""]
     if bar_rows:
-        parts += ["## Bars", "", "Why a bar is missed: results/README.md.", "", "| bar | measured | verdict |",
-                  "| --- | --- | --- |"] + [f"| {bar} | {measured} | {verdict} |" for bar, measured, verdict in bar_rows] + [""]
+        parts += (
+            [
+                "## Bars",
+                "",
+                "Why a bar is missed: results/README.md.",
+                "",
+                "| bar | measured | verdict |",
+                "| --- | --- | --- |",
+            ]
+            + [f"| {bar} | {measured} | {verdict} |" for bar, measured, verdict in bar_rows]
+            + [""]
+        )
     if comparison:
-        parts += ["## Against the reference", "", f"Each rate of this run vs {reference_path}; {AGREEMENT_RULE}.",
-                  _comparison_summary(comparison) + ".", "",
-                  "| environment | agent | grasp success | object removal | collision | verdict |",
-                  "| --- | --- | --- | --- | --- | --- |"]
-        parts += [f"| {r['env']} | {r['agent']} | " + " | ".join(_versus(r, key, "%") for key, _ in RATES) +
-                  f" | {_verdict(r)} |" for r in comparison] + [""]
+        parts += [
+            "## Against the reference",
+            "",
+            f"Each rate of this run vs {reference_path}; {AGREEMENT_RULE}.",
+            _comparison_summary(comparison) + ".",
+            "",
+            "| environment | agent | grasp success | object removal | collision | verdict |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        parts += [
+            f"| {r['env']} | {r['agent']} | "
+            + " | ".join(_versus(r, key, "%") for key, _ in RATES)
+            + f" | {_verdict(r)} |"
+            for r in comparison
+        ] + [""]
     for env, group in summary[~picks].groupby("env", sort=False):
-        parts += [f"## {env}", "", "| agent | grasp success | object removal | collision | multi-pick | top-level first | CTPG ms | attempts |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        parts += [
+            f"## {env}",
+            "",
+            "| agent | grasp success | object removal | collision | multi-pick | top-level first | CTPG ms | attempts |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for _, r in group.sort_values("gsr", ascending=False).iterrows():
             top = _with_interval(r, "top_level_rate") if pd.notna(r["top_level_rate"]) else "-"
-            parts.append(f"| {r['agent']} | {_with_interval(r, 'gsr')} | {_with_interval(r, 'removal_rate')} | "
-                         f"{_with_interval(r, 'collision_rate')} | {100 * r['multi_pick_rate']:.1f} | {top} | "
-                         f"{r['ctpg_ms']:.1f} | {r['attempts']} |")
+            parts.append(
+                f"| {r['agent']} | {_with_interval(r, 'gsr')} | {_with_interval(r, 'removal_rate')} | "
+                f"{_with_interval(r, 'collision_rate')} | {100 * r['multi_pick_rate']:.1f} | {top} | "
+                f"{r['ctpg_ms']:.1f} | {r['attempts']} |"
+            )
         parts.append("")
     for (env, split), group in _by_split(summary):
-        parts += [f"## {env}, {_objects(split)}", "",
-                  "| agent | success rate (SR) | units per hour (UPH) | seconds per pick | probes per pick | "
-                  "retries per pick | collision | multi-pick | planning ms | picks |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        parts += [
+            f"## {env}, {_objects(split)}",
+            "",
+            "| agent | success rate (SR) | units per hour (UPH) | seconds per pick | probes per pick | "
+            "retries per pick | collision | multi-pick | planning ms | picks |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for _, r in group.sort_values("sr", ascending=False).iterrows():
             uph = f"{r['uph']:.1f} [{r['uph_ci_low']:.1f}, {r['uph_ci_high']:.1f}]"
-            parts.append(f"| {r['agent']} | {_with_interval(r, 'sr')} | {uph} | {r['seconds_per_pick']:.1f} | "
-                         f"{r['probes_per_pick']:.2f} | {r['retries_per_pick']:.2f} | {_with_interval(r, 'collision_rate')} | "
-                         f"{100 * r['multi_pick_rate']:.1f} | {r['ctpg_ms']:.1f} | {r['attempts']} |")
+            parts.append(
+                f"| {r['agent']} | {_with_interval(r, 'sr')} | {uph} | {r['seconds_per_pick']:.1f} | "
+                f"{r['probes_per_pick']:.2f} | {r['retries_per_pick']:.2f} | {_with_interval(r, 'collision_rate')} | "
+                f"{100 * r['multi_pick_rate']:.1f} | {r['ctpg_ms']:.1f} | {r['attempts']} |"
+            )
         parts.append("")
     parts += list(sections)  # e.g. the novel suite's table by object family (bench/families.py)
     parts += ["![rates](rates.png)", "", "![ctpg](ctpg.png)", ""]
@@ -403,10 +523,14 @@ def _plot_rates(summary: pd.DataFrame, path: Path) -> None:
 
     # One column of panels per environment (per environment and object split in target picking).
     picks = _is_pick(summary)
-    columns = [(env.split("/")[-1], summary[~picks & (summary["env"] == env)], RATES)
-               for env in dict.fromkeys(summary.loc[~picks, "env"])]
-    columns += [(f"{env.split('/')[-1]} {OBJECTS.get(split, split)}", group, PICK_RATES)
-                for (env, split), group in _by_split(summary)]
+    columns = [
+        (env.split("/")[-1], summary[~picks & (summary["env"] == env)], RATES)
+        for env in dict.fromkeys(summary.loc[~picks, "env"])
+    ]
+    columns += [
+        (f"{env.split('/')[-1]} {OBJECTS.get(split, split)}", group, PICK_RATES)
+        for (env, split), group in _by_split(summary)
+    ]
     fig, axes = plt.subplots(len(RATES), len(columns), figsize=(4 * len(columns), 2.8 * len(RATES)), squeeze=False)
     for j, (name, group, rates) in enumerate(columns):
         for i, (key, title) in enumerate(rates):
@@ -414,8 +538,10 @@ def _plot_rates(summary: pd.DataFrame, path: Path) -> None:
             scale = 1 if key == "uph" else 100  # units per hour are not a proportion
             values = scale * group[key]
             # An interval that cannot be computed (UPH of one episode) is drawn as none.
-            errors = [(scale * (group[key] - group[f"{ci}_ci_low"])).fillna(0),
-                      (scale * (group[f"{ci}_ci_high"] - group[key])).fillna(0)]
+            errors = [
+                (scale * (group[key] - group[f"{ci}_ci_low"])).fillna(0),
+                (scale * (group[f"{ci}_ci_high"] - group[key])).fillna(0),
+            ]
             ax = axes[i][j]
             ax.bar(group["agent"], values, yerr=errors, capsize=3, color="tab:blue" if i < 2 else "tab:red")
             if key != "uph":
@@ -435,8 +561,9 @@ def _plot_ctpg(summary: pd.DataFrame, path: Path) -> None:
 
     picks = _is_pick(summary)
     series = [(env.split("/")[-1], group, "gsr") for env, group in summary[~picks].groupby("env", sort=False)]
-    series += [(f"{env.split('/')[-1]} {OBJECTS.get(split, split)}", group, "sr")
-               for (env, split), group in _by_split(summary)]
+    series += [
+        (f"{env.split('/')[-1]} {OBJECTS.get(split, split)}", group, "sr") for (env, split), group in _by_split(summary)
+    ]
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, group, key in series:
         ax.scatter(group["ctpg_ms"], 100 * group[key], label=label)

@@ -30,8 +30,16 @@ from tqdm import tqdm
 
 from ..envs import make_env
 from ..envs.spec import resolve_spec, spec_file
-from ..io import (FileFormatError, checksum_path, damage, owns_out_folder, read_csv, reading, remove_damaged,
-                  write_checked)
+from ..io import (
+    FileFormatError,
+    checksum_path,
+    damage,
+    owns_out_folder,
+    read_csv,
+    reading,
+    remove_damaged,
+    write_checked,
+)
 from ..outcomes import MOTIONS, AttemptRecord, Outcome, PickRecord, flags
 from ..parallel import run_tasks
 from .catalogue import agent_files, agent_spec_path, make_agent
@@ -40,8 +48,18 @@ COLUMNS = AttemptRecord.columns()
 EPISODES_PER_TASK = 5
 BLOCK_PATTERN = "*__seed*__?????-?????.csv"  # the name of a block's records, see run_sweep
 # What the summary is computed from: a file of records without them cannot be summarised.
-REQUIRED_COLUMNS = ["env", "agent", "seed", "episode", "outcome", "success", "collision", "removed", "objects_at_start",
-                    "planning_ms"]
+REQUIRED_COLUMNS = [
+    "env",
+    "agent",
+    "seed",
+    "episode",
+    "outcome",
+    "success",
+    "collision",
+    "removed",
+    "objects_at_start",
+    "planning_ms",
+]
 NUMERIC_COLUMNS = ["seed", "episode", "removed", "objects_at_start", "planning_ms"]
 # A target-picking record is one pick: every grasp tried on the target (probes, releases, retries)
 # and the motions they took, so that units per hour pay for all of them.
@@ -50,8 +68,15 @@ PICKS_PER_TRIAL = 12
 """picks per episode of a target-picking environment: the IVFP paper's trials of 12 picks"""
 
 
-def run_episodes(env_id: str, agent, episodes, seed: int = 0, progress: bool = True,
-                 picks_per_trial: int = PICKS_PER_TRIAL, **env_overrides) -> pd.DataFrame:
+def run_episodes(
+    env_id: str,
+    agent,
+    episodes,
+    seed: int = 0,
+    progress: bool = True,
+    picks_per_trial: int = PICKS_PER_TRIAL,
+    **env_overrides,
+) -> pd.DataFrame:
     """One row per grasp attempt (per pick in a target-picking environment, see the module's
     docstring). ``episodes``: a count, or the episode indices to run."""
     env = make_env(env_id, **env_overrides)
@@ -109,9 +134,19 @@ def run_trials(env, env_id: str, agent, indices, seed: int, picks_per_trial: int
                 planning_s = time.perf_counter() - start
                 recorder.step_grasp(grasp)
             recorder.check((env.world.steps - steps) * env.world.time_step_s, agent.name)
-            rows.append(PickRecord(env=env_id, split=env.bench_spec.scene.split, agent=agent.name, seed=seed,
-                                   episode=episode, pick=pick, target_name=info["target_name"],
-                                   planning_ms=round(1000 * planning_s, 3), **recorder.record()))
+            rows.append(
+                PickRecord(
+                    env=env_id,
+                    split=env.bench_spec.scene.split,
+                    agent=agent.name,
+                    seed=seed,
+                    episode=episode,
+                    pick=pick,
+                    target_name=info["target_name"],
+                    planning_ms=round(1000 * planning_s, 3),
+                    **recorder.record(),
+                )
+            )
     return records_frame(rows, PickRecord)
 
 
@@ -159,26 +194,42 @@ class PickRecorder:
         simulation other than through this recorder's ``step_grasp``."""
         counted = sum(info["sim_time_s"] for info in self.infos)
         if abs(simulated_s - counted) > 1e-6:
-            raise RuntimeError(f"agent {agent}: the simulation ran {simulated_s:.3f} s during its pick, its grasps "
-                               f"account for {counted:.3f} s; pick() must step the environment only through the "
-                               f"env it is given (env.step_grasp)")
+            raise RuntimeError(
+                f"agent {agent}: the simulation ran {simulated_s:.3f} s during its pick, its grasps "
+                f"account for {counted:.3f} s; pick() must step the environment only through the "
+                f"env it is given (env.step_grasp)"
+            )
 
     def record(self) -> dict:
         """The pick's columns: the outcome of its last attempt, the motions of all of them."""
         env = self.env
         motions = {f"{m}_s": round(sum(info["motion_s"][m] for info in self.infos), 4) for m in MOTIONS}
         if not self.infos:  # the agent gave up before grasping (no candidate on the target)
-            return {"outcome": Outcome.NO_ATTEMPT.value, **flags(Outcome.NO_ATTEMPT), "removed": 0,
-                    "objects_left": len(env.scene.objects), "objects_at_start": env.objects_at_start,
-                    "sim_time_s": 0.0, **motions, "probes": 0, "retries": 0}
+            return {
+                "outcome": Outcome.NO_ATTEMPT.value,
+                **flags(Outcome.NO_ATTEMPT),
+                "removed": 0,
+                "objects_left": len(env.scene.objects),
+                "objects_at_start": env.objects_at_start,
+                "sim_time_s": 0.0,
+                **motions,
+                "probes": 0,
+                "retries": 0,
+            }
         last, grasp = self.infos[-1], self.grasps[-1]
         return {
-            "outcome": last["outcome"], **flags(last["outcome"]),
-            "removed": sum(len(info["removed_ids"]) for info in self.infos), "objects_left": last["objects_left"],
+            "outcome": last["outcome"],
+            **flags(last["outcome"]),
+            "removed": sum(len(info["removed_ids"]) for info in self.infos),
+            "objects_left": last["objects_left"],
             "objects_at_start": last["objects_at_start"],
-            "sim_time_s": round(sum(info["sim_time_s"] for info in self.infos), 4), **motions,
-            "probes": sum(bool(info["probed"]) for info in self.infos), "retries": len(self.infos) - 1,
-            "u": grasp.u, "v": grasp.v, "opening_px": grasp.opening_px,
+            "sim_time_s": round(sum(info["sim_time_s"] for info in self.infos), 4),
+            **motions,
+            "probes": sum(bool(info["probed"]) for info in self.infos),
+            "retries": len(self.infos) - 1,
+            "u": grasp.u,
+            "v": grasp.v,
+            "opening_px": grasp.opening_px,
             "width_m": env.bench_spec.pick.widths_m[last["width_index"]],
         }
 
@@ -208,8 +259,15 @@ def _agent(name: str):
 def _run_task(task: dict) -> str:
     """A worker's share of a sweep: some episodes of one agent in one environment, to a CSV."""
     overrides = {"scene": {"split": task["split"]}} if task["split"] else {}
-    attempts = run_episodes(task["env"], _agent(task["agent"]), task["episodes"], task["seed"], progress=False,
-                            picks_per_trial=task["picks_per_trial"], **overrides)
+    attempts = run_episodes(
+        task["env"],
+        _agent(task["agent"]),
+        task["episodes"],
+        task["seed"],
+        progress=False,
+        picks_per_trial=task["picks_per_trial"],
+        **overrides,
+    )
     write_checked(Path(task["path"]), attempts.to_csv(index=False))
     return task["path"]
 
@@ -245,9 +303,19 @@ def env_entry(entry: str | tuple[str, str]) -> tuple[str, str | None]:
 
 
 @owns_out_folder("benchmark")  # before anything is deleted: another run's blocks are its own
-def run_sweep(envs: list[str | tuple[str, str]], agents: list[str], episodes: int, out, seed: int = 0,
-              executor: str = "local", workers: int | None = None, address: str | None = None, progress: bool = True,
-              resume: bool = False, picks_per_trial: int = PICKS_PER_TRIAL) -> pd.DataFrame:
+def run_sweep(
+    envs: list[str | tuple[str, str]],
+    agents: list[str],
+    episodes: int,
+    out,
+    seed: int = 0,
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    progress: bool = True,
+    resume: bool = False,
+    picks_per_trial: int = PICKS_PER_TRIAL,
+) -> pd.DataFrame:
     """Every agent in every environment for ``episodes`` episodes; all attempt records, in order.
     ``envs``: see :func:`env_entry`; ``picks_per_trial``: picks per episode of target-picking ones.
 
@@ -268,15 +336,28 @@ def run_sweep(envs: list[str | tuple[str, str]], agents: list[str], episodes: in
         # What a block's records depend on besides the files: the object split and the picks per trial.
         variant = (f"-{split}" if split else "") + (f"-{picks_per_trial}picks" if picks_targets(env_id) else "")
         for agent in agents:
-            prefix = (f"{env_id.replace('/', '_')}{variant}__{Path(agent).stem}-{inputs_fingerprint(env_id, agent)}"
-                      f"__seed{seed}")
+            prefix = (
+                f"{env_id.replace('/', '_')}{variant}__{Path(agent).stem}-{inputs_fingerprint(env_id, agent)}"
+                f"__seed{seed}"
+            )
             for first in range(0, episodes, EPISODES_PER_TASK):
                 block = list(range(first, min(first + EPISODES_PER_TASK, episodes)))
                 name = f"{prefix}__{first:05d}-{block[-1]:05d}.csv"
-                tasks.append({"env": env_id, "split": split, "agent": agent, "episodes": block, "seed": seed,
-                              "picks_per_trial": picks_per_trial, "path": str(folder / name)})
+                tasks.append(
+                    {
+                        "env": env_id,
+                        "split": split,
+                        "agent": agent,
+                        "episodes": block,
+                        "seed": seed,
+                        "picks_per_trial": picks_per_trial,
+                        "path": str(folder / name),
+                    }
+                )
     todo = [t for t in tasks if not remove_damaged(t["path"], damage(t["path"]), "block")]  # verified, else redone
-    with tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="benchmark", unit="block", disable=not progress) as bar:
+    with tqdm(
+        total=len(tasks), initial=len(tasks) - len(todo), desc="benchmark", unit="block", disable=not progress
+    ) as bar:
         for _ in run_tasks(_run_task, todo, executor=executor, workers=workers, address=address):
             bar.update()
     attempts = pd.concat([read_records(t["path"]) for t in tasks], ignore_index=True)

@@ -44,7 +44,9 @@ def show_scene(env_id: str, seed: int, out: str) -> None:
         for body, (u, v) in centres.items():
             colour = "tab:green" if graph.top_level[body] else "tab:red"
             ax.plot(u, v, "o", color=colour, markersize=9)
-            ax.annotate(f"{body}: level {graph.level[body]}", (u, v), xytext=(6, -6), textcoords="offset points", fontsize=8)
+            ax.annotate(
+                f"{body}: level {graph.level[body]}", (u, v), xytext=(6, -6), textcoords="offset points", fontsize=8
+            )
             for below in graph.rests_on[body]:
                 ax.annotate("", xy=centres[below], xytext=(u, v), arrowprops={"arrowstyle": "->", "color": "black"})
         ax.set_title("support graph (green: top-level)")

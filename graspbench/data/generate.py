@@ -83,8 +83,14 @@ class Candidate:
     itself projects elsewhere), once known"""
 
 
-def sample_candidates(record: SceneRecord, settings: LabelSettings, gripper: GripperSpec, camera, depth_m: np.ndarray,
-                      rng: np.random.Generator) -> list[Candidate]:
+def sample_candidates(
+    record: SceneRecord,
+    settings: LabelSettings,
+    gripper: GripperSpec,
+    camera,
+    depth_m: np.ndarray,
+    rng: np.random.Generator,
+) -> list[Candidate]:
     """Antipodal pairs of surface points on each object's mesh with a near-horizontal closing axis,
     kept when the fingers and palm would come down on free space in the depth image (executing
     the others would mostly waste a trial on a collision)."""
@@ -100,15 +106,23 @@ def sample_candidates(record: SceneRecord, settings: LabelSettings, gripper: Gri
         with np.errstate(invalid="ignore", divide="ignore"):
             direction = axis / width[..., None]
         # Outward normals: at i pointing away from j, at j pointing away from i.
-        antipodal = (np.einsum("ijk,ik->ij", direction, normals) < -cos_cone) & \
-                    (np.einsum("ijk,jk->ij", direction, normals) > cos_cone)
+        antipodal = (np.einsum("ijk,ik->ij", direction, normals) < -cos_cone) & (
+            np.einsum("ijk,jk->ij", direction, normals) > cos_cone
+        )
         valid = antipodal & (np.abs(direction[..., 2]) < sin_horizontal) & (width > 0.002) & (width < max_width)
         pairs = np.argwhere(np.triu(valid))
         kept = 0
         for i, j in pairs[rng.permutation(len(pairs))]:
             yaw = float(np.arctan2(points[j][1] - points[i][1], points[j][0] - points[i][0]))
-            candidate = _as_executed(Candidate((points[i] + points[j]) / 2, yaw, float(width[i, j] + 2 * settings.margin_m),
-                                               index), camera, depth_m, surface_m, heights, gripper, settings.max_depth_m)
+            candidate = _as_executed(
+                Candidate((points[i] + points[j]) / 2, yaw, float(width[i, j] + 2 * settings.margin_m), index),
+                camera,
+                depth_m,
+                surface_m,
+                heights,
+                gripper,
+                settings.max_depth_m,
+            )
             if candidate is not None and _clear_in_image(candidate, camera, heights):
                 candidates.append(candidate)
                 kept += 1
@@ -117,8 +131,15 @@ def sample_candidates(record: SceneRecord, settings: LabelSettings, gripper: Gri
     return candidates
 
 
-def _as_executed(candidate: Candidate, camera, depth_m: np.ndarray, surface_m: np.ndarray, heights_m: np.ndarray,
-                 gripper: GripperSpec, max_depth_m: float | None) -> Candidate | None:
+def _as_executed(
+    candidate: Candidate,
+    camera,
+    depth_m: np.ndarray,
+    surface_m: np.ndarray,
+    heights_m: np.ndarray,
+    gripper: GripperSpec,
+    max_depth_m: float | None,
+) -> Candidate | None:
     """The candidate as the environment would execute its image grasp (None outside the image):
     same centre pixel, angle and opening, the fingertips where a planner puts them
     (:func:`graspbench.clearance.fingertip_z` on the orthographic ``heights_m``) and
@@ -129,8 +150,18 @@ def _as_executed(candidate: Candidate, camera, depth_m: np.ndarray, surface_m: n
     if max_depth_m is not None:
         row, col = int(round(grasp.v)), int(round(grasp.u))
         view = table_view(camera, grasp.u, grasp.v, float(depth_m[row, col]), float(surface_m[row, col]))
-        z = fingertip_z(height_map(heights_m), view.u, view.v, grasp.angle_rad, grasp.opening_px * view.scale,
-                        view.px_m, view.top_z, gripper.grasp_depth_m, max_depth_m, gripper.fingertip_clearance_m)
+        z = fingertip_z(
+            height_map(heights_m),
+            view.u,
+            view.v,
+            grasp.angle_rad,
+            grasp.opening_px * view.scale,
+            view.px_m,
+            view.top_z,
+            gripper.grasp_depth_m,
+            max_depth_m,
+            gripper.fingertip_clearance_m,
+        )
         grasp = dataclasses.replace(grasp, depth_m=float(camera.depth_at_height(grasp.u, grasp.v, z)))
     position, yaw, opening_m = grasp_to_pose(grasp, camera, depth_m, gripper)
     return Candidate(position, yaw, opening_m, candidate.object_index, grasp)
@@ -143,20 +174,34 @@ def image_grasp(camera, depth_m: np.ndarray, candidate: Candidate) -> Grasp | No
         return None
     # As the environment converts openings: at the surface seen at the centre pixel.
     surface_m = float(depth_m[int(round(float(v))), int(round(float(u)))])
-    return Grasp(float(u), float(v), _image_angle(camera, candidate), candidate.opening_m / float(camera.metres_per_pixel(surface_m)))
+    return Grasp(
+        float(u),
+        float(v),
+        _image_angle(camera, candidate),
+        candidate.opening_m / float(camera.metres_per_pixel(surface_m)),
+    )
 
 
 def _clear_in_image(candidate: Candidate, camera, heights_m: np.ndarray) -> bool:
     """Do the candidate's fingers and palm come down on free space in the orthographic ``heights_m``?"""
     u, v, depth = camera.world_to_pixel(candidate.position_m)
     view = table_view(camera, float(u), float(v), float(depth), candidate.position_m[2])
-    return footprint_clear(heights_m, view.u, view.v, _image_angle(camera, candidate), candidate.opening_m / view.px_m,
-                           view.px_m, candidate.position_m[2])
+    return footprint_clear(
+        heights_m,
+        view.u,
+        view.v,
+        _image_angle(camera, candidate),
+        candidate.opening_m / view.px_m,
+        view.px_m,
+        candidate.position_m[2],
+    )
 
 
 def _image_angle(camera, candidate: Candidate) -> float:
     u, v, _ = camera.world_to_pixel(candidate.position_m)
-    u2, v2, _ = camera.world_to_pixel(candidate.position_m + 0.01 * np.array([np.cos(candidate.yaw), np.sin(candidate.yaw), 0.0]))
+    u2, v2, _ = camera.world_to_pixel(
+        candidate.position_m + 0.01 * np.array([np.cos(candidate.yaw), np.sin(candidate.yaw), 0.0])
+    )
     return wrap_angle(float(np.arctan2(-(v2 - v), u2 - u)))
 
 
@@ -170,7 +215,12 @@ def _mesh(path: str, scale: float):
         mesh_path = mesh_path.parent / match.group(1)
         mesh_scale = float(match.group(2) or 1.0)
     mesh = trimesh.load(mesh_path, force="mesh", process=False)
-    return np.asarray(mesh.vertices) * mesh_scale * scale, np.asarray(mesh.faces), np.asarray(mesh.face_normals), mesh.area_faces
+    return (
+        np.asarray(mesh.vertices) * mesh_scale * scale,
+        np.asarray(mesh.faces),
+        np.asarray(mesh.face_normals),
+        mesh.area_faces,
+    )
 
 
 def _surface_samples(model, position, orientation, count: int, rng: np.random.Generator):
@@ -188,11 +238,13 @@ def _surface_samples(model, position, orientation, count: int, rng: np.random.Ge
 
 def _rotation(quaternion) -> np.ndarray:
     x, y, z, w = quaternion
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
 
 
 @dataclass
@@ -219,16 +271,22 @@ def stored_record(spec: EnvSpec, scene: dict) -> SceneRecord:
     """The SceneRecord of a stored scene (a dict read from its npz), to replay its labels: each
     object at the scale, friction and mass it was labelled with (scenes stored before randomised
     objects have none of these and use the spec's)."""
-    models = {m.name: m for m in scene_models(dataclasses.replace(spec, scene=dataclasses.replace(spec.scene, split="all")))}
+    models = {
+        m.name: m for m in scene_models(dataclasses.replace(spec, scene=dataclasses.replace(spec.scene, split="all")))
+    }
     missing = [str(n) for n in scene["object_names"] if str(n) not in models]
     if missing:
         raise ValueError(f"objects {missing[:3]} of the stored scene are not in object set {spec.scene.objects!r}")
     chosen = [models[str(n)] for n in scene["object_names"]]
     if "object_scales" in scene:
-        chosen = [dataclasses.replace(scaled(m, float(scale) / m.scale), friction=_or_none(friction),
-                                      mass_factor=_or_none(factor))
-                  for m, scale, friction, factor in zip(chosen, scene["object_scales"], scene["object_frictions"],
-                                                        scene["object_mass_factors"])]
+        chosen = [
+            dataclasses.replace(
+                scaled(m, float(scale) / m.scale), friction=_or_none(friction), mass_factor=_or_none(factor)
+            )
+            for m, scale, friction, factor in zip(
+                chosen, scene["object_scales"], scene["object_frictions"], scene["object_mass_factors"]
+            )
+        ]
     return SceneRecord(spec.scene.kind, tuple(chosen), scene["object_positions"], scene["object_orientations"])
 
 
@@ -237,6 +295,7 @@ def _or_none(value) -> float | None:
 
 
 # --- one scene, as a worker runs it ---------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=4)
 def _env(spec_json: str):
@@ -283,24 +342,38 @@ def label_scene(task: dict) -> dict:
             for _ in range(settings.perturbations):
                 offset = np.append(rng.normal(0, settings.perturbation_m, 2), 0.0)
                 yaw = candidate.yaw + rng.normal(0, settings.perturbation_rad)
-                successes += try_grasp(world, record, spec, candidate.position_m + offset, yaw, candidate.opening_m).outcome is Outcome.SUCCESS
+                successes += (
+                    try_grasp(world, record, spec, candidate.position_m + offset, yaw, candidate.opening_m).outcome
+                    is Outcome.SUCCESS
+                )
                 trials += 1
         labels.append(_label(camera, depth, candidate, trial, successes / trials))
 
     levels = np.array([graph.level[b] for b in bodies], dtype=np.int16)
     top_level = np.array([graph.top_level[b] for b in bodies], dtype=bool)
-    edges = np.array([(body_to_index[u], body_to_index[l]) for u in bodies for l in graph.rests_on[u]], dtype=np.int16).reshape(-1, 2)
+    edges = np.array(
+        [(body_to_index[upper], body_to_index[lower]) for upper in bodies for lower in graph.rests_on[upper]],
+        dtype=np.int16,
+    ).reshape(-1, 2)
     arrays = {
-        "rgb": observation["rgb"], "depth": depth.astype(np.float32), "depth_noisy": depth_noisy.astype(np.float32),
-        "segmentation": segmentation, "priority": priority_map(segmentation, bodies, graph),
-        "intrinsics": camera.intrinsics, "extrinsics": camera.extrinsics,
+        "rgb": observation["rgb"],
+        "depth": depth.astype(np.float32),
+        "depth_noisy": depth_noisy.astype(np.float32),
+        "segmentation": segmentation,
+        "priority": priority_map(segmentation, bodies, graph),
+        "intrinsics": camera.intrinsics,
+        "extrinsics": camera.extrinsics,
         "object_names": np.array([m.name for m in record.models]),
         "object_scales": np.array([m.scale for m in record.models], np.float32),
         "object_frictions": np.array([np.nan if m.friction is None else m.friction for m in record.models], np.float32),
-        "object_mass_factors": np.array([np.nan if m.mass_factor is None else m.mass_factor for m in record.models],
-                                        np.float32),
-        "object_positions": record.positions, "object_orientations": record.orientations,
-        "object_levels": levels, "object_top_level": top_level, "support_edges": edges,
+        "object_mass_factors": np.array(
+            [np.nan if m.mass_factor is None else m.mass_factor for m in record.models], np.float32
+        ),
+        "object_positions": record.positions,
+        "object_orientations": record.orientations,
+        "object_levels": levels,
+        "object_top_level": top_level,
+        "support_edges": edges,
         **_label_arrays(labels),
     }
     write_scene(task["out"], scene_index, arrays)
@@ -334,12 +407,20 @@ def _label(camera, depth, candidate: Candidate, trial: TrialResult, robustness: 
     depth_m = camera.world_to_pixel(candidate.position_m)[2]
     px_per_m = grasp.opening_px / candidate.opening_m
     return {
-        "u": grasp.u, "v": grasp.v, "angle": grasp.angle_rad,
-        "opening_px": grasp.opening_px, "jaw_size_px": FINGER_WIDTH_M * px_per_m,
-        "depth_m": float(depth_m), "object": candidate.object_index, "outcome": trial.outcome.value,
-        "success": trial.outcome is Outcome.SUCCESS, "robustness": robustness,
+        "u": grasp.u,
+        "v": grasp.v,
+        "angle": grasp.angle_rad,
+        "opening_px": grasp.opening_px,
+        "jaw_size_px": FINGER_WIDTH_M * px_per_m,
+        "depth_m": float(depth_m),
+        "object": candidate.object_index,
+        "outcome": trial.outcome.value,
+        "success": trial.outcome is Outcome.SUCCESS,
+        "robustness": robustness,
         "collision_free": trial.geometric_free and trial.outcome is not Outcome.COLLISION,
-        "position_m": candidate.position_m, "yaw": candidate.yaw, "opening_m": candidate.opening_m,
+        "position_m": candidate.position_m,
+        "yaw": candidate.yaw,
+        "opening_m": candidate.opening_m,
     }
 
 
@@ -348,14 +429,20 @@ def _label_arrays(labels: list[dict]) -> dict:
         return np.array([label[key] for label in labels], dtype=dtype)
 
     return {
-        "label_u": column("u", np.float32), "label_v": column("v", np.float32), "label_angle": column("angle", np.float32),
-        "label_opening_px": column("opening_px", np.float32), "label_jaw_size_px": column("jaw_size_px", np.float32),
-        "label_depth_m": column("depth_m", np.float32), "label_object": column("object", np.int16),
+        "label_u": column("u", np.float32),
+        "label_v": column("v", np.float32),
+        "label_angle": column("angle", np.float32),
+        "label_opening_px": column("opening_px", np.float32),
+        "label_jaw_size_px": column("jaw_size_px", np.float32),
+        "label_depth_m": column("depth_m", np.float32),
+        "label_object": column("object", np.int16),
         "label_outcome": np.array([label["outcome"] for label in labels], dtype="<U10"),
-        "label_success": column("success", bool), "label_robustness": column("robustness", np.float32),
+        "label_success": column("success", bool),
+        "label_robustness": column("robustness", np.float32),
         "label_collision_free": column("collision_free", bool),
         "label_position_m": np.array([label["position_m"] for label in labels], dtype=np.float32).reshape(-1, 3),
-        "label_yaw": column("yaw", np.float32), "label_opening_m": column("opening_m", np.float32),
+        "label_yaw": column("yaw", np.float32),
+        "label_opening_m": column("opening_m", np.float32),
     }
 
 
@@ -376,22 +463,44 @@ def spec_mapping(env: str, split: str | None = None, vary: bool = False) -> dict
 
 
 def task_list(spec: dict, seed: int, scenes: int, settings: LabelSettings, out: str) -> list[dict]:
-    return [{"spec": spec, "seed": seed, "scene": i, "settings": dataclasses.asdict(settings), "out": str(out)}
-            for i in range(scenes) if not remove_damaged(scene_path(out, i), zip_damage(scene_path(out, i)), "scene")]
+    return [
+        {"spec": spec, "seed": seed, "scene": i, "settings": dataclasses.asdict(settings), "out": str(out)}
+        for i in range(scenes)
+        if not remove_damaged(scene_path(out, i), zip_damage(scene_path(out, i)), "scene")
+    ]
 
 
 @owns_out_folder("generate")  # one run per dataset folder: two would both make every scene
-def generate_dataset(env: str, scenes: int, out, seed: int = 0, split: str | None = "train", workers: int | None = None,
-                     executor: str = "local", address: str | None = None, settings: LabelSettings = LabelSettings(),
-                     progress: bool = True, vary: bool = False) -> dict:
+def generate_dataset(
+    env: str,
+    scenes: int,
+    out,
+    seed: int = 0,
+    split: str | None = "train",
+    workers: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    settings: LabelSettings = LabelSettings(),
+    progress: bool = True,
+    vary: bool = False,
+) -> dict:
     """Make (or finish) a dataset of ``scenes`` labelled scenes in ``out``; returns a summary.
     ``vary``: the objects randomised as :data:`LAB_VARIETY` says.
 
     Scenes already in ``out`` are skipped, so running the same command again resumes.
     """
     spec = spec_mapping(env, split, vary)
-    write_metadata(out, {"graspbench_version": __version__, "env": env, "spec": spec, "seed": seed,
-                         "scenes": scenes, "labelling": dataclasses.asdict(settings)})
+    write_metadata(
+        out,
+        {
+            "graspbench_version": __version__,
+            "env": env,
+            "spec": spec,
+            "seed": seed,
+            "scenes": scenes,
+            "labelling": dataclasses.asdict(settings),
+        },
+    )
     tasks = task_list(spec, seed, scenes, settings, out)
     start, trials, busy_s = time.perf_counter(), 0, 0.0
     try:
@@ -404,9 +513,13 @@ def generate_dataset(env: str, scenes: int, out, seed: int = 0, split: str | Non
         index = write_index(out)  # even when interrupted: the index lists exactly the finished scenes
     wall_s = time.perf_counter() - start
     return {
-        "scenes": len(index), "made_now": len(tasks), "wall_s": wall_s, "trials": trials,
+        "scenes": len(index),
+        "made_now": len(tasks),
+        "wall_s": wall_s,
+        "trials": trials,
         "trials_per_core_hour": 3600 * trials / busy_s if busy_s else float("nan"),
         "objects": int(index["objects"].sum()),
-        "candidates": int(index["candidates"].sum()), "successes": int(index["successes"].sum()),
+        "candidates": int(index["candidates"].sum()),
+        "successes": int(index["successes"].sum()),
         "collision_free_successes": int(index["collision_free_successes"].sum()),
     }

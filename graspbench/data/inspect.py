@@ -10,8 +10,13 @@ from ..io import save_figure
 from ..outcomes import Outcome
 from .store import read_index, read_metadata, read_scene
 
-OUTCOME_COLOURS = {Outcome.SUCCESS: "limegreen", Outcome.COLLISION: "red", Outcome.SLIPPED: "orange",
-                   Outcome.NO_CONTACT: "grey", Outcome.MULTI_PICK: "magenta"}
+OUTCOME_COLOURS = {
+    Outcome.SUCCESS: "limegreen",
+    Outcome.COLLISION: "red",
+    Outcome.SLIPPED: "orange",
+    Outcome.NO_CONTACT: "grey",
+    Outcome.MULTI_PICK: "magenta",
+}
 
 
 def dataset_info(root) -> dict:
@@ -40,22 +45,31 @@ def dataset_info(root) -> dict:
         "successes_per_object": successes / max(int(index["objects"].sum()), 1),
         "collision_free_fraction_of_successes": int(index["collision_free_successes"].sum()) / max(successes, 1),
         "objects_with_a_success": int(index["objects_with_success"].sum()) / max(int(index["objects"].sum()), 1),
-        "success_rate_by_object": {name: {"rate": round(float(row["mean"]), 3), "candidates": int(row["count"])}
-                                   for name, row in by_object.iterrows()},
+        "success_rate_by_object": {
+            name: {"rate": round(float(row["mean"]), 3), "candidates": int(row["count"])}
+            for name, row in by_object.iterrows()
+        },
     }
 
 
 def print_info(info: dict) -> None:
-    print(f"{info['env']} ({info['split']} objects, seed {info['seed']}): "
-          f"{info['scenes']} of {info['scenes_requested']} scenes, {info['objects']} objects")
+    print(
+        f"{info['env']} ({info['split']} objects, seed {info['seed']}): "
+        f"{info['scenes']} of {info['scenes_requested']} scenes, {info['objects']} objects"
+    )
     print(f"  candidates tried           {info['candidates']}")
-    print(f"  verified successes         {info['successes']} ({100 * info['candidate_success_rate']:.1f}% of candidates), "
-          f"{info['successes_per_scene']:.1f} per scene, {info['successes_per_object']:.2f} per object")
+    print(
+        f"  verified successes         {info['successes']} ({100 * info['candidate_success_rate']:.1f}% of candidates), "
+        f"{info['successes_per_scene']:.1f} per scene, {info['successes_per_object']:.2f} per object"
+    )
     print(f"  collision-free successes   {100 * info['collision_free_fraction_of_successes']:.1f}%")
     print(f"  objects with a success     {100 * info['objects_with_a_success']:.1f}%")
     hardest = list(info["success_rate_by_object"].items())[:5]
     if hardest:
-        print("  hardest objects            " + ", ".join(f"{n} {100 * r['rate']:.0f}% of {r['candidates']}" for n, r in hardest))
+        print(
+            "  hardest objects            "
+            + ", ".join(f"{n} {100 * r['rate']:.0f}% of {r['candidates']}" for n, r in hardest)
+        )
 
 
 def show_labels(root, scene: int, out: str) -> None:
@@ -71,13 +85,22 @@ def show_labels(root, scene: int, out: str) -> None:
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.6))
     axes[0].imshow(data["rgb"])
     for k in range(len(data["label_u"])):
-        rectangle = GraspRectangle(data["label_u"][k], data["label_v"][k], data["label_angle"][k],
-                                   data["label_opening_px"][k], data["label_jaw_size_px"][k])
+        rectangle = GraspRectangle(
+            data["label_u"][k],
+            data["label_v"][k],
+            data["label_angle"][k],
+            data["label_opening_px"][k],
+            data["label_jaw_size_px"][k],
+        )
         corners = np.vstack([rectangle.corners(), rectangle.corners()[:1]])
         colour = OUTCOME_COLOURS.get(str(data["label_outcome"][k]), "white")
         axes[0].plot(corners[:, 0], corners[:, 1], color=colour, linewidth=1.2)
-    axes[0].legend(handles=[Line2D([], [], color=c, label=o) for o, c in OUTCOME_COLOURS.items()],
-                   loc="lower left", fontsize=7, framealpha=0.7)
+    axes[0].legend(
+        handles=[Line2D([], [], color=c, label=o) for o, c in OUTCOME_COLOURS.items()],
+        loc="lower left",
+        fontsize=7,
+        framealpha=0.7,
+    )
     axes[0].set_title(f"{len(data['label_u'])} labels")
     image = axes[1].imshow(data["depth"])
     fig.colorbar(image, ax=axes[1], fraction=0.046, label="depth (m)")

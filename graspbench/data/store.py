@@ -15,7 +15,15 @@ import pandas as pd
 from ..io import read_csv, read_npz, reading, write_atomic, write_npz
 
 FORMAT = 1
-INDEX_COLUMNS = ["scene", "file", "objects", "candidates", "successes", "collision_free_successes", "objects_with_success"]
+INDEX_COLUMNS = [
+    "scene",
+    "file",
+    "objects",
+    "candidates",
+    "successes",
+    "collision_free_successes",
+    "objects_with_success",
+]
 
 
 SCENE_FIX = "delete it and run the same `graspbench generate` command again to remake it"
@@ -44,7 +52,9 @@ def write_metadata(root, metadata: dict) -> None:
         existing = json.loads(path.read_text())
         for key in ("env", "spec", "seed", "labelling"):
             if existing.get(key) != metadata.get(key):
-                raise ValueError(f"{path} was made with a different {key}; use a new --out folder or the same arguments to resume")
+                raise ValueError(
+                    f"{path} was made with a different {key}; use a new --out folder or the same arguments to resume"
+                )
     write_atomic(path, json.dumps(metadata, indent=1, sort_keys=True))
 
 
@@ -52,7 +62,9 @@ def read_metadata(root) -> dict:
     path = Path(root) / "dataset.json"
     if not path.exists():
         raise ValueError(f"{root} is not a graspbench dataset (no dataset.json); make one with `graspbench generate`")
-    with reading(path, "a dataset's description (JSON)", "remake the dataset with `graspbench generate` in a new folder"):
+    with reading(
+        path, "a dataset's description (JSON)", "remake the dataset with `graspbench generate` in a new folder"
+    ):
         return json.loads(path.read_text())
 
 
@@ -82,5 +94,10 @@ def read_index(root) -> pd.DataFrame:
     path = Path(root) / "index.csv"
     if not path.exists():
         raise ValueError(f"{path} is missing; run the same `graspbench generate` command again to finish the dataset")
-    return read_csv(path, "a dataset index", "delete it and run the same `graspbench generate` command again to rebuild it",
-                    columns=INDEX_COLUMNS, numeric=["scene", "objects", "candidates", "successes"])
+    return read_csv(
+        path,
+        "a dataset index",
+        "delete it and run the same `graspbench generate` command again to rebuild it",
+        columns=INDEX_COLUMNS,
+        numeric=["scene", "objects", "candidates", "successes"],
+    )

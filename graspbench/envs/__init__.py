@@ -31,7 +31,11 @@ def register_all() -> list[str]:
         if not env_id:
             raise SpecError(f"{path}: field 'id' is missing")
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=ENTRY_POINTS["target_picking" if data.get("pick") else "clutter_removal"], kwargs={"spec": str(path)})
+            gym.register(
+                id=env_id,
+                entry_point=ENTRY_POINTS["target_picking" if data.get("pick") else "clutter_removal"],
+                kwargs={"spec": str(path)},
+            )
         ids.append(env_id)
     return ids
 
@@ -43,5 +47,16 @@ def make_env(spec_or_id: str, **kwargs) -> GraspEnv:
     return TASK_ENVS[load_spec(spec_or_id).task](spec_or_id, **kwargs)
 
 
-__all__ = ["BinPickEnv", "ClutterRemovalEnv", "EnvSpec", "GraspEnv", "SpecError", "TASK_ENVS", "load_spec", "make_env",
-           "register_all", "resolve_spec", "spec_file"]
+__all__ = [
+    "BinPickEnv",
+    "ClutterRemovalEnv",
+    "EnvSpec",
+    "GraspEnv",
+    "SpecError",
+    "TASK_ENVS",
+    "load_spec",
+    "make_env",
+    "register_all",
+    "resolve_spec",
+    "spec_file",
+]

@@ -31,7 +31,6 @@ from ..sim.scenes import build_scene
 from ..sim.world import World
 from .spec import EnvSpec, load_spec
 
-
 EMPTY_SCENE_REDRAWS = 10
 
 
@@ -125,8 +124,13 @@ class GraspEnv(gym.Env):
         evaluation = self.evaluate(attempt)
         # A scene built anew (a new bin, a reset) starts over; the one that ended takes no more attempts.
         self._ended_scene = self.scene if evaluation["terminated"] or evaluation["truncated"] else None
-        return (self._observation(), float(evaluation["success"]), evaluation["terminated"], evaluation["truncated"],
-                self._info(**attempt))
+        return (
+            self._observation(),
+            float(evaluation["success"]),
+            evaluation["terminated"],
+            evaluation["truncated"],
+            self._info(**attempt),
+        )
 
     def render(self):
         if self._frame is None:
@@ -153,15 +157,19 @@ class GraspEnv(gym.Env):
             models = [self.models[i] for i in picks]
             if s.randomize is not None:
                 r = s.randomize
-                models = [randomized(m, rng, r.scale, r.friction, r.mass_factor, self.bench_spec.gripper.max_opening_m)
-                          for m in models]
+                models = [
+                    randomized(m, rng, r.scale, r.friction, r.mass_factor, self.bench_spec.gripper.max_opening_m)
+                    for m in models
+                ]
             self.world.reset()
             self.scene = build_scene(self.world, s.kind, models, rng, s.workspace_m)
             if self.scene.objects:
                 break
         else:
-            raise RuntimeError(f"{EMPTY_SCENE_REDRAWS} scenes in a row lost every object while settling: "
-                               f"widen scene.workspace_m or use objects that stay put")
+            raise RuntimeError(
+                f"{EMPTY_SCENE_REDRAWS} scenes in a row lost every object while settling: "
+                f"widen scene.workspace_m or use objects that stay put"
+            )
         self._load_gripper()
         self.objects_at_start = len(self.scene.objects)
         self._frame = self._render_frame()
@@ -185,13 +193,16 @@ class GraspEnv(gym.Env):
     def evaluate(self, attempt: dict) -> dict:
         """``success``, ``terminated`` and ``truncated`` of an attempt, from its info and the state after it."""
         raise NotImplementedError
+
     def check_grasp(self, grasp: Grasp, agent: str | None = None) -> None:
         """Raise InvalidGraspError (a ValueError naming ``agent``, the field and the value) unless
         the grasp can be executed here: see :func:`graspbench.grasp.check_grasp`. The opening is
         weighed against the hand's at the surface seen at the grasp's centre."""
         W, H = self.camera.width_px, self.camera.height_px
         check_grasp(grasp, W, H, agent=agent)
-        surface_m = float(self._frame.depth_m[int(np.clip(round(grasp.v), 0, H - 1)), int(np.clip(round(grasp.u), 0, W - 1))])
+        surface_m = float(
+            self._frame.depth_m[int(np.clip(round(grasp.v), 0, H - 1)), int(np.clip(round(grasp.u), 0, W - 1))]
+        )
         px_m = float(self.camera.metres_per_pixel(surface_m))
         check_grasp(grasp, W, H, self.bench_spec.gripper.max_opening_m / px_m if px_m > 0 else None, agent)
 
@@ -208,13 +219,21 @@ class GraspEnv(gym.Env):
             raise ValueError(f"action must lie in [-1, 1] in every component, got {action.tolist()}")
         x, y, a, o = np.clip(action, -1.0, 1.0)
         W, H = self.camera.width_px, self.camera.height_px
-        return Grasp(u=(x + 1) / 2 * (W - 1), v=(y + 1) / 2 * (H - 1), angle_rad=a * np.pi / 2,
-                     opening_px=(o + 1) / 2 * self.max_opening_px)
+        return Grasp(
+            u=(x + 1) / 2 * (W - 1),
+            v=(y + 1) / 2 * (H - 1),
+            angle_rad=a * np.pi / 2,
+            opening_px=(o + 1) / 2 * self.max_opening_px,
+        )
 
     def grasp_to_action(self, grasp: Grasp) -> np.ndarray:
         W, H = self.camera.width_px, self.camera.height_px
-        action = [2 * grasp.u / (W - 1) - 1, 2 * grasp.v / (H - 1) - 1, wrap_angle(grasp.angle_rad) / (np.pi / 2),
-                  2 * grasp.opening_px / self.max_opening_px - 1]
+        action = [
+            2 * grasp.u / (W - 1) - 1,
+            2 * grasp.v / (H - 1) - 1,
+            wrap_angle(grasp.angle_rad) / (np.pi / 2),
+            2 * grasp.opening_px / self.max_opening_px - 1,
+        ]
         return np.clip(np.array(action, dtype=np.float32), -1.0, 1.0)
 
     def grasp_to_pose(self, grasp: Grasp) -> tuple[np.ndarray, float, float]:
@@ -233,7 +252,9 @@ class GraspEnv(gym.Env):
         observation = {"depth": self._frame.depth_m, "rgb": self._frame.rgb}
         if self.bench_spec.observe_segmentation:
             segmentation = self._frame.segmentation
-            observation["segmentation"] = np.where(np.isin(segmentation, self.scene.bodies), segmentation, -1).astype(np.int32)
+            observation["segmentation"] = np.where(np.isin(segmentation, self.scene.bodies), segmentation, -1).astype(
+                np.int32
+            )
         return observation
 
     def _target(self, grasp: Grasp) -> int | None:
@@ -286,7 +307,9 @@ class GraspEnv(gym.Env):
         return info
 
 
-def grasp_to_pose(grasp: Grasp, camera: Camera, depth_m: np.ndarray, gripper: GripperSpec) -> tuple[np.ndarray, float, float]:
+def grasp_to_pose(
+    grasp: Grasp, camera: Camera, depth_m: np.ndarray, gripper: GripperSpec
+) -> tuple[np.ndarray, float, float]:
     """World TCP position, closing-axis yaw and opening (metres) of an image grasp: straight below
     the surface point seen at (u, v), the fingertips at the depth observed there plus
     ``gripper.grasp_depth_m`` (or at ``grasp.depth_m``), never lower than
@@ -301,7 +324,9 @@ def grasp_to_pose(grasp: Grasp, camera: Camera, depth_m: np.ndarray, gripper: Gr
     depth = surface_depth + gripper.grasp_depth_m if grasp.depth_m is None else grasp.depth_m
     position = camera.pixel_to_world(grasp.u, grasp.v, surface_depth)
     position[2] = max(camera.pixel_to_world(grasp.u, grasp.v, depth)[2], gripper.fingertip_clearance_m)
-    axis_end = camera.pixel_to_world(grasp.u + np.cos(grasp.angle_rad), grasp.v - np.sin(grasp.angle_rad), surface_depth)
+    axis_end = camera.pixel_to_world(
+        grasp.u + np.cos(grasp.angle_rad), grasp.v - np.sin(grasp.angle_rad), surface_depth
+    )
     direction = axis_end - camera.pixel_to_world(grasp.u, grasp.v, surface_depth)
     yaw = float(np.arctan2(direction[1], direction[0]))
     opening_m = float(grasp.opening_px * camera.metres_per_pixel(surface_depth))

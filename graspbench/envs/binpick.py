@@ -73,10 +73,12 @@ class BinPickEnv(GraspEnv):
         if s.scene.kind != "bin":
             raise ValueError(f"scene.kind: BinPick needs 'bin', got {s.scene.kind!r}")
         H, W = s.camera.height_px, s.camera.width_px
-        self.observation_space = spaces.Dict({
-            **self.observation_space.spaces,
-            "target_mask": spaces.Box(0, 1, (H, W), np.uint8),
-        })
+        self.observation_space = spaces.Dict(
+            {
+                **self.observation_space.spaces,
+                "target_mask": spaces.Box(0, 1, (H, W), np.uint8),
+            }
+        )
         self.times = frame_times(s.pick.probe, s.pick.wrist_camera)
         self.target, self._new_bin, self._verifying = None, False, False
 
@@ -101,8 +103,9 @@ class BinPickEnv(GraspEnv):
             self.target = self._choose_target()
             if self.target is not None:
                 return
-        raise RuntimeError(f"no bin with a visible target in {MAX_FILLS} tries: lower pick.min_target_pixels or "
-                           f"scene.object_scale")
+        raise RuntimeError(
+            f"no bin with a visible target in {MAX_FILLS} tries: lower pick.min_target_pixels or scene.object_scale"
+        )
 
     def _load_gripper(self) -> None:
         super()._load_gripper()
@@ -174,23 +177,35 @@ class BinPickEnv(GraspEnv):
         T = len(self.times)
         h, w = p.wrist_camera.height_px, p.wrist_camera.width_px
         return {
-            "outcome": outcome.value, "touched_ids": sorted({b for _, b in contacts}), "removed_ids": extracted,
-            "lost_ids": lost, "target_id": self.target, "sim_time_s": sum(motion_s.values()),
+            "outcome": outcome.value,
+            "touched_ids": sorted({b for _, b in contacts}),
+            "removed_ids": extracted,
+            "lost_ids": lost,
+            "target_id": self.target,
+            "sim_time_s": sum(motion_s.values()),
             "first_contacts": [(part, self._what(body, self.target)) for part, body in contacts],
-            "target_name": target_name, "width_index": width_index, "probed": film is not None,
+            "target_name": target_name,
+            "width_index": width_index,
+            "probed": film is not None,
             "probe_rgb": film.rgb if film is not None else np.zeros((T, h, w, 3), np.uint8),
             "probe_depth_m": film.depth_m if film is not None else np.zeros((T, h, w), np.float32),
-            "frame_times_s": self.times, "extracted_ids": extracted, "others_moved_m": others_moved,
+            "frame_times_s": self.times,
+            "extracted_ids": extracted,
+            "others_moved_m": others_moved,
             "target_rise_m": float(np.max(film.watched_z_m - film.watched_z_m[0])) if film is not None else None,
-            "motion_s": {name: motion_s.get(name, 0.0) for name in MOTIONS}, "new_bin": self._new_bin,
+            "motion_s": {name: motion_s.get(name, 0.0) for name in MOTIONS},
+            "new_bin": self._new_bin,
             "verdict": verdict,
         }
 
     def evaluate(self, attempt: dict) -> dict:
         """One pick per episode; with verify, a rejected or colliding attempt is not yet the pick
         while the target is still there to grasp again (the episode goes on with it)."""
-        retry = (self._verifying and attempt["outcome"] in (Outcome.RELEASED, Outcome.COLLISION)
-                 and bool((self._frame.segmentation == attempt["target_id"]).any()))
+        retry = (
+            self._verifying
+            and attempt["outcome"] in (Outcome.RELEASED, Outcome.COLLISION)
+            and bool((self._frame.segmentation == attempt["target_id"]).any())
+        )
         self.target = attempt["target_id"] if retry else None
         return {"success": Outcome(attempt["outcome"]).success, "terminated": not retry, "truncated": False}
 
@@ -198,7 +213,9 @@ class BinPickEnv(GraspEnv):
         """Replace the bin by a hand-built one (``record.kind`` is ignored) and name its
         ``target_index``-th object the target; returns the observation and info, as reset does."""
         self.world.reset()
-        self.scene = rebuild_scene(self.world, dataclasses.replace(record, kind="bin"), self.bench_spec.scene.workspace_m)
+        self.scene = rebuild_scene(
+            self.world, dataclasses.replace(record, kind="bin"), self.bench_spec.scene.workspace_m
+        )
         self._load_gripper()
         self.scene.settle()
         self.objects_at_start = len(self.scene.objects)

@@ -71,7 +71,9 @@ class ClutterRemovalEnv(GraspEnv):
     def evaluate(self, attempt: dict) -> dict:
         p = self.bench_spec.protocol
         terminated = not self.scene.objects
-        truncated = not terminated and (self.consecutive_failures >= p.max_consecutive_failures or self.attempts >= p.max_attempts)
+        truncated = not terminated and (
+            self.consecutive_failures >= p.max_consecutive_failures or self.attempts >= p.max_attempts
+        )
         return {"success": Outcome(attempt["outcome"]).success, "terminated": terminated, "truncated": truncated}
 
     def _blew_up(self) -> bool:

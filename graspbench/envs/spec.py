@@ -83,7 +83,9 @@ class SceneSpec:
             self.randomize.check()
         low, high = self.object_count
         if not 1 <= low <= high:
-            raise SpecError(f"scene.object_count: expected [min, max] with 1 <= min <= max, got {list(self.object_count)}")
+            raise SpecError(
+                f"scene.object_count: expected [min, max] with 1 <= min <= max, got {list(self.object_count)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -156,11 +158,17 @@ class PickSpec:
     """the camera on the hand that films the probe"""
 
     def check(self):
-        if not self.widths_m or any(not 0 < w for w in self.widths_m) or list(self.widths_m) != sorted(set(self.widths_m)):
+        if (
+            not self.widths_m
+            or any(not 0 < w for w in self.widths_m)
+            or list(self.widths_m) != sorted(set(self.widths_m))
+        ):
             raise SpecError(f"pick.widths_m: expected increasing positive widths, got {list(self.widths_m)}")
         _positive("pick.min_target_pixels", self.min_target_pixels)
         if self.brush_force_n < 0:
-            raise SpecError(f"pick.brush_force_n: expected 0 (no brushing) or a positive force, got {self.brush_force_n}")
+            raise SpecError(
+                f"pick.brush_force_n: expected 0 (no brushing) or a positive force, got {self.brush_force_n}"
+            )
         _positive("pick.min_objects", self.min_objects)
         _positive("pick.extract_height_m", self.extract_height_m)
         _one_of("pick.after_probe", self.after_probe, AFTER_PROBE)
@@ -213,7 +221,9 @@ class EnvSpec:
             check_noise(self.noise)
         if self.pick is not None:
             if self.pick.widths_m[-1] > self.gripper.max_opening_m + 1e-9:
-                raise SpecError(f"pick.widths_m: {self.pick.widths_m[-1]} m is wider than gripper.max_opening_m {self.gripper.max_opening_m}")
+                raise SpecError(
+                    f"pick.widths_m: {self.pick.widths_m[-1]} m is wider than gripper.max_opening_m {self.gripper.max_opening_m}"
+                )
             self.pick.check()
 
 
@@ -257,11 +267,20 @@ def check_gripper(gripper: GripperSpec) -> None:
     from ..sim.gripper import FINGER_LENGTH_M
 
     _within("gripper.max_opening_m", gripper.max_opening_m, 0.001, 2 * FINGER_TRAVEL_M, " m (the URDF's finger travel)")
-    for name in ("finger_force_n", "finger_speed_m_s", "approach_m", "lift_m", "speed_m_s", "lift_speed_m_s",
-                 "lift_acceleration_m_s2"):
+    for name in (
+        "finger_force_n",
+        "finger_speed_m_s",
+        "approach_m",
+        "lift_m",
+        "speed_m_s",
+        "lift_speed_m_s",
+        "lift_acceleration_m_s2",
+    ):
         _positive(f"gripper.{name}", getattr(gripper, name))
     if not (type(gripper.check_every) is int and gripper.check_every >= 1):
-        raise SpecError(f"gripper.check_every: expected a whole number of physics steps >= 1, got {gripper.check_every!r}")
+        raise SpecError(
+            f"gripper.check_every: expected a whole number of physics steps >= 1, got {gripper.check_every!r}"
+        )
     _within("gripper.grasp_depth_m", gripper.grasp_depth_m, 0.0, FINGER_LENGTH_M, " m (the fingers' length)")
     _within("gripper.fingertip_clearance_m", gripper.fingertip_clearance_m, 0.0, FINGER_LENGTH_M, " m")
 

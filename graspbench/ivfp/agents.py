@@ -40,9 +40,19 @@ class PolicyAgent:
             as the checkpoint says (a REINFORCE run trained with ``--free-space`` keeps it).
     """
 
-    def __init__(self, checkpoint: str, vitl: bool = False, sample: bool = False, classifier: str | None = None,
-                 vitl_widths: int = 3, vitl_candidates: int = 5, success_threshold: float = 0.5, name: str = "ivfp-policy",
-                 threads: int = 1, free_space: bool | None = None):
+    def __init__(
+        self,
+        checkpoint: str,
+        vitl: bool = False,
+        sample: bool = False,
+        classifier: str | None = None,
+        vitl_widths: int = 3,
+        vitl_candidates: int = 5,
+        success_threshold: float = 0.5,
+        name: str = "ivfp-policy",
+        threads: int = 1,
+        free_space: bool | None = None,
+    ):
         # The policy's modules import torch: loaded here, by the one agent that needs them, so that
         # benchmark workers running only the scripted agents do not pay torch's import (~2 s each).
         import torch
@@ -55,14 +65,17 @@ class PolicyAgent:
         if free_space is not None:
             self.policy.free_space = free_space
         self.vitl, self.sample, self.name = vitl, sample, name
-        self.settings = VitlSettings(widths=vitl_widths, candidates=vitl_candidates, success_threshold=success_threshold,
-                                     sample=sample)
+        self.settings = VitlSettings(
+            widths=vitl_widths, candidates=vitl_candidates, success_threshold=success_threshold, sample=sample
+        )
         self.settings.check()
         self.classifier = None
         if vitl:
             if classifier is None:
-                raise ValueError("PolicyAgent: vitl=True needs classifier, the path of a probe classifier checkpoint "
-                                 "(`graspbench ivfp train-classifier`)")
+                raise ValueError(
+                    "PolicyAgent: vitl=True needs classifier, the path of a probe classifier checkpoint "
+                    "(`graspbench ivfp train-classifier`)"
+                )
             from .classifier import load_classifier  # torch: see __init__
 
             self.classifier = load_classifier(classifier)
@@ -98,7 +111,21 @@ class PolicyAgent:
         grasp = Grasp(u, v, 0.0, env.width_to_opening_px(width_m, u, v))
         planning_s = time.perf_counter() - started
         observation, _, _, _, info = env.step_grasp(grasp)
-        attempt = {"width_m": width_m, "u": u, "v": v, "log_prob": None, "p_success": None, "verdict": None,
-                   "outcome": info["outcome"], "sim_time_s": float(info["sim_time_s"])}
-        return VitlPick(outcome=info["outcome"], attempts=[attempt], sim_time_s=attempt["sim_time_s"],
-                        planning_s=planning_s, observation=observation, info=info)
+        attempt = {
+            "width_m": width_m,
+            "u": u,
+            "v": v,
+            "log_prob": None,
+            "p_success": None,
+            "verdict": None,
+            "outcome": info["outcome"],
+            "sim_time_s": float(info["sim_time_s"]),
+        }
+        return VitlPick(
+            outcome=info["outcome"],
+            attempts=[attempt],
+            sim_time_s=attempt["sim_time_s"],
+            planning_s=planning_s,
+            observation=observation,
+            info=info,
+        )

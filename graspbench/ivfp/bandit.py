@@ -60,11 +60,15 @@ NOT_PROBED = float("nan")
 """P(success) recorded for grasps the classifier did not judge (collisions, other rewards)."""
 REWARD_CONTRACT = "a function of the step's info dict returning +1 (success) or -1 (failure)"
 """What a ``--reward module:function`` plugin must provide."""
-BANDIT_INTERFACE = ("reset(seed=None) -> (observation, info), step_grasp(Grasp) -> (observation, reward, terminated, "
-                    "truncated, info with outcome), width_to_opening_px(width_m, u, v) and bench_spec.pick.widths_m")
+BANDIT_INTERFACE = (
+    "reset(seed=None) -> (observation, info), step_grasp(Grasp) -> (observation, reward, terminated, "
+    "truncated, info with outcome), width_to_opening_px(width_m, u, v) and bench_spec.pick.widths_m"
+)
 """What a ``--env module:function`` environment must provide (BinPickEnv's bandit interface)."""
-REWARD_FIX = ("use classifier:PATH (a `graspbench ivfp train-classifier` checkpoint), truth, or module:function, "
-              f"{REWARD_CONTRACT}")
+REWARD_FIX = (
+    "use classifier:PATH (a `graspbench ivfp train-classifier` checkpoint), truth, or module:function, "
+    f"{REWARD_CONTRACT}"
+)
 ENV_FIX = "give a Gymnasium id or spec file with a `pick:` section, or module:function returning such an environment"
 
 
@@ -92,8 +96,9 @@ class Reward:
         elif kind and rest:
             self.function = _import(spec, "--reward", f"it must be {REWARD_CONTRACT}")
             if not callable(self.function):
-                raise PluginError(f"--reward {spec}: {type(self.function).__name__} is not callable; it must be "
-                                  f"{REWARD_CONTRACT}")
+                raise PluginError(
+                    f"--reward {spec}: {type(self.function).__name__} is not callable; it must be {REWARD_CONTRACT}"
+                )
         else:
             raise ValueError(f"--reward {spec!r} is not understood; {REWARD_FIX}")
 
@@ -102,10 +107,14 @@ class Reward:
             try:
                 value = self.function(info)
             except Exception as error:  # any error of a user's plugin: one line naming it
-                raise PluginError(f"--reward {self.spec} raised {type(error).__name__}: {error}; it must be "
-                                  f"{REWARD_CONTRACT}") from None
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                    or value not in (1, -1):
+                raise PluginError(
+                    f"--reward {self.spec} raised {type(error).__name__}: {error}; it must be {REWARD_CONTRACT}"
+                ) from None
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float, np.integer, np.floating))
+                or value not in (1, -1)
+            ):
                 raise PluginError(f"--reward {self.spec} returned {value!r}; it must be {REWARD_CONTRACT}")
             return float(value), NOT_PROBED
         if self.classifier is None:
@@ -149,31 +158,39 @@ def make_bandit_env(source: dict | str):
     try:
         return factory()
     except Exception as error:  # a user's factory: one line naming it
-        raise PluginError(f"--env {source} raised {type(error).__name__}: {error}; it must return an environment "
-                          f"with {BANDIT_INTERFACE}") from None
+        raise PluginError(
+            f"--env {source} raised {type(error).__name__}: {error}; it must return an environment "
+            f"with {BANDIT_INTERFACE}"
+        ) from None
 
 
 def check_bandit_env(env, name: str) -> None:
     """Raise :class:`PluginError` (one line, naming ``name``) unless ``env`` has the bandit interface."""
-    missing = [method for method in ("reset", "step_grasp", "width_to_opening_px") if not callable(getattr(env, method, None))]
+    missing = [
+        method for method in ("reset", "step_grasp", "width_to_opening_px") if not callable(getattr(env, method, None))
+    ]
     try:
         env_widths_m(env)
     except ValueError:
         missing.append("bench_spec.pick.widths_m")
     if missing:
-        raise PluginError(f"--env {name}: {type(env).__name__} has no {', '.join(missing)}; a bandit environment must "
-                          f"provide {BANDIT_INTERFACE}")
+        raise PluginError(
+            f"--env {name}: {type(env).__name__} has no {', '.join(missing)}; a bandit environment must "
+            f"provide {BANDIT_INTERFACE}"
+        )
 
 
 def env_widths_m(env) -> tuple[float, ...]:
     try:
         return tuple(float(w) for w in env.bench_spec.pick.widths_m)
     except AttributeError:
-        raise ValueError(f"{type(env).__name__} has no bench_spec.pick.widths_m: not a target-picking environment; "
-                         f"{ENV_FIX}") from None
+        raise ValueError(
+            f"{type(env).__name__} has no bench_spec.pick.widths_m: not a target-picking environment; {ENV_FIX}"
+        ) from None
     except TypeError:
-        raise ValueError(f"{type(env).__name__}'s bench_spec.pick.widths_m is not a list of widths in metres; "
-                         f"{ENV_FIX}") from None
+        raise ValueError(
+            f"{type(env).__name__}'s bench_spec.pick.widths_m is not a list of widths in metres; {ENV_FIX}"
+        ) from None
 
 
 # --- collecting (in worker processes) ----------------------------------------------------------
@@ -202,8 +219,14 @@ def _cached_reward(spec: str, threshold: float) -> Reward:
     return _CACHE["rewards"][spec, threshold]
 
 
-def sample_action(policy: GraspPolicy, observation: dict, compact: dict, rng: np.random.Generator,
-                  temperature: float = 1.0, grid: int = 1) -> PolicyAction:
+def sample_action(
+    policy: GraspPolicy,
+    observation: dict,
+    compact: dict,
+    rng: np.random.Generator,
+    temperature: float = 1.0,
+    grid: int = 1,
+) -> PolicyAction:
     """An action sampled from the policy (the behaviour policy mu): a width, then a cell, or with
     ``grid`` > 1 a block of grid x grid cells (:func:`.policy.block_log_probs`), executed at its
     valid cell nearest the block's centre; ``log_prob`` is log mu of the width and the cell (block)."""
@@ -242,8 +265,10 @@ def collect_grasps(task: dict) -> dict:
         reward = _cached_reward(task["reward"], task["success_threshold"])
         widths_m = env_widths_m(env)
         if tuple(policy.widths_m) != widths_m:
-            raise ValueError(f"the policy's widths {list(policy.widths_m)} are not the environment's {list(widths_m)}; "
-                             "train the policy on collections of this environment")
+            raise ValueError(
+                f"the policy's widths {list(policy.widths_m)} are not the environment's {list(widths_m)}; "
+                "train the policy on collections of this environment"
+            )
         rng = np.random.default_rng(task["seed"])
         observation, info = env.reset(seed=int(rng.integers(2**31)))
         rows = []
@@ -252,12 +277,26 @@ def collect_grasps(task: dict) -> dict:
                 observation, info = env.reset()  # the bin carries on (a new one when it runs low)
             compact = policy.prepare(observation, info)
             action = sample_action(policy, observation, compact, rng, task["temperature"], task.get("grid", 1))
-            grasp = Grasp(action.u, action.v, 0.0, env.width_to_opening_px(widths_m[action.width_index], action.u, action.v))
+            grasp = Grasp(
+                action.u, action.v, 0.0, env.width_to_opening_px(widths_m[action.width_index], action.u, action.v)
+            )
             _, _, _, _, info = env.step_grasp(grasp)
             value, p_success = reward(info)
-            rows.append({**compact, "width_index": action.width_index, "cell": action.cell, "u": action.u, "v": action.v,
-                         "log_mu": action.log_prob, "reward": value, "p_success": p_success, "outcome": info["outcome"],
-                         "probed": bool(info.get("probed", True)), "sim_time_s": float(info.get("sim_time_s", math.nan))})
+            rows.append(
+                {
+                    **compact,
+                    "width_index": action.width_index,
+                    "cell": action.cell,
+                    "u": action.u,
+                    "v": action.v,
+                    "log_mu": action.log_prob,
+                    "reward": value,
+                    "p_success": p_success,
+                    "outcome": info["outcome"],
+                    "probed": bool(info.get("probed", True)),
+                    "sim_time_s": float(info.get("sim_time_s", math.nan)),
+                }
+            )
     finally:
         torch.set_num_threads(threads)
     arrays = {key: np.array([row[key] for row in rows]) for key in rows[0]}
@@ -265,18 +304,43 @@ def collect_grasps(task: dict) -> dict:
     return {"task": task["index"], "arrays": arrays, "seconds": time.perf_counter() - started}
 
 
-def collect_iteration(source, policy: GraspPolicy, seed: list[int], grasps: int, grasps_per_bin: int, reward: str,
-                      success_threshold: float = 0.5, temperature: float = 1.0, grid: int = 1, executor: str = "local",
-                      workers: int | None = None, address: str | None = None) -> tuple[dict, float]:
+def collect_iteration(
+    source,
+    policy: GraspPolicy,
+    seed: list[int],
+    grasps: int,
+    grasps_per_bin: int,
+    reward: str,
+    success_threshold: float = 0.5,
+    temperature: float = 1.0,
+    grid: int = 1,
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+) -> tuple[dict, float]:
     """One iteration's ``grasps`` with ``policy``, in tasks of ``grasps_per_bin`` (task t seeded by
     ``seed + [t]``), concatenated in task order; and the core-seconds they took. A plugin's error in
     a worker comes back as the same one-line :class:`PluginError`."""
     buffer = io.BytesIO()
     torch.save(policy_payload(policy), buffer)
     blob = buffer.getvalue()
-    sizes = [grasps_per_bin] * (grasps // grasps_per_bin) + ([grasps % grasps_per_bin] if grasps % grasps_per_bin else [])
-    tasks = [{"index": t, "env": source, "policy": blob, "reward": reward, "success_threshold": success_threshold,
-              "temperature": temperature, "grid": grid, "seed": [*seed, t], "grasps": n} for t, n in enumerate(sizes)]
+    sizes = [grasps_per_bin] * (grasps // grasps_per_bin) + (
+        [grasps % grasps_per_bin] if grasps % grasps_per_bin else []
+    )
+    tasks = [
+        {
+            "index": t,
+            "env": source,
+            "policy": blob,
+            "reward": reward,
+            "success_threshold": success_threshold,
+            "temperature": temperature,
+            "grid": grid,
+            "seed": [*seed, t],
+            "grasps": n,
+        }
+        for t, n in enumerate(sizes)
+    ]
     results = {}
     try:
         for _, result in run_tasks(collect_grasps, tasks, executor=executor, workers=workers, address=address):
@@ -286,7 +350,9 @@ def collect_iteration(source, policy: GraspPolicy, seed: list[int], grasps: int,
             raise PluginError(str(error.__cause__)) from None
         raise
     ordered = [results[t]["arrays"] for t in range(len(tasks))]
-    return {key: np.concatenate([a[key] for a in ordered]) for key in ordered[0]}, sum(r["seconds"] for r in results.values())
+    return {key: np.concatenate([a[key] for a in ordered]) for key in ordered[0]}, sum(
+        r["seconds"] for r in results.values()
+    )
 
 
 @contextmanager
@@ -302,7 +368,9 @@ def ray_session(executor: str, workers: int | None, address: str | None):
         ray.init(address=address)
     elif started_here:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(
+            address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False
+        )
     try:
         yield
     finally:

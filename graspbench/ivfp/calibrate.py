@@ -59,21 +59,39 @@ def _run_agent(task: CalibrationTask) -> str:
 
     widths = make_env(task.env).bench_spec.pick.widths_m
     agent = scripted_agents(widths)[task.agent]()
-    picks = run_episodes(task.env, agent, task.trials, seed=task.seed, progress=False,
-                         picks_per_trial=task.picks_per_trial, scene={"split": task.split})
+    picks = run_episodes(
+        task.env,
+        agent,
+        task.trials,
+        seed=task.seed,
+        progress=False,
+        picks_per_trial=task.picks_per_trial,
+        scene={"split": task.split},
+    )
     write_atomic(task.out, picks.to_csv(index=False))
     return task.out
 
 
-def calibrate(env: str, runs: str, agents=("centroid", "random", "random-5cm", "demonstrator", "clear-grasp"),
-              trials: int = 20, picks_per_trial: int = PICKS_PER_TRIAL, seed: int = 900000, split: str = "train",
-              workers: int | None = None, executor: str = "local") -> pd.DataFrame:
+def calibrate(
+    env: str,
+    runs: str,
+    agents=("centroid", "random", "random-5cm", "demonstrator", "clear-grasp"),
+    trials: int = 20,
+    picks_per_trial: int = PICKS_PER_TRIAL,
+    seed: int = 900000,
+    split: str = "train",
+    workers: int | None = None,
+    executor: str = "local",
+) -> pd.DataFrame:
     """Every agent on the same ``trials`` bins (seeds ``seed`` + i) of ``env``: SR with its 95%
     interval, outcome shares, and the bar each baseline should meet. Bins seeded from 900000 are
     apart from the collections (0+, 100000+, ...) and the benchmark (0-99)."""
     Path(runs).mkdir(parents=True, exist_ok=True)
-    tasks = [CalibrationTask(env, name, trials, picks_per_trial, seed, split, str(Path(runs) / f"{name}.csv"))
-             for name in agents if not (Path(runs) / f"{name}.csv").is_file()]
+    tasks = [
+        CalibrationTask(env, name, trials, picks_per_trial, seed, split, str(Path(runs) / f"{name}.csv"))
+        for name in agents
+        if not (Path(runs) / f"{name}.csv").is_file()
+    ]
     for _ in run_tasks(_run_agent, tasks, executor=executor, workers=workers):
         pass
     rows = []
@@ -84,15 +102,23 @@ def calibrate(env: str, runs: str, agents=("centroid", "random", "random-5cm", "
         outcomes = picks["outcome"].value_counts(normalize=True)
         bar = BARS.get(name)
         sr = 100 * summary["sr"].value
-        rows.append({
-            "env": env, "agent": name, "picks": summary["picks"], "sr": round(sr, 1),
-            "sr_low": round(100 * low, 1), "sr_high": round(100 * high, 1),
-            **{f"share_{o}": round(100 * float(outcomes.get(o, 0.0)), 1)
-               for o in ("success", "collision", "fail_multipick", "fail_not_picked")},
-            "paper_sr": PAPER_SR.get(name, np.nan),
-            "bar": "" if bar is None else f"[{bar[0]:.0f}, {bar[1]:.0f}]",
-            "verdict": "" if bar is None else ("met" if bar[0] <= sr <= bar[1] else "MISSED"),
-        })
+        rows.append(
+            {
+                "env": env,
+                "agent": name,
+                "picks": summary["picks"],
+                "sr": round(sr, 1),
+                "sr_low": round(100 * low, 1),
+                "sr_high": round(100 * high, 1),
+                **{
+                    f"share_{o}": round(100 * float(outcomes.get(o, 0.0)), 1)
+                    for o in ("success", "collision", "fail_multipick", "fail_not_picked")
+                },
+                "paper_sr": PAPER_SR.get(name, np.nan),
+                "bar": "" if bar is None else f"[{bar[0]:.0f}, {bar[1]:.0f}]",
+                "verdict": "" if bar is None else ("met" if bar[0] <= sr <= bar[1] else "MISSED"),
+            }
+        )
     return pd.DataFrame(rows)
 
 

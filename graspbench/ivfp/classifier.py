@@ -58,10 +58,10 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from ..bench.metrics import Rate
-from ..io import reading, write_atomic
+from ..io import reading, save_checkpoint, write_atomic
+from ..options import differing_options
 from ..versions import experiment_version
 from .picks import CLASSES, read_bin, read_index, read_metadata
-from .runs import differences, save_checkpoint
 
 BINARY_CLASSES = ("success", "fail")
 """The binary view: success against either failure (the paper's SUCCESS / FAIL and its reward)."""
@@ -72,6 +72,7 @@ MIN_PICKS_PER_CLASS = 5
 BALANCE_MODES = ("all", "train", "none")
 CHECKPOINT_FIX = "train it again with `graspbench ivfp train-classifier`"
 COLLECT_FIX = "collect more bins with `graspbench ivfp collect` (same --out resumes and adds bins)"
+
 
 @dataclass
 class ClassifierArgs:
@@ -123,7 +124,9 @@ class ClassifierArgs:
         if self.frame_px < 16:
             raise ValueError(f"--frame-px must be at least 16 (three stride-2 layers), got {self.frame_px}")
         if self.probe_s < 0 or self.frame_step_s < 0:
-            raise ValueError(f"--probe-s and --frame-step-s must not be negative, got {self.probe_s} and {self.frame_step_s}")
+            raise ValueError(
+                f"--probe-s and --frame-step-s must not be negative, got {self.probe_s} and {self.frame_step_s}"
+            )
         if self.balance not in BALANCE_MODES:
             raise ValueError(f"--balance {self.balance!r} is not one of {BALANCE_MODES}")
         for name in ("val_fraction", "test_fraction"):
@@ -170,19 +173,25 @@ def load_films(root, frame_px: int, progress: bool = False) -> Films:
         outcomes = arrays["outcome"][keep]
         unknown = sorted(set(outcomes) - set(CLASSES))
         if unknown:
-            raise ValueError(f"{root}: bin {int(b)} has probed picks with outcome {unknown[0]!r}, "
-                             f"not one of {CLASSES}; {COLLECT_FIX}")
+            raise ValueError(
+                f"{root}: bin {int(b)} has probed picks with outcome {unknown[0]!r}, "
+                f"not one of {CLASSES}; {COLLECT_FIX}"
+            )
         if times_s is None:
             times_s = np.asarray(arrays["frame_times_s"], float)
         elif not _same_times(arrays["frame_times_s"], times_s):
-            raise ValueError(f"{root}: bin {int(b)} was filmed at other frame times than the first bin; "
-                             "a collection must use one probe and camera rate throughout")
+            raise ValueError(
+                f"{root}: bin {int(b)} was filmed at other frame times than the first bin; "
+                "a collection must use one probe and camera rate throughout"
+            )
         frames.append(_downsample(arrays["probe_rgb"][keep], frame_px))
         labels.append(np.array([CLASSES.index(o) for o in outcomes], np.int64))
         bins.append(np.full(len(outcomes), int(b), np.int64))
     if times_s is None or not sum(len(x) for x in labels):
         raise ValueError(f"{root} holds no probed picks; {COLLECT_FIX}")
-    return Films(str(root), torch.cat(frames), np.concatenate(labels), np.concatenate(bins), times_s, _fingerprint(root))
+    return Films(
+        str(root), torch.cat(frames), np.concatenate(labels), np.concatenate(bins), times_s, _fingerprint(root)
+    )
 
 
 def _same_times(times_s, other_s) -> bool:
@@ -201,7 +210,9 @@ def _downsample(probe_rgb: np.ndarray, frame_px: int) -> torch.Tensor:
     n, t, h, w, _ = probe_rgb.shape
     clips = torch.from_numpy(np.ascontiguousarray(probe_rgb)).reshape(n * t, h, w, 3).permute(0, 3, 1, 2)
     if (h, w) != (frame_px, frame_px):
-        clips = F.interpolate(clips.float(), size=(frame_px, frame_px), mode="area").round().clamp(0, 255).to(torch.uint8)
+        clips = (
+            F.interpolate(clips.float(), size=(frame_px, frame_px), mode="area").round().clamp(0, 255).to(torch.uint8)
+        )
     return clips.reshape(n, t, 3, frame_px, frame_px).contiguous()
 
 
@@ -211,8 +222,10 @@ def frame_indices(times_s, probe_s: float, step_s: float = 0.0) -> np.ndarray:
     Frame 0 is always the first."""
     times_s = np.asarray(times_s, float)
     if probe_s > times_s[-1] + TIME_TOLERANCE_S:
-        raise ValueError(f"probe_s (--probe-s) {probe_s:g} s is longer than the probe films ({times_s[-1]:g} s, "
-                         f"{len(times_s)} frames); choose at most {times_s[-1]:g} s or collect with a longer probe")
+        raise ValueError(
+            f"probe_s (--probe-s) {probe_s:g} s is longer than the probe films ({times_s[-1]:g} s, "
+            f"{len(times_s)} frames); choose at most {times_s[-1]:g} s or collect with a longer probe"
+        )
     chosen: list[int] = []
     for i, t in enumerate(times_s):
         if t > probe_s + TIME_TOLERANCE_S:
@@ -230,10 +243,16 @@ class _SpaceTimeBlock(nn.Module):
 
     def __init__(self, channels_in: int, channels_out: int):
         super().__init__()
-        self.spatial = nn.Sequential(nn.Conv2d(channels_in, channels_out, 3, stride=2, padding=1, bias=False),
-                                     nn.BatchNorm2d(channels_out), nn.ReLU(inplace=True))
-        self.temporal = nn.Sequential(nn.Conv2d(channels_out, channels_out, (3, 1), padding=(1, 0), bias=False),
-                                      nn.BatchNorm2d(channels_out), nn.ReLU(inplace=True))
+        self.spatial = nn.Sequential(
+            nn.Conv2d(channels_in, channels_out, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(channels_out),
+            nn.ReLU(inplace=True),
+        )
+        self.temporal = nn.Sequential(
+            nn.Conv2d(channels_out, channels_out, (3, 1), padding=(1, 0), bias=False),
+            nn.BatchNorm2d(channels_out),
+            nn.ReLU(inplace=True),
+        )
 
     def forward(self, x: torch.Tensor, clips: int) -> torch.Tensor:
         x = self.spatial(x)  # (N*T, C, H, W)
@@ -252,9 +271,14 @@ class ProbeVideoNet(nn.Module):
         super().__init__()
         self.config = {"width": width, "classes": classes}
         channels = (width // 2, width, 2 * width)
-        self.stem = nn.Sequential(nn.Conv2d(6, channels[0], 3, stride=2, padding=1, bias=False),
-                                  nn.BatchNorm2d(channels[0]), nn.ReLU(inplace=True))
-        self.blocks = nn.ModuleList([_SpaceTimeBlock(channels[0], channels[1]), _SpaceTimeBlock(channels[1], channels[2])])
+        self.stem = nn.Sequential(
+            nn.Conv2d(6, channels[0], 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(channels[0]),
+            nn.ReLU(inplace=True),
+        )
+        self.blocks = nn.ModuleList(
+            [_SpaceTimeBlock(channels[0], channels[1]), _SpaceTimeBlock(channels[1], channels[2])]
+        )
         self.dropout = nn.Dropout(0.2)
         self.head = nn.Linear(2 * channels[2], classes)
 
@@ -278,14 +302,16 @@ def _augment(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Random shift (replicated border), horizontal flip and brightness, one draw per clip."""
     n, t, c, s, _ = clips.shape
     pad = max(1, s // 12)
-    padded = F.pad(clips.flatten(1, 2), (pad, pad, pad, pad), mode="replicate").reshape(n, t, c, s + 2 * pad, s + 2 * pad)
+    padded = F.pad(clips.flatten(1, 2), (pad, pad, pad, pad), mode="replicate").reshape(
+        n, t, c, s + 2 * pad, s + 2 * pad
+    )
     offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
     flips = torch.rand(n, generator=generator) < 0.5
     gains = 0.8 + 0.4 * torch.rand(n, generator=generator)
     out = torch.empty_like(clips)
     for i in range(n):
         dy, dx = int(offsets[i, 0]), int(offsets[i, 1])
-        clip = padded[i, :, :, dy:dy + s, dx:dx + s]
+        clip = padded[i, :, :, dy : dy + s, dx : dx + s]
         out[i] = clip.flip(-1) if flips[i] else clip
     return (out * gains.view(n, 1, 1, 1, 1)).clamp(0, 1)
 
@@ -317,15 +343,18 @@ class ProbeClassifier:
         if probe_rgb.ndim == 4:
             probe_rgb = probe_rgb[None]
         if probe_rgb.ndim != 5 or probe_rgb.shape[-1] != 3 or probe_rgb.dtype != np.uint8:
-            raise ValueError(f"probe_rgb must be uint8 (T, H, W, 3) or (N, T, H, W, 3), "
-                             f"got {probe_rgb.dtype} {probe_rgb.shape}")
+            raise ValueError(
+                f"probe_rgb must be uint8 (T, H, W, 3) or (N, T, H, W, 3), got {probe_rgb.dtype} {probe_rgb.shape}"
+            )
         if probe_rgb.shape[1] != len(self.frame_times_s):
-            raise ValueError(f"probe films of {probe_rgb.shape[1]} frames, but this classifier was trained on films of "
-                             f"{len(self.frame_times_s)} frames ({self.frame_times_s[-1]:g} s); "
-                             "pass whole films of the same probe")
+            raise ValueError(
+                f"probe films of {probe_rgb.shape[1]} frames, but this classifier was trained on films of "
+                f"{len(self.frame_times_s)} frames ({self.frame_times_s[-1]:g} s); "
+                "pass whole films of the same probe"
+            )
         probabilities = []
         for start in range(0, len(probe_rgb), batch_size):
-            frames = _downsample(probe_rgb[start:start + batch_size][:, self.frame_indices], self.frame_px)
+            frames = _downsample(probe_rgb[start : start + batch_size][:, self.frame_indices], self.frame_px)
             probabilities.append(self.predict_frames(frames))
         return np.concatenate(probabilities) if probabilities else np.zeros((0, len(self.classes)), np.float32)
 
@@ -334,20 +363,26 @@ class ProbeClassifier:
         out = []
         with torch.no_grad():
             for start in range(0, len(frames), batch_size):
-                logits = self.model(_as_float(frames[start:start + batch_size]))
+                logits = self.model(_as_float(frames[start : start + batch_size]))
                 out.append(torch.softmax(logits, dim=1).numpy())
         return np.concatenate(out).astype(np.float32)
 
     def evaluate(self, films: Films, picks: np.ndarray | None = None) -> dict:
         """Metrics on ``picks`` (indices; default: all) of a collection's films."""
         if not _same_times(films.times_s, self.frame_times_s):
-            raise ValueError(f"{films.root} was filmed at other frame times ({len(films.times_s)} frames, "
-                             f"{films.times_s[-1]:g} s) than this classifier's training films "
-                             f"({len(self.frame_times_s)}, {self.frame_times_s[-1]:g} s)")
+            raise ValueError(
+                f"{films.root} was filmed at other frame times ({len(films.times_s)} frames, "
+                f"{films.times_s[-1]:g} s) than this classifier's training films "
+                f"({len(self.frame_times_s)}, {self.frame_times_s[-1]:g} s)"
+            )
         if films.frames.shape[-1] != self.frame_px:
-            raise ValueError(f"films downsampled to {films.frames.shape[-1]} px, classifier trained at {self.frame_px} px")
+            raise ValueError(
+                f"films downsampled to {films.frames.shape[-1]} px, classifier trained at {self.frame_px} px"
+            )
         picks = np.arange(len(films.labels)) if picks is None else picks
-        probabilities = self.predict_frames(films.frames[torch.from_numpy(picks)][:, torch.from_numpy(self.frame_indices)])
+        probabilities = self.predict_frames(
+            films.frames[torch.from_numpy(picks)][:, torch.from_numpy(self.frame_indices)]
+        )
         return classification_metrics(films.labels[picks], probabilities.argmax(axis=1), probabilities)
 
 
@@ -358,7 +393,16 @@ def load_classifier(path) -> ProbeClassifier:
         raise ValueError(f"classifier checkpoint {path} does not exist; {CHECKPOINT_FIX}")
     with reading(path, "an IVFP classifier checkpoint", CHECKPOINT_FIX):
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        required = {"state_dict", "model_config", "classes", "probe_s", "frame_px", "frame_times_s", "frame_indices", "args"}
+        required = {
+            "state_dict",
+            "model_config",
+            "classes",
+            "probe_s",
+            "frame_px",
+            "frame_times_s",
+            "frame_indices",
+            "args",
+        }
         if not isinstance(checkpoint, dict) or not required <= set(checkpoint):
             raise ValueError("fields missing: not written by `graspbench ivfp train-classifier`")
         model = ProbeVideoNet(**checkpoint["model_config"])
@@ -381,10 +425,18 @@ def _scores(confusion: np.ndarray, names: tuple[str, ...]) -> dict:
     low, high = Rate(correct, picks).interval
     precision = {name: _ratio(int(confusion[i, i]), int(confusion[:, i].sum())) for i, name in enumerate(names)}
     recall = {name: _ratio(int(confusion[i, i]), int(confusion[i].sum())) for i, name in enumerate(names)}
-    return {"picks": picks, "accuracy": _ratio(correct, picks), "accuracy_low": low, "accuracy_high": high,
-            "precision": precision, "recall": recall,
-            "macro_precision": float(np.mean(list(precision.values()))), "macro_recall": float(np.mean(list(recall.values()))),
-            "confusion": confusion.tolist(), "classes": list(names)}
+    return {
+        "picks": picks,
+        "accuracy": _ratio(correct, picks),
+        "accuracy_low": low,
+        "accuracy_high": high,
+        "precision": precision,
+        "recall": recall,
+        "macro_precision": float(np.mean(list(precision.values()))),
+        "macro_recall": float(np.mean(list(recall.values()))),
+        "confusion": confusion.tolist(),
+        "classes": list(names),
+    }
 
 
 def classification_metrics(true, predicted, probabilities=None) -> dict:
@@ -395,8 +447,7 @@ def classification_metrics(true, predicted, probabilities=None) -> dict:
     true, predicted = np.asarray(true, np.int64), np.asarray(predicted, np.int64)
     confusion = np.zeros((len(CLASSES), len(CLASSES)), np.int64)
     np.add.at(confusion, (true, predicted), 1)
-    binary = np.array([[confusion[0, 0], confusion[0, 1:].sum()],
-                       [confusion[1:, 0].sum(), confusion[1:, 1:].sum()]])
+    binary = np.array([[confusion[0, 0], confusion[0, 1:].sum()], [confusion[1:, 0].sum(), confusion[1:, 1:].sum()]])
     metrics = {**_scores(confusion, CLASSES), "binary": _scores(binary, BINARY_CLASSES)}
     if probabilities is not None:
         chosen = np.asarray(probabilities, float)[np.arange(len(true)), true]
@@ -414,7 +465,7 @@ def split_bins(bins: np.ndarray, seed: int, val_fraction: float = 0.1, test_frac
     if len(unique) - n_val - n_test < 1:
         raise ValueError(f"{len(unique)} bins cannot be split into train, validation and test bins; {COLLECT_FIX}")
     order = np.random.default_rng(seed).permutation(unique)
-    return np.sort(order[n_val + n_test:]), np.sort(order[:n_val]), np.sort(order[n_val:n_val + n_test])
+    return np.sort(order[n_val + n_test :]), np.sort(order[:n_val]), np.sort(order[n_val : n_val + n_test])
 
 
 def balance_picks(labels: np.ndarray, picks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -443,13 +494,17 @@ def _parts(args: ClassifierArgs, seen: Films, unseen: Films | None) -> dict[str,
         parts["unseen"] = (unseen, picks)
     for name, (films, picks) in parts.items():
         if not len(picks):
-            raise ValueError(f"{films.root}: the {name} part has no picks left (balancing keeps as many successes "
-                             f"as failures); {COLLECT_FIX}")
+            raise ValueError(
+                f"{films.root}: the {name} part has no picks left (balancing keeps as many successes "
+                f"as failures); {COLLECT_FIX}"
+            )
     counts = np.bincount(seen.labels[parts["train"][1]], minlength=len(CLASSES))
     scarce = [f"{name} ({count})" for name, count in zip(CLASSES, counts) if count < MIN_PICKS_PER_CLASS]
     if scarce:
-        raise ValueError(f"{seen.root}: the training part has too few picks of {', '.join(scarce)}; at least "
-                         f"{MIN_PICKS_PER_CLASS} of each class are needed; {COLLECT_FIX}")
+        raise ValueError(
+            f"{seen.root}: the training part has too few picks of {', '.join(scarce)}; at least "
+            f"{MIN_PICKS_PER_CLASS} of each class are needed; {COLLECT_FIX}"
+        )
     return parts
 
 
@@ -462,7 +517,7 @@ def _reusable(out: Path, args: ClassifierArgs, fingerprints: dict) -> dict | Non
         metrics = json.loads(metrics_path.read_text())
     except (OSError, ValueError):
         return None
-    same = not differences(metrics.get("args", {}), dataclasses.asdict(args), CLASSIFIER_FREE)
+    same = not differing_options(metrics.get("args", {}), dataclasses.asdict(args), CLASSIFIER_FREE)
     return metrics if same and metrics.get("fingerprints") == fingerprints else None
 
 
@@ -478,8 +533,10 @@ def train_classifier(args: ClassifierArgs, seen: Films | None = None, unseen: Fi
     args.check()
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     out = Path(args.out)
-    fingerprints = {"data": seen.fingerprint if seen else _fingerprint(args.data),
-                    "unseen": (unseen.fingerprint if unseen else _fingerprint(args.unseen)) if args.unseen else None}
+    fingerprints = {
+        "data": seen.fingerprint if seen else _fingerprint(args.data),
+        "unseen": (unseen.fingerprint if unseen else _fingerprint(args.unseen)) if args.unseen else None,
+    }
     reused = _reusable(out, args, fingerprints)
     if reused is not None:
         if args.progress:
@@ -504,15 +561,29 @@ def train_classifier(args: ClassifierArgs, seen: Films | None = None, unseen: Fi
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=args.epochs)
     order = torch.Generator().manual_seed(args.seed)
     augmentation = torch.Generator().manual_seed(args.seed + 1)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(train_frames, train_labels),
-                                         batch_size=args.batch_size, shuffle=True, generator=order)
-    checkpoint = {"model_config": model.config, "classes": list(CLASSES), "probe_s": args.probe_s,
-                  "frame_px": args.frame_px, "frame_times_s": seen.times_s.tolist(), "frame_indices": indices.tolist(),
-                  "args": dataclasses.asdict(args), "fingerprints": fingerprints}
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(train_frames, train_labels),
+        batch_size=args.batch_size,
+        shuffle=True,
+        generator=order,
+    )
+    checkpoint = {
+        "model_config": model.config,
+        "classes": list(CLASSES),
+        "probe_s": args.probe_s,
+        "frame_px": args.frame_px,
+        "frame_times_s": seen.times_s.tolist(),
+        "frame_indices": indices.tolist(),
+        "args": dataclasses.asdict(args),
+        "fingerprints": fingerprints,
+    }
     classifier = ProbeClassifier(model, checkpoint)
     history, best, started = [], None, time.perf_counter()
-    epochs = tqdm(range(args.epochs), desc=f"{out.stem} ({len(indices)} frames, {len(train_picks)} picks)",
-                  disable=not args.progress)
+    epochs = tqdm(
+        range(args.epochs),
+        desc=f"{out.stem} ({len(indices)} frames, {len(train_picks)} picks)",
+        disable=not args.progress,
+    )
     for epoch in epochs:
         epoch_started = time.perf_counter()
         model.train()
@@ -529,9 +600,14 @@ def train_classifier(args: ClassifierArgs, seen: Films | None = None, unseen: Fi
         schedule.step()
         model.eval()
         val = classifier.evaluate(*parts["val"])
-        row = {"epoch": epoch + 1, "loss": loss_sum / len(train_picks), "val_accuracy": val["accuracy"],
-               "val_log_loss": val["log_loss"], "val_binary_accuracy": val["binary"]["accuracy"],
-               "seconds": time.perf_counter() - epoch_started}
+        row = {
+            "epoch": epoch + 1,
+            "loss": loss_sum / len(train_picks),
+            "val_accuracy": val["accuracy"],
+            "val_log_loss": val["log_loss"],
+            "val_binary_accuracy": val["binary"]["accuracy"],
+            "seconds": time.perf_counter() - epoch_started,
+        }
         history.append(row)
         epochs.set_postfix(loss=f"{row['loss']:.3f}", val=f"{100 * row['val_accuracy']:.0f}%")
         # A small validation part ties often on accuracy: the lower loss breaks the tie.
@@ -540,11 +616,18 @@ def train_classifier(args: ClassifierArgs, seen: Films | None = None, unseen: Fi
             save_checkpoint(out, {**checkpoint, "state_dict": model.state_dict(), "epoch": epoch + 1})
 
     best_classifier = load_classifier(out)
-    metrics = {"args": dataclasses.asdict(args), "fingerprints": fingerprints, "best_epoch": best["epoch"],
-               "code_version": experiment_version("ivfp"),
-               "frames": len(indices), "frame_times_s": seen.times_s[indices].tolist(),
-               "train_picks": len(train_picks), "train_seconds": time.perf_counter() - started,
-               "seconds_per_epoch": float(np.mean([r["seconds"] for r in history])), "history": history}
+    metrics = {
+        "args": dataclasses.asdict(args),
+        "fingerprints": fingerprints,
+        "best_epoch": best["epoch"],
+        "code_version": experiment_version("ivfp"),
+        "frames": len(indices),
+        "frame_times_s": seen.times_s[indices].tolist(),
+        "train_picks": len(train_picks),
+        "train_seconds": time.perf_counter() - started,
+        "seconds_per_epoch": float(np.mean([r["seconds"] for r in history])),
+        "history": history,
+    }
     for name, (films, picks) in parts.items():
         if name != "train":
             metrics[name] = best_classifier.evaluate(films, picks)
@@ -559,9 +642,11 @@ def train_classifier(args: ClassifierArgs, seen: Films | None = None, unseen: Fi
 
 def format_metrics(metrics: dict) -> str:
     binary = metrics["binary"]
-    return (f"{metrics['picks']} picks, accuracy {100 * metrics['accuracy']:.1f}% "
-            f"[{100 * metrics['accuracy_low']:.1f}, {100 * metrics['accuracy_high']:.1f}], "
-            f"macro precision {metrics['macro_precision']:.2f}, recall {metrics['macro_recall']:.2f}; "
-            f"success vs fail: accuracy {100 * binary['accuracy']:.1f}%, "
-            f"precision {binary['macro_precision']:.2f}, recall {binary['macro_recall']:.2f}, "
-            f"fail precision {binary['precision']['fail']:.2f}, fail recall {binary['recall']['fail']:.2f}")
+    return (
+        f"{metrics['picks']} picks, accuracy {100 * metrics['accuracy']:.1f}% "
+        f"[{100 * metrics['accuracy_low']:.1f}, {100 * metrics['accuracy_high']:.1f}], "
+        f"macro precision {metrics['macro_precision']:.2f}, recall {metrics['macro_recall']:.2f}; "
+        f"success vs fail: accuracy {100 * binary['accuracy']:.1f}%, "
+        f"precision {binary['macro_precision']:.2f}, recall {binary['macro_recall']:.2f}, "
+        f"fail precision {binary['precision']['fail']:.2f}, fail recall {binary['recall']['fail']:.2f}"
+    )

@@ -36,10 +36,20 @@ from .table3 import table3
 
 
 def cmd_collect(args) -> int:
-    summary = collect(args.env, args.bins, args.out, picks_per_bin=args.picks_per_bin, seed=args.seed, split=args.split,
-                      after_probe=args.after_probe, workers=args.workers, executor=args.executor, address=args.address,
-                      settings=DemonstratorSettings(careless_rate=args.careless_rate, aim=args.aim),
-                      progress=not args.quiet)
+    summary = collect(
+        args.env,
+        args.bins,
+        args.out,
+        picks_per_bin=args.picks_per_bin,
+        seed=args.seed,
+        split=args.split,
+        after_probe=args.after_probe,
+        workers=args.workers,
+        executor=args.executor,
+        address=args.address,
+        settings=DemonstratorSettings(careless_rate=args.careless_rate, aim=args.aim),
+        progress=not args.quiet,
+    )
     print(json.dumps(summary, indent=1))
     return 0
 
@@ -57,25 +67,43 @@ def add_parser(sub, positive_int, env_id) -> None:
     p = sub.add_parser("ivfp", help="target picking with interactive visual failure prediction (IVFP)")
     group = p.add_subparsers(dest="ivfp_command", required=True)
     q = group.add_parser("collect", help="demonstrations in dense bins: pick, probe film, extraction outcome")
-    q.add_argument("--env", type=env_id, default="GraspBench/BinPick-v1", help="a target-picking environment id or spec file")
-    q.add_argument("--bins", type=positive_int, required=True, help="bins to fill; each gives up to --picks-per-bin picks")
+    q.add_argument(
+        "--env", type=env_id, default="GraspBench/BinPick-v1", help="a target-picking environment id or spec file"
+    )
+    q.add_argument(
+        "--bins", type=positive_int, required=True, help="bins to fill; each gives up to --picks-per-bin picks"
+    )
     q.add_argument("--picks-per-bin", type=positive_int, default=12, help="the paper: 12 picks per trial")
     q.add_argument("--out", required=True, help="collection folder; an existing one is resumed")
-    q.add_argument("--split", choices=["train", "test", "all"], default="train",
-                   help="train objects (the paper's seen) or test objects (unseen)")
+    q.add_argument(
+        "--split",
+        choices=["train", "test", "all"],
+        default="train",
+        help="train objects (the paper's seen) or test objects (unseen)",
+    )
     q.add_argument("--seed", type=int, default=0, help="bin i is filled with seed + i")
-    q.add_argument("--after-probe", choices=["extract", "release"], default="extract",
-                   help="extract (the outcome) or release where the probe ended (how reversible it is)")
+    q.add_argument(
+        "--after-probe",
+        choices=["extract", "release"],
+        default="extract",
+        help="extract (the outcome) or release where the probe ended (how reversible it is)",
+    )
     q.add_argument("--careless-rate", type=float, default=0.3, help="share of the demonstrator's picks made carelessly")
-    q.add_argument("--aim", choices=("sampled", "clear"), default="sampled",
-                   help="the demonstrator's careful aim: among sampled points (the shipped collections) or the clear "
-                        "grasp deepest in the target (every pixel checked against the depth image)")
+    q.add_argument(
+        "--aim",
+        choices=("sampled", "clear"),
+        default="sampled",
+        help="the demonstrator's careful aim: among sampled points (the shipped collections) or the clear "
+        "grasp deepest in the target (every pixel checked against the depth image)",
+    )
     q.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
     q.add_argument("--executor", choices=["local", "ray", "serial"], default="local")
     q.add_argument("--address", help="Ray cluster address (default: start a local one)")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_collect)
-    q = group.add_parser("summary", help="collections in figures: outcomes, seconds per pick, how reversible the probe is")
+    q = group.add_parser(
+        "summary", help="collections in figures: outcomes, seconds per pick, how reversible the probe is"
+    )
     q.add_argument("collections", nargs="+", help="collection folders")
     q.add_argument("--out", help="CSV file, e.g. results/ivfp_collections.csv")
     q.set_defaults(func=cmd_summary)
@@ -96,7 +124,9 @@ def add_classifier_commands(subparsers) -> None:
     ``table3`` (the training fields, the same for every row)."""
     p = subparsers.add_parser("train-classifier", help="train the probe-video classifier C_phi on probed picks")
     add_dataclass_flags(p, ClassifierArgs, skip=("progress",), required=("data", "out"))
-    p.add_argument("--passive", action="store_true", help="the passive baseline: frame 0 only (the same as --probe-s 0)")
+    p.add_argument(
+        "--passive", action="store_true", help="the passive baseline: frame 0 only (the same as --probe-s 0)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train_classifier)
 
@@ -108,7 +138,9 @@ def add_classifier_commands(subparsers) -> None:
     p.add_argument("--json", help="also write the metrics to this file")
     p.set_defaults(func=cmd_evaluate_classifier)
 
-    p = subparsers.add_parser("table3", help="Table III: passive against 0.5-2.0 s of probe, on seen and unseen objects")
+    p = subparsers.add_parser(
+        "table3", help="Table III: passive against 0.5-2.0 s of probe, on seen and unseen objects"
+    )
     p.add_argument("--seen", required=True, help="collection with the train objects")
     p.add_argument("--unseen", required=True, help="collection with the test objects")
     p.add_argument("--out", default="results", help="folder of ivfp_classifier.csv, .png and .md")
@@ -148,7 +180,9 @@ def cmd_table3(args) -> int:
 
 def add_policy_commands(group) -> None:
     """Register ``train-policy``: one flag per PolicyArgs field."""
-    p = group.add_parser("train-policy", help="imitate the demonstrator's successful picks: the IVFP policy (Q_width, Q_grasp)")
+    p = group.add_parser(
+        "train-policy", help="imitate the demonstrator's successful picks: the IVFP policy (Q_width, Q_grasp)"
+    )
     add_dataclass_flags(p, PolicyArgs, skip=("progress",), required=("data", "out"))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train_policy)
@@ -167,7 +201,11 @@ def field_docs(cls) -> dict[str, str]:
             continue
         body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
         for node, after in zip(body, body[1:]):
-            if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+            ):
                 docs[node.target.id] = " ".join(str(after.value.value).split())
     return docs
 
@@ -186,20 +224,31 @@ def add_dataclass_flags(parser, cls, skip=(), required=()) -> None:
         text = docs.get(field.name, "")
         if kind is bool:
             flag = f"--no-{name}" if default else f"--{name}"
-            parser.add_argument(flag, dest=field.name, action="store_false" if default else "store_true",
-                                help=f"turn off: {text}" if default else text)
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                action="store_false" if default else "store_true",
+                help=f"turn off: {text}" if default else text,
+            )
             continue
         arguments = [a for a in typing.get_args(kind) if a is not type(None)]
         if typing.get_origin(kind) is tuple:
             convert = _numbers(arguments[0], name)
-            parser.add_argument(f"--{name}", dest=field.name, type=convert, default=default,
-                                help=f"{text} (comma-separated; default {','.join(map(str, default))})")
+            parser.add_argument(
+                f"--{name}",
+                dest=field.name,
+                type=convert,
+                default=default,
+                help=f"{text} (comma-separated; default {','.join(map(str, default))})",
+            )
             continue
         convert = arguments[0] if arguments else kind
         if field.name in required:
             parser.add_argument(f"--{name}", dest=field.name, type=convert, required=True, help=text)
         else:
-            parser.add_argument(f"--{name}", dest=field.name, type=convert, default=default, help=f"{text} (default {default})")
+            parser.add_argument(
+                f"--{name}", dest=field.name, type=convert, default=default, help=f"{text} (default {default})"
+            )
 
 
 def _numbers(kind, name: str):
@@ -207,7 +256,10 @@ def _numbers(kind, name: str):
         try:
             return tuple(kind(k) for k in text.split(",") if k.strip())
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--{name} {text!r}: give numbers separated by commas, e.g. 20,50") from None
+            raise argparse.ArgumentTypeError(
+                f"--{name} {text!r}: give numbers separated by commas, e.g. 20,50"
+            ) from None
+
     return convert
 
 
@@ -230,8 +282,12 @@ def cmd_reinforce(args) -> int:
 
 
 def add_table1_commands(group) -> None:
-    p = group.add_parser("table1", help="Table I: SR and UPH of Centroid, Random, IL, IL+ViTL, RL@20, RL@50, beside the paper's")
-    p.add_argument("--bench", default="runs/ivfp_bench", help="the ivfp suite's records; blocks already there are reused")
+    p = group.add_parser(
+        "table1", help="Table I: SR and UPH of Centroid, Random, IL, IL+ViTL, RL@20, RL@50, beside the paper's"
+    )
+    p.add_argument(
+        "--bench", default="runs/ivfp_bench", help="the ivfp suite's records; blocks already there are reused"
+    )
     p.add_argument("--out", default="results", help="folder of ivfp.csv, .png and .md")
     p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     p.add_argument("--quiet", action="store_true")
@@ -244,11 +300,19 @@ def cmd_table1(args) -> int:
 
 
 def add_table2_commands(group) -> None:
-    p = group.add_parser("table2", help="Table II: picks and interventions per hour collecting with full picks or the probe")
-    p.add_argument("--classifier", default="agents/weights/ivfp-classifier.pt", help="the probe classifier that labels IVFP's picks")
+    p = group.add_parser(
+        "table2", help="Table II: picks and interventions per hour collecting with full picks or the probe"
+    )
+    p.add_argument(
+        "--classifier",
+        default="agents/weights/ivfp-classifier.pt",
+        help="the probe classifier that labels IVFP's picks",
+    )
     p.add_argument("--bins", type=int, default=10, help="bins per pipeline")
     p.add_argument("--picks-per-bin", type=int, default=12)
-    p.add_argument("--seed", type=int, default=300000, help="bin i is filled with seed + i (away from other collections)")
+    p.add_argument(
+        "--seed", type=int, default=300000, help="bin i is filled with seed + i (away from other collections)"
+    )
     p.add_argument("--split", choices=["train", "test"], default="train", help="seen (train) or unseen (test) objects")
     p.add_argument("--env", default="GraspBench/BinPick-v1")
     p.add_argument("--out", default="results", help="folder of ivfp_table2.csv and .md")
@@ -258,22 +322,40 @@ def add_table2_commands(group) -> None:
 
 
 def cmd_table2(args) -> int:
-    table2(args.classifier, args.bins, args.picks_per_bin, args.seed, args.split, args.env, args.out, args.workers,
-           not args.quiet)
+    table2(
+        args.classifier,
+        args.bins,
+        args.picks_per_bin,
+        args.seed,
+        args.split,
+        args.env,
+        args.out,
+        args.workers,
+        not args.quiet,
+    )
     return 0
 
 
 def add_calibrate_commands(group, positive_int, env_id) -> None:
-    p = group.add_parser("calibrate", help="the scripted agents on the same bins before any learning: is the bin "
-                                           "calibrated to the paper's setting?")
-    p.add_argument("--env", type=env_id, default="GraspBench/BinPick-v1", help="a target-picking environment id or spec file")
+    p = group.add_parser(
+        "calibrate",
+        help="the scripted agents on the same bins before any learning: is the bin calibrated to the paper's setting?",
+    )
+    p.add_argument(
+        "--env", type=env_id, default="GraspBench/BinPick-v1", help="a target-picking environment id or spec file"
+    )
     p.add_argument("--trials", type=positive_int, default=20, help="bins per agent, 12 picks each (20: 240 picks)")
     p.add_argument("--picks-per-trial", type=positive_int, default=PICKS_PER_TRIAL)
     p.add_argument("--seed", type=int, default=900000, help="bin i is filled with seed + i")
     p.add_argument("--split", choices=["train", "test", "all"], default="train", help="train: the paper's seen objects")
-    p.add_argument("--agents", default="centroid,random,random-5cm,demonstrator,clear-grasp",
-                   help="comma-separated, of: " + ", ".join(scripted_agents(()).keys()))
-    p.add_argument("--runs", default="runs/ivfp_calibration", help="one CSV of picks per agent; existing ones are reused")
+    p.add_argument(
+        "--agents",
+        default="centroid,random,random-5cm,demonstrator,clear-grasp",
+        help="comma-separated, of: " + ", ".join(scripted_agents(()).keys()),
+    )
+    p.add_argument(
+        "--runs", default="runs/ivfp_calibration", help="one CSV of picks per agent; existing ones are reused"
+    )
     p.add_argument("--out", help="CSV of the calibration table, e.g. results/ivfp_calibration.csv")
     p.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
     p.set_defaults(func=cmd_calibrate)
@@ -284,8 +366,9 @@ def cmd_calibrate(args) -> int:
     unknown = sorted(set(agents) - set(scripted_agents(())))
     if unknown:
         raise SystemExit(f"--agents: {', '.join(unknown)} unknown; choose from {', '.join(scripted_agents(()))}")
-    table = calibrate(args.env, args.runs, agents, args.trials, args.picks_per_trial, args.seed, args.split,
-                      args.workers)
+    table = calibrate(
+        args.env, args.runs, agents, args.trials, args.picks_per_trial, args.seed, args.split, args.workers
+    )
     print(table.to_string(index=False))
     for check, ok in ordering_checks(table):
         print(f"{'met   ' if ok else 'MISSED'} {check}")

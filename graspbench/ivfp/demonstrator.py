@@ -63,16 +63,21 @@ class DemonstratorSettings:
             raise ValueError(f"aim must be one of {AIMS}, got {self.aim!r}")
 
 
-def demonstrate(env, observation: dict, rng: np.random.Generator, settings: DemonstratorSettings = DemonstratorSettings()) -> Grasp:
+def demonstrate(
+    env, observation: dict, rng: np.random.Generator, settings: DemonstratorSettings = DemonstratorSettings()
+) -> Grasp:
     """The operator's grasp on the current target of a BinPick env."""
     p, gripper = env.bench_spec.pick, env.bench_spec.gripper
     mask = observation["target_mask"].astype(bool)
     depth = observation["depth"]
     if settings.aim == "clear":
         if p.free_yaw:
-            raise ValueError("DemonstratorSettings.aim 'clear' searches fixed-yaw grasps; use aim 'sampled' with pick.free_yaw")
-        u, v, width = clear_aim(mask, depth, env.camera, p.widths_m, settings.margin_m, gripper.grasp_depth_m,
-                                gripper.fingertip_clearance_m)
+            raise ValueError(
+                "DemonstratorSettings.aim 'clear' searches fixed-yaw grasps; use aim 'sampled' with pick.free_yaw"
+            )
+        u, v, width = clear_aim(
+            mask, depth, env.camera, p.widths_m, settings.margin_m, gripper.grasp_depth_m, gripper.fingertip_clearance_m
+        )
         px_m = float(env.camera.metres_per_pixel(depth[int(v), int(u)]))
         return _with_human_error(env, u, v, 0.0, width, px_m, rng, settings)
     heights = env.camera.heights_m(depth)
@@ -121,8 +126,16 @@ class DemonstratorAgent:
         env.step_grasp(demonstrate(env.env, observation, self.rng, self.settings))
 
 
-def _with_human_error(env, u: float, v: float, angle: float, width: float, px_m: float, rng: np.random.Generator,
-                      settings: DemonstratorSettings) -> Grasp:
+def _with_human_error(
+    env,
+    u: float,
+    v: float,
+    angle: float,
+    width: float,
+    px_m: float,
+    rng: np.random.Generator,
+    settings: DemonstratorSettings,
+) -> Grasp:
     """The aimed grasp as a person executes it: spread by a few millimetres, and now and then
     carelessly (a wider spread, a width one step off)."""
     widths = env.bench_spec.pick.widths_m
@@ -154,6 +167,7 @@ def _span_px(mask: np.ndarray, u: float, v: float, angle: float) -> float:
 
 # --- collecting -----------------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=2)
 def _env(spec_json: str):
     return BinPickEnv(json.loads(spec_json))
@@ -177,15 +191,26 @@ def collect_bin(task: dict) -> dict:
                 break  # nothing visible enough was left: this bin is done
         grasp = demonstrate(env, observation, np.random.default_rng([task["seed"], task["bin"], k]), settings)
         _, _, _, _, result = env.step_grasp(grasp)
-        rows.append({
-            "outcome": result["outcome"], "probed": result["probed"],
-            "probe_rgb": result["probe_rgb"], "probe_depth_m": result["probe_depth_m"].astype(np.float16),
-            "rgb": observation["rgb"], "depth_m": observation["depth"], "target_mask": observation["target_mask"].astype(bool),
-            "u": grasp.u, "v": grasp.v, "angle_rad": env.snap(grasp).angle_rad,
-            "opening_m": env.bench_spec.pick.widths_m[result["width_index"]], "width_index": result["width_index"],
-            "sim_time_s": result["sim_time_s"], "others_moved_m": np.nan if result["others_moved_m"] is None else result["others_moved_m"],
-            "target_rise_m": np.nan if result["target_rise_m"] is None else result["target_rise_m"], "target_name": result["target_name"],
-        })
+        rows.append(
+            {
+                "outcome": result["outcome"],
+                "probed": result["probed"],
+                "probe_rgb": result["probe_rgb"],
+                "probe_depth_m": result["probe_depth_m"].astype(np.float16),
+                "rgb": observation["rgb"],
+                "depth_m": observation["depth"],
+                "target_mask": observation["target_mask"].astype(bool),
+                "u": grasp.u,
+                "v": grasp.v,
+                "angle_rad": env.snap(grasp).angle_rad,
+                "opening_m": env.bench_spec.pick.widths_m[result["width_index"]],
+                "width_index": result["width_index"],
+                "sim_time_s": result["sim_time_s"],
+                "others_moved_m": np.nan if result["others_moved_m"] is None else result["others_moved_m"],
+                "target_rise_m": np.nan if result["target_rise_m"] is None else result["target_rise_m"],
+                "target_name": result["target_name"],
+            }
+        )
     arrays = {key: np.array([row[key] for row in rows]) for key in rows[0]}
     arrays["outcome"] = arrays["outcome"].astype(f"<U{max(len(o) for o in OUTCOMES)}")
     arrays["frame_times_s"] = env.times
@@ -193,8 +218,13 @@ def collect_bin(task: dict) -> dict:
         arrays[key] = arrays[key].astype(np.float32)
     arrays["width_index"] = arrays["width_index"].astype(np.int16)
     write_bin(task["out"], task["bin"], arrays)
-    return {"bin": task["bin"], "picks": len(rows), "seconds": time.perf_counter() - start,
-            "physics_s": env.world.physics_time_s - physics_start, "sim_s": float(arrays["sim_time_s"].sum())}
+    return {
+        "bin": task["bin"],
+        "picks": len(rows),
+        "seconds": time.perf_counter() - start,
+        "physics_s": env.world.physics_time_s - physics_start,
+        "sim_s": float(arrays["sim_time_s"].sum()),
+    }
 
 
 def _record_code_version(out) -> None:
@@ -207,27 +237,62 @@ def _record_code_version(out) -> None:
         write_atomic(path, json.dumps(sorted([*versions, experiment_version("ivfp")]), indent=1))
 
 
-def collect(env: str, bins: int, out, picks_per_bin: int = 12, seed: int = 0, split: str | None = "train",
-            after_probe: str = "extract", workers: int | None = None, executor: str = "local", address: str | None = None,
-            settings: DemonstratorSettings = DemonstratorSettings(), progress: bool = True) -> dict:
+def collect(
+    env: str,
+    bins: int,
+    out,
+    picks_per_bin: int = 12,
+    seed: int = 0,
+    split: str | None = "train",
+    after_probe: str = "extract",
+    workers: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    settings: DemonstratorSettings = DemonstratorSettings(),
+    progress: bool = True,
+) -> dict:
     """Make (or finish) a collection of ``bins`` bins of demonstrations in ``out``; returns a summary.
     Bins already in ``out`` are skipped, so running the same command again resumes."""
     spec = spec_mapping(env, split)
     if spec.get("pick") is None:
-        raise ValueError(f"--env {env}: not a target-picking environment (no `pick:` section); use GraspBench/BinPick-v1")
+        raise ValueError(
+            f"--env {env}: not a target-picking environment (no `pick:` section); use GraspBench/BinPick-v1"
+        )
     spec["pick"]["after_probe"] = after_probe
     settings.check()
     if (Path(out) / "dataset.json").exists():  # a resume: the same demonstrator, or the bins would mix two
         made_by = DemonstratorSettings(**read_metadata(out).get("demonstrator", {}))
         if made_by != settings:
-            raise ValueError(f"{out} was collected by the demonstrator {made_by}; resume it with the same settings "
-                             f"(--aim {made_by.aim}, --careless-rate {made_by.careless_rate}) or use a new --out folder")
-    write_metadata(out, {"graspbench_version": __version__, "env": env, "spec": spec, "seed": seed, "bins": bins,
-                         "picks_per_bin": picks_per_bin, "after_probe": after_probe,
-                         "demonstrator": dataclasses.asdict(settings)})
+            raise ValueError(
+                f"{out} was collected by the demonstrator {made_by}; resume it with the same settings "
+                f"(--aim {made_by.aim}, --careless-rate {made_by.careless_rate}) or use a new --out folder"
+            )
+    write_metadata(
+        out,
+        {
+            "graspbench_version": __version__,
+            "env": env,
+            "spec": spec,
+            "seed": seed,
+            "bins": bins,
+            "picks_per_bin": picks_per_bin,
+            "after_probe": after_probe,
+            "demonstrator": dataclasses.asdict(settings),
+        },
+    )
     _record_code_version(out)
-    tasks = [{"spec": spec, "seed": seed, "bin": b, "picks": picks_per_bin, "settings": dataclasses.asdict(settings), "out": str(out)}
-             for b in range(bins) if not bin_path(out, b).exists()]
+    tasks = [
+        {
+            "spec": spec,
+            "seed": seed,
+            "bin": b,
+            "picks": picks_per_bin,
+            "settings": dataclasses.asdict(settings),
+            "out": str(out),
+        }
+        for b in range(bins)
+        if not bin_path(out, b).exists()
+    ]
     picks = busy_s = physics_s = sim_s = 0.0
     start = time.perf_counter()
     try:
@@ -241,8 +306,13 @@ def collect(env: str, bins: int, out, picks_per_bin: int = 12, seed: int = 0, sp
                 bar.set_postfix(core_s_per_pick=f"{busy_s / picks:.2f}")
     finally:
         index = write_index(out)
-    return {"bins": len(index), "picks": int(index["picks"].sum()), **{o: int(index[o].sum()) for o in OUTCOMES},
-            "made_now": int(picks), "wall_s": time.perf_counter() - start,
-            "core_s_per_pick": busy_s / picks if picks else float("nan"),
-            "physics_s_per_pick": physics_s / picks if picks else float("nan"),
-            "sim_s_per_pick": sim_s / picks if picks else float("nan")}
+    return {
+        "bins": len(index),
+        "picks": int(index["picks"].sum()),
+        **{o: int(index[o].sum()) for o in OUTCOMES},
+        "made_now": int(picks),
+        "wall_s": time.perf_counter() - start,
+        "core_s_per_pick": busy_s / picks if picks else float("nan"),
+        "physics_s_per_pick": physics_s / picks if picks else float("nan"),
+        "sim_s_per_pick": sim_s / picks if picks else float("nan"),
+    }

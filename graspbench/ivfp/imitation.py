@@ -33,11 +33,11 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from .. import __version__
-from ..io import reading, save_figure, write_atomic
+from ..io import reading, save_checkpoint, save_figure, write_atomic
+from ..options import check_resume
 from ..versions import experiment_version
 from .picks import read_bin, read_index, read_metadata
 from .policy import GROUPS, INPUTS, GraspPolicy, cell_centres_px, policy_payload, prepare, stack, to_tensors
-from .runs import refuse_other_run, save_checkpoint
 
 COLLECT_FIX = "collect demonstrations with `graspbench ivfp collect`"
 
@@ -45,7 +45,9 @@ COLLECT_FIX = "collect demonstrations with `graspbench ivfp collect`"
 # --- the loss --------------------------------------------------------------------------------
 
 
-def gaussian_targets(u: torch.Tensor, v: torch.Tensor, valid: torch.Tensor, downsample: int, sigma_px: float) -> torch.Tensor:
+def gaussian_targets(
+    u: torch.Tensor, v: torch.Tensor, valid: torch.Tensor, downsample: int, sigma_px: float
+) -> torch.Tensor:
     """The soft target of the imitation loss, (B, h*w): over each map's valid cells, proportional
     to exp(-d^2 / (2 sigma^2)), d in image pixels from the cell's centre to (u, v). A point far
     from every valid cell puts its mass on the nearest one (the softmax is shift-invariant)."""
@@ -94,28 +96,46 @@ def load_demonstrations(roots: list[str], downsample: int, progress: bool = Fals
         if widths_m is None:
             widths_m = tuple(pick["widths_m"])
         elif tuple(pick["widths_m"]) != widths_m:
-            raise ValueError(f"--data {root}: widths {pick['widths_m']} differ from {list(widths_m)} of {roots[0]}; "
-                             "train on collections of one environment")
+            raise ValueError(
+                f"--data {root}: widths {pick['widths_m']} differ from {list(widths_m)} of {roots[0]}; "
+                "train on collections of one environment"
+            )
         for b in tqdm(read_index(root)["bin"], desc=f"loading {root}", disable=not progress, leave=False):
             arrays = read_bin(root, int(b))
             missing = {"outcome", "rgb", "depth_m", "target_mask", "u", "v", "width_index"} - set(arrays)
             if missing:
                 raise ValueError(f"--data {root}: bin {int(b)} lacks {sorted(missing)}; {COLLECT_FIX}")
             for k in np.flatnonzero(arrays["outcome"] == "success"):
-                parts.append((prepare(arrays["rgb"][k], arrays["depth_m"][k], arrays["target_mask"][k], downsample),
-                              float(arrays["u"][k]), float(arrays["v"][k]), int(arrays["width_index"][k]),
-                              arrays["depth_m"][k].shape))
+                parts.append(
+                    (
+                        prepare(arrays["rgb"][k], arrays["depth_m"][k], arrays["target_mask"][k], downsample),
+                        float(arrays["u"][k]),
+                        float(arrays["v"][k]),
+                        int(arrays["width_index"][k]),
+                        arrays["depth_m"][k].shape,
+                    )
+                )
                 groups.append(number * 1_000_000 + int(b))
     if not parts:
         raise ValueError(f"--data {','.join(roots)}: no successful picks to imitate; {COLLECT_FIX}")
     inputs = stack([p[0] for p in parts])
-    return Demonstrations(inputs, np.array([p[1] for p in parts], np.float32), np.array([p[2] for p in parts], np.float32),
-                          np.array([p[3] for p in parts], np.int64), np.array(groups, np.int64), widths_m, parts[0][4])
+    return Demonstrations(
+        inputs,
+        np.array([p[1] for p in parts], np.float32),
+        np.array([p[2] for p in parts], np.float32),
+        np.array([p[3] for p in parts], np.int64),
+        np.array(groups, np.int64),
+        widths_m,
+        parts[0][4],
+    )
 
 
 def _flip(batch: dict[str, torch.Tensor], u: torch.Tensor, flips: torch.Tensor, image_width: int):
     """Mirror the chosen rows left-right (inputs and demonstrated u)."""
-    out = {key: torch.where(flips.view(-1, *[1] * (value.dim() - 1)), value.flip(-1), value) for key, value in batch.items()}
+    out = {
+        key: torch.where(flips.view(-1, *[1] * (value.dim() - 1)), value.flip(-1), value)
+        for key, value in batch.items()
+    }
     return out, torch.where(flips, image_width - 1 - u, u)
 
 
@@ -177,8 +197,9 @@ class PolicyArgs:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         for name in ("base_channels", "fpn_channels"):
             if getattr(self, name) < GROUPS or getattr(self, name) % GROUPS:
-                raise ValueError(f"--{name.replace('_', '-')} must be a positive multiple of {GROUPS}, "
-                                 f"got {getattr(self, name)}")
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be a positive multiple of {GROUPS}, got {getattr(self, name)}"
+                )
         if not self.sigma_px > 0:
             raise ValueError(f"--sigma-px must be positive, got {self.sigma_px}")
         if not 0 < self.val_fraction < 1:
@@ -208,8 +229,10 @@ def split_groups(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
     """Indices of the training and validation picks, split by bin (picks of a bin share objects)."""
     unique = np.unique(groups)
     if len(unique) < 2:
-        raise ValueError(f"{len(unique)} bin of successful picks cannot be split into training and validation; {COLLECT_FIX}")
-    held = np.random.default_rng(seed).permutation(unique)[:max(1, round(len(unique) * fraction))]
+        raise ValueError(
+            f"{len(unique)} bin of successful picks cannot be split into training and validation; {COLLECT_FIX}"
+        )
+    held = np.random.default_rng(seed).permutation(unique)[: max(1, round(len(unique) * fraction))]
     val = np.isin(groups, held)
     return np.flatnonzero(~val), np.flatnonzero(val)
 
@@ -218,8 +241,9 @@ def _batch(demos: Demonstrations, picks: np.ndarray) -> dict[str, torch.Tensor]:
     return {key: torch.from_numpy(value[picks]) for key, value in demos.inputs.items()}
 
 
-def imitation_losses(policy: GraspPolicy, batch: dict, u: torch.Tensor, v: torch.Tensor, width_index: torch.Tensor,
-                     sigma_px: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def imitation_losses(
+    policy: GraspPolicy, batch: dict, u: torch.Tensor, v: torch.Tensor, width_index: torch.Tensor, sigma_px: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per pick: Q_grasp's soft cross-entropy, Q_width's cross-entropy, and the greedy cell's
     distance (image px) to the demonstrated point, Q_grasp fed the demonstrated width."""
     x, valid = to_tensors(batch, policy.input)
@@ -236,22 +260,32 @@ def imitation_losses(policy: GraspPolicy, batch: dict, u: torch.Tensor, v: torch
     return pixel_loss, width_loss, torch.stack([error_px, width_hit], dim=1)
 
 
-def evaluate_imitation(policy: GraspPolicy, demos: Demonstrations, picks: np.ndarray, sigma_px: float,
-                       batch_size: int = 64) -> dict:
+def evaluate_imitation(
+    policy: GraspPolicy, demos: Demonstrations, picks: np.ndarray, sigma_px: float, batch_size: int = 64
+) -> dict:
     """Mean losses, width accuracy and median point error (px) on ``picks``."""
     policy.eval()
     sums, stats = np.zeros(2), []
     with torch.no_grad():
         for start in range(0, len(picks), batch_size):
-            chosen = picks[start:start + batch_size]
-            pixel, width, extra = imitation_losses(policy, _batch(demos, chosen), torch.from_numpy(demos.u[chosen]),
-                                                   torch.from_numpy(demos.v[chosen]),
-                                                   torch.from_numpy(demos.width_index[chosen]), sigma_px)
+            chosen = picks[start : start + batch_size]
+            pixel, width, extra = imitation_losses(
+                policy,
+                _batch(demos, chosen),
+                torch.from_numpy(demos.u[chosen]),
+                torch.from_numpy(demos.v[chosen]),
+                torch.from_numpy(demos.width_index[chosen]),
+                sigma_px,
+            )
             sums += [pixel.sum().item(), width.sum().item()]
             stats.append(extra.numpy())
     stats = np.concatenate(stats)
-    return {"pixel_loss": float(sums[0]) / len(picks), "width_loss": float(sums[1]) / len(picks),
-            "point_error_px": float(np.median(stats[:, 0])), "width_accuracy": float(stats[:, 1].mean())}
+    return {
+        "pixel_loss": float(sums[0]) / len(picks),
+        "width_loss": float(sums[1]) / len(picks),
+        "point_error_px": float(np.median(stats[:, 0])),
+        "width_accuracy": float(stats[:, 1].mean()),
+    }
 
 
 def train_policy(args: PolicyArgs, demos: Demonstrations | None = None) -> dict:
@@ -264,13 +298,19 @@ def train_policy(args: PolicyArgs, demos: Demonstrations | None = None) -> dict:
     roots = args.data_roots
     demos = demos if demos is not None else load_demonstrations(roots, args.downsample, args.progress)
     train_picks, val_picks = split_groups(demos.groups, args.val_fraction, args.seed)
-    meta = {"args": dataclasses.asdict(args), "fingerprint": _fingerprint(roots), "graspbench_version": __version__,
-            "code_version": experiment_version("ivfp"),
-            "train_picks": len(train_picks), "val_picks": len(val_picks)}
+    meta = {
+        "args": dataclasses.asdict(args),
+        "fingerprint": _fingerprint(roots),
+        "graspbench_version": __version__,
+        "code_version": experiment_version("ivfp"),
+        "train_picks": len(train_picks),
+        "val_picks": len(val_picks),
+    }
 
     torch.manual_seed(args.seed)
-    policy = GraspPolicy(demos.widths_m, args.downsample, args.input, args.base_channels, args.fpn_channels,
-                         args.width_embedding)
+    policy = GraspPolicy(
+        demos.widths_m, args.downsample, args.input, args.base_channels, args.fpn_channels, args.width_embedding
+    )
     optimiser = torch.optim.AdamW(policy.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     history, best, start_epoch = [], None, 0
     last = out / "last.pt"
@@ -279,8 +319,13 @@ def train_policy(args: PolicyArgs, demos: Demonstrations | None = None) -> dict:
             state = torch.load(last, map_location="cpu", weights_only=False)
             if not isinstance(state, dict) or not {"meta", "state_dict", "optimiser", "history"} <= set(state):
                 raise ValueError("fields missing")
-        refuse_other_run(out, state["meta"]["args"], meta["args"], IMITATION_FREE,
-                         inputs=(("the data", state["meta"]["fingerprint"], meta["fingerprint"]),))
+        check_resume(
+            f"--out {out}",
+            state["meta"]["args"],
+            meta["args"],
+            IMITATION_FREE,
+            inputs=(("the data", state["meta"]["fingerprint"], meta["fingerprint"]),),
+        )
         policy.load_state_dict(state["state_dict"])
         optimiser.load_state_dict(state["optimiser"])
         history, best, start_epoch = state["history"], state["best"], len(state["history"])
@@ -288,8 +333,13 @@ def train_policy(args: PolicyArgs, demos: Demonstrations | None = None) -> dict:
             print(f"{out}: resuming after epoch {start_epoch}")
 
     image_width = demos.image_shape[1]
-    epochs = tqdm(range(start_epoch, args.epochs), desc=f"imitation ({len(train_picks)} picks)", disable=not args.progress,
-                  initial=start_epoch, total=args.epochs)
+    epochs = tqdm(
+        range(start_epoch, args.epochs),
+        desc=f"imitation ({len(train_picks)} picks)",
+        disable=not args.progress,
+        initial=start_epoch,
+        total=args.epochs,
+    )
     for epoch in epochs:
         started = time.perf_counter()
         policy.train()
@@ -301,39 +351,71 @@ def train_policy(args: PolicyArgs, demos: Demonstrations | None = None) -> dict:
         permutation = train_picks[torch.randperm(len(train_picks), generator=order).numpy()]
         sums = np.zeros(2)
         for start in range(0, len(permutation), args.batch_size):
-            chosen = permutation[start:start + args.batch_size]
+            chosen = permutation[start : start + args.batch_size]
             batch, u = _batch(demos, chosen), torch.from_numpy(demos.u[chosen])
             if args.augment:
                 batch, u = _flip(batch, u, torch.rand(len(chosen), generator=flips) < 0.5, image_width)
-            pixel, width, _ = imitation_losses(policy, batch, u, torch.from_numpy(demos.v[chosen]),
-                                               torch.from_numpy(demos.width_index[chosen]), args.sigma_px)
+            pixel, width, _ = imitation_losses(
+                policy,
+                batch,
+                u,
+                torch.from_numpy(demos.v[chosen]),
+                torch.from_numpy(demos.width_index[chosen]),
+                args.sigma_px,
+            )
             loss = pixel.mean() + args.width_loss_weight * width.mean()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             sums += [pixel.sum().item(), width.sum().item()]
         val = evaluate_imitation(policy, demos, val_picks, args.sigma_px)
-        row = {"epoch": epoch + 1, "pixel_loss": float(sums[0]) / len(train_picks),
-               "width_loss": float(sums[1]) / len(train_picks),
-               **{f"val_{k}": value for k, value in val.items()},
-               "val_loss": val["pixel_loss"] + args.width_loss_weight * val["width_loss"],
-               "seconds": time.perf_counter() - started}
+        row = {
+            "epoch": epoch + 1,
+            "pixel_loss": float(sums[0]) / len(train_picks),
+            "width_loss": float(sums[1]) / len(train_picks),
+            **{f"val_{k}": value for k, value in val.items()},
+            "val_loss": val["pixel_loss"] + args.width_loss_weight * val["width_loss"],
+            "seconds": time.perf_counter() - started,
+        }
         history.append(row)
         if best is None or row["val_loss"] < best["val_loss"]:
             best = dict(row)
             save_checkpoint(out / "best.pt", policy_payload(policy, **meta, epoch=epoch + 1, val=best))
-        save_checkpoint(last, {**policy_payload(policy, **meta, epoch=epoch + 1), "meta": meta,
-                               "optimiser": optimiser.state_dict(), "history": history, "best": best})
+        save_checkpoint(
+            last,
+            {
+                **policy_payload(policy, **meta, epoch=epoch + 1),
+                "meta": meta,
+                "optimiser": optimiser.state_dict(),
+                "history": history,
+                "best": best,
+            },
+        )
         write_atomic(out / "metrics.csv", pd.DataFrame(history).to_csv(index=False))
         _plot_imitation(history, out / "training_curve.png")
-        epochs.set_postfix(val_loss=f"{row['val_loss']:.3f}", width=f"{100 * row['val_width_accuracy']:.0f}%",
-                           error=f"{row['val_point_error_px']:.1f}px")
-    write_atomic(out / "run.json", json.dumps({**meta, "best": best, "widths_m": list(demos.widths_m),
-                                               "train_seconds": sum(r["seconds"] for r in history)}, indent=1))
+        epochs.set_postfix(
+            val_loss=f"{row['val_loss']:.3f}",
+            width=f"{100 * row['val_width_accuracy']:.0f}%",
+            error=f"{row['val_point_error_px']:.1f}px",
+        )
+    write_atomic(
+        out / "run.json",
+        json.dumps(
+            {
+                **meta,
+                "best": best,
+                "widths_m": list(demos.widths_m),
+                "train_seconds": sum(r["seconds"] for r in history),
+            },
+            indent=1,
+        ),
+    )
     if args.progress:
-        print(f"{out}/best.pt: epoch {best['epoch']} of {args.epochs}, validation loss {best['val_loss']:.3f}, "
-              f"width accuracy {100 * best['val_width_accuracy']:.0f}%, median point error {best['val_point_error_px']:.1f} px "
-              f"({len(train_picks)} training / {len(val_picks)} validation picks)")
+        print(
+            f"{out}/best.pt: epoch {best['epoch']} of {args.epochs}, validation loss {best['val_loss']:.3f}, "
+            f"width accuracy {100 * best['val_width_accuracy']:.0f}%, median point error {best['val_point_error_px']:.1f} px "
+            f"({len(train_picks)} training / {len(val_picks)} validation picks)"
+        )
     return best
 
 
@@ -355,5 +437,3 @@ def _plot_imitation(history: list[dict], path: Path) -> None:
     fig.suptitle("IVFP policy: imitation of the demonstrator's successful picks")
     fig.tight_layout()
     save_figure(fig, path)
-
-

@@ -67,19 +67,25 @@ def write_metadata(root, metadata: dict) -> None:
         existing = read_metadata(root)
         for key in ("env", "spec", "seed", "after_probe"):
             if existing.get(key) != metadata.get(key):
-                raise ValueError(f"{path} was made with a different {key}; use a new --out folder or the same arguments to resume")
+                raise ValueError(
+                    f"{path} was made with a different {key}; use a new --out folder or the same arguments to resume"
+                )
     write_atomic(path, json.dumps(metadata, indent=1, sort_keys=True))
 
 
 def read_metadata(root) -> dict:
     path = Path(root) / "dataset.json"
     if not path.exists():
-        raise ValueError(f"{root} is not a collection of probed picks (no dataset.json); make one with `graspbench ivfp collect`")
+        raise ValueError(
+            f"{root} is not a collection of probed picks (no dataset.json); make one with `graspbench ivfp collect`"
+        )
     with reading(path, "a collection's description (JSON)", "remake it with `graspbench ivfp collect` in a new folder"):
         metadata = json.loads(path.read_text())
     if metadata.get("kind") != "ivfp-picks":
-        raise ValueError(f"{path} describes a {metadata.get('kind', 'grasp')} dataset, not probed picks; "
-                         "make one with `graspbench ivfp collect`")
+        raise ValueError(
+            f"{path} describes a {metadata.get('kind', 'grasp')} dataset, not probed picks; "
+            "make one with `graspbench ivfp collect`"
+        )
     return metadata
 
 
@@ -88,16 +94,27 @@ def write_index(root) -> pd.DataFrame:
     rows = []
     for path in sorted((Path(root) / "bins").glob("*.npz")):
         outcome = read_bin(root, int(path.stem))["outcome"]
-        rows.append({"bin": int(path.stem), "file": str(path.relative_to(root)), "picks": len(outcome),
-                     **{name: int((outcome == name).sum()) for name in OUTCOMES}})
+        rows.append(
+            {
+                "bin": int(path.stem),
+                "file": str(path.relative_to(root)),
+                "picks": len(outcome),
+                **{name: int((outcome == name).sum()) for name in OUTCOMES},
+            }
+        )
     index = pd.DataFrame(rows, columns=INDEX_COLUMNS)
     write_atomic(Path(root) / "index.csv", index.to_csv(index=False))
     return index
 
 
 def read_index(root) -> pd.DataFrame:
-    return read_csv(Path(root) / "index.csv", "an index of probed picks", "run the same `graspbench ivfp collect` command again to rebuild it",
-                    columns=INDEX_COLUMNS[:3], numeric=["bin", "picks"])
+    return read_csv(
+        Path(root) / "index.csv",
+        "an index of probed picks",
+        "run the same `graspbench ivfp collect` command again to rebuild it",
+        columns=INDEX_COLUMNS[:3],
+        numeric=["bin", "picks"],
+    )
 
 
 def load_picks(root, keys=("probe_rgb", "outcome", "frame_times_s"), probed_only: bool = True) -> dict:
@@ -115,7 +132,9 @@ def load_picks(root, keys=("probe_rgb", "outcome", "frame_times_s"), probed_only
                 times = arrays[key]
             else:
                 parts[key].append(arrays[key][keep])
-    out = {key: np.concatenate(value) if value else np.zeros(0) for key, value in parts.items() if key != "frame_times_s"}
+    out = {
+        key: np.concatenate(value) if value else np.zeros(0) for key, value in parts.items() if key != "frame_times_s"
+    }
     if "frame_times_s" in keys:
         out["frame_times_s"] = times
     return out
@@ -134,10 +153,16 @@ def summarize(root) -> dict:
     keys = ("outcome", "sim_time_s", "others_moved_m", "probed") + (("target_rise_m",) if has_rise else ())
     picks = load_picks(root, keys=keys, probed_only=False)
     outcome, probed = picks["outcome"], picks["probed"]
-    row = {"collection": str(root), "objects": metadata["spec"]["scene"]["split"], "after_probe": metadata["after_probe"],
-           "bins": len(index), "picks": len(outcome), "probed": int(probed.sum()),
-           **{name: int((outcome == name).sum()) for name in OUTCOMES},
-           "sim_s_per_pick": round(float(picks["sim_time_s"].mean()), 3)}
+    row = {
+        "collection": str(root),
+        "objects": metadata["spec"]["scene"]["split"],
+        "after_probe": metadata["after_probe"],
+        "bins": len(index),
+        "picks": len(outcome),
+        "probed": int(probed.sum()),
+        **{name: int((outcome == name).sum()) for name in OUTCOMES},
+        "sim_s_per_pick": round(float(picks["sim_time_s"].mean()), 3),
+    }
     if has_rise and metadata["after_probe"] == "extract":
         # A judge that knew whether the target came up with the hand (3 cm) during the probe: how
         # well can any classifier of the probe's film do, when slips after the probe count?
@@ -145,6 +170,9 @@ def summarize(root) -> dict:
         row.update(probe_oracle_accuracy=round(float((came_up == success).mean()), 3))
     if metadata["after_probe"] == "release":
         moved = picks["others_moved_m"][probed]
-        row.update(others_within_1cm=round(float((moved < 0.01).mean()), 3), others_moved_median_mm=round(1000 * float(np.median(moved)), 2),
-                   others_moved_p90_mm=round(1000 * float(np.quantile(moved, 0.9)), 2))
+        row.update(
+            others_within_1cm=round(float((moved < 0.01).mean()), 3),
+            others_moved_median_mm=round(1000 * float(np.median(moved)), 2),
+            others_moved_p90_mm=round(1000 * float(np.quantile(moved, 0.9)), 2),
+        )
     return row

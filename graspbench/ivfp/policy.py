@@ -51,7 +51,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..io import reading
-from .runs import save_checkpoint
 
 INPUTS = ("rgbd", "rgb")
 """What the policy sees besides the target mask: RGB and relative heights, or RGB only (the paper)."""
@@ -70,8 +69,9 @@ CHECKPOINT_FIX = "train one with `graspbench ivfp train-policy` (or `graspbench 
 # --- what the policy sees --------------------------------------------------------------------
 
 
-def prepare(rgb: np.ndarray, depth_m: np.ndarray, target_mask: np.ndarray, downsample: int,
-            clear: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def prepare(
+    rgb: np.ndarray, depth_m: np.ndarray, target_mask: np.ndarray, downsample: int, clear: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """An observation at the policy's resolution, compact (uint8 / float16), as stored for
     training and replay:
 
@@ -84,16 +84,22 @@ def prepare(rgb: np.ndarray, depth_m: np.ndarray, target_mask: np.ndarray, downs
     rgb, depth_m, target_mask = np.asarray(rgb), np.asarray(depth_m, np.float32), np.asarray(target_mask).astype(bool)
     H, W = depth_m.shape
     if rgb.shape != (H, W, 3) or target_mask.shape != (H, W):
-        raise ValueError(f"observation: rgb {rgb.shape}, depth {depth_m.shape} and target_mask {target_mask.shape} "
-                         "must share one (H, W)")
+        raise ValueError(
+            f"observation: rgb {rgb.shape}, depth {depth_m.shape} and target_mask {target_mask.shape} "
+            "must share one (H, W)"
+        )
     if H % downsample or W % downsample:
-        raise ValueError(f"downsample {downsample} does not divide the image ({W} x {H} px); choose a divisor "
-                         "(policy.downsample / --downsample)")
+        raise ValueError(
+            f"downsample {downsample} does not divide the image ({W} x {H} px); choose a divisor "
+            "(policy.downsample / --downsample)"
+        )
     if not target_mask.any():
         raise ValueError("target_mask is empty: the policy has no valid action (is the target visible?)")
     f, h, w = downsample, H // downsample, W // downsample
     surface_m = float(np.median(depth_m[target_mask]))
-    heights = np.clip(np.nan_to_num(surface_m - depth_m, nan=0.0, posinf=0.0, neginf=0.0), -HEIGHT_CLIP_M, HEIGHT_CLIP_M)
+    heights = np.clip(
+        np.nan_to_num(surface_m - depth_m, nan=0.0, posinf=0.0, neginf=0.0), -HEIGHT_CLIP_M, HEIGHT_CLIP_M
+    )
     share = target_mask.reshape(h, f, w, f).mean(axis=(1, 3))
     valid = share >= 1.0
     if not valid.any():  # a target thinner than a block: any block touching it
@@ -148,7 +154,7 @@ def cell_to_pixel(cell: int, target_mask: np.ndarray, downsample: int) -> tuple[
     f = downsample
     w = target_mask.shape[1] // f
     row, col = divmod(int(cell), w)
-    block = np.asarray(target_mask[row * f:(row + 1) * f, col * f:(col + 1) * f], bool)
+    block = np.asarray(target_mask[row * f : (row + 1) * f, col * f : (col + 1) * f], bool)
     centre = (f - 1) / 2
     if block.all() or not block.any():
         return col * f + centre, row * f + centre
@@ -161,8 +167,10 @@ def cell_centres_px(shape: tuple[int, int], downsample: int) -> tuple[torch.Tens
     """Image u (w,) and v (h,) of the centres of the cells of a (h, w) policy grid."""
     h, w = shape
     centre = (downsample - 1) / 2
-    return (torch.arange(w, dtype=torch.float32) * downsample + centre,
-            torch.arange(h, dtype=torch.float32) * downsample + centre)
+    return (
+        torch.arange(w, dtype=torch.float32) * downsample + centre,
+        torch.arange(h, dtype=torch.float32) * downsample + centre,
+    )
 
 
 # --- distributions over actions --------------------------------------------------------------
@@ -174,8 +182,9 @@ def masked_log_softmax(logits: torch.Tensor, valid: torch.Tensor) -> torch.Tenso
     return torch.log_softmax(logits.masked_fill(~valid, float("-inf")).flatten(1), dim=1)
 
 
-def action_log_prob(width_logits: torch.Tensor, pixel_log_probs: torch.Tensor, width_index: torch.Tensor,
-                    cell: torch.Tensor) -> torch.Tensor:
+def action_log_prob(
+    width_logits: torch.Tensor, pixel_log_probs: torch.Tensor, width_index: torch.Tensor, cell: torch.Tensor
+) -> torch.Tensor:
     """log pi(a | s) = log softmax(Q_width)[w] + log pi(cell | s, w), per row (B,).
 
     ``pixel_log_probs`` (B, h*w) must come from the map conditioned on each row's width."""
@@ -213,14 +222,15 @@ def entropy(log_probs: torch.Tensor) -> torch.Tensor:
     return -(safe.exp() * safe).sum(dim=1)
 
 
-
-
 # --- the network -----------------------------------------------------------------------------
 
 
 def _conv(channels_in: int, channels_out: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(channels_in, channels_out, kernel, stride, kernel // 2, bias=False),
-                         nn.GroupNorm(GROUPS, channels_out), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(channels_in, channels_out, kernel, stride, kernel // 2, bias=False),
+        nn.GroupNorm(GROUPS, channels_out),
+        nn.ReLU(inplace=True),
+    )
 
 
 @dataclass
@@ -254,26 +264,43 @@ class GraspPolicy(nn.Module):
             not the network: a policy trained without it can act with it, and a checkpoint keeps it.
     """
 
-    def __init__(self, widths_m, downsample: int = 2, input: str = "rgbd", base_channels: int = 16,
-                 fpn_channels: int = 32, width_embedding: int = 8, free_space: bool = False):
+    def __init__(
+        self,
+        widths_m,
+        downsample: int = 2,
+        input: str = "rgbd",
+        base_channels: int = 16,
+        fpn_channels: int = 32,
+        width_embedding: int = 8,
+        free_space: bool = False,
+    ):
         super().__init__()
         if input not in INPUTS:
             raise ValueError(f"input {input!r} is not one of {INPUTS}")
         if base_channels % GROUPS or fpn_channels % GROUPS or base_channels < GROUPS:
-            raise ValueError(f"base_channels and fpn_channels must be positive multiples of {GROUPS}, "
-                             f"got {base_channels} and {fpn_channels}")
+            raise ValueError(
+                f"base_channels and fpn_channels must be positive multiples of {GROUPS}, "
+                f"got {base_channels} and {fpn_channels}"
+            )
         if downsample < 1:
             raise ValueError(f"downsample must be at least 1, got {downsample}")
         self.widths_m = tuple(float(w) for w in widths_m)
         self.downsample, self.input = int(downsample), input
-        self.config = {"widths_m": list(self.widths_m), "downsample": self.downsample, "input": input,
-                       "base_channels": base_channels, "fpn_channels": fpn_channels, "width_embedding": width_embedding,
-                       "free_space": bool(free_space)}
+        self.config = {
+            "widths_m": list(self.widths_m),
+            "downsample": self.downsample,
+            "input": input,
+            "base_channels": base_channels,
+            "fpn_channels": fpn_channels,
+            "width_embedding": width_embedding,
+            "free_space": bool(free_space),
+        }
         c, d = base_channels, fpn_channels
         self.stem = _conv(3 + 1 + (input == "rgbd"), c)
         levels = (2 * c, 4 * c, 8 * c)
-        self.levels = nn.ModuleList([nn.Sequential(_conv(a, b, stride=2), _conv(b, b))
-                                     for a, b in zip((c,) + levels[:-1], levels)])
+        self.levels = nn.ModuleList(
+            [nn.Sequential(_conv(a, b, stride=2), _conv(b, b)) for a, b in zip((c,) + levels[:-1], levels)]
+        )
         self.lateral = nn.ModuleList([nn.Conv2d(channels, d, 1) for channels in levels])
         self.smooth = nn.ModuleList([_conv(d, d) for _ in levels])
         self.fuse = _conv(len(levels) * d, d, kernel=1)
@@ -295,8 +322,12 @@ class GraspPolicy(nn.Module):
             pyramid[i] = pyramid[i] + F.interpolate(pyramid[i + 1], size=pyramid[i].shape[-2:], mode="nearest")
         pyramid = [smooth(p) for smooth, p in zip(self.smooth, pyramid)]
         size = pyramid[0].shape[-2:]
-        fused = self.fuse(torch.cat([pyramid[0]] + [F.interpolate(p, size=size, mode="bilinear", align_corners=False)
-                                                    for p in pyramid[1:]], dim=1))
+        fused = self.fuse(
+            torch.cat(
+                [pyramid[0]] + [F.interpolate(p, size=size, mode="bilinear", align_corners=False) for p in pyramid[1:]],
+                dim=1,
+            )
+        )
         top = features[-1]
         # The mask channel (index 3) pooled to the coarsest level: the target's share of each cell.
         share = F.adaptive_avg_pool2d(x[:, 3:4], top.shape[-2:])
@@ -326,14 +357,18 @@ class GraspPolicy(nn.Module):
         embedding = self.width_embedding(width_index)[:, :, None, None].expand(-1, -1, *fused.shape[-2:])
         logits = self.grasp_head(torch.cat([fused, embedding], dim=1))
         logits = F.interpolate(logits, scale_factor=2, mode="bilinear", align_corners=False)
-        return logits[:, 0, :shape[0], :shape[1]]
+        return logits[:, 0, : shape[0], : shape[1]]
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor, width_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, valid: torch.Tensor, width_index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(Q_width logits (B, widths), log pi(cell | s, w) (B, h*w)) with w = ``width_index`` per row."""
         fused, width_logits, _ = self.encode(x)
         return width_logits, masked_log_softmax(self.grasp_logits(fused, width_index, tuple(valid.shape[1:])), valid)
 
-    def log_prob(self, x: torch.Tensor, valid: torch.Tensor, width_index: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+    def log_prob(
+        self, x: torch.Tensor, valid: torch.Tensor, width_index: torch.Tensor, cell: torch.Tensor
+    ) -> torch.Tensor:
         """log pi(a | s) of stored actions (B,), differentiable."""
         width_logits, pixel_log_probs = self(x, valid, width_index)
         return action_log_prob(width_logits, pixel_log_probs, width_index, cell)
@@ -347,16 +382,19 @@ class GraspPolicy(nn.Module):
         clear = None
         if self.free_space:
             if info is None or "grasp_depth_m" not in info:
-                raise ValueError("a policy acting on free space needs the environment's info with the observation "
-                                 "(camera, grasp_depth_m, fingertip_clearance_m): pass info, or set free_space=False")
+                raise ValueError(
+                    "a policy acting on free space needs the environment's info with the observation "
+                    "(camera, grasp_depth_m, fingertip_clearance_m): pass info, or set free_space=False"
+                )
             from ..agents.protocol import camera_from_info
             from ..clearance import clear_for_widths
 
             camera, depth_m = camera_from_info(observation, info), np.asarray(observation["depth"])
             target = np.asarray(observation["target_mask"], bool)
             px_m = float(camera.metres_per_pixel(np.median(depth_m[target])))
-            clear = clear_for_widths(depth_m, camera, px_m, self.widths_m, info["grasp_depth_m"],
-                                     info["fingertip_clearance_m"], where=target)
+            clear = clear_for_widths(
+                depth_m, camera, px_m, self.widths_m, info["grasp_depth_m"], info["fingertip_clearance_m"], where=target
+            )
         return prepare(observation["rgb"], observation["depth"], observation["target_mask"], self.downsample, clear)
 
     @torch.no_grad()
@@ -367,8 +405,15 @@ class GraspPolicy(nn.Module):
         widths = range(len(self.widths_m)) if width_indices is None else width_indices
         return width_log_probs, self.cell_log_probs(fused, cells, widths, temperature)
 
-    def act(self, observation: dict, sample: bool = False, rng: np.random.Generator | None = None,
-            temperature: float = 1.0, compact: dict | None = None, info: dict | None = None) -> PolicyAction:
+    def act(
+        self,
+        observation: dict,
+        sample: bool = False,
+        rng: np.random.Generator | None = None,
+        temperature: float = 1.0,
+        compact: dict | None = None,
+        info: dict | None = None,
+    ) -> PolicyAction:
         """One action: greedy (the paper's argmax of Q_width, then of Q_grasp at that width) or
         sampled from pi (width first, then the cell). ``compact``: the prepared observation, if the
         caller already has it; ``info``: the step's, for a policy acting on free space."""
@@ -438,4 +483,4 @@ def policy_from_checkpoint(checkpoint: dict, source: str) -> GraspPolicy:
     return policy.eval()
 
 
-__all__ = ["GraspPolicy", "PolicyAction", "load_policy", "policy_payload", "read_checkpoint", "save_checkpoint"]
+__all__ = ["GraspPolicy", "PolicyAction", "load_policy", "policy_payload", "read_checkpoint"]

@@ -117,8 +117,10 @@ class UpdateOptions:
         if self.trust_region not in TRUST_REGIONS:
             raise ValueError(f"--trust-region {self.trust_region!r} is not one of {TRUST_REGIONS}")
         if not 0 < self.clip_eps < 1 or not self.kl_target > 0 or not self.kl_coef >= 0 or not self.max_weight > 0:
-            raise ValueError(f"--clip-eps must be in (0, 1), --kl-target and --max-weight positive, --kl-coef not "
-                             f"negative; got {self.clip_eps}, {self.kl_target}, {self.max_weight}, {self.kl_coef}")
+            raise ValueError(
+                f"--clip-eps must be in (0, 1), --kl-target and --max-weight positive, --kl-coef not "
+                f"negative; got {self.clip_eps}, {self.kl_target}, {self.max_weight}, {self.kl_coef}"
+            )
         if self.entropy_weight < 0:
             raise ValueError(f"--entropy-weight must not be negative, got {self.entropy_weight}")
 
@@ -166,27 +168,39 @@ class StateValue(nn.Module):
         return self.net(state.detach())[:, 0]
 
 
-def stored_log_probs(policy: GraspPolicy, batch: dict, grid: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def stored_log_probs(
+    policy: GraspPolicy, batch: dict, grid: int = 1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For stored grasps: log pi(a | s) (B,), differentiable, over the actions each state allowed
     (free space too, where the grasps were collected on it; blocks of ``grid`` cells); the
     policy's entropy there (B,); the pooled state features (B, F)."""
     x, valid = to_tensors(batch, policy.input)
-    width_allowed, cells = action_masks(valid, torch.as_tensor(batch["clear"]) if "clear" in batch else None,
-                                        len(policy.widths_m))
+    width_allowed, cells = action_masks(
+        valid, torch.as_tensor(batch["clear"]) if "clear" in batch else None, len(policy.widths_m)
+    )
     width_index = torch.as_tensor(batch["width_index"], dtype=torch.long)
     fused, width_logits, state = policy.encode(x)
     width_log_probs = torch.log_softmax(width_logits.masked_fill(~width_allowed, float("-inf")), dim=1)
     rows = torch.arange(len(width_index))
     cells = cells[rows, width_index]
     shape = tuple(valid.shape[1:])
-    action_log_probs = block_log_probs(masked_log_softmax(policy.grasp_logits(fused, width_index, shape), cells), shape, grid)
+    action_log_probs = block_log_probs(
+        masked_log_softmax(policy.grasp_logits(fused, width_index, shape), cells), shape, grid
+    )
     chosen = block_of(torch.as_tensor(batch["cell"], dtype=torch.long), shape[1], grid)
     log_pi = width_log_probs[rows, width_index] + action_log_probs[rows, chosen]
     return log_pi, entropy(width_log_probs) + entropy(action_log_probs), state
 
 
-def reinforce_loss(policy: GraspPolicy, batch: dict, baseline: float, options: UpdateOptions,
-                   state_value: StateValue | None = None, fit_value: np.ndarray | None = None, kl_coef: float = 0.0):
+def reinforce_loss(
+    policy: GraspPolicy,
+    batch: dict,
+    baseline: float,
+    options: UpdateOptions,
+    state_value: StateValue | None = None,
+    fit_value: np.ndarray | None = None,
+    kl_coef: float = 0.0,
+):
     """The loss of a batch of stored grasps (see the module's docstring) and its statistics: mean
     importance weight, share outside the trust region (``clipped``) and at the cap (``capped``), KL
     to the behaviour policy, mean entropy and baseline, the state value's error. ``fit_value``: the
@@ -211,18 +225,31 @@ def reinforce_loss(policy: GraspPolicy, batch: dict, baseline: float, options: U
     loss = -(weights * advantage * active * log_pi).mean() - options.entropy_weight * spread.mean() + value_error
     if options.trust_region == "kl":
         loss = loss + kl_coef * kl
-    return loss, {"weight": weights.mean().item(), "clipped": 1 - inside.float().mean().item(),
-                  "capped": (ratio >= options.max_weight).float().mean().item(), "kl": kl.item(),
-                  "entropy": spread.mean().item(), "baseline": b.mean().item(), "value_error": value_error.item()}
+    return loss, {
+        "weight": weights.mean().item(),
+        "clipped": 1 - inside.float().mean().item(),
+        "capped": (ratio >= options.max_weight).float().mean().item(),
+        "kl": kl.item(),
+        "entropy": spread.mean().item(),
+        "baseline": b.mean().item(),
+        "value_error": value_error.item(),
+    }
 
 
 def _take(arrays: dict, rows: np.ndarray) -> dict:
     return {key: value[rows] for key, value in arrays.items()}
 
 
-def reinforce_update(policy: GraspPolicy, optimiser, new: dict, options: UpdateOptions, replay: dict | None = None,
-                     generator: torch.Generator | None = None, state_value: StateValue | None = None,
-                     kl_coef: float = 0.0) -> dict:
+def reinforce_update(
+    policy: GraspPolicy,
+    optimiser,
+    new: dict,
+    options: UpdateOptions,
+    replay: dict | None = None,
+    generator: torch.Generator | None = None,
+    state_value: StateValue | None = None,
+    kl_coef: float = 0.0,
+) -> dict:
     """One iteration's update: :func:`update_steps` steps, each on ``batch_size`` of the ``new``
     grasps (a fresh permutation each pass) and ``replay_size`` of the ``replay`` (older grasps, with
     ``age`` in iterations), drawn with probability recency ** age. Returns the mean loss, the step
@@ -241,7 +268,7 @@ def reinforce_update(policy: GraspPolicy, optimiser, new: dict, options: UpdateO
     for _ in range(options.passes):
         order = torch.randperm(count, generator=generator).numpy()
         for start in range(0, count, options.batch_size):
-            batch = _take({key: new[key] for key in keys}, order[start:start + options.batch_size])
+            batch = _take({key: new[key] for key in keys}, order[start : start + options.batch_size])
             fit_value = np.zeros(len(batch["reward"]), bool)
             if old and options.replay_size:
                 picked = torch.multinomial(draw, options.replay_size, replacement=True, generator=generator).numpy()

@@ -30,13 +30,13 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from .. import __version__
-from ..io import reading, save_figure, write_atomic
+from ..io import reading, save_checkpoint, save_figure, write_atomic
+from ..options import check_resume
 from ..parallel import EXECUTORS
 from ..versions import experiment_version
 from .bandit import Reward, collect_iteration, env_source, ray_session
-from .policy import GraspPolicy, policy_from_checkpoint, policy_payload, read_checkpoint, save_checkpoint
+from .policy import GraspPolicy, policy_from_checkpoint, policy_payload, read_checkpoint
 from .reinforce import REPLAY_KEYS, StateValue, UpdateOptions, adapt_kl_coef, reinforce_update
-from .runs import refuse_other_run
 
 # --- the run -----------------------------------------------------------------------------------
 
@@ -95,8 +95,10 @@ class ReinforceArgs(UpdateOptions):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0 or not self.value_lr > 0 or not self.temperature > 0:
-            raise ValueError(f"--lr, --value-lr and --temperature must be positive, got {self.lr}, {self.value_lr} "
-                             f"and {self.temperature}")
+            raise ValueError(
+                f"--lr, --value-lr and --temperature must be positive, got {self.lr}, {self.value_lr} "
+                f"and {self.temperature}"
+            )
         if not 0 < self.success_threshold < 1:
             raise ValueError(f"--success-threshold must be between 0 and 1, got {self.success_threshold}")
         if self.executor not in EXECUTORS:
@@ -128,8 +130,10 @@ def _write_experience(path: Path, arrays: dict) -> None:
 
 def _read_experience(path: Path) -> dict:
     if not path.exists():
-        raise ValueError(f"{path} is missing: a run resumes only with the grasps of every finished iteration; "
-                         "start over in another --out")
+        raise ValueError(
+            f"{path} is missing: a run resumes only with the grasps of every finished iteration; "
+            "start over in another --out"
+        )
     fix = "delete it and its run's last.pt, or start over in another --out"
     with reading(path, "an iteration's grasps", fix), np.load(path, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
@@ -139,19 +143,43 @@ def _read_experience(path: Path) -> dict:
     return arrays
 
 
-def _iteration_row(iteration: int, grasps: dict, total: int, update: dict, kl_coef: float, collect_core_s: float,
-                   collect_s: float, update_s: float) -> dict:
+def _iteration_row(
+    iteration: int,
+    grasps: dict,
+    total: int,
+    update: dict,
+    kl_coef: float,
+    collect_core_s: float,
+    collect_s: float,
+    update_s: float,
+) -> dict:
     success = grasps["outcome"] == "success"
     said_success = grasps["reward"] > 0
-    return {"iteration": iteration, "grasps": total, "new_grasps": len(grasps["reward"]), "steps": update["steps"],
-            "mean_reward": float(grasps["reward"].mean()), "true_success_rate": float(success.mean()),
-            "successes": int(success.sum()), "reward_error_rate": float((said_success != success).mean()),
-            "collision_rate": float((grasps["outcome"] == "collision").mean()),
-            "loss": update["loss"], "baseline": update["baseline"], "value_error": update["value_error"],
-            "mean_weight": update["weight"], "clipped_share": update["clipped"], "capped_share": update["capped"],
-            "kl": update["kl"], "kl_coef": kl_coef, "entropy": update["entropy"],
-            "sim_s_per_grasp": float(np.nanmean(grasps["sim_time_s"])),
-            "collect_core_s": collect_core_s, "collect_s": collect_s, "update_s": update_s, "seconds": collect_s + update_s}
+    return {
+        "iteration": iteration,
+        "grasps": total,
+        "new_grasps": len(grasps["reward"]),
+        "steps": update["steps"],
+        "mean_reward": float(grasps["reward"].mean()),
+        "true_success_rate": float(success.mean()),
+        "successes": int(success.sum()),
+        "reward_error_rate": float((said_success != success).mean()),
+        "collision_rate": float((grasps["outcome"] == "collision").mean()),
+        "loss": update["loss"],
+        "baseline": update["baseline"],
+        "value_error": update["value_error"],
+        "mean_weight": update["weight"],
+        "clipped_share": update["clipped"],
+        "capped_share": update["capped"],
+        "kl": update["kl"],
+        "kl_coef": kl_coef,
+        "entropy": update["entropy"],
+        "sim_s_per_grasp": float(np.nanmean(grasps["sim_time_s"])),
+        "collect_core_s": collect_core_s,
+        "collect_s": collect_s,
+        "update_s": update_s,
+        "seconds": collect_s + update_s,
+    }
 
 
 def reinforce(args: ReinforceArgs) -> list[dict]:
@@ -163,9 +191,12 @@ def reinforce(args: ReinforceArgs) -> list[dict]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     init = read_checkpoint(args.init)
-    meta = {"args": {**dataclasses.asdict(args), "keep": list(args.keep)},
-            "init_sha256": hashlib.sha256(Path(args.init).read_bytes()).hexdigest()[:16], "graspbench_version": __version__,
-            "code_version": experiment_version("ivfp")}
+    meta = {
+        "args": {**dataclasses.asdict(args), "keep": list(args.keep)},
+        "init_sha256": hashlib.sha256(Path(args.init).read_bytes()).hexdigest()[:16],
+        "graspbench_version": __version__,
+        "code_version": experiment_version("ivfp"),
+    }
     policy = policy_from_checkpoint(init, args.init)
     policy.free_space = args.free_space
     state_value = None
@@ -184,10 +215,15 @@ def reinforce(args: ReinforceArgs) -> list[dict]:
             state = torch.load(last, map_location="cpu", weights_only=False)
             if not isinstance(state, dict) or not {"meta", "state_dict", "optimiser", "history"} <= set(state):
                 raise ValueError("fields missing")
-        refuse_other_run(out, state["meta"]["args"], meta["args"], REINFORCE_FREE,
-                         {**dataclasses.asdict(ReinforceArgs()), "keep": list(ReinforceArgs().keep)},
-                         inputs=(("the --init policies", state["meta"]["init_sha256"], meta["init_sha256"]),),
-                         fix="choose another --out")
+        check_resume(
+            f"--out {out}",
+            state["meta"]["args"],
+            meta["args"],
+            REINFORCE_FREE,
+            {**dataclasses.asdict(ReinforceArgs()), "keep": list(ReinforceArgs().keep)},
+            inputs=(("the --init policies", state["meta"]["init_sha256"], meta["init_sha256"]),),
+            fix="choose another --out",
+        )
         policy.load_state_dict(state["state_dict"])
         if state_value is not None:
             state_value.load_state_dict(state["state_value"])
@@ -204,12 +240,16 @@ def reinforce(args: ReinforceArgs) -> list[dict]:
 
     with ray_session(args.executor, args.workers, args.address):
         _loop(args, source, policy, state_value, optimiser, history, past, meta, out)
-    write_atomic(out / "run.json", json.dumps({**meta, "iterations_done": len(history),
-                                               "seconds": sum(r["seconds"] for r in history)}, indent=1))
+    write_atomic(
+        out / "run.json",
+        json.dumps({**meta, "iterations_done": len(history), "seconds": sum(r["seconds"] for r in history)}, indent=1),
+    )
     if args.progress:
-        print(f"{out}: {len(history)} iterations; policies in {out}/last.pt"
-              + "".join(f", {out}/policy_iter_{k:03d}.pt" for k in args.keep if k <= len(history))
-              + f"; learning curve in {out}/learning_curve.csv and .png")
+        print(
+            f"{out}: {len(history)} iterations; policies in {out}/last.pt"
+            + "".join(f", {out}/policy_iter_{k:03d}.pt" for k in args.keep if k <= len(history))
+            + f"; learning curve in {out}/learning_curve.csv and .png"
+        )
     return history
 
 
@@ -223,11 +263,26 @@ def _replay(past: dict, iteration: int, window: int) -> dict | None:
     return arrays
 
 
-def _loop(args: ReinforceArgs, source, policy: GraspPolicy, state_value: StateValue | None, optimiser,
-          history: list[dict], past: dict, meta: dict, out: Path) -> None:
+def _loop(
+    args: ReinforceArgs,
+    source,
+    policy: GraspPolicy,
+    state_value: StateValue | None,
+    optimiser,
+    history: list[dict],
+    past: dict,
+    meta: dict,
+    out: Path,
+) -> None:
     """Iterations from the one after ``history``'s last to ``args.iterations``: collect, store, update, save."""
-    bar = tqdm(range(len(history) + 1, args.iterations + 1), desc="REINFORCE", unit="iteration", disable=not args.progress,
-               initial=len(history), total=args.iterations)
+    bar = tqdm(
+        range(len(history) + 1, args.iterations + 1),
+        desc="REINFORCE",
+        unit="iteration",
+        disable=not args.progress,
+        initial=len(history),
+        total=args.iterations,
+    )
     keys = REPLAY_KEYS + ("clear",) * args.free_space
     for iteration in bar:
         started = time.perf_counter()
@@ -236,20 +291,42 @@ def _loop(args: ReinforceArgs, source, policy: GraspPolicy, state_value: StateVa
             grasps, collect_core_s = _read_experience(path), math.nan
         else:
             grasps, collect_core_s = collect_iteration(
-                source, policy, [args.seed, iteration], args.grasps_per_iteration, args.grasps_per_bin, args.reward,
-                args.success_threshold, args.temperature, args.grid, args.executor, args.workers, args.address)
+                source,
+                policy,
+                [args.seed, iteration],
+                args.grasps_per_iteration,
+                args.grasps_per_bin,
+                args.reward,
+                args.success_threshold,
+                args.temperature,
+                args.grid,
+                args.executor,
+                args.workers,
+                args.address,
+            )
             _write_experience(path, grasps)
         collect_s = time.perf_counter() - started
         started = time.perf_counter()
         kl_coef = history[-1]["next_kl_coef"] if history else args.kl_coef
         new = {key: grasps[key] for key in keys}
         batches = torch.Generator().manual_seed(args.seed * 100_003 + iteration)  # a resumed run draws the same
-        update = reinforce_update(policy, optimiser, new, args, _replay(past, iteration, args.replay_window), batches,
-                                  state_value, kl_coef)
+        update = reinforce_update(
+            policy, optimiser, new, args, _replay(past, iteration, args.replay_window), batches, state_value, kl_coef
+        )
         total = (history[-1]["grasps"] if history else 0) + len(new["reward"])
-        row = _iteration_row(iteration, grasps, total, update, kl_coef if args.trust_region == "kl" else math.nan,
-                             collect_core_s, collect_s, time.perf_counter() - started)
-        row["next_kl_coef"] = adapt_kl_coef(kl_coef, update["kl"], args.kl_target) if args.trust_region == "kl" else kl_coef
+        row = _iteration_row(
+            iteration,
+            grasps,
+            total,
+            update,
+            kl_coef if args.trust_region == "kl" else math.nan,
+            collect_core_s,
+            collect_s,
+            time.perf_counter() - started,
+        )
+        row["next_kl_coef"] = (
+            adapt_kl_coef(kl_coef, update["kl"], args.kl_target) if args.trust_region == "kl" else kl_coef
+        )
         history.append(row)
         past[iteration] = new
         for old in [k for k in past if iteration + 1 - k > args.replay_window]:
@@ -257,17 +334,26 @@ def _loop(args: ReinforceArgs, source, policy: GraspPolicy, state_value: StateVa
         payload = policy_payload(policy, meta=meta, iteration=iteration, row=row)
         if iteration in args.keep:
             save_checkpoint(out / f"policy_iter_{iteration:03d}.pt", payload)
-        save_checkpoint(out / "last.pt", {**payload, "optimiser": optimiser.state_dict(), "history": history,
-                                          "state_value": state_value.state_dict() if state_value is not None else None})
+        save_checkpoint(
+            out / "last.pt",
+            {
+                **payload,
+                "optimiser": optimiser.state_dict(),
+                "history": history,
+                "state_value": state_value.state_dict() if state_value is not None else None,
+            },
+        )
         write_atomic(out / "learning_curve.csv", pd.DataFrame(history).to_csv(index=False))
         _plot(history, out / "learning_curve.png", args)
         if args.progress:
-            bar.write(f"iteration {iteration}: mean reward {row['mean_reward']:+.2f}, true success "
-                      f"{100 * row['true_success_rate']:.0f}% ({row['successes']}/{row['new_grasps']}), "
-                      f"reward errors {100 * row['reward_error_rate']:.0f}%, KL {row['kl']:.4f}, entropy "
-                      f"{row['entropy']:.2f}, weight {row['mean_weight']:.2f} ({100 * row['clipped_share']:.0f}% "
-                      f"clipped), {row['steps']} steps, {row['seconds']:.0f} s (collect {row['collect_s']:.0f}, "
-                      f"update {row['update_s']:.0f})")
+            bar.write(
+                f"iteration {iteration}: mean reward {row['mean_reward']:+.2f}, true success "
+                f"{100 * row['true_success_rate']:.0f}% ({row['successes']}/{row['new_grasps']}), "
+                f"reward errors {100 * row['reward_error_rate']:.0f}%, KL {row['kl']:.4f}, entropy "
+                f"{row['entropy']:.2f}, weight {row['mean_weight']:.2f} ({100 * row['clipped_share']:.0f}% "
+                f"clipped), {row['steps']} steps, {row['seconds']:.0f} s (collect {row['collect_s']:.0f}, "
+                f"update {row['update_s']:.0f})"
+            )
 
 
 def _plot(history: list[dict], path: Path, args: ReinforceArgs) -> None:
@@ -280,8 +366,15 @@ def _plot(history: list[dict], path: Path, args: ReinforceArgs) -> None:
     success.set_ylabel("% of the iteration's grasps")
     success.legend(fontsize=8)
     weights.plot(iterations, [r["mean_weight"] for r in history], "o-", label="mean importance weight")
-    weights.plot(iterations, [r.get("clipped_share", math.nan) for r in history], "s--", label="share outside the trust region")
-    weights.plot(iterations, [r.get("capped_share", math.nan) for r in history], "^:", label=f"share at the cap {args.max_weight:g}")
+    weights.plot(
+        iterations, [r.get("clipped_share", math.nan) for r in history], "s--", label="share outside the trust region"
+    )
+    weights.plot(
+        iterations,
+        [r.get("capped_share", math.nan) for r in history],
+        "^:",
+        label=f"share at the cap {args.max_weight:g}",
+    )
     weights.axhline(1, color="grey", linewidth=0.8, linestyle=":")
     weights.legend(fontsize=8)
     kl.plot(iterations, [r.get("kl", math.nan) for r in history], "o-", label="KL(mu || pi) after the update")

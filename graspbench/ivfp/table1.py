@@ -26,14 +26,23 @@ PAPER_TABLE1 = {
     "rl20": {"seen": (69.16, 56.58), "unseen": (61.66, 48.8)},
     "rl50": {"seen": (73.33, 58.4), "unseen": (62.51, 49.6)},
 }
-METHODS = {"centroid": "Centroid", "random-mask": "Random", "clear-grasp": "Clear grasp", "il": "IL",
-           "il-free": "IL, free space", "il-vitl": "IL+ViTL", "rl20": "RL@20", "rl50": "RL@50",
-           "rl-free20": "RL@20, free space"}
+METHODS = {
+    "centroid": "Centroid",
+    "random-mask": "Random",
+    "clear-grasp": "Clear grasp",
+    "il": "IL",
+    "il-free": "IL, free space",
+    "il-vitl": "IL+ViTL",
+    "rl20": "RL@20",
+    "rl50": "RL@50",
+    "rl-free20": "RL@20, free space",
+}
 OBJECTS = {"train": "seen", "test": "unseen"}
 
 
-def table1(bench: str = "runs/ivfp_bench", out: str = "results", workers: int | None = None,
-           progress: bool = True) -> pd.DataFrame:
+def table1(
+    bench: str = "runs/ivfp_bench", out: str = "results", workers: int | None = None, progress: bool = True
+) -> pd.DataFrame:
     """Run (or resume) the ivfp suite into ``bench`` and write Table I into ``out``."""
     summary, _, _ = benchmark("ivfp", out=bench, workers=workers, progress=progress, resume=True, reference=None)
     table = table_rows(summary)
@@ -53,15 +62,30 @@ def table_rows(summary: pd.DataFrame) -> pd.DataFrame:
     for r in summary[summary["split"].isin(list(OBJECTS))].itertuples():
         objects = OBJECTS[r.split]
         paper_sr, paper_uph = PAPER_TABLE1.get(r.agent, {}).get(objects, (math.nan, math.nan))
-        rows.append({"method": METHODS.get(r.agent, r.agent), "agent": r.agent, "objects": objects, "picks": r.attempts,
-                     "sr": 100 * r.sr, "sr_low": 100 * r.sr_ci_low, "sr_high": 100 * r.sr_ci_high,
-                     "uph": r.uph, "uph_low": r.uph_ci_low, "uph_high": r.uph_ci_high,
-                     "collision_rate": 100 * r.collision_rate, "probes_per_pick": r.probes_per_pick,
-                     "planning_ms": r.ctpg_ms, "paper_sr": paper_sr, "paper_uph": paper_uph})
+        rows.append(
+            {
+                "method": METHODS.get(r.agent, r.agent),
+                "agent": r.agent,
+                "objects": objects,
+                "picks": r.attempts,
+                "sr": 100 * r.sr,
+                "sr_low": 100 * r.sr_ci_low,
+                "sr_high": 100 * r.sr_ci_high,
+                "uph": r.uph,
+                "uph_low": r.uph_ci_low,
+                "uph_high": r.uph_ci_high,
+                "collision_rate": 100 * r.collision_rate,
+                "probes_per_pick": r.probes_per_pick,
+                "planning_ms": r.ctpg_ms,
+                "paper_sr": paper_sr,
+                "paper_uph": paper_uph,
+            }
+        )
     order = {agent: k for k, agent in enumerate(METHODS)}
     table = pd.DataFrame(rows)
-    return table.sort_values(["objects", "agent"], key=lambda c: c.map(order) if c.name == "agent" else c,
-                             ignore_index=True)
+    return table.sort_values(
+        ["objects", "agent"], key=lambda c: c.map(order) if c.name == "agent" else c, ignore_index=True
+    )
 
 
 def bars(table: pd.DataFrame) -> list[tuple[str, str, str]]:
@@ -78,31 +102,57 @@ def bars(table: pd.DataFrame) -> list[tuple[str, str, str]]:
         return "not measured" if any(math.isnan(x) for x in measured) else ("met" if ok else "MISSED")
 
     il, rl20, rl50 = sr("il"), sr("rl20"), sr("rl50")
-    rows = [("RL@50 SR >= IL SR + 10 points", f"{rl50:.1f}% vs {il:.1f}%", verdict([il, rl50], rl50 >= il + 10)),
-            ("RL@20 SR between IL and RL@50", f"{il:.1f}% <= {rl20:.1f}% <= {rl50:.1f}%",
-             verdict([il, rl20, rl50], il <= rl20 <= rl50)),
-            ("IL+ViTL: higher SR than IL, lower UPH", f"SR {sr('il-vitl'):.1f}% vs {il:.1f}%, UPH {uph('il-vitl'):.1f} "
-             f"vs {uph('il'):.1f}", verdict([sr("il-vitl"), il], sr("il-vitl") > il and uph("il-vitl") < uph("il")))]
+    rows = [
+        ("RL@50 SR >= IL SR + 10 points", f"{rl50:.1f}% vs {il:.1f}%", verdict([il, rl50], rl50 >= il + 10)),
+        (
+            "RL@20 SR between IL and RL@50",
+            f"{il:.1f}% <= {rl20:.1f}% <= {rl50:.1f}%",
+            verdict([il, rl20, rl50], il <= rl20 <= rl50),
+        ),
+        (
+            "IL+ViTL: higher SR than IL, lower UPH",
+            f"SR {sr('il-vitl'):.1f}% vs {il:.1f}%, UPH {uph('il-vitl'):.1f} vs {uph('il'):.1f}",
+            verdict([sr("il-vitl"), il], sr("il-vitl") > il and uph("il-vitl") < uph("il")),
+        ),
+    ]
     for agent in ("centroid", "random-mask"):
-        rows.append((f"{METHODS[agent]} SR below IL", f"{sr(agent):.1f}% vs {il:.1f}%", verdict([sr(agent), il], sr(agent) < il)))
+        rows.append(
+            (
+                f"{METHODS[agent]} SR below IL",
+                f"{sr(agent):.1f}% vs {il:.1f}%",
+                verdict([sr(agent), il], sr(agent) < il),
+            )
+        )
     return rows
 
 
 def markdown(table: pd.DataFrame, bench) -> str:
-    lines = ["# IVFP: the paper's Table I in simulation (Murray et al.)", "",
-             f"`graspbench ivfp table1` (the `ivfp` benchmark suite, records in `{bench}`): 20 trials of 12 picks per "
-             "method and object set on BinPick-v0, every method on the same bins. SR with its 95% Wilson interval, UPH "
-             "with a 95% bootstrap interval over trials; graspbench / paper.", "",
-             "| method | objects | picks | SR [95%] | paper SR | UPH [95%] | paper UPH | collisions | probes / pick "
-             "| planning ms |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# IVFP: the paper's Table I in simulation (Murray et al.)",
+        "",
+        f"`graspbench ivfp table1` (the `ivfp` benchmark suite, records in `{bench}`): 20 trials of 12 picks per "
+        "method and object set on BinPick-v0, every method on the same bins. SR with its 95% Wilson interval, UPH "
+        "with a 95% bootstrap interval over trials; graspbench / paper.",
+        "",
+        "| method | objects | picks | SR [95%] | paper SR | UPH [95%] | paper UPH | collisions | probes / pick "
+        "| planning ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in table.itertuples():
         paper_sr = "-" if math.isnan(r.paper_sr) else f"{r.paper_sr:.1f}%"
         paper_uph = "-" if math.isnan(r.paper_uph) else f"{r.paper_uph:.1f}"
-        lines.append(f"| {r.method} | {r.objects} | {r.picks} | {r.sr:.1f}% [{r.sr_low:.1f}, {r.sr_high:.1f}] | {paper_sr} "
-                     f"| {r.uph:.1f} [{r.uph_low:.1f}, {r.uph_high:.1f}] | {paper_uph} | {r.collision_rate:.0f}% "
-                     f"| {r.probes_per_pick:.2f} | {r.planning_ms:.0f} |")
-    lines += ["", "| bar (seen objects) | measured | verdict |", "| --- | --- | --- |",
-              *(f"| {bar} | {measured} | {verdict} |" for bar, measured, verdict in bars(table)), ""]
+        lines.append(
+            f"| {r.method} | {r.objects} | {r.picks} | {r.sr:.1f}% [{r.sr_low:.1f}, {r.sr_high:.1f}] | {paper_sr} "
+            f"| {r.uph:.1f} [{r.uph_low:.1f}, {r.uph_high:.1f}] | {paper_uph} | {r.collision_rate:.0f}% "
+            f"| {r.probes_per_pick:.2f} | {r.planning_ms:.0f} |"
+        )
+    lines += [
+        "",
+        "| bar (seen objects) | measured | verdict |",
+        "| --- | --- | --- |",
+        *(f"| {bar} | {measured} | {verdict} |" for bar, measured, verdict in bars(table)),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -115,10 +165,19 @@ def _plot(table: pd.DataFrame, path: Path) -> None:
             rows = table[table["objects"] == objects].set_index("method").reindex(methods)
             x = [m + (k - 0.5) * 0.38 for m in range(len(methods))]
             errors = [rows[key] - rows[f"{key}_low"], rows[f"{key}_high"] - rows[key]]
-            ax.bar(x, rows[key], width=0.36, color=colour, alpha=0.8, yerr=errors, capsize=2,
-                   label=f"graspbench, {objects}")
-            ax.scatter(x, rows[f"paper_{key}"], marker="_", s=250, color="black", zorder=3,
-                       label="paper" if k == 0 else None)
+            ax.bar(
+                x,
+                rows[key],
+                width=0.36,
+                color=colour,
+                alpha=0.8,
+                yerr=errors,
+                capsize=2,
+                label=f"graspbench, {objects}",
+            )
+            ax.scatter(
+                x, rows[f"paper_{key}"], marker="_", s=250, color="black", zorder=3, label="paper" if k == 0 else None
+            )
         ax.set_xticks(range(len(methods)), methods, fontsize=8)
         ax.set_ylabel(title)
         ax.legend(fontsize=7)

@@ -39,7 +39,10 @@ from .demonstrator import DemonstratorSettings, _env, demonstrate
 # Murray et al., Table II: pipeline -> (picks per hour, interventions per hour, label accuracy).
 PAPER_TABLE2 = {"full picks": (82, 24, 1.00), "IVFP": (158, 6, 0.96)}
 PIPELINES = {"full picks": "extract", "IVFP": "release"}
-MOTIONS = {"full picks": ("approach_close", "extract", "settle"), "IVFP": ("approach_close", "probe", "release", "settle")}
+MOTIONS = {
+    "full picks": ("approach_close", "extract", "settle"),
+    "IVFP": ("approach_close", "probe", "release", "settle"),
+}
 
 
 def pipeline_bin(task: dict) -> list[dict]:
@@ -52,27 +55,56 @@ def pipeline_bin(task: dict) -> list[dict]:
             observation, info = env.reset()
             if info["new_bin"]:
                 break  # the bin ran low: this bin is done
-        grasp = demonstrate(env, observation, np.random.default_rng([task["seed"], task["bin"], k]), DemonstratorSettings())
+        grasp = demonstrate(
+            env, observation, np.random.default_rng([task["seed"], task["bin"], k]), DemonstratorSettings()
+        )
         _, _, _, _, info = env.step_grasp(grasp)
-        rows.append({"pipeline": task["pipeline"], "bin": task["bin"], "pick": k, "outcome": info["outcome"],
-                     "probed": info["probed"], "seconds": sum(info["motion_s"][m] for m in MOTIONS[task["pipeline"]]),
-                     "intervention": info["outcome"] == "fail_multipick" or bool(info["lost_ids"]),
-                     "film": info["probe_rgb"] if info["probed"] and task["pipeline"] == "full picks" else None})
+        rows.append(
+            {
+                "pipeline": task["pipeline"],
+                "bin": task["bin"],
+                "pick": k,
+                "outcome": info["outcome"],
+                "probed": info["probed"],
+                "seconds": sum(info["motion_s"][m] for m in MOTIONS[task["pipeline"]]),
+                "intervention": info["outcome"] == "fail_multipick" or bool(info["lost_ids"]),
+                "film": info["probe_rgb"] if info["probed"] and task["pipeline"] == "full picks" else None,
+            }
+        )
     return rows
 
 
-def table2(classifier: str, bins: int = 10, picks_per_bin: int = 12, seed: int = 300000, split: str = "train",
-           env: str = "GraspBench/BinPick-v1", out: str = "results", workers: int | None = None,
-           progress: bool = True) -> pd.DataFrame:
+def table2(
+    classifier: str,
+    bins: int = 10,
+    picks_per_bin: int = 12,
+    seed: int = 300000,
+    split: str = "train",
+    env: str = "GraspBench/BinPick-v1",
+    out: str = "results",
+    workers: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Run both pipelines on ``bins`` bins and write ivfp_table2.csv and .md into ``out``."""
     judge = load_classifier(classifier)  # fail now on a bad --classifier, not after the picks
     spec = spec_mapping(env, split)
     if spec.get("pick") is None:
         raise ValueError(f"--env {env}: not a target-picking environment (no `pick:` section)")
-    tasks = [{"spec": {**spec, "pick": {**spec["pick"], "after_probe": after_probe}}, "seed": seed, "bin": b,
-              "picks": picks_per_bin, "pipeline": pipeline} for pipeline, after_probe in PIPELINES.items() for b in range(bins)]
+    tasks = [
+        {
+            "spec": {**spec, "pick": {**spec["pick"], "after_probe": after_probe}},
+            "seed": seed,
+            "bin": b,
+            "picks": picks_per_bin,
+            "pipeline": pipeline,
+        }
+        for pipeline, after_probe in PIPELINES.items()
+        for b in range(bins)
+    ]
     picks = []
-    for _, rows in tqdm(run_tasks(pipeline_bin, tasks, workers=workers), total=len(tasks), desc="bins", disable=not progress):
+    for _, rows in tqdm(
+        run_tasks(pipeline_bin, tasks, workers=workers), total=len(tasks), desc="bins", disable=not progress
+    ):
         picks += rows
     picks = pd.DataFrame(picks)
     probed = picks[picks["film"].notna()]
@@ -97,37 +129,61 @@ def table_rows(picks: pd.DataFrame, ivfp_labels: Rate) -> pd.DataFrame:
         hours = group["seconds"].sum() / 3600
         interventions = Rate(int(group["intervention"].sum()), len(group))
         labels = ivfp_labels if pipeline == "IVFP" else Rate(len(group), len(group))
-        rows.append({"pipeline": pipeline, "picks": len(group), "sim_hours": hours,
-                     "picks_per_hour": len(group) / hours if hours else math.nan,
-                     "interventions": interventions.hits, "interventions_per_hour": interventions.hits / hours if hours else math.nan,
-                     "intervention_rate": interventions.value, "intervention_low": interventions.interval[0],
-                     "intervention_high": interventions.interval[1], "label_accuracy": labels.value,
-                     "label_accuracy_low": labels.interval[0], "label_accuracy_high": labels.interval[1],
-                     "labelled_picks": labels.total, "paper_picks_per_hour": paper_pph,
-                     "paper_interventions_per_hour": paper_iph, "paper_label_accuracy": paper_accuracy})
+        rows.append(
+            {
+                "pipeline": pipeline,
+                "picks": len(group),
+                "sim_hours": hours,
+                "picks_per_hour": len(group) / hours if hours else math.nan,
+                "interventions": interventions.hits,
+                "interventions_per_hour": interventions.hits / hours if hours else math.nan,
+                "intervention_rate": interventions.value,
+                "intervention_low": interventions.interval[0],
+                "intervention_high": interventions.interval[1],
+                "label_accuracy": labels.value,
+                "label_accuracy_low": labels.interval[0],
+                "label_accuracy_high": labels.interval[1],
+                "labelled_picks": labels.total,
+                "paper_picks_per_hour": paper_pph,
+                "paper_interventions_per_hour": paper_iph,
+                "paper_label_accuracy": paper_accuracy,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def markdown(table: pd.DataFrame, classifier, bins: int, picks_per_bin: int, seed: int, split: str) -> str:
     full, ivfp = (table.set_index("pipeline").loc[name] for name in PAPER_TABLE2)
-    lines = ["# IVFP: collecting data with full picks or with the probe (Murray et al., Table II)", "",
-             f"`graspbench ivfp table2 --classifier {classifier} --bins {bins}`: the demonstrator picks up to "
-             f"{picks_per_bin} targets in each of {bins} bins ({split} objects, seeds {seed}-{seed + bins - 1}) under "
-             "each pipeline. Per hour of simulated motion; graspbench / paper.", "",
-             "| pipeline | picks | picks / h | paper | interventions / h | paper | interventions / pick [95%] "
-             "| label accuracy [95%] | paper |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# IVFP: collecting data with full picks or with the probe (Murray et al., Table II)",
+        "",
+        f"`graspbench ivfp table2 --classifier {classifier} --bins {bins}`: the demonstrator picks up to "
+        f"{picks_per_bin} targets in each of {bins} bins ({split} objects, seeds {seed}-{seed + bins - 1}) under "
+        "each pipeline. Per hour of simulated motion; graspbench / paper.",
+        "",
+        "| pipeline | picks | picks / h | paper | interventions / h | paper | interventions / pick [95%] "
+        "| label accuracy [95%] | paper |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in table.itertuples():
-        lines.append(f"| {r.pipeline} | {r.picks} | {r.picks_per_hour:.0f} | {r.paper_picks_per_hour} | "
-                     f"{r.interventions_per_hour:.1f} | {r.paper_interventions_per_hour} | {100 * r.intervention_rate:.1f}% "
-                     f"[{100 * r.intervention_low:.1f}, {100 * r.intervention_high:.1f}] | {100 * r.label_accuracy:.1f}% "
-                     f"[{100 * r.label_accuracy_low:.1f}, {100 * r.label_accuracy_high:.1f}] ({r.labelled_picks}) | "
-                     f"{100 * r.paper_label_accuracy:.0f}% |")
-    lines += ["", f"IVFP collects {ivfp.picks_per_hour / full.picks_per_hour:.2f} times as many picks per hour as full "
-              f"picks (the paper: {158 / 82:.2f}). Simulated hours hold only the motions: not a real robot's slower moves "
-              "and perception, not putting an extracted object back in the bin, not the minutes a person needs for each "
-              f"reset. Resets are rare here ({100 * full.intervention_rate:.1f}% of full picks, "
-              f"{100 * ivfp.intervention_rate:.1f}% of IVFP's), so in simulation the probe and the release cost more than "
-              "the extraction they replace. The IVFP label accuracy is over probed picks (a collision needs no "
-              "classifier); the full pipeline's labels are the truth by construction.", "",
-              f"Measured by graspbench {experiment_version('ivfp')} (the IVFP experiment's code version).", ""]
+        lines.append(
+            f"| {r.pipeline} | {r.picks} | {r.picks_per_hour:.0f} | {r.paper_picks_per_hour} | "
+            f"{r.interventions_per_hour:.1f} | {r.paper_interventions_per_hour} | {100 * r.intervention_rate:.1f}% "
+            f"[{100 * r.intervention_low:.1f}, {100 * r.intervention_high:.1f}] | {100 * r.label_accuracy:.1f}% "
+            f"[{100 * r.label_accuracy_low:.1f}, {100 * r.label_accuracy_high:.1f}] ({r.labelled_picks}) | "
+            f"{100 * r.paper_label_accuracy:.0f}% |"
+        )
+    lines += [
+        "",
+        f"IVFP collects {ivfp.picks_per_hour / full.picks_per_hour:.2f} times as many picks per hour as full "
+        f"picks (the paper: {158 / 82:.2f}). Simulated hours hold only the motions: not a real robot's slower moves "
+        "and perception, not putting an extracted object back in the bin, not the minutes a person needs for each "
+        f"reset. Resets are rare here ({100 * full.intervention_rate:.1f}% of full picks, "
+        f"{100 * ivfp.intervention_rate:.1f}% of IVFP's), so in simulation the probe and the release cost more than "
+        "the extraction they replace. The IVFP label accuracy is over probed picks (a collision needs no "
+        "classifier); the full pipeline's labels are the truth by construction.",
+        "",
+        f"Measured by graspbench {experiment_version('ivfp')} (the IVFP experiment's code version).",
+        "",
+    ]
     return "\n".join(lines)

@@ -33,8 +33,15 @@ def _name(probe_s: float) -> str:
     return "passive" if probe_s == 0 else f"interactive-{probe_s:.1f}s"
 
 
-def table3(seen, unseen, out_dir="results", epochs: int | None = None, runs_dir="runs/ivfp_classifier",
-           probes_s=TABLE3_PROBES_S, **options) -> pd.DataFrame:
+def table3(
+    seen,
+    unseen,
+    out_dir="results",
+    epochs: int | None = None,
+    runs_dir="runs/ivfp_classifier",
+    probes_s=TABLE3_PROBES_S,
+    **options,
+) -> pd.DataFrame:
     """Table III: the passive and the interactive classifiers, trained on the seen collection
     (one split for all), tested on its test part and on the unseen collection. Writes
     ``ivfp_classifier.csv``, ``.png`` and ``.md`` into ``out_dir``; checkpoints go to
@@ -69,14 +76,28 @@ def table3(seen, unseen, out_dir="results", epochs: int | None = None, runs_dir=
 
 def _table_row(probe_s: float, objects: str, metrics: dict) -> dict:
     binary = metrics["binary"]
-    paper_precision, paper_recall, paper_accuracy = PAPER_TABLE3.get(round(probe_s, 2), {}).get(objects, (math.nan,) * 3)
-    return {"perception": "passive" if probe_s == 0 else "interactive", "probe_s": probe_s, "objects": objects,
-            "picks": binary["picks"], "accuracy": binary["accuracy"], "accuracy_low": binary["accuracy_low"],
-            "accuracy_high": binary["accuracy_high"], "precision": binary["macro_precision"], "recall": binary["macro_recall"],
-            "accuracy_3class": metrics["accuracy"], "precision_3class": metrics["macro_precision"],
-            "recall_3class": metrics["macro_recall"], "fail_precision": binary["precision"]["fail"],
-            "fail_recall": binary["recall"]["fail"], "paper_accuracy": paper_accuracy,
-            "paper_precision": paper_precision, "paper_recall": paper_recall}
+    paper_precision, paper_recall, paper_accuracy = PAPER_TABLE3.get(round(probe_s, 2), {}).get(
+        objects, (math.nan,) * 3
+    )
+    return {
+        "perception": "passive" if probe_s == 0 else "interactive",
+        "probe_s": probe_s,
+        "objects": objects,
+        "picks": binary["picks"],
+        "accuracy": binary["accuracy"],
+        "accuracy_low": binary["accuracy_low"],
+        "accuracy_high": binary["accuracy_high"],
+        "precision": binary["macro_precision"],
+        "recall": binary["macro_recall"],
+        "accuracy_3class": metrics["accuracy"],
+        "precision_3class": metrics["macro_precision"],
+        "recall_3class": metrics["macro_recall"],
+        "fail_precision": binary["precision"]["fail"],
+        "fail_recall": binary["recall"]["fail"],
+        "paper_accuracy": paper_accuracy,
+        "paper_precision": paper_precision,
+        "paper_recall": paper_recall,
+    }
 
 
 def _plot_table3(table: pd.DataFrame, path: Path) -> None:
@@ -91,11 +112,26 @@ def _plot_table3(table: pd.DataFrame, path: Path) -> None:
             style = "-" if perception == "interactive" else "none"
             errors = [100 * (ours["accuracy"] - ours["accuracy_low"]), 100 * (ours["accuracy_high"] - ours["accuracy"])]
             # Seen and unseen nudged apart so that their intervals do not hide each other.
-            ax.errorbar(ours["probe_s"] + nudge_s, 100 * ours["accuracy"], yerr=errors, color=colour, marker=marker,
-                        linestyle=style, capsize=3, label=f"graspbench, {objects}, {perception}")
-            ax.plot(ours["probe_s"], 100 * ours["paper_accuracy"], color=colour, marker=marker, alpha=0.45,
-                    linestyle="--" if style == "-" else "none", markerfacecolor="none",
-                    label=f"paper, {objects}, {perception}")
+            ax.errorbar(
+                ours["probe_s"] + nudge_s,
+                100 * ours["accuracy"],
+                yerr=errors,
+                color=colour,
+                marker=marker,
+                linestyle=style,
+                capsize=3,
+                label=f"graspbench, {objects}, {perception}",
+            )
+            ax.plot(
+                ours["probe_s"],
+                100 * ours["paper_accuracy"],
+                color=colour,
+                marker=marker,
+                alpha=0.45,
+                linestyle="--" if style == "-" else "none",
+                markerfacecolor="none",
+                label=f"paper, {objects}, {perception}",
+            )
     ax.axhline(50, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("probe seen by the classifier (s); 0 = passive, frame 0 only")
     ax.set_ylabel("success vs fail accuracy (%)")
@@ -107,27 +143,39 @@ def _plot_table3(table: pd.DataFrame, path: Path) -> None:
 
 
 def _markdown(table: pd.DataFrame, args: ClassifierArgs, runs: dict) -> str:
-    lines = ["# IVFP classifier: passive against interactive perception (Murray et al., Table III)", "",
-             f"Seen: test bins of `{args.data}` (80/10/10 split by bin, seed {args.seed}); unseen: all of `{args.unseen}`. "
-             f"Successes undersampled to as many as failures ({args.balance}). graspbench / paper.", "",
-             "| perception | objects | picks | accuracy [95% interval] | paper | precision | paper | recall | paper "
-             "| 3-class accuracy |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# IVFP classifier: passive against interactive perception (Murray et al., Table III)",
+        "",
+        f"Seen: test bins of `{args.data}` (80/10/10 split by bin, seed {args.seed}); unseen: all of `{args.unseen}`. "
+        f"Successes undersampled to as many as failures ({args.balance}). graspbench / paper.",
+        "",
+        "| perception | objects | picks | accuracy [95% interval] | paper | precision | paper | recall | paper "
+        "| 3-class accuracy |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for row in table.itertuples():
         label = "passive" if row.perception == "passive" else f"interactive ({row.probe_s:.1f} s)"
-        lines.append(f"| {label} | {row.objects} | {row.picks} | {100 * row.accuracy:.1f}% [{100 * row.accuracy_low:.1f}, "
-                     f"{100 * row.accuracy_high:.1f}] | {100 * row.paper_accuracy:.0f}% | {row.precision:.2f} | "
-                     f"{row.paper_precision:.2f} | {row.recall:.2f} | {row.paper_recall:.2f} | "
-                     f"{100 * row.accuracy_3class:.1f}% |")
-    lines += ["", "Accuracy, precision and recall are of the binary view, success against either failure (the paper's "
-              "SUCCESS / FAIL, and the reward the policy learns from): precision and recall are macro means over the two "
-              "classes. The 3-class accuracy (success, multi-pick, not picked) is beside them. The paper does not define its "
-              "precision and recall; its passive row (recall 0.56 at 46% accuracy on nearly balanced data) is hard to "
-              "reconcile with a binary macro mean, so its numbers may be 3-class ones: compare trends, not decimals.", "",
-              f"Network: a (2+1)D CNN of width {args.width} trained from scratch ({args.epochs} epochs, {args.frame_px} px, "
-              f"one frame every {args.frame_step_s:g} s), not the paper's pretrained VideoMAE ViT-B; the passive row is the "
-              f"same network on frame 0. Every row was trained on the same "
-              f"{next(iter(runs.values()))['train_picks'] if runs else 0} picks. Training time (best epoch of "
-              f"{args.epochs}): " + ", ".join(f"{name} {m['train_seconds'] / 60:.1f} min ({m['best_epoch']})"
-                                              for name, m in runs.items()) + ".", ""]
+        lines.append(
+            f"| {label} | {row.objects} | {row.picks} | {100 * row.accuracy:.1f}% [{100 * row.accuracy_low:.1f}, "
+            f"{100 * row.accuracy_high:.1f}] | {100 * row.paper_accuracy:.0f}% | {row.precision:.2f} | "
+            f"{row.paper_precision:.2f} | {row.recall:.2f} | {row.paper_recall:.2f} | "
+            f"{100 * row.accuracy_3class:.1f}% |"
+        )
+    lines += [
+        "",
+        "Accuracy, precision and recall are of the binary view, success against either failure (the paper's "
+        "SUCCESS / FAIL, and the reward the policy learns from): precision and recall are macro means over the two "
+        "classes. The 3-class accuracy (success, multi-pick, not picked) is beside them. The paper does not define its "
+        "precision and recall; its passive row (recall 0.56 at 46% accuracy on nearly balanced data) is hard to "
+        "reconcile with a binary macro mean, so its numbers may be 3-class ones: compare trends, not decimals.",
+        "",
+        f"Network: a (2+1)D CNN of width {args.width} trained from scratch ({args.epochs} epochs, {args.frame_px} px, "
+        f"one frame every {args.frame_step_s:g} s), not the paper's pretrained VideoMAE ViT-B; the passive row is the "
+        f"same network on frame 0. Every row was trained on the same "
+        f"{next(iter(runs.values()))['train_picks'] if runs else 0} picks. Training time (best epoch of "
+        f"{args.epochs}): "
+        + ", ".join(f"{name} {m['train_seconds'] / 60:.1f} min ({m['best_epoch']})" for name, m in runs.items())
+        + ".",
+        "",
+    ]
     return "\n".join(lines)

@@ -102,8 +102,13 @@ class VitlPick:
     """the info of the last attempt"""
 
 
-def vitl_candidates(policy: GraspPolicy, observation: dict, settings: VitlSettings = VitlSettings(),
-                    rng: np.random.Generator | None = None, info: dict | None = None) -> list[Candidate]:
+def vitl_candidates(
+    policy: GraspPolicy,
+    observation: dict,
+    settings: VitlSettings = VitlSettings(),
+    rng: np.random.Generator | None = None,
+    info: dict | None = None,
+) -> list[Candidate]:
     """The candidates for the current target, most likely first (``info``: the step's, for a
     policy acting on free space)."""
     settings.check()
@@ -137,8 +142,15 @@ def _top(log_probs: np.ndarray, k: int, rng: np.random.Generator | None) -> np.n
     return np.argsort(-keys, kind="stable")[:k]
 
 
-def vitl_pick(env, policy: GraspPolicy, classifier, observation: dict, settings: VitlSettings = VitlSettings(),
-              rng: np.random.Generator | None = None, info: dict | None = None) -> VitlPick:
+def vitl_pick(
+    env,
+    policy: GraspPolicy,
+    classifier,
+    observation: dict,
+    settings: VitlSettings = VitlSettings(),
+    rng: np.random.Generator | None = None,
+    info: dict | None = None,
+) -> VitlPick:
     """Pick the current target of ``env`` with verification in the loop (see the module's docstring)."""
     started = time.perf_counter()
     candidates = vitl_candidates(policy, observation, settings, rng, info)
@@ -164,9 +176,18 @@ def vitl_pick(env, policy: GraspPolicy, classifier, observation: dict, settings:
         judged.clear()
         observation, _, terminated, _, info = env.step_grasp(grasp, verify=verify)
         pick.sim_time_s += float(info["sim_time_s"])
-        pick.attempts.append({"width_m": width_m, "u": candidate.u, "v": candidate.v, "log_prob": candidate.log_prob,
-                              "p_success": judged[0] if judged else None, "verdict": info.get("verdict"),
-                              "outcome": info["outcome"], "sim_time_s": float(info["sim_time_s"])})
+        pick.attempts.append(
+            {
+                "width_m": width_m,
+                "u": candidate.u,
+                "v": candidate.v,
+                "log_prob": candidate.log_prob,
+                "p_success": judged[0] if judged else None,
+                "verdict": info.get("verdict"),
+                "outcome": info["outcome"],
+                "sim_time_s": float(info["sim_time_s"]),
+            }
+        )
         pick.observation, pick.info = observation, info
         if info.get("verdict"):
             pick.outcome = info["outcome"]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -35,11 +37,22 @@ class NetworkAgent:
             (:func:`~graspbench.clearance.fingertip_z`); None: the environment's fixed depth.
     """
 
-    def __init__(self, checkpoint: str, name: str = "network", postprocess: dict | None = None, threads: int = 1,
-                 check_clearance: bool = True, candidates: int = 10, max_grasp_depth_m: float | None = MAX_GRASP_DEPTH_M):
+    def __init__(
+        self,
+        checkpoint: str,
+        name: str = "network",
+        postprocess: dict | None = None,
+        threads: int = 1,
+        check_clearance: bool = True,
+        candidates: int = 10,
+        max_grasp_depth_m: float | None = MAX_GRASP_DEPTH_M,
+    ):
         torch.set_num_threads(threads)
-        model, meta = load_checkpoint(checkpoint, fix=f"make it again: `graspbench train-agents --agents {name}` "
-                                                      f"for a shipped agent, `graspbench train` for your own")
+        model, meta = load_checkpoint(
+            checkpoint,
+            fix=f"make it again: `graspbench train-agents --agents {name}` "
+            f"for a shipped agent, `graspbench train` for your own",
+        )
         model_input, settings = meta["input"], meta["postprocess"]
         self.model, self.name, self.input = for_inference(model), name, model_input
         self.check_clearance, self.max_grasp_depth_m = check_clearance, max_grasp_depth_m
@@ -55,13 +68,33 @@ class NetworkAgent:
         x = torch.from_numpy(model_input(self.input, observation["depth"], observation.get("rgb")))
         with torch.no_grad():
             maps = self.model(x[None].to(memory_format=torch.channels_last))
-        if not self.check_clearance:
-            return grasps_from_maps(**maps_to_numpy(maps, 0), settings=self.settings)[0]
-        self.failures.observe(info)
         camera = camera_from_info(observation, info)
+        if not self.check_clearance:
+            grasp = grasps_from_maps(**maps_to_numpy(maps, 0), settings=self.settings)[0]
+            return within_hand(grasp, observation["depth"], camera, info["max_opening_m"])
+        self.failures.observe(info)
         px_m = float(camera.metres_per_pixel(np.median(observation["depth"])))  # at the table, most of the image
-        self.failures.last = plan_clear(maps_to_numpy(maps, 0), self.settings, observation["depth"], camera,
-                                        info["max_opening_m"], info.get("grasp_depth_m", 0.01),
-                                        info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
-                                        skip=lambda g: self.failures.tried(g, px_m), max_depth_m=self.max_grasp_depth_m)
+        self.failures.last = plan_clear(
+            maps_to_numpy(maps, 0),
+            self.settings,
+            observation["depth"],
+            camera,
+            info["max_opening_m"],
+            info.get("grasp_depth_m", 0.01),
+            info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
+            skip=lambda g: self.failures.tried(g, px_m),
+            max_depth_m=self.max_grasp_depth_m,
+        )
+        self.failures.last = within_hand(self.failures.last, observation["depth"], camera, info["max_opening_m"])
         return self.failures.last
+
+
+def within_hand(grasp: Grasp, depth_m: np.ndarray, camera, max_opening_m: float) -> Grasp:
+    """``grasp`` with its opening no wider than the hand opens at its centre's depth. The width head
+    is unbounded and the gripper clips what it cannot open, so a wider opening says nothing more; it
+    would only fail the environment's check of a planner's grasp (on novel objects a network asked
+    for twice the hand's opening)."""
+    row = int(np.clip(round(grasp.v), 0, depth_m.shape[0] - 1))
+    col = int(np.clip(round(grasp.u), 0, depth_m.shape[1] - 1))
+    max_opening_px = max_opening_m / float(camera.metres_per_pixel(depth_m[row, col]))
+    return dataclasses.replace(grasp, opening_px=min(grasp.opening_px, max_opening_px))

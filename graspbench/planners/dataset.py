@@ -105,8 +105,9 @@ def model_input(kind: str, depth_m: np.ndarray | None = None, rgb: np.ndarray | 
     return np.concatenate(channels)
 
 
-def rasterize_rectangles(shape: tuple[int, int], rectangles: Sequence[GraspRectangle],
-                         values: np.ndarray) -> np.ndarray:
+def rasterize_rectangles(
+    shape: tuple[int, int], rectangles: Sequence[GraspRectangle], values: np.ndarray
+) -> np.ndarray:
     """Paint oriented rectangles into value maps.
 
     A pixel belongs to a rectangle when its centre, in the rectangle's own frame (closing axis and
@@ -138,8 +139,9 @@ def rasterize_rectangles(shape: tuple[int, int], rectangles: Sequence[GraspRecta
         axis_u, axis_v = np.cos(rect.angle_rad), -np.sin(rect.angle_rad)
         along = du * axis_u + dv * axis_v
         across = -du * axis_v + dv * axis_u
-        inside = ((np.abs(along) <= rect.opening_px / 2 + _EDGE_TOLERANCE_PX)
-                  & (np.abs(across) <= rect.jaw_size_px / 2 + _EDGE_TOLERANCE_PX))
+        inside = (np.abs(along) <= rect.opening_px / 2 + _EDGE_TOLERANCE_PX) & (
+            np.abs(across) <= rect.jaw_size_px / 2 + _EDGE_TOLERANCE_PX
+        )
         maps[:, v0:v1, u0:u1][:, inside] = value[:, None]
     return maps
 
@@ -216,8 +218,7 @@ class _Augmentation:
         angle = (angle + np.pi / 2) % np.pi - np.pi / 2
         moved = _Labels(uv, angle, labels.opening_px / self.zoom, labels.jaw_size_px / self.zoom)
         # The image spans [-0.5, size - 0.5) around pixel centres 0 .. size - 1.
-        inside = ((uv[:, 0] >= -0.5) & (uv[:, 0] < width - 0.5)
-                  & (uv[:, 1] >= -0.5) & (uv[:, 1] < height - 0.5))
+        inside = (uv[:, 0] >= -0.5) & (uv[:, 0] < width - 0.5) & (uv[:, 1] >= -0.5) & (uv[:, 1] < height - 0.5)
         return moved.select(inside)
 
 
@@ -248,12 +249,22 @@ class GraspDataset(Dataset):
     outside the source: images repeat their edge pixels there, with no object and no priority.
     """
 
-    def __init__(self, root, *, input: str = "depth", noisy_depth: bool = False,
-                 scenes: Sequence[int] | None = None, labels_per_image: int | None = None,
-                 positives: str = "collision_free", augment: bool = False, seed: int = 0,
-                 rotations_deg: Sequence[float] = DEFAULT_ROTATIONS_DEG,
-                 zoom_range: tuple[float, float] = DEFAULT_ZOOM_RANGE,
-                 flip: float = DEFAULT_FLIP_PROBABILITY, crop_px: int | None = None):
+    def __init__(
+        self,
+        root,
+        *,
+        input: str = "depth",
+        noisy_depth: bool = False,
+        scenes: Sequence[int] | None = None,
+        labels_per_image: int | None = None,
+        positives: str = "collision_free",
+        augment: bool = False,
+        seed: int = 0,
+        rotations_deg: Sequence[float] = DEFAULT_ROTATIONS_DEG,
+        zoom_range: tuple[float, float] = DEFAULT_ZOOM_RANGE,
+        flip: float = DEFAULT_FLIP_PROBABILITY,
+        crop_px: int | None = None,
+    ):
         """Open a dataset folder.
 
         Args:
@@ -303,8 +314,10 @@ class GraspDataset(Dataset):
             scenes = sorted(self._files)
         unknown = [int(s) for s in scenes if int(s) not in self._files]
         if unknown:
-            raise ValueError(f"scenes {unknown[:10]} are not in {self.root / 'index.csv'}; "
-                             f"use scene indices from its 'scene' column (or split_scenes)")
+            raise ValueError(
+                f"scenes {unknown[:10]} are not in {self.root / 'index.csv'}; "
+                f"use scene indices from its 'scene' column (or split_scenes)"
+            )
         self.scenes = [int(s) for s in scenes]
         self.input = input
         self.noisy_depth = noisy_depth
@@ -337,17 +350,27 @@ class GraspDataset(Dataset):
         if self.augment:
             augmentation = self._draw_augmentation(scene)
             rows, cols, outside = augmentation.source_pixels(shape)
-            images = {key: _resample(image, rows, cols, outside, _OUTSIDE_FILL.get(key))
-                      for key, image in images.items()}
+            images = {
+                key: _resample(image, rows, cols, outside, _OUTSIDE_FILL.get(key)) for key, image in images.items()
+            }
             labels = augmentation.labels(labels, shape)
 
         x = model_input(self.input, images["depth_noisy" if self.noisy_depth else "depth"], images.get("rgb"))
 
         # GraspRectangle's opening_px is the length along the axis: here the centre third of the opening.
-        rectangles = [GraspRectangle(u, v, angle, opening * CENTRE_FRACTION, jaw) for (u, v), angle, opening, jaw
-                      in zip(labels.uv, labels.angle, labels.opening_px, labels.jaw_size_px)]
-        values = np.stack([np.ones_like(labels.angle), np.cos(2 * labels.angle), np.sin(2 * labels.angle),
-                           labels.opening_px / OPENING_SCALE_PX], axis=1)
+        rectangles = [
+            GraspRectangle(u, v, angle, opening * CENTRE_FRACTION, jaw)
+            for (u, v), angle, opening, jaw in zip(labels.uv, labels.angle, labels.opening_px, labels.jaw_size_px)
+        ]
+        values = np.stack(
+            [
+                np.ones_like(labels.angle),
+                np.cos(2 * labels.angle),
+                np.sin(2 * labels.angle),
+                labels.opening_px / OPENING_SCALE_PX,
+            ],
+            axis=1,
+        )
         q, cos2, sin2, opening = rasterize_rectangles(shape, rectangles, values)[:, None]
 
         def tensor(array) -> torch.Tensor:
@@ -355,7 +378,10 @@ class GraspDataset(Dataset):
 
         item = {
             "x": tensor(x),
-            "q": tensor(q), "cos2": tensor(cos2), "sin2": tensor(sin2), "opening": tensor(opening),
+            "q": tensor(q),
+            "cos2": tensor(cos2),
+            "sin2": tensor(sin2),
+            "opening": tensor(opening),
             "priority": tensor(images["priority"][None]),
             "depth_target": tensor(normalise_depth(images["depth"])[None]),
             "saliency": tensor(images["segmentation"][None] >= 0),
@@ -379,7 +405,7 @@ class GraspDataset(Dataset):
         centre = centre + rng.uniform(-size / 4, size / 4, size=2)
         left = int(np.clip(round(centre[0] - size / 2), 0, width - size))
         top = int(np.clip(round(centre[1] - size / 2), 0, height - size))
-        out = {key: item[key][:, top:top + size, left:left + size] for key in DENSE_KEYS}
+        out = {key: item[key][:, top : top + size, left : left + size] for key in DENSE_KEYS}
         uv = item["label_uv"] - torch.tensor([left, top], dtype=torch.float32)
         inside = (uv >= -0.5).all(dim=1) & (uv < size - 0.5).all(dim=1)
         out["label_uv"] = uv[inside]
@@ -404,8 +430,10 @@ class GraspDataset(Dataset):
         with reading(path, "a readable scene file", SCENE_FIX), np.load(path, allow_pickle=False) as data:
             missing = [key for key in self._required_keys() if key not in data.files]
             if missing:
-                raise FileFormatError(f"scene file {path} has no field(s) {missing}; it was written by another "
-                                      f"version of the format: regenerate the dataset with `graspbench generate`")
+                raise FileFormatError(
+                    f"scene file {path} has no field(s) {missing}; it was written by another "
+                    f"version of the format: regenerate the dataset with `graspbench generate`"
+                )
             return {key: data[key] for key in self._required_keys()}
 
     def _kept_labels(self, arrays: dict, scene: int) -> _Labels:
@@ -472,8 +500,10 @@ def _read_metadata(root: Path) -> dict:
         raise ValueError(f"dataset folder {root} does not exist; make one with `graspbench generate`")
     metadata = read_metadata(root)
     if metadata.get("format") != FORMAT:
-        raise ValueError(f"{root / 'dataset.json'} has format {metadata.get('format')!r}, this reader "
-                         f"needs {FORMAT}; regenerate the dataset with `graspbench generate`")
+        raise ValueError(
+            f"{root / 'dataset.json'} has format {metadata.get('format')!r}, this reader "
+            f"needs {FORMAT}; regenerate the dataset with `graspbench generate`"
+        )
     return metadata
 
 
@@ -484,6 +514,8 @@ def _read_scene_files(root: Path) -> dict[int, str]:
     index = read_index(root)
     missing = [column for column in ("scene", "file") if column not in index.columns]
     if missing:
-        raise ValueError(f"{root / 'index.csv'} has no column(s) {missing}; run the same "
-                         f"`graspbench generate` command again to rebuild it")
+        raise ValueError(
+            f"{root / 'index.csv'} has no column(s) {missing}; run the same "
+            f"`graspbench generate` command again to rebuild it"
+        )
     return {int(scene): str(file) for scene, file in zip(index["scene"], index["file"])}

@@ -330,8 +330,9 @@ def smooth_l1(maps, batch) -> Terms:
     Returns:
         Terms ``q``, ``cos2``, ``sin2``, ``opening``.
     """
-    return {key: F.smooth_l1_loss(getattr(maps, key), _target(batch, key, maps.q), beta=SMOOTH_L1_BETA)
-            for key in MAP_KEYS}
+    return {
+        key: F.smooth_l1_loss(getattr(maps, key), _target(batch, key, maps.q), beta=SMOOTH_L1_BETA) for key in MAP_KEYS
+    }
 
 
 def auxiliary(maps, batch, target: str) -> Terms:

@@ -11,7 +11,6 @@ Two measures side by side, because graspbench's labels were verified in simulati
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..grasp import Grasp
@@ -28,8 +27,10 @@ def predict_grasps(model, x: torch.Tensor, settings: PostProcess) -> list[list[G
 
 def rectangle_hits(grasps: list[Grasp], truth_uv, truth_angle, truth_opening_px) -> list[bool]:
     """For each predicted grasp: does it match any ground-truth rectangle?"""
-    truths = [Grasp(float(u), float(v), float(a), float(o)).rectangle()
-              for (u, v), a, o in zip(truth_uv, truth_angle, truth_opening_px)]
+    truths = [
+        Grasp(float(u), float(v), float(a), float(o)).rectangle()
+        for (u, v), a, o in zip(truth_uv, truth_angle, truth_opening_px)
+    ]
     return [any(g.rectangle().matches(t) for t in truths) for g in grasps]
 
 
@@ -43,17 +44,31 @@ def rectangle_scores(model, loader, settings: PostProcess) -> dict:
             mask = batch["label_mask"][b]
             if not mask.any():
                 continue  # an image with no positive label cannot be scored
-            hits = rectangle_hits(grasps[:5], batch["label_uv"][b][mask].numpy(), batch["label_angle"][b][mask].numpy(),
-                                  batch["label_opening_px"][b][mask].numpy())
+            hits = rectangle_hits(
+                grasps[:5],
+                batch["label_uv"][b][mask].numpy(),
+                batch["label_angle"][b][mask].numpy(),
+                batch["label_opening_px"][b][mask].numpy(),
+            )
             top1 += bool(hits[:1] and hits[0])
             top5 += any(hits)
             images += 1
-    return {"top1": top1 / images if images else float("nan"), "top5": top5 / images if images else float("nan"),
-            "images": images}
+    return {
+        "top1": top1 / images if images else float("nan"),
+        "top5": top5 / images if images else float("nan"),
+        "images": images,
+    }
 
 
-def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True, scenes: int | None = None,
-                   check_clearance: bool = True, candidates: int = 10) -> dict:
+def simulated_top1(
+    model,
+    dataset,
+    settings: PostProcess,
+    progress: bool = True,
+    scenes: int | None = None,
+    check_clearance: bool = True,
+    candidates: int = 10,
+) -> dict:
     """Execute each image's top-1 grasp in the simulator on its stored scene, chosen as a
     :class:`~graspbench.agents.NetworkAgent` chooses it (with ``check_clearance``: the best of the
     ``candidates`` best peaks whose fingers land on free space). ``scenes``: only the first N."""
@@ -65,9 +80,9 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
     from ..data.store import read_metadata, read_scene
     from ..envs.base import grasp_to_pose
     from ..envs.spec import load_spec
-    from .postprocess import plan_clear
     from ..sim.camera import Camera
     from ..sim.world import World
+    from .postprocess import plan_clear
 
     spec = load_spec(read_metadata(dataset.root)["spec"])
     settings = dataclasses.replace(settings, top_k=candidates if check_clearance else 1)
@@ -75,8 +90,9 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
     outcomes = []
     model.eval()
     try:
-        for i in tqdm(range(min(len(dataset), scenes or len(dataset))), desc="simulated top-1", disable=not progress,
-                      leave=False):
+        for i in tqdm(
+            range(min(len(dataset), scenes or len(dataset))), desc="simulated top-1", disable=not progress, leave=False
+        ):
             item = dataset[i]
             with torch.no_grad():
                 maps = maps_to_numpy(model(item["x"][None]), 0)
@@ -84,8 +100,15 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
             depth = scene["depth_noisy"] if dataset.noisy_depth else scene["depth"]
             camera = Camera(scene["intrinsics"], scene["extrinsics"], depth.shape[1], depth.shape[0])
             if check_clearance:
-                grasp = plan_clear(maps, settings, depth, camera, spec.gripper.max_opening_m, spec.gripper.grasp_depth_m,
-                                   spec.gripper.fingertip_clearance_m)
+                grasp = plan_clear(
+                    maps,
+                    settings,
+                    depth,
+                    camera,
+                    spec.gripper.max_opening_m,
+                    spec.gripper.grasp_depth_m,
+                    spec.gripper.fingertip_clearance_m,
+                )
             else:
                 grasp = grasps_from_maps(**maps, settings=settings)[0]
             position, yaw, opening_m = grasp_to_pose(grasp, camera, depth, spec.gripper)
@@ -93,5 +116,8 @@ def simulated_top1(model, dataset, settings: PostProcess, progress: bool = True,
     finally:
         world.close()
     counts = {o: outcomes.count(o) for o in sorted(set(outcomes))}
-    return {"sim_top1_success": counts.get(Outcome.SUCCESS.value, 0) / max(len(outcomes), 1), "sim_trials": len(outcomes),
-            "sim_outcomes": counts}
+    return {
+        "sim_top1_success": counts.get(Outcome.SUCCESS.value, 0) / max(len(outcomes), 1),
+        "sim_trials": len(outcomes),
+        "sim_outcomes": counts,
+    }

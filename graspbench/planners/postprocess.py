@@ -32,8 +32,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter
 
-from ..clearance import (LOWEST_FINGERTIP_Z_M, MAX_GRASP_DEPTH_M, TableView, fingers_clear, fingertip_z, height_map,
-                         something_between, table_view)
+from ..clearance import (
+    LOWEST_FINGERTIP_Z_M,
+    MAX_GRASP_DEPTH_M,
+    TableView,
+    fingers_clear,
+    fingertip_z,
+    height_map,
+    something_between,
+    table_view,
+)
 from ..grasp import Grasp, wrap_angle
 from .dataset import OPENING_SCALE_PX
 
@@ -98,8 +106,9 @@ def grasps_from_maps(q, cos2, sin2, opening, priority=None, settings: PostProces
         threshold, the best peaks below it.
     """
     settings = PostProcess() if settings is None else settings
-    q, cos2, sin2, opening = (_image(x, name) for x, name in
-                              ((q, "q"), (cos2, "cos2"), (sin2, "sin2"), (opening, "opening")))
+    q, cos2, sin2, opening = (
+        _image(x, name) for x, name in ((q, "q"), (cos2, "cos2"), (sin2, "sin2"), (opening, "opening"))
+    )
     for x, name in ((cos2, "cos2"), (sin2, "sin2"), (opening, "opening")):
         if x.shape != q.shape:
             raise ValueError(f"{name} has shape {x.shape}, q has {q.shape}")
@@ -110,8 +119,15 @@ def grasps_from_maps(q, cos2, sin2, opening, priority=None, settings: PostProces
     for r, c in zip(rows, cols):
         # The other maps are only read at the peaks: smooth them there, not everywhere.
         c2, s2, w = (_smoothed_at(x, r, c, settings.smoothing_sigma_px) for x in (cos2, sin2, opening))
-        grasps.append(Grasp(u=float(c), v=float(r), angle_rad=wrap_angle(np.arctan2(s2, c2) / 2),
-                            opening_px=float(w * OPENING_SCALE_PX), quality=float(quality[r, c])))
+        grasps.append(
+            Grasp(
+                u=float(c),
+                v=float(r),
+                angle_rad=wrap_angle(np.arctan2(s2, c2) / 2),
+                opening_px=float(w * OPENING_SCALE_PX),
+                quality=float(quality[r, c]),
+            )
+        )
     return grasps
 
 
@@ -175,7 +191,7 @@ def _smoothed_at(x: np.ndarray, row: int, col: int, sigma: float) -> float:
         return float(x[row, col])
     radius = int(4 * sigma + 0.5)
     top, left = max(row - radius, 0), max(col - radius, 0)
-    window = x[top:row + radius + 1, left:col + radius + 1]
+    window = x[top : row + radius + 1, left : col + radius + 1]
     dv = np.arange(top, top + window.shape[0]) - row
     du = np.arange(left, left + window.shape[1]) - col
     weights = np.exp(-(dv[:, None] ** 2 + du[None, :] ** 2) / (2 * sigma**2))
@@ -218,25 +234,50 @@ def planner_candidates(maps: dict, settings: PostProcess) -> list[Grasp]:
     to its best pixel, often a corner of the image): first_clear weighs those last, where
     something stands within the fingers' reach. ``maps``: one image's, from :func:`maps_to_numpy`."""
     peaks = grasps_from_maps(**maps, settings=dataclasses.replace(settings, threshold=-np.inf, top_k=MAX_PEAKS))
-    strong = [g for g in peaks if g.quality > settings.threshold][:settings.top_k]
+    strong = [g for g in peaks if g.quality > settings.threshold][: settings.top_k]
     return strong + [g for g in peaks if g.quality <= settings.threshold]
 
 
-def plan_clear(maps: dict, settings: PostProcess, depth_m: np.ndarray, camera, max_opening_m: float,
-               grasp_depth_m: float, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, skip=None,
-               max_depth_m: float | None = MAX_GRASP_DEPTH_M) -> Grasp:
+def plan_clear(
+    maps: dict,
+    settings: PostProcess,
+    depth_m: np.ndarray,
+    camera,
+    max_opening_m: float,
+    grasp_depth_m: float,
+    lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M,
+    skip=None,
+    max_depth_m: float | None = MAX_GRASP_DEPTH_M,
+) -> Grasp:
     """A network planner's grasp on one image: :func:`first_clear` over :func:`planner_candidates`,
     the weak peaks weighed last (what the network agents and the simulated validation execute),
     the fingertips as deep as free space allows (:func:`~graspbench.clearance.fingertip_z`)."""
-    return first_clear(planner_candidates(maps, settings), depth_m, camera, max_opening_m, grasp_depth_m, skip=skip,
-                       lowest_fingertip_z_m=lowest_fingertip_z_m, threshold=settings.threshold,
-                       max_depth_m=max_depth_m)
+    return first_clear(
+        planner_candidates(maps, settings),
+        depth_m,
+        camera,
+        max_opening_m,
+        grasp_depth_m,
+        skip=skip,
+        lowest_fingertip_z_m=lowest_fingertip_z_m,
+        threshold=settings.threshold,
+        max_depth_m=max_depth_m,
+    )
 
 
-def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m: float, grasp_depth_m: float,
-                widen: tuple[float, ...] = (1.0, 1.25, 1.5), turns_deg: tuple[float, ...] = (0, 30, -30, 60, -60, 90),
-                skip=None, lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M, threshold: float = -np.inf,
-                max_depth_m: float | None = None) -> Grasp:
+def first_clear(
+    grasps: list[Grasp],
+    depth_m: np.ndarray,
+    camera,
+    max_opening_m: float,
+    grasp_depth_m: float,
+    widen: tuple[float, ...] = (1.0, 1.25, 1.5),
+    turns_deg: tuple[float, ...] = (0, 30, -30, 60, -60, 90),
+    skip=None,
+    lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M,
+    threshold: float = -np.inf,
+    max_depth_m: float | None = None,
+) -> Grasp:
     """The first grasp (best first) whose finger footprints and palm land on free space in the
     depth image (read in its orthographic view, where a footprint has the same shape at every depth
     and place) and that has something between its fingers (:func:`~graspbench.clearance.something_between`),
@@ -267,22 +308,44 @@ def first_clear(grasps: list[Grasp], depth_m: np.ndarray, camera, max_opening_m:
     views = [_view(grasp, depth_m, surface_m, camera, max_opening_m) for grasp in grasps]
     strong = [g.quality is None or g.quality > threshold for g in grasps]
     # A weak peak is worth its checks only where something stands within the fingers' reach.
-    weighed = [s or _within_reach(heights, view.u, view.v, max_opening_m / view.px_m / 2, lowest_fingertip_z_m)
-               for view, s in zip(views, strong)]
+    weighed = [
+        s or _within_reach(heights, view.u, view.v, max_opening_m / view.px_m / 2, lowest_fingertip_z_m)
+        for view, s in zip(views, strong)
+    ]
     for tier in (True, False):
         for widest_only in (False, True):
             for turn in np.radians(turns_deg):
                 for grasp, view, strength, weigh in zip(grasps, views, strong, weighed):
                     if strength != tier or not weigh:
                         continue
-                    candidate = _clear_candidate(grasp, view, turn, widest_only, grasp_depth_m, heights, free_space,
-                                                 widen, skip, lowest_fingertip_z_m)
+                    candidate = _clear_candidate(
+                        grasp,
+                        view,
+                        turn,
+                        widest_only,
+                        grasp_depth_m,
+                        heights,
+                        free_space,
+                        widen,
+                        skip,
+                        lowest_fingertip_z_m,
+                    )
                     if candidate is not None and max_depth_m is not None:
-                        z = fingertip_z(free_space, view.u, view.v, candidate.angle_rad,
-                                        candidate.opening_px * view.scale, view.px_m, view.top_z, grasp_depth_m,
-                                        max_depth_m, lowest_fingertip_z_m)
+                        z = fingertip_z(
+                            free_space,
+                            view.u,
+                            view.v,
+                            candidate.angle_rad,
+                            candidate.opening_px * view.scale,
+                            view.px_m,
+                            view.top_z,
+                            grasp_depth_m,
+                            max_depth_m,
+                            lowest_fingertip_z_m,
+                        )
                         candidate = dataclasses.replace(
-                            candidate, depth_m=float(camera.depth_at_height(candidate.u, candidate.v, z)))
+                            candidate, depth_m=float(camera.depth_at_height(candidate.u, candidate.v, z))
+                        )
                     if candidate is not None:
                         return candidate
     return grasps[0]
@@ -299,23 +362,37 @@ def _within_reach(heights_m: np.ndarray, u: float, v: float, radius_px: float, f
     could close on it at some turn?"""
     r = int(np.ceil(radius_px))
     top, left = max(int(v) - r, 0), max(int(u) - r, 0)
-    window = heights_m[top:int(v) + r + 1, left:int(u) + r + 1]
+    window = heights_m[top : int(v) + r + 1, left : int(u) + r + 1]
     rows, cols = np.indices(window.shape)
     inside = np.hypot(rows + top - v, cols + left - u) <= radius_px
     return bool((window[inside] > floor_m).any())
 
 
-def _clear_candidate(grasp: Grasp, view: TableView, turn: float, widest_only: bool, grasp_depth_m: float, heights,
-                     free_space, widen, skip, lowest_fingertip_z_m: float):
+def _clear_candidate(
+    grasp: Grasp,
+    view: TableView,
+    turn: float,
+    widest_only: bool,
+    grasp_depth_m: float,
+    heights,
+    free_space,
+    widen,
+    skip,
+    lowest_fingertip_z_m: float,
+):
     """``grasp`` turned by ``turn`` at the first of its openings that passes first_clear's checks, or None."""
     angle = wrap_angle(grasp.angle_rad + turn)
     shallow_z = view.top_z - grasp_depth_m
     for opening_px in _openings(grasp.opening_px, view.max_opening_px, widen, widest_only):
         candidate = dataclasses.replace(grasp, angle_rad=angle, opening_px=opening_px)
         opening_table_px = opening_px * view.scale
-        if fingers_clear(free_space, view.u, view.v, angle, opening_table_px, view.px_m, shallow_z, lowest_fingertip_z_m) \
-                and something_between(heights, view.u, view.v, angle, opening_table_px, view.px_m, lowest_fingertip_z_m) \
-                and not (skip is not None and skip(candidate)):
+        if (
+            fingers_clear(
+                free_space, view.u, view.v, angle, opening_table_px, view.px_m, shallow_z, lowest_fingertip_z_m
+            )
+            and something_between(heights, view.u, view.v, angle, opening_table_px, view.px_m, lowest_fingertip_z_m)
+            and not (skip is not None and skip(candidate))
+        ):
             return candidate
     return None
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
-
 from tqdm import tqdm
 
 from .. import __version__
@@ -67,12 +66,17 @@ def load_state(model, state_dict: dict, source: str) -> None:
     own = model.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
-    wrong = [f"{k} {tuple(state_dict[k].shape)} != {tuple(own[k].shape)}" for k in own
-             if k in state_dict and state_dict[k].shape != own[k].shape]
+    wrong = [
+        f"{k} {tuple(state_dict[k].shape)} != {tuple(own[k].shape)}"
+        for k in own
+        if k in state_dict and state_dict[k].shape != own[k].shape
+    ]
     if missing or unexpected or wrong:
-        raise ValueError(f"{source} does not fit {model.config.get('name', type(model).__name__)} "
-                         f"(config {model.config}): missing {missing[:3]}, unexpected {unexpected[:3]}, "
-                         f"wrong shapes {wrong[:3]}")
+        raise ValueError(
+            f"{source} does not fit {model.config.get('name', type(model).__name__)} "
+            f"(config {model.config}): missing {missing[:3]}, unexpected {unexpected[:3]}, "
+            f"wrong shapes {wrong[:3]}"
+        )
     model.load_state_dict(state_dict)
 
 
@@ -91,8 +95,16 @@ def train(args: TrainArgs) -> dict:
     train_sets, val_sets = [], []
     for root in args.data_roots:
         train_scenes, val_scenes = (None, None) if args.val_data else split_scenes(root, seed=args.seed)
-        train_sets.append(GraspDataset(root, scenes=train_scenes, labels_per_image=args.labels_per_image,
-                                       augment=args.augment, crop_px=args.crop_px, **common))
+        train_sets.append(
+            GraspDataset(
+                root,
+                scenes=train_scenes,
+                labels_per_image=args.labels_per_image,
+                augment=args.augment,
+                crop_px=args.crop_px,
+                **common,
+            )
+        )
         if not args.val_data:
             val_sets.append(GraspDataset(root, scenes=val_scenes, **common))
     if args.val_data:
@@ -104,10 +116,15 @@ def train(args: TrainArgs) -> dict:
     model = build_model(args.model, INPUT_CHANNELS[args.input], **options)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     settings = postprocess_for(args.loss)
-    meta = {"model_config": model.config, "loss": args.loss, "input": args.input, "args": dataclasses.asdict(args),
-            "dataset_fingerprint": dataset_fingerprint(*args.data_roots, *dataset_roots(args.sim_val_data)),
-            "graspbench_version": __version__,
-            "postprocess": dataclasses.asdict(settings)}
+    meta = {
+        "model_config": model.config,
+        "loss": args.loss,
+        "input": args.input,
+        "args": dataclasses.asdict(args),
+        "dataset_fingerprint": dataset_fingerprint(*args.data_roots, *dataset_roots(args.sim_val_data)),
+        "graspbench_version": __version__,
+        "postprocess": dataclasses.asdict(settings),
+    }
 
     history, start_epoch, best = [], 0, None
     last = out / "last.pt"
@@ -142,26 +159,46 @@ def train(args: TrainArgs) -> dict:
                 sums[name] = sums.get(name, 0.0) + value.item()
             batches += 1
         scores = rectangle_scores(model, val_loader, settings)
-        row = {"epoch": epoch + 1, "loss": sum(sums.values()) / batches,
-               **{f"loss_{k}": v / batches for k, v in sums.items()},
-               "val_top1": scores["top1"], "val_top5": scores["top5"]}
+        row = {
+            "epoch": epoch + 1,
+            "loss": sum(sums.values()) / batches,
+            **{f"loss_{k}": v / batches for k, v in sums.items()},
+            "val_top1": scores["top1"],
+            "val_top5": scores["top5"],
+        }
         if sim_val_sets and ((epoch + 1) % args.sim_val_every == 0 or epoch + 1 == args.epochs):
             row["val_sim_success"] = _simulated_success(model, sim_val_sets, settings, args)
         row["seconds"] = time.perf_counter() - started
         history.append(row)
         if best is None or _score(row) > _score(best):
             best = {k: row[k] for k in ("epoch", "val_top1", "val_top5", "val_sim_success") if k in row}
-            save_checkpoint(out / "best.pt", {"state_dict": model.state_dict(), **meta, "epoch": epoch + 1, "val": best})
-        save_checkpoint(last, {"state_dict": model.state_dict(), "optimiser": optimiser.state_dict(), "torch_rng": torch.get_rng_state(),
-                     "history": history, "epoch": epoch, "best": best, "meta": meta})
+            save_checkpoint(
+                out / "best.pt", {"state_dict": model.state_dict(), **meta, "epoch": epoch + 1, "val": best}
+            )
+        save_checkpoint(
+            last,
+            {
+                "state_dict": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "history": history,
+                "epoch": epoch,
+                "best": best,
+                "meta": meta,
+            },
+        )
         write_atomic(out / "metrics.csv", pd.DataFrame(history).to_csv(index=False))
         _plot(history, out / "training_curve.png", f"{args.model} / {args.loss} / {args.input}")
         if args.progress:
             simulated = f", simulated {100 * row['val_sim_success']:.1f}%" if "val_sim_success" in row else ""
-            print(f"epoch {row['epoch']}: loss {row['loss']:.4f}, val top-1 {100 * row['val_top1']:.1f}%, "
-                  f"top-5 {100 * row['val_top5']:.1f}%{simulated} ({row['seconds']:.0f} s)")
-    write_atomic(out / "run.json", json.dumps({**meta, "best": best,
-                                                 "train_seconds": sum(r["seconds"] for r in history)}, indent=1, default=str))
+            print(
+                f"epoch {row['epoch']}: loss {row['loss']:.4f}, val top-1 {100 * row['val_top1']:.1f}%, "
+                f"top-5 {100 * row['val_top5']:.1f}%{simulated} ({row['seconds']:.0f} s)"
+            )
+    write_atomic(
+        out / "run.json",
+        json.dumps({**meta, "best": best, "train_seconds": sum(r["seconds"] for r in history)}, indent=1, default=str),
+    )
     return best
 
 
@@ -173,8 +210,10 @@ def _score(row: dict) -> tuple:
 
 def _simulated_success(model, datasets, settings, args: TrainArgs) -> float:
     """Share of successes of the planner's grasp executed on the first scenes of each dataset."""
-    results = [simulated_top1(model, dataset, settings, progress=args.progress, scenes=args.sim_val_scenes)
-               for dataset in datasets]
+    results = [
+        simulated_top1(model, dataset, settings, progress=args.progress, scenes=args.sim_val_scenes)
+        for dataset in datasets
+    ]
     return sum(r["sim_top1_success"] * r["sim_trials"] for r in results) / max(sum(r["sim_trials"] for r in results), 1)
 
 
@@ -198,8 +237,12 @@ def _plot(history: list[dict], path: Path, title: str) -> None:
     right.plot(epochs, [100 * r["val_top5"] for r in history], "s--", label="top-5")
     executed = [r for r in history if "val_sim_success" in r]
     if executed:
-        right.plot([r["epoch"] for r in executed], [100 * r["val_sim_success"] for r in executed], "^-",
-                   label="simulated success")
+        right.plot(
+            [r["epoch"] for r in executed],
+            [100 * r["val_sim_success"] for r in executed],
+            "^-",
+            label="simulated success",
+        )
     right.set_xlabel("epoch")
     right.set_ylabel("validation success (%)")
     right.legend()

@@ -70,8 +70,10 @@ class TrainArgs:
         for flag, folders in (("--data", self.data_roots), ("--sim-val-data", dataset_roots(self.sim_val_data))):
             for root in folders:
                 if not (Path(root) / "dataset.json").exists():
-                    raise ValueError(f"{flag} {root}: not a dataset folder; make one with `graspbench generate` "
-                                     f"(see docs/datasets.md)")
+                    raise ValueError(
+                        f"{flag} {root}: not a dataset folder; make one with `graspbench generate` "
+                        f"(see docs/datasets.md)"
+                    )
 
     @property
     def data_roots(self) -> list[str]:

@@ -35,8 +35,10 @@ class DepthNoise:
 
     def apply(self, depth_m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         noisy = depth_m + rng.normal(size=depth_m.shape) * self.std_m * depth_m**2
-        jump = np.maximum(np.abs(np.diff(depth_m, axis=0, prepend=depth_m[:1])),
-                          np.abs(np.diff(depth_m, axis=1, prepend=depth_m[:, :1])))
+        jump = np.maximum(
+            np.abs(np.diff(depth_m, axis=0, prepend=depth_m[:1])),
+            np.abs(np.diff(depth_m, axis=1, prepend=depth_m[:, :1])),
+        )
         missing = (jump > self.edge_threshold_m) & (rng.random(depth_m.shape) < self.edge_dropout)
         if self.hole_fraction > 0:
             # Blobs: sparse seeds grown by a few pixels.
@@ -75,23 +77,40 @@ class Camera:
         near_m, far_m: clipping planes of the renderer.
     """
 
-    def __init__(self, intrinsics: np.ndarray, extrinsics: np.ndarray, width_px: int, height_px: int,
-                 near_m: float = 0.05, far_m: float = 2.0):
+    def __init__(
+        self,
+        intrinsics: np.ndarray,
+        extrinsics: np.ndarray,
+        width_px: int,
+        height_px: int,
+        near_m: float = 0.05,
+        far_m: float = 2.0,
+    ):
         self.intrinsics = np.asarray(intrinsics, dtype=np.float64)
         self.extrinsics = np.asarray(extrinsics, dtype=np.float64)
         self.width_px, self.height_px = int(width_px), int(height_px)
         self.near_m, self.far_m = float(near_m), float(far_m)
         fx, fy, cx, cy = self.fx, self.intrinsics[1, 1], self.intrinsics[0, 2], self.intrinsics[1, 2]
         if not np.isclose(fx, fy) or not np.isclose(cx, (width_px - 1) / 2) or not np.isclose(cy, (height_px - 1) / 2):
-            raise ValueError("camera intrinsics: the renderer needs square pixels (fx == fy) and a centred "
-                             "principal point (cx = (width-1)/2, cy = (height-1)/2)")
+            raise ValueError(
+                "camera intrinsics: the renderer needs square pixels (fx == fy) and a centred "
+                "principal point (cx = (width-1)/2, cy = (height-1)/2)"
+            )
         self._view = self._view_matrix()
         fov_y_deg = np.degrees(2 * np.arctan(height_px / (2 * fy)))
         self._projection = pybullet.computeProjectionMatrixFOV(fov_y_deg, width_px / height_px, near_m, far_m)
 
     @classmethod
-    def top_down(cls, width_px: int, height_px: int, height_m: float, field_m: float,
-                 centre_xy_m=(0.0, 0.0), near_m: float = 0.05, far_m: float = 2.0) -> "Camera":
+    def top_down(
+        cls,
+        width_px: int,
+        height_px: int,
+        height_m: float,
+        field_m: float,
+        centre_xy_m=(0.0, 0.0),
+        near_m: float = 0.05,
+        far_m: float = 2.0,
+    ) -> "Camera":
         """Looking straight down from ``height_m`` so that the table plane shows ``field_m`` across
         the shorter image side. Image u grows with world x, image v against world y."""
         f = min(width_px, height_px) * height_m / field_m
@@ -112,8 +131,8 @@ class Camera:
 
     def render(self, client, noise: DepthNoise | None = None, rng: np.random.Generator | None = None) -> Frame:
         _, _, rgba, zbuffer, segmentation = client.getCameraImage(
-            self.width_px, self.height_px, self._view, self._projection,
-            renderer=pybullet.ER_TINY_RENDERER)
+            self.width_px, self.height_px, self._view, self._projection, renderer=pybullet.ER_TINY_RENDERER
+        )
         rgba = np.asarray(rgba, dtype=np.uint8).reshape(self.height_px, self.width_px, 4)
         zbuffer = np.asarray(zbuffer, dtype=np.float64).reshape(self.height_px, self.width_px)
         depth_m = self.far_m * self.near_m / (self.far_m - (self.far_m - self.near_m) * zbuffer)
@@ -143,7 +162,9 @@ class Camera:
     def depth_at_height(self, u, v, z_m) -> np.ndarray:
         """Depth along the optical axis at which the ray through (u, v) meets the plane z = z_m."""
         K, rotation, eye = self.intrinsics, self.extrinsics[:3, :3], self.extrinsics[:3, 3]
-        ray = np.stack(np.broadcast_arrays((np.asarray(u) - K[0, 2]) / K[0, 0], (np.asarray(v) - K[1, 2]) / K[1, 1], 1.0), -1)
+        ray = np.stack(
+            np.broadcast_arrays((np.asarray(u) - K[0, 2]) / K[0, 0], (np.asarray(v) - K[1, 2]) / K[1, 1], 1.0), -1
+        )
         return (np.asarray(z_m) - eye[2]) / (ray @ rotation[2])
 
     def heights_m(self, depth_m: np.ndarray) -> np.ndarray:

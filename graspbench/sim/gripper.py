@@ -113,8 +113,9 @@ class Gripper:
         # A joint's index is its child link's: the fingers are named by their joints, the rest is the palm.
         self._part = {index[n]: n for n in FINGER_JOINTS}
         # The gear keeps the fingers centred on the TCP when one of them meets the object first.
-        gear = c.createConstraint(self.body, self.fingers[0], self.body, self.fingers[1], c.JOINT_GEAR,
-                                  [1, 0, 0], [0, 0, 0], [0, 0, 0])
+        gear = c.createConstraint(
+            self.body, self.fingers[0], self.body, self.fingers[1], c.JOINT_GEAR, [1, 0, 0], [0, 0, 0], [0, 0, 0]
+        )
         c.changeConstraint(gear, gearRatio=-1, erp=0.1, maxForce=50)
         for link in self.fingers:
             c.changeDynamics(self.body, link, lateralFriction=1.0, spinningFriction=0.002)
@@ -139,14 +140,26 @@ class Gripper:
         c = self.world.client
         self.commanded = tuple(float(q) for q in tcp)
         for joint, q in zip(self.gantry, tcp):
-            c.setJointMotorControl2(self.body, joint, c.POSITION_CONTROL, targetPosition=q, force=force_n or GANTRY_FORCE_N,
-                                    maxVelocity=speed_m_s or self.spec.speed_m_s)
+            c.setJointMotorControl2(
+                self.body,
+                joint,
+                c.POSITION_CONTROL,
+                targetPosition=q,
+                force=force_n or GANTRY_FORCE_N,
+                maxVelocity=speed_m_s or self.spec.speed_m_s,
+            )
 
     def fingers_to(self, opening_m: float, force_n: float) -> None:
         c = self.world.client
         for joint in self.fingers:
-            c.setJointMotorControl2(self.body, joint, c.POSITION_CONTROL, targetPosition=opening_m / 2,
-                                    force=force_n, maxVelocity=self.spec.finger_speed_m_s)
+            c.setJointMotorControl2(
+                self.body,
+                joint,
+                c.POSITION_CONTROL,
+                targetPosition=opening_m / 2,
+                force=force_n,
+                maxVelocity=self.spec.finger_speed_m_s,
+            )
 
     def tcp_z(self) -> float:
         return self.world.client.getJointState(self.body, self.gantry[2])[0]
@@ -162,8 +175,13 @@ class Gripper:
     def contacts(self) -> list[tuple[str, int]]:
         """(part, body) pairs touching now, part ``finger_left``, ``finger_right`` or ``palm``, sorted."""
         # PyBullet also reports points up to a few millimetres apart; only touching ones count.
-        return sorted({(self._part.get(p[3], "palm"), p[2])
-                       for p in self.world.client.getContactPoints(bodyA=self.body) if p[8] <= 0.0})
+        return sorted(
+            {
+                (self._part.get(p[3], "palm"), p[2])
+                for p in self.world.client.getContactPoints(bodyA=self.body)
+                if p[8] <= 0.0
+            }
+        )
 
     def _step_until(self, done, max_time_s: float, watch_contacts: bool = False, ignore=()) -> list[tuple[str, int]]:
         """Step in chunks until ``done()`` or ``max_time_s``; with ``watch_contacts``, stop at the
@@ -181,8 +199,9 @@ class Gripper:
 
     # --- a grasp -----------------------------------------------------------------------------------
 
-    def approach_and_close(self, position_m, yaw_rad: float, opening_m: float, brush=(), brush_force_n: float = 30.0
-                           ) -> list[tuple[str, int]]:
+    def approach_and_close(
+        self, position_m, yaw_rad: float, opening_m: float, brush=(), brush_force_n: float = 30.0
+    ) -> list[tuple[str, int]]:
         """Come down top-down to ``position_m`` (the TCP: midway between the fingertips) with the
         given opening and close the fingers. Returns the first contacts, (part, body) pairs, if the
         hand touched anything before closing (then it is parked and nothing was closed); else [].
@@ -199,8 +218,9 @@ class Gripper:
         contacts = [c for c in self.contacts() if c[1] not in brush]  # does the hand start inside something?
         if not contacts:
             self.move_to((x, y, z, yaw_rad), force_n=brush_force_n if brush else None)
-            contacts = self._step_until(lambda: abs(self.tcp_z() - z) < 1e-3, 2 * s.approach_m / s.speed_m_s,
-                                        watch_contacts=True, ignore=brush)
+            contacts = self._step_until(
+                lambda: abs(self.tcp_z() - z) < 1e-3, 2 * s.approach_m / s.speed_m_s, watch_contacts=True, ignore=brush
+            )
             if brush and not contacts:
                 if self.tcp_z() - z > BLOCKED_M:
                     contacts = self.contacts()
@@ -234,7 +254,9 @@ class Gripper:
             if abs(self.tcp_z() - top_z) < 1e-3 or (until is not None and until()):
                 break
 
-    def held_for_good(self, objects: list[int], heights_before: dict[int, float], previous_opening_m: float) -> int | None:
+    def held_for_good(
+        self, objects: list[int], heights_before: dict[int, float], previous_opening_m: float
+    ) -> int | None:
         """The object the rest of the lift will carry to the top, if the outcome can no longer
         change: it is the only object the hand touches, a finger holds it, it touches nothing else
         (it is clear of the table and of its neighbours, so nothing can pull it out or come up with
@@ -269,7 +291,7 @@ class Gripper:
             if other != body:
                 rise_m = self.world.pose(other)[0][2] - heights_before[other]
                 up_m_s = max(c.getBaseVelocity(other)[0][2], 0.0)
-                if rise_m + up_m_s ** 2 / (2 * -GRAVITY_M_S2) >= s.lift_m / 2:
+                if rise_m + up_m_s**2 / (2 * -GRAVITY_M_S2) >= s.lift_m / 2:
                     return None
         return body
 
@@ -282,8 +304,12 @@ class Gripper:
         heights_before = {b: world.pose(b)[0][2] for b in objects}
         contacts = self.approach_and_close(position_m, yaw_rad, opening_m)
         if contacts:
-            return GraspResult(Outcome.COLLISION, sorted({body for _, body in contacts}), steps=world.steps - start_steps,
-                               first_contacts=contacts)
+            return GraspResult(
+                Outcome.COLLISION,
+                sorted({body for _, body in contacts}),
+                steps=world.steps - start_steps,
+                first_contacts=contacts,
+            )
         opening_after_close = self.opening_m()
         # Most lifts carry one object to the top; once it is held for good, the rest of the lift
         # (72% of the lift's steps in pile scenes) cannot change the outcome.

@@ -72,10 +72,22 @@ def novel_set(cache: Path) -> Path:
             write_atomic(folder / file, obj_text(parts))
             vertices = np.concatenate([p.vertices for p in parts])
             rgba = (*rng.uniform(0.2, 1.0, 3).round(3), 1.0)
-            objects.append({"file": file, "family": fam, "parts": len(parts),
-                            "extents_m": np.ptp(vertices, axis=0).round(6).tolist(), "rgba": rgba})
-    write_atomic(folder / "manifest.json", json.dumps({"seed": NOVEL_SEED, "version": NOVEL_VERSION,
-                                                       "families": list(NOVEL_FAMILIES), "objects": objects}, indent=1))
+            objects.append(
+                {
+                    "file": file,
+                    "family": fam,
+                    "parts": len(parts),
+                    "extents_m": np.ptp(vertices, axis=0).round(6).tolist(),
+                    "rgba": rgba,
+                }
+            )
+    write_atomic(
+        folder / "manifest.json",
+        json.dumps(
+            {"seed": NOVEL_SEED, "version": NOVEL_VERSION, "families": list(NOVEL_FAMILIES), "objects": objects},
+            indent=1,
+        ),
+    )
     return folder
 
 
@@ -110,8 +122,10 @@ def _wall(r_bottom: float, r_top: float, thickness: float, z0: float, z1: float)
     parts = []
     for i in range(SEGMENTS):
         a = np.array([i, i + 1]) * 2 * np.pi / SEGMENTS
-        points = [_circle(r, z, a) for r, z in ((r_bottom, z0), (r_bottom - thickness, z0),
-                                                 (r_top, z1), (r_top - thickness, z1))]
+        points = [
+            _circle(r, z, a)
+            for r, z in ((r_bottom, z0), (r_bottom - thickness, z0), (r_top, z1), (r_top - thickness, z1))
+        ]
         parts.append(_hull(np.concatenate(points)))
     return parts
 
@@ -154,8 +168,12 @@ def _family_parts(fam: str, k: int, count: int, rng: np.random.Generator) -> lis
         r_body, h_body = 0.025 + 0.01 * t, u(0.09, 0.13)
         h_shoulder, r_neck, h_neck = u(0.02, 0.035), u(0.010, 0.0135), u(0.025, 0.045)
         top = h_body + h_shoulder + h_neck
-        return [_disc(r_body, 0.0, h_body), _frustum(r_body, h_body, r_neck, h_body + h_shoulder),
-                _disc(r_neck, h_body + h_shoulder - 0.002, top), _disc(r_neck + 0.0015, top - 0.015, top + 0.002)]
+        return [
+            _disc(r_body, 0.0, h_body),
+            _frustum(r_body, h_body, r_neck, h_body + h_shoulder),
+            _disc(r_neck, h_body + h_shoulder - 0.002, top),
+            _disc(r_neck + 0.0015, top - 0.015, top + 0.002),
+        ]
     if fam == "bowl":
         r_top, height = 0.05 + 0.02 * t, u(0.04, 0.055)
         r_foot = r_top * u(0.45, 0.55)
@@ -168,8 +186,9 @@ def _family_parts(fam: str, k: int, count: int, rng: np.random.Generator) -> lis
     if fam == "funnel":
         r_top, r_spout = 0.03 + 0.006 * t, u(0.008, 0.011)
         h_cone, h_spout = u(0.045, 0.06), u(0.03, 0.045)
-        return _wall(r_spout + 0.003, r_top, 0.003, h_spout, h_spout + h_cone) + \
-            _wall(r_spout, r_spout, 0.003, 0.0, h_spout + 0.002)
+        return _wall(r_spout + 0.003, r_top, 0.003, h_spout, h_spout + h_cone) + _wall(
+            r_spout, r_spout, 0.003, 0.0, h_spout + 0.002
+        )
     if fam == "banana":
         bend, sweep, thickness = u(0.10, 0.14), 0.95 + 0.35 * t, u(0.016, 0.02)
         a = np.linspace(-sweep / 2, sweep / 2, 11)

@@ -80,7 +80,9 @@ class ObjectModel:
         else:
             mesh_scale = [self.scale] * 3
             collision = client.createCollisionShape(client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale)
-            visual = client.createVisualShape(client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale, rgbaColor=self.rgba)
+            visual = client.createVisualShape(
+                client.GEOM_MESH, fileName=self.path, meshScale=mesh_scale, rgbaColor=self.rgba
+            )
             body = client.createMultiBody(self.mass_kg, collision, visual, position, orientation)
             # PyBullet's default friction (0.5) lets light objects squirt out of the fingers;
             # random_urdfs' own URDFs say 1.0, and so do graspbench's meshes.
@@ -92,8 +94,14 @@ class ObjectModel:
         return body
 
 
-def randomized(model: ObjectModel, rng: np.random.Generator, scale=None, friction=None, mass_factor=None,
-               max_opening_m: float = 0.08) -> ObjectModel:
+def randomized(
+    model: ObjectModel,
+    rng: np.random.Generator,
+    scale=None,
+    friction=None,
+    mass_factor=None,
+    max_opening_m: float = 0.08,
+) -> ObjectModel:
     """``model`` with its scale, friction and mass factor drawn from the given [min, max] ranges
     (None leaves each as it is). ``model`` must have been loaded at ``scale[0]``; the scale is
     clipped so that its smallest side still fits the opening less 5 mm."""
@@ -107,8 +115,9 @@ def randomized(model: ObjectModel, rng: np.random.Generator, scale=None, frictio
     return model
 
 
-def load_object_set(name: str, split: str = "all", scale: float = 1.0, max_opening_m: float = 0.08,
-                    min_size_m: float = 0.02) -> list[ObjectModel]:
+def load_object_set(
+    name: str, split: str = "all", scale: float = 1.0, max_opening_m: float = 0.08, min_size_m: float = 0.02
+) -> list[ObjectModel]:
     """The graspable objects of a set, sorted by name.
 
     Args:
@@ -149,11 +158,21 @@ def _graspable(name, split, models, max_opening_m, min_size_m) -> list[ObjectMod
         log.warning(
             "object set %s (%s): kept %d of %d objects; %d too large for the %.3f m opening %s; "
             "%d smaller than %.3f m %s. Change the set's scale (scene.object_scale) to keep them.",
-            name, split, len(kept), len(models), len(too_big), max_opening_m, too_big[:5],
-            len(too_small), min_size_m, too_small[:5])
+            name,
+            split,
+            len(kept),
+            len(models),
+            len(too_big),
+            max_opening_m,
+            too_big[:5],
+            len(too_small),
+            min_size_m,
+            too_small[:5],
+        )
     if not kept:
-        raise ValueError(f"object set {name!r} ({split}) has no object the gripper can grasp; "
-                         f"change its scale (scene.object_scale)")
+        raise ValueError(
+            f"object set {name!r} ({split}) has no object the gripper can grasp; change its scale (scene.object_scale)"
+        )
     return kept
 
 
@@ -169,13 +188,23 @@ def _raw_set(name: str, split: str) -> tuple[ObjectModel, ...]:
         kinds = ("box",) if name == "blocks" else PROCEDURAL_KINDS
         folder = procedural_set(seed=0, count=PROCEDURAL_SET_SIZE, kinds=kinds)
         manifest = json.loads((folder / "manifest.json").read_text())
-        return tuple(ObjectModel(f"{name}/{o['file'][:-4]}", str(folder / o["file"]), tuple(o["extents_m"]), rgba=tuple(o["rgba"]))
-                     for i, o in enumerate(manifest["objects"]) if _in_split(i, split))
+        return tuple(
+            ObjectModel(
+                f"{name}/{o['file'][:-4]}", str(folder / o["file"]), tuple(o["extents_m"]), rgba=tuple(o["rgba"])
+            )
+            for i, o in enumerate(manifest["objects"])
+            if _in_split(i, split)
+        )
     if name == "novel":  # everyday families no training set uses, at real size (sim/novel.py)
         folder = novel_set(cache_dir())
         manifest = json.loads((folder / "manifest.json").read_text())
-        return tuple(ObjectModel(f"novel/{o['file'][:-4]}", str(folder / o["file"]), tuple(o["extents_m"]), rgba=tuple(o["rgba"]))
-                     for i, o in enumerate(manifest["objects"]) if _in_split(i, split))
+        return tuple(
+            ObjectModel(
+                f"novel/{o['file'][:-4]}", str(folder / o["file"]), tuple(o["extents_m"]), rgba=tuple(o["rgba"])
+            )
+            for i, o in enumerate(manifest["objects"])
+            if _in_split(i, split)
+        )
     folder = Path(name).expanduser()
     if not folder.is_dir():
         raise ValueError(f"object set {name!r} is neither one of {BUILTIN_SETS} nor an existing folder")
@@ -221,8 +250,13 @@ def _user_folder(folder: Path, split: str) -> list[ObjectModel]:
     urdf_folders = {urdf.parent for urdf in urdfs if urdf.parent != folder}
     loose = [m for m in meshes if m.resolve() not in referenced and not urdf_folders & set(m.parents)]
     if len(loose) < len(meshes):
-        log.info("object folder %s: %d URDFs; %d of its %d meshes belong to them and are not objects of their own",
-                 folder, len(urdfs), len(meshes) - len(loose), len(meshes))
+        log.info(
+            "object folder %s: %d URDFs; %d of its %d meshes belong to them and are not objects of their own",
+            folder,
+            len(urdfs),
+            len(meshes) - len(loose),
+            len(meshes),
+        )
     models = []
     for i, path in enumerate(sorted(urdfs + loose, key=lambda p: p.relative_to(folder).as_posix())):
         if not _in_split(i, split):
@@ -257,10 +291,11 @@ def _urdf_extents(path: Path) -> tuple[float, float, float]:
     try:
         body = client.loadURDF(str(path))
         lower, upper = client.getAABB(body)
-        return tuple(float(u - l) for l, u in zip(lower, upper))
+        return tuple(float(high - low) for low, high in zip(lower, upper))
     except pybullet.error as error:
-        raise ValueError(f"{path}: PyBullet cannot load this URDF ({error}); check that the meshes it names "
-                         f"exist beside it") from None
+        raise ValueError(
+            f"{path}: PyBullet cannot load this URDF ({error}); check that the meshes it names exist beside it"
+        ) from None
     finally:
         client.disconnect()
 
@@ -318,8 +353,9 @@ def _read_mesh_parts(path: Path) -> list:
     try:
         parts = read_obj_parts(path) if path.suffix.lower() == ".obj" else [trimesh.load(path, force="mesh")]
     except Exception as error:  # trimesh and the OBJ parser fail in many ways on a damaged file
-        raise ValueError(f"{path}: cannot read it as a mesh ({type(error).__name__}: {error}); "
-                         f"export it again as OBJ, STL or PLY") from None
+        raise ValueError(
+            f"{path}: cannot read it as a mesh ({type(error).__name__}: {error}); export it again as OBJ, STL or PLY"
+        ) from None
     parts = [p for p in parts if len(p.faces)]
     if not parts:
         raise ValueError(f"{path}: the mesh has no faces; export it again as OBJ, STL or PLY")
@@ -343,15 +379,21 @@ def _decompose(mesh_path: Path, parts: list, out: Path) -> list:
         np.savez(source, vertices=mesh.vertices, faces=mesh.faces)
         with open(log_path, "w") as console:  # CoACD's chatter goes here, not to the terminal
             try:
-                code = subprocess.run([sys.executable, "-c", _DECOMPOSE_SCRIPT, str(source), str(result),
-                                       str(DECOMPOSITION_THRESHOLD)], stdout=console, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, timeout=DECOMPOSITION_TIMEOUT_S).returncode
+                code = subprocess.run(
+                    [sys.executable, "-c", _DECOMPOSE_SCRIPT, str(source), str(result), str(DECOMPOSITION_THRESHOLD)],
+                    stdout=console,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    timeout=DECOMPOSITION_TIMEOUT_S,
+                ).returncode
                 why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
             except subprocess.TimeoutExpired:
                 code, why = None, f"not done after {DECOMPOSITION_TIMEOUT_S} s"
         if code != 0 or not result.exists():
-            raise ValueError(f"{mesh_path}: convex decomposition failed ({why}; its output: {log_path}); simplify "
-                             f"the mesh, or give it a URDF whose collision mesh is already split into convex parts")
+            raise ValueError(
+                f"{mesh_path}: convex decomposition failed ({why}; its output: {log_path}); simplify "
+                f"the mesh, or give it a URDF whose collision mesh is already split into convex parts"
+            )
         with np.load(result) as arrays:
             count = len(arrays.files) // 2
             return [trimesh.Trimesh(arrays[f"vertices{k}"], arrays[f"faces{k}"]) for k in range(count)]
@@ -389,8 +431,12 @@ def procedural_set(seed: int, count: int, kinds=PROCEDURAL_KINDS) -> Path:
         file = f"{i:04d}.obj"
         write_atomic(folder / file, obj_text(parts))
         vertices = np.concatenate([p.vertices for p in parts])
-        objects.append({"file": file, "kind": kind, "extents_m": np.ptp(vertices, axis=0).round(6).tolist(), "rgba": rgba})
-    write_atomic(folder / "manifest.json", json.dumps({"seed": seed, "kinds": list(kinds), "objects": objects}, indent=1))
+        objects.append(
+            {"file": file, "kind": kind, "extents_m": np.ptp(vertices, axis=0).round(6).tolist(), "rgba": rgba}
+        )
+    write_atomic(
+        folder / "manifest.json", json.dumps({"seed": seed, "kinds": list(kinds), "objects": objects}, indent=1)
+    )
     return folder
 
 
@@ -423,5 +469,3 @@ def _procedural_parts(kind: str, rng: np.random.Generator) -> list:
     for p in parts:
         p.apply_translation(-centre)
     return parts
-
-

@@ -47,6 +47,13 @@ def _plate_models(cache) -> tuple:
             objects.append({"file": file, "extents_m": extents, "rgba": [shade, shade * 0.9, shade * 0.8, 1.0]})
         write_atomic(folder / "manifest.json", json.dumps({"seed": PLATE_SEED, "objects": objects}, indent=1))
     manifest = json.loads((folder / "manifest.json").read_text())
-    return tuple(ObjectModel(f"plates/{o['file'][:-4]}", str(folder / o["file"]), tuple(o["extents_m"]),
-                             mass_kg=float(np.clip(np.prod(o["extents_m"]) * PLATE_DENSITY_KG_M3, *MASS_RANGE_KG)),
-                             rgba=tuple(o["rgba"])) for o in manifest["objects"])
+    return tuple(
+        ObjectModel(
+            f"plates/{o['file'][:-4]}",
+            str(folder / o["file"]),
+            tuple(o["extents_m"]),
+            mass_kg=float(np.clip(np.prod(o["extents_m"]) * PLATE_DENSITY_KG_M3, *MASS_RANGE_KG)),
+            rgba=tuple(o["rgba"]),
+        )
+        for o in manifest["objects"]
+    )

@@ -54,7 +54,10 @@ class ProbeSpec:
     def waypoints(self) -> list[tuple[np.ndarray, float]]:
         """(offset from the start (dx, dy, dz), seconds to get there and hold) for each segment."""
         scale = self.duration_s / AUTHORS_DURATION_S
-        lifted, pull = np.array([0.0, 0.0, self.lift_m]), np.array(self.pull_direction) / np.linalg.norm(self.pull_direction)
+        lifted, pull = (
+            np.array([0.0, 0.0, self.lift_m]),
+            np.array(self.pull_direction) / np.linalg.norm(self.pull_direction),
+        )
         moves = [lifted, lifted + self.pull_m * pull, lifted - self.push_past_m * pull, np.zeros(3)]
         waits = [self.first_wait_s * scale, self.second_wait_s * scale, 0.0, 0.0]
         lengths = [np.linalg.norm(b - a) for a, b in zip([np.zeros(3)] + moves[:-1], moves)]
@@ -118,7 +121,9 @@ class WristCamera:
         return pose
 
     def render(self) -> Frame:
-        camera = Camera(self.intrinsics, self.extrinsics(), self.spec.width_px, self.spec.height_px, near_m=0.02, far_m=1.0)
+        camera = Camera(
+            self.intrinsics, self.extrinsics(), self.spec.width_px, self.spec.height_px, near_m=0.02, far_m=1.0
+        )
         return camera.render(self.gripper.world.client)
 
 

@@ -27,7 +27,9 @@ from .objects import ObjectModel
 SCENE_KINDS = ("single", "pile", "packed", "stacked", "bin", "plates")
 SUPPORT_KINDS = ("stacked", "bin", "plates")  # scenes where objects rest on others: the support graph is reported
 TABLE_HALF_SIZE_M = 0.5
-TRAY_WALL_HEIGHT_M = 0.05  # low enough that the 20 cm palm of a hand at its lowest (fingertips 3 mm up) clears the walls
+TRAY_WALL_HEIGHT_M = (
+    0.05  # low enough that the 20 cm palm of a hand at its lowest (fingertips 3 mm up) clears the walls
+)
 WALL_THICKNESS_M = 0.01
 SUPPORT_NORMAL_MIN_Z = 0.5  # a contact normal within 60 degrees of vertical carries weight
 PLACEMENT_TRIES = 50
@@ -88,8 +90,9 @@ class Scene:
         self.world, self.kind, self.workspace_m = world, kind, workspace_m
         c = world.client
         shape = c.createCollisionShape(c.GEOM_BOX, halfExtents=[TABLE_HALF_SIZE_M, TABLE_HALF_SIZE_M, 0.01])
-        visual = c.createVisualShape(c.GEOM_BOX, halfExtents=[TABLE_HALF_SIZE_M, TABLE_HALF_SIZE_M, 0.01],
-                                     rgbaColor=[0.55, 0.5, 0.45, 1.0])
+        visual = c.createVisualShape(
+            c.GEOM_BOX, halfExtents=[TABLE_HALF_SIZE_M, TABLE_HALF_SIZE_M, 0.01], rgbaColor=[0.55, 0.5, 0.45, 1.0]
+        )
         self.table = c.createMultiBody(0, shape, visual, [0, 0, -0.01])
         self.obstacles: list[int] = [self.table]
         self.objects: dict[int, ObjectModel] = {}
@@ -111,11 +114,20 @@ class Scene:
         """Four static walls around a square of side ``inner_m`` centred on the origin."""
         c, walls = self.world.client, []
         half, t = inner_m / 2, WALL_THICKNESS_M
-        for sx, sy, hx, hy in ((1, 0, t / 2, half + t), (-1, 0, t / 2, half + t), (0, 1, half + t, t / 2), (0, -1, half + t, t / 2)):
+        for sx, sy, hx, hy in (
+            (1, 0, t / 2, half + t),
+            (-1, 0, t / 2, half + t),
+            (0, 1, half + t, t / 2),
+            (0, -1, half + t, t / 2),
+        ):
             extents = [hx, hy, height_m / 2]
-            visual = c.createVisualShape(c.GEOM_BOX, halfExtents=extents, rgbaColor=[0.3, 0.35, 0.45, 1]) if visible else -1
+            visual = (
+                c.createVisualShape(c.GEOM_BOX, halfExtents=extents, rgbaColor=[0.3, 0.35, 0.45, 1]) if visible else -1
+            )
             position = [sx * (half + t / 2), sy * (half + t / 2), height_m / 2]
-            walls.append(c.createMultiBody(0, c.createCollisionShape(c.GEOM_BOX, halfExtents=extents), visual, position))
+            walls.append(
+                c.createMultiBody(0, c.createCollisionShape(c.GEOM_BOX, halfExtents=extents), visual, position)
+            )
         return walls
 
     def settle(self, max_time_s: float = 2.0) -> bool:
@@ -131,16 +143,24 @@ class Scene:
         limit = self.workspace_m / 2
         for body in self.bodies:
             position, orientation = self.world.pose(body)
-            if not (np.isfinite(position).all() and np.isfinite(orientation).all()) or \
-                    abs(position[0]) > limit or abs(position[1]) > limit or position[2] < -0.05:
+            if (
+                not (np.isfinite(position).all() and np.isfinite(orientation).all())
+                or abs(position[0]) > limit
+                or abs(position[1]) > limit
+                or position[2] < -0.05
+            ):
                 self.remove(body)
                 lost.append(body)
         return lost
 
     def record(self) -> SceneRecord:
         poses = [self.world.pose(b) for b in self.bodies]
-        return SceneRecord(self.kind, tuple(self.objects[b] for b in self.bodies),
-                           np.array([p for p, _ in poses]), np.array([q for _, q in poses]))
+        return SceneRecord(
+            self.kind,
+            tuple(self.objects[b] for b in self.bodies),
+            np.array([p for p, _ in poses]),
+            np.array([q for _, q in poses]),
+        )
 
     def support_graph(self) -> SupportGraph:
         c = self.world.client
@@ -268,7 +288,6 @@ def _place_on_top(scene: Scene, model: ObjectModel, rng) -> None:
 # --- plates: stacks where grasp priority matters ---------------------------------------------------
 
 
-
 def _build_plates(scene: Scene, models: list[ObjectModel], rng) -> None:
     """Flat plates on the table, every object of ``models`` placed on one of them.
 
@@ -295,8 +314,11 @@ def _build_plates(scene: Scene, models: list[ObjectModel], rng) -> None:
 
     plates = plate_models()
     n_plates = (len(models) + 1) // 2
-    bases = [b for i in rng.choice(len(plates), size=n_plates, replace=n_plates > len(plates))
-             if (b := _place_plate(scene, plates[int(i)], rng)) is not None]
+    bases = [
+        b
+        for i in rng.choice(len(plates), size=n_plates, replace=n_plates > len(plates))
+        if (b := _place_plate(scene, plates[int(i)], rng)) is not None
+    ]
     if not bases:
         return
     for k, model in enumerate(models):

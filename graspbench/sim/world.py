@@ -89,8 +89,14 @@ class World:
         linear, angular = self.client.getBaseVelocity(body)
         return np.linalg.norm(linear) < speed_tol_m_s and np.linalg.norm(angular) < spin_tol_rad_s
 
-    def settle(self, bodies: list[int], max_time_s: float = 2.0, speed_tol_m_s: float = 0.01, spin_tol_rad_s: float = 0.1,
-               check_every: int = 12) -> bool:
+    def settle(
+        self,
+        bodies: list[int],
+        max_time_s: float = 2.0,
+        speed_tol_m_s: float = 0.01,
+        spin_tol_rad_s: float = 0.1,
+        check_every: int = 12,
+    ) -> bool:
         """Step until every body is slower than ``speed_tol_m_s`` and turns slower than
         ``spin_tol_rad_s`` at two checks in a row (True), or ``max_time_s`` has passed (False).
 

@@ -47,8 +47,7 @@ def check_input_channels(input_channels: object) -> int:
     """Validate the number of input channels (1 depth, 3 RGB, 4 RGB-D; any positive int works)."""
     if isinstance(input_channels, bool) or not isinstance(input_channels, int) or input_channels < 1:
         raise ValueError(
-            f"input_channels must be a positive integer (1 for depth, 3 for RGB, 4 for RGB-D), "
-            f"got {input_channels!r}"
+            f"input_channels must be a positive integer (1 for depth, 3 for RGB, 4 for RGB-D), got {input_channels!r}"
         )
     return input_channels
 
@@ -77,9 +76,7 @@ def check_probability(field: str, value: object) -> float:
 def check_input(x: Tensor, input_channels: int, name: str) -> None:
     """Fail early, with the expected shape, on a wrongly shaped input."""
     if x.dim() != 4 or x.shape[1] != input_channels:
-        raise ValueError(
-            f"{name} expects a (B, {input_channels}, H, W) tensor, got shape {tuple(x.shape)}"
-        )
+        raise ValueError(f"{name} expects a (B, {input_channels}, H, W) tensor, got shape {tuple(x.shape)}")
 
 
 def match_size(x: Tensor, height: int, width: int) -> Tensor:

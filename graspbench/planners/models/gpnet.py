@@ -152,7 +152,10 @@ def _stages(conv, channels: int, stages) -> tuple[nn.Sequential, int]:
     """(conv, BatchNorm, ReLU) per (filters, kernel, stride) stage; returns them and the last width."""
     layers: list[nn.Module] = []
     for filters, kernel, stride in stages:
-        layers += [conv(channels, filters, kernel, stride=stride, padding=stage_padding(kernel, stride)),
-                   nn.BatchNorm2d(filters), nn.ReLU(inplace=True)]
+        layers += [
+            conv(channels, filters, kernel, stride=stride, padding=stage_padding(kernel, stride)),
+            nn.BatchNorm2d(filters),
+            nn.ReLU(inplace=True),
+        ]
         channels = filters
     return nn.Sequential(*layers), channels
