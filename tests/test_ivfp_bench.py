@@ -176,7 +176,8 @@ def test_the_il_agent_once_its_weights_exist_grasps_each_target_once(tiny_bin, a
     import torch
 
     from graspbench.envs.spec import PickSpec
-    from graspbench.ivfp.policy import GraspPolicy, policy_payload, save_checkpoint
+    from graspbench.io import save_checkpoint
+    from graspbench.ivfp.policy import GraspPolicy, policy_payload
 
     torch.manual_seed(0)  # an untrained policy: what it picks does not matter here, only how it is run
     policy = GraspPolicy(PickSpec().widths_m, base_channels=8, fpn_channels=8, width_embedding=4)
@@ -230,8 +231,9 @@ def test_a_policy_acting_on_free_space_samples_only_clear_grasps(tmp_path):
 
     from graspbench.clearance import clear_for_widths
     from graspbench.envs.spec import PickSpec
+    from graspbench.io import save_checkpoint
     from graspbench.ivfp.agents import PolicyAgent
-    from graspbench.ivfp.policy import GraspPolicy, load_policy, policy_payload, save_checkpoint
+    from graspbench.ivfp.policy import GraspPolicy, load_policy, policy_payload
 
     camera, observation, info = _target_with_a_neighbour()
     torch.manual_seed(0)  # untrained: free to put its mass anywhere on the target

@@ -320,9 +320,9 @@ def train_policy(args: PolicyArgs, demos: Demonstrations | None = None) -> dict:
             if not isinstance(state, dict) or not {"meta", "state_dict", "optimiser", "history"} <= set(state):
                 raise ValueError("fields missing")
         check_resume(
-            f"--out {out}",
             state["meta"]["args"],
             meta["args"],
+            f"--out {out}",
             IMITATION_FREE,
             inputs=(("the data", state["meta"]["fingerprint"], meta["fingerprint"]),),
         )

@@ -216,9 +216,9 @@ def reinforce(args: ReinforceArgs) -> list[dict]:
             if not isinstance(state, dict) or not {"meta", "state_dict", "optimiser", "history"} <= set(state):
                 raise ValueError("fields missing")
         check_resume(
-            f"--out {out}",
             state["meta"]["args"],
             meta["args"],
+            f"--out {out}",
             REINFORCE_FREE,
             {**dataclasses.asdict(ReinforceArgs()), "keep": list(ReinforceArgs().keep)},
             inputs=(("the --init policies", state["meta"]["init_sha256"], meta["init_sha256"]),),
