@@ -45,14 +45,14 @@ def cmd_envs(args) -> int:
     from .envs import make_env  # noqa: F401  (registers)
     from .envs.spec import load_spec
 
-    for env_id, entry in sorted(gym.registry.items()):
-        if env_id.startswith("GraspBench/"):
-            spec = load_spec(entry.kwargs["spec"])
-            s = spec.scene
-            print(
-                f"{env_id:26s} {s.kind:8s} {s.objects} ({s.split}, x{s.object_scale:g}), "
-                f"{s.object_count[0]}-{s.object_count[1]} objects   {entry.kwargs['spec']}"
-            )
+    ids = sorted(env_id for env_id in gym.registry if env_id.startswith("GraspBench/"))
+    width = max(map(len, ids), default=0)
+    for env_id in ids:
+        s, path = load_spec(gym.registry[env_id].kwargs["spec"]).scene, gym.registry[env_id].kwargs["spec"]
+        print(
+            f"{env_id:{width}s} {s.kind:8s} {s.objects} ({s.split}, x{s.object_scale:g}), "
+            f"{s.object_count[0]}-{s.object_count[1]} objects   {path}"
+        )
     return 0
 
 
