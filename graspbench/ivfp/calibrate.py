@@ -75,7 +75,7 @@ def _run_agent(task: CalibrationTask) -> str:
 def calibrate(
     env: str,
     runs: str,
-    agents=("centroid", "random", "random-5cm", "demonstrator", "clear-grasp"),
+    agents=("centroid", "random", "random-5cm", "demonstrator", "demonstrator-sampled", "clear-grasp"),
     trials: int = 20,
     picks_per_trial: int = PICKS_PER_TRIAL,
     seed: int = 900000,

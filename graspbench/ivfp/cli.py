@@ -350,7 +350,7 @@ def add_calibrate_commands(group, positive_int, env_id) -> None:
     p.add_argument("--split", choices=["train", "test", "all"], default="train", help="train: the paper's seen objects")
     p.add_argument(
         "--agents",
-        default="centroid,random,random-5cm,demonstrator,clear-grasp",
+        default="centroid,random,random-5cm,demonstrator,demonstrator-sampled,clear-grasp",
         help="comma-separated, of: " + ", ".join(scripted_agents(()).keys()),
     )
     p.add_argument(
