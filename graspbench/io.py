@@ -39,6 +39,18 @@ def save_checkpoint(path, payload) -> None:
     write_atomic(path, buffer.getvalue())
 
 
+def read_run_state(path, what: str, fix: str, fields=("meta", "state_dict", "optimiser", "history")) -> dict:
+    """The state a resumable training run left in ``path`` (a :func:`save_checkpoint` dict with
+    ``fields``); a damaged or foreign file fails as :func:`reading` says, naming ``what`` and ``fix``."""
+    import torch  # see save_checkpoint
+
+    with reading(path, what, fix):
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(state, dict) or not set(fields) <= set(state):
+            raise ValueError("fields missing")
+    return state
+
+
 def write_npz(path, arrays: dict) -> None:
     """Arrays into a compressed npz, never half-written."""
     import io

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from .. import __version__
-from ..io import reading, save_checkpoint, save_figure, write_atomic
+from ..io import read_run_state, save_checkpoint, save_figure, write_atomic
 from ..options import check_resume
 from ..versions import experiment_version
 from .picks import read_bin, read_index, read_metadata
@@ -315,10 +315,7 @@ def train_policy(args: PolicyArgs, demos: Demonstrations | None = None) -> dict:
     history, best, start_epoch = [], None, 0
     last = out / "last.pt"
     if last.exists():
-        with reading(last, "an IVFP policy training state", f"delete it to train {out} from the start"):
-            state = torch.load(last, map_location="cpu", weights_only=False)
-            if not isinstance(state, dict) or not {"meta", "state_dict", "optimiser", "history"} <= set(state):
-                raise ValueError("fields missing")
+        state = read_run_state(last, "an IVFP policy training state", f"delete it to train {out} from the start")
         check_resume(
             state["meta"]["args"],
             meta["args"],

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from .. import __version__
-from ..io import reading, save_checkpoint, save_figure, write_atomic
+from ..io import read_run_state, reading, save_checkpoint, save_figure, write_atomic
 from ..options import check_resume
 from ..parallel import EXECUTORS
 from ..versions import experiment_version
@@ -211,10 +211,7 @@ def reinforce(args: ReinforceArgs) -> list[dict]:
     history: list[dict] = []
     last = out / "last.pt"
     if last.exists():
-        with reading(last, "an IVFP REINFORCE state", f"delete {out} (or choose another --out) to start over"):
-            state = torch.load(last, map_location="cpu", weights_only=False)
-            if not isinstance(state, dict) or not {"meta", "state_dict", "optimiser", "history"} <= set(state):
-                raise ValueError("fields missing")
+        state = read_run_state(last, "an IVFP REINFORCE state", f"delete {out} (or choose another --out) to start over")
         check_resume(
             state["meta"]["args"],
             meta["args"],

@@ -178,9 +178,13 @@ class Camera:
     def table_pixel(self, u, v, depth_m) -> tuple[np.ndarray, np.ndarray]:
         """Where the point seen at pixel (u, v) at ``depth_m`` lies in :meth:`orthographic_heights`:
         the pixel its foot on the table projects to."""
-        points = self.pixel_to_world(u, v, depth_m)
-        points[..., 2] = 0.0
-        table_u, table_v, _ = self.world_to_pixel(points)
+        return self._foot_pixel(self.pixel_to_world(u, v, depth_m))
+
+    def _foot_pixel(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pixel that the foot on the table of each world point projects to."""
+        feet = points.copy()
+        feet[..., 2] = 0.0
+        table_u, table_v, _ = self.world_to_pixel(feet)
         return table_u, table_v
 
     def orthographic_heights(self, depth_m: np.ndarray) -> np.ndarray:
@@ -194,7 +198,7 @@ class Camera:
         """
         v, u = np.indices(depth_m.shape)
         points = self.pixel_to_world(u, v, depth_m)
-        table_u, table_v = self.table_pixel(u, v, depth_m)
+        table_u, table_v = self._foot_pixel(points)
         cols = np.clip(np.round(table_u).astype(int), 0, depth_m.shape[1] - 1)
         rows = np.clip(np.round(table_v).astype(int), 0, depth_m.shape[0] - 1)
         heights = np.full(depth_m.shape, -np.inf)
