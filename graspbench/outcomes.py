@@ -52,6 +52,10 @@ COLLISIONS = frozenset({Outcome.COLLISION})
 MULTI_PICKS = frozenset({Outcome.MULTI_PICK, Outcome.FAIL_MULTIPICK})
 """more than one object came up: the clutter-removal and the target-picking names of it"""
 
+# An attempt's ``target_id`` and ``level`` when the grasp's centre is on no object. An int, not None:
+# Gymnasium's vector envs stack each info key into one array typed by the first env's value.
+NO_OBJECT = -1
+
 GRASP_OUTCOMES = (Outcome.SUCCESS, Outcome.COLLISION, Outcome.NO_CONTACT, Outcome.SLIPPED, Outcome.MULTI_PICK)
 """what the gripper's execution of one grasp can end in (labels of generated datasets)"""
 PICK_CLASSES = (Outcome.SUCCESS, Outcome.FAIL_MULTIPICK, Outcome.FAIL_NOT_PICKED)
@@ -131,7 +135,7 @@ class AttemptRecord(_Record):
             removed=len(info["removed_ids"]),
             objects_left=info["objects_left"],
             objects_at_start=info["objects_at_start"],
-            level=info["level"],
+            level=None if info["level"] == NO_OBJECT else info["level"],
             top_level=info["top_level"],
             planning_ms=round(planning_ms, 3),
             sim_time_s=round(info["sim_time_s"], 4),
@@ -141,7 +145,7 @@ class AttemptRecord(_Record):
             opening_px=grasp.opening_px,
             depth_m=grasp.depth_m,
             quality=grasp.quality,
-            on_object=info["target_id"] is not None,
+            on_object=info["target_id"] != NO_OBJECT,
             first_contact=";".join(f"{part}:{what}" for part, what in info["first_contacts"]),
             object_name=info.get("object_name"),
         )

@@ -12,6 +12,7 @@ from graspbench.agents import RandomAgent
 from graspbench.bench.analyze import CAUSES, analyze, cause_of, finger_rectangles, select_failures
 from graspbench.bench.runner import run_episodes
 from graspbench.cli import main
+from graspbench.outcomes import NO_OBJECT
 from graspbench.sim.gripper import Gripper
 from graspbench.sim.scenes import SceneRecord, rebuild_scene
 
@@ -53,7 +54,7 @@ def attempt(env, grasp):
     _, _, _, _, info = env.step_grasp(grasp)
     row = {
         "outcome": info["outcome"],
-        "on_object": info["target_id"] is not None,
+        "on_object": info["target_id"] != NO_OBJECT,
         "first_contact": ";".join(f"{part}:{what}" for part, what in info["first_contacts"]),
     }
     return row, cause_of(**row)

@@ -23,7 +23,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ..grasp import STEP_AFTER_END, Grasp, check_grasp, wrap_angle
-from ..outcomes import Outcome
+from ..outcomes import NO_OBJECT, Outcome
 from ..sim.camera import Camera
 from ..sim.gripper import Gripper, GripperSpec
 from ..sim.objects import load_object_set, randomized
@@ -58,7 +58,7 @@ class GraspEnv(gym.Env):
 
     **Info.** ``outcome``, ``collision``, ``touched_ids``, ``removed_ids``, ``lost_ids`` (objects
     that left the workspace), ``objects_left``, ``objects_at_start``, ``target_id`` (the object seen
-    at the grasp's centre pixel, None on the background) with its ``level`` and ``top_level``
+    at the grasp's centre pixel, ``NO_OBJECT`` (-1) on the background) with its ``level`` and ``top_level``
     (stacked, plates and bin scenes: did the planner aim at an object with nothing on it?), ``object_name``
     (after a step: the aimed-at object's name; in a scene of one object, that object's), ``attempt``, ``sim_time_s`` (simulated time of the attempt: its motions and the settling after),
     ``first_contacts`` (for a collision: (part, what) pairs of the first contact, part
@@ -291,8 +291,8 @@ class GraspEnv(gym.Env):
             "lost_ids": [],
             "objects_left": len(self.scene.objects),
             "objects_at_start": self.objects_at_start,
-            "target_id": None,
-            "level": None,
+            "target_id": NO_OBJECT,
+            "level": NO_OBJECT,
             "top_level": None,
             "attempt": self.attempts,
             "sim_time_s": 0.0,

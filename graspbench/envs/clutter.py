@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..grasp import Grasp
-from ..outcomes import Outcome
+from ..outcomes import NO_OBJECT, Outcome
 from ..sim.scenes import SUPPORT_KINDS, rebuild_scene
 from .base import GraspEnv
 
@@ -60,8 +60,8 @@ class ClutterRemovalEnv(GraspEnv):
             "touched_ids": list(result.touched_ids),
             "removed_ids": removed,
             "lost_ids": list(lost),
-            "target_id": target,
-            "level": support.level.get(target) if support and target is not None else None,
+            "target_id": NO_OBJECT if target is None else target,
+            "level": support.level.get(target, NO_OBJECT) if support and target is not None else NO_OBJECT,
             "top_level": support.top_level.get(target) if support and target is not None else None,
             "sim_time_s": sim_time_s,
             "first_contacts": [(part, self._what(body, target)) for part, body in result.first_contacts],
