@@ -84,3 +84,11 @@ def test_a_trained_network_agent_plans_on_an_environment_observation(tmp_path):
     env.close()
     assert agent.settings.smoothing_sigma_px == 1.0
     assert 0 <= grasp.u < 224 and 0 <= grasp.v < 224 and -np.pi / 2 <= grasp.angle_rad < np.pi / 2
+
+
+def test_a_network_agent_run_as_its_paper_runs_it():
+    agent = make_agent("ggcnn2@papers")
+    assert agent.name == "ggcnn2@papers" and not agent.check_clearance and agent.max_grasp_depth_m is None
+    assert "ggcnn2@papers" in agent_names(papers=True) and "heuristic@papers" not in agent_names(papers=True)
+    with pytest.raises(ValueError, match="only network agents"):
+        make_agent("heuristic@papers")

@@ -7,7 +7,15 @@ import io
 import pandas as pd
 import pytest
 
-from graspbench.bench.report import REFERENCE, bars, benchmark, compare, comparison_text, summary_table
+from graspbench.bench.report import (
+    REFERENCE,
+    bars,
+    benchmark,
+    compare,
+    comparison_text,
+    protocols_markdown,
+    summary_table,
+)
 from graspbench.bench.runner import read_records, run_sweep
 from graspbench.cli import main
 from graspbench.io import FileFormatError
@@ -109,19 +117,29 @@ def test_bars_say_met_missed_or_not_measured():
                 attempts("mlgsl-single", "GraspBench/Pile-v0", 5, 5),
                 attempts("gpnet", "GraspBench/Stacked-v0", 5, 0, [1] * 10),
                 attempts("ggcnn", "GraspBench/Stacked-v0", 5, 0, [1] * 8 + [0] * 2),
+                # The papers' protocol of a network: judged by its own bar, never the planners'.
+                attempts("mlgsl@papers", "GraspBench/Pile-v0", 10, 0),
+                attempts("mlgsl@papers", "GraspBench/Packed-v0", 9, 2),
             ]
         )
     )
     rows = bars(summary, suite_seconds=16 * 60)
     assert [verdict for _, _, verdict in rows] == [
         "met (the interval spans the bar)",  # Single: 100% >= 95%, but 10 attempts: [72%, 100%]
-        "MISSED (the interval spans the bar)",  # Pile: the best removal is 80% < 90%
-        "not measured",  # no Packed-v0 in this summary
+        "MISSED (the interval spans the bar)",  # Pile: the best removal is 80% < 90%, mlgsl@papers aside
+        "not measured",  # no planner on Packed-v0 in this summary
         "met",  # collisions in piles: mlgsl 20% < mlgsl-single 50%
         "met",  # top-level first: gpnet 100% vs ggcnn 80%, +20 points
+        "met",  # papers' protocol on Pile: 100% success, no collision
+        "MISSED",  # papers' protocol on Packed: 90% success, but 20% collisions > 10%
         "MISSED",  # 16 minutes > 15
     ]
     assert "mlgsl 20.0%" in rows[3][1] and "+20.0 points" in rows[4][1]
+    table = "\n".join(protocols_markdown(summary))
+    assert (
+        "| GraspBench/Pile-v0 | mlgsl | 80.0 [49.0, 94.3] | 20.0 [5.7, 51.0] | 100.0 [72.2, 100.0] | 0.0 [0.0, 27.8] | -20.0 |"
+        in table
+    )
 
 
 def test_a_changed_agent_is_evaluated_again(tmp_path):

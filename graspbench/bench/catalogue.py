@@ -19,15 +19,20 @@ BUILTIN_CLASSES = {
     "heuristic": "graspbench.agents.scripted:HeuristicAgent",
     "network": "graspbench.planners.agent:NetworkAgent",
 }
+PAPERS_PROTOCOL = {"check_clearance": False, "max_grasp_depth_m": None}
+"""how the papers run a network (issue 26): its own best peak, no free-space check, the fingertips
+the environment's fixed depth below the surface. ``NAME@papers`` is network agent NAME so run; beside
+it in a leaderboard, it shows how much of NAME's score the shared free-space check makes."""
+PAPERS_SUFFIX = "@papers"
 WEIGHT_FIELDS = ("checkpoint", "classifier")
 """spec fields naming files of trained weights: relative to the spec's folder, and needed for the
 agent to be ready"""
 
 
-def agent_names(ready_only: bool = False, task: str | None = None) -> list[str]:
+def agent_names(ready_only: bool = False, task: str | None = None, papers: bool = False) -> list[str]:
     """The agents shipped in ``agents/`` (one YAML each); ``ready_only``: those whose weights,
     if they need any, exist (``graspbench train-agents`` makes them); ``task``: those for this
-    task only (one of TASKS)."""
+    task only (one of TASKS); ``papers``: each network agent followed by its ``@papers`` run."""
     names = []
     for path in sorted(AGENTS_DIR.glob("*.yaml")):
         spec = _read_spec(path)
@@ -35,7 +40,14 @@ def agent_names(ready_only: bool = False, task: str | None = None) -> list[str]:
             continue
         if not ready_only or all(weights.is_file() for weights in _weights(spec, path)):
             names.append(path.stem)
+            if papers and spec.get("class") == "network":
+                names.append(path.stem + PAPERS_SUFFIX)
     return names
+
+
+def planner_protocol(agent: str) -> str:
+    """An agent name without its ``@papers``: the agent as the benchmark runs it by default."""
+    return agent.removesuffix(PAPERS_SUFFIX)
 
 
 def agent_task(spec: dict, path: Path) -> str:
@@ -61,10 +73,10 @@ def _read_spec(path: Path) -> dict:
 
 
 def agent_spec_path(name_or_spec: str) -> Path:
-    """The YAML of a shipped agent's name, or the path given."""
-    path = Path(name_or_spec)
+    """The YAML of a shipped agent's name (``@papers`` aside), or the path given."""
+    path = Path(planner_protocol(name_or_spec))
     if not path.suffix:
-        path = AGENTS_DIR / f"{name_or_spec}.yaml"
+        path = AGENTS_DIR / f"{path}.yaml"
     if not path.is_file():
         raise ValueError(
             f"agent {name_or_spec!r}: neither a shipped agent ({', '.join(agent_names())}) nor a YAML file"
@@ -85,7 +97,8 @@ def make_agent(name_or_spec: str) -> Agent:
     any importable class as ``package.module:Class`` following the agent protocol. Other keys are
     passed to the class as keyword arguments, except ``description``, ``task`` (see TASKS) and
     ``train`` (how ``graspbench train-agents`` makes the checkpoint); a relative ``checkpoint`` or
-    ``classifier`` is read from the spec's folder.
+    ``classifier`` is read from the spec's folder. A network agent's name followed by ``@papers`` is
+    that agent run as the papers run it (PAPERS_PROTOCOL).
     """
     path = agent_spec_path(name_or_spec)
     spec = _read_spec(path)
@@ -94,6 +107,10 @@ def make_agent(name_or_spec: str) -> Agent:
     spec = dict(spec)
     class_name = spec.pop("class")
     spec.setdefault("name", path.stem)
+    if name_or_spec.endswith(PAPERS_SUFFIX):
+        if class_name != "network":
+            raise ValueError(f"{name_or_spec}: only network agents have a papers' protocol; drop {PAPERS_SUFFIX}")
+        spec.update(PAPERS_PROTOCOL, name=spec["name"] + PAPERS_SUFFIX)
     agent_task(spec, path)
     for documentation_only in ("description", "task", "train"):
         spec.pop(documentation_only, None)
