@@ -24,6 +24,7 @@ from graspbench.ivfp import policy as pol
 from graspbench.ivfp import reinforce as rl
 from graspbench.ivfp import reinforce_run as rlrun
 from graspbench.ivfp.agents import PolicyAgent
+from graspbench.ivfp.clutter_bandit import pile
 from graspbench.ivfp.picks import write_bin, write_index, write_metadata
 from graspbench.ivfp.vitl import REJECTED, VitlSettings, vitl_candidates, vitl_pick
 from graspbench.sim.camera import Camera
@@ -709,3 +710,31 @@ def test_centroid_agent_takes_the_largest_part_and_stays_on_it():
     grasp = CentroidAgent().act(observation, info)
     assert mask[int(grasp.v), int(grasp.u)] and grasp.u >= 10 and grasp.v >= 10
     assert grasp.opening_px * float(camera.metres_per_pixel(0.5)) == pytest.approx(0.05)
+
+
+def test_a_pile_is_a_bandit_and_reinforce_starts_untrained_from_the_seed(tmp_path):
+    """Pile-v0 as the second bandit: the policy acts on every object's pixels, the pile carries on
+    between grasps; ``--init untrained`` draws the same fresh network from the same seed."""
+    pile_bandit = pile()
+    bandit.check_bandit_env(pile_bandit, "pile")
+    observation, _ = pile_bandit.reset(seed=0)
+    assert observation["target_mask"].any() and not observation["target_mask"].all()
+    v, u = np.argwhere(observation["target_mask"]).mean(axis=0)
+    pile_bandit.step_grasp(Grasp(u, v, 0.0, pile_bandit.width_to_opening_px(0.05, u, v)))
+    assert pile_bandit.reset()[0] is not observation and pile_bandit.env.attempts == 1  # the same pile, one grasp on
+    rows = []
+    for out in ("a", "b"):
+        args = _toy_args(
+            tmp_path,
+            out,
+            env="graspbench.ivfp.clutter_bandit:pile",
+            init="untrained",
+            iterations=1,
+            grasps_per_iteration=2,
+            grasps_per_bin=2,
+            passes=1,
+            batch_size=2,
+        )
+        [row] = rlrun.reinforce(args)
+        rows.append(row)
+    assert rows[0]["loss"] == rows[1]["loss"] and rows[0]["grasps"] == 2

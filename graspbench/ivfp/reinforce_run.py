@@ -34,9 +34,12 @@ from ..io import read_run_state, reading, save_checkpoint, save_figure, write_at
 from ..options import check_resume
 from ..parallel import EXECUTORS
 from ..versions import experiment_version
-from .bandit import Reward, collect_iteration, env_source, ray_session
+from .bandit import Reward, collect_iteration, env_source, env_widths_m, make_bandit_env, ray_session
 from .policy import GraspPolicy, policy_from_checkpoint, policy_payload, read_checkpoint
 from .reinforce import REPLAY_KEYS, StateValue, UpdateOptions, adapt_kl_coef, reinforce_update
+
+UNTRAINED = "untrained"
+"""``--init`` for a fresh policy network instead of a checkpoint"""
 
 # --- the run -----------------------------------------------------------------------------------
 
@@ -47,7 +50,8 @@ class ReinforceArgs(UpdateOptions):
     and the run's (below)."""
 
     init: str = "runs/ivfp_policy/best.pt"
-    """the policy to start from: a `graspbench ivfp train-policy` (or reinforce) checkpoint"""
+    """the policy to start from: a `graspbench ivfp train-policy` (or reinforce) checkpoint, or
+    untrained: a fresh network drawn from --seed, close to uniform over the actions"""
     out: str = "runs/ivfp_rl"
     """run folder (see the module's docstring); an existing run with the same arguments is resumed"""
     env: str = "GraspBench/BinPick-v1"
@@ -190,14 +194,19 @@ def reinforce(args: ReinforceArgs) -> list[dict]:
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    init = read_checkpoint(args.init)
+    if args.init == UNTRAINED:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(args.seed)
+            policy, init_sha256 = GraspPolicy(env_widths_m(make_bandit_env(source))).eval(), UNTRAINED
+    else:
+        policy = policy_from_checkpoint(read_checkpoint(args.init), args.init)
+        init_sha256 = hashlib.sha256(Path(args.init).read_bytes()).hexdigest()[:16]
     meta = {
         "args": {**dataclasses.asdict(args), "keep": list(args.keep)},
-        "init_sha256": hashlib.sha256(Path(args.init).read_bytes()).hexdigest()[:16],
+        "init_sha256": init_sha256,
         "graspbench_version": __version__,
         "code_version": experiment_version("ivfp"),
     }
-    policy = policy_from_checkpoint(init, args.init)
     policy.free_space = args.free_space
     state_value = None
     if args.state_value:
