@@ -575,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .active.cli import add_parser as add_active_parser
 
-    add_active_parser(sub, positive_int, _env_id)
+    add_active_parser(sub, _env_id)
     return parser
 
 

@@ -11,7 +11,8 @@ An options dataclass documents each field with the string literal under it (as C
 - :func:`add_options` adds a flag per field to an argparse parser (``--epochs``, type, default
   and help from the field and its docstring); :func:`options_from` builds the dataclass back
   from the parsed arguments. A field may refine its flag with ``metadata``: ``choices``, ``type``
-  (a parser of the text, e.g. :func:`positive_int`), ``flag`` (another name for it);
+  (a parser of the text, e.g. :func:`positive_int`), ``flag`` (another name for it); flags of
+  options a preset supplies default to None (``preset_fields``);
   :func:`check_options` makes the same checks on options made in code.
 - :func:`check_resume` decides whether a run folder holding a run made with some options may be
   resumed with others: the same but for the options allowed to change (more epochs), or refused
@@ -67,21 +68,35 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer of 0 or more (a count that may be none)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text}")
+    return value
+
+
 def flag_name(name: str) -> str:
     """The command-line flag of a field: ``labels_per_image`` -> ``--labels-per-image``."""
     return "--" + name.replace("_", "-")
 
 
-def add_options(parser: argparse.ArgumentParser, cls, skip=(), required=()) -> None:
+def add_options(parser: argparse.ArgumentParser, cls, skip=(), required=(), types=None, preset_fields=()) -> None:
     """A flag per field of the options dataclass ``cls`` (but those in ``skip``), its help the
     field's docstring, its default the field's; those in ``required`` must be given.
 
     A bool that defaults to False is a switch (``--augment``), one that defaults to True a switch
     that turns it off (``--no-augment``). ``X | None`` takes X's type. A field of another type
-    (a dict, a list) needs its own flag: put it in ``skip``.
+    (a dict, a list) needs its own flag: put it in ``skip``. ``types`` gives a field's flag a type
+    the dataclass's module cannot import (one defined in a higher layer), by field name.
+
+    The flags of ``preset_fields`` default to None and their help says "default: the preset's":
+    for options whose defaults come from a preset the user chooses, so that the caller can tell a
+    flag left out (the preset's value) from one given.
     """
     docs = field_docs(cls)
     hints = typing.get_type_hints(cls)
+    types = types or {}
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
@@ -91,27 +106,35 @@ def add_options(parser: argparse.ArgumentParser, cls, skip=(), required=()) -> N
         if kind is bool:
             flag = f.metadata.get("flag") or (flag_name(f"no_{f.name}") if default else flag_name(f.name))
             help_text = f"turn off: {help_text}" if default and help_text else help_text
-            parser.add_argument(flag, dest=f.name, action="store_false" if default else "store_true", help=help_text)
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                action="store_false" if default else "store_true",
+                default=None if f.name in preset_fields else default,
+                help=help_text,
+            )
             continue
         if kind not in (int, float, str):
             raise TypeError(f"{cls.__name__}.{f.name}: {hints[f.name]} has no flag of its own; skip it and add one")
-        is_required = f.name in required
-        if not is_required and default is not None:
-            help_text = f"{help_text} (default: {default})" if help_text else f"default: {default}"
+        is_required, from_preset = f.name in required, f.name in preset_fields
+        shown = "the preset's" if from_preset else None if is_required else default
+        if shown is not None:
+            help_text = f"{help_text} (default: {shown})" if help_text else f"default: {shown}"
         parser.add_argument(
             f.metadata.get("flag") or flag_name(f.name),
             dest=f.name,
-            type=f.metadata.get("type", kind),
+            type=types.get(f.name) or f.metadata.get("type", kind),
             choices=f.metadata.get("choices"),
-            default=None if is_required else default,
+            default=None if is_required or from_preset else default,
             required=is_required,
             help=help_text.replace("%", "%%"),
         )
 
 
 def check_options(options) -> None:
-    """The checks a dataclass's flags make (``choices``, ``type=positive_int`` in its fields'
-    metadata), for options made in code; raises ValueError naming the flag."""
+    """The checks a dataclass's flags make (``choices``, ``type=positive_int`` or
+    ``non_negative_int`` in its fields' metadata), for options made in code; raises ValueError
+    naming the flag."""
     for f in dataclasses.fields(options):
         value, flag = getattr(options, f.name), f.metadata.get("flag") or flag_name(f.name)
         if value is None:
@@ -120,6 +143,8 @@ def check_options(options) -> None:
             raise ValueError(f"{flag} {value!r} is not one of {tuple(f.metadata['choices'])}")
         if f.metadata.get("type") is positive_int and value < 1:
             raise ValueError(f"{flag} must be at least 1, got {value}")
+        if f.metadata.get("type") is non_negative_int and value < 0:
+            raise ValueError(f"{flag} must be 0 or more, got {value}")
 
 
 def options_from(args: argparse.Namespace, cls, **values):

@@ -240,6 +240,19 @@ def test_the_command_line_says_what_is_wrong(tmp_path, capsys):
         ActiveArgs.from_preset("huge")
 
 
+def test_flags_left_out_take_the_presets_values():
+    from graspbench.active.cli import active_args
+    from graspbench.cli import build_parser
+
+    def parsed(*argv):
+        return active_args(build_parser().parse_args(["active-learn", "--preset", "tiny", *argv]))
+
+    assert parsed() == ActiveArgs.from_preset("tiny") and parsed().crop_px == 48
+    given = parsed("--epochs", "3", "--crop-px", "64", "--quiet", "--trials", "2")
+    assert given == ActiveArgs.from_preset("tiny", epochs=3, crop_px=64, progress=False, trials=2)
+    assert parsed("--crop-px", "0").crop_px is None  # whole images, not the preset's windows
+
+
 def test_the_report_pairs_strategies_by_trial_and_measures_dal_against_the_whole_pool(tmp_path):
     from graspbench.active.curves import trial_aucs
     from graspbench.active.report import paired_difference, report

@@ -11,6 +11,7 @@ from graspbench.options import (
     check_resume,
     field_docs,
     fingerprint,
+    non_negative_int,
     options_from,
     positive_int,
 )
@@ -24,7 +25,7 @@ class Toy:
     """learning rate"""
     input: str = field(default="depth", metadata={"choices": ("depth", "rgb")})
     """what the network sees"""
-    crop_px: int | None = None
+    crop_px: int | None = field(default=None, metadata={"type": non_negative_int})
     """window size; None: whole images"""
     augment: bool = True
     """rotations and flips"""
@@ -55,7 +56,7 @@ def test_flags_parse_back_into_the_dataclass():
 
 
 def test_bad_values_and_missing_required_flags_are_refused():
-    for argv in (["--epochs", "0"], ["--input", "ir"]):
+    for argv in (["--epochs", "0"], ["--input", "ir"], ["--crop-px", "-1"]):
         with pytest.raises(SystemExit):
             _parser().parse_args(argv)
     with pytest.raises(SystemExit):
@@ -83,3 +84,14 @@ def test_options_made_in_code_are_checked_as_their_flags_would_be():
         check_options(Toy(epochs=0))
     with pytest.raises(ValueError, match="--input 'ir' is not one of"):
         check_options(Toy(input="ir"))
+    with pytest.raises(ValueError, match="--crop-px must be 0 or more, got -1"):
+        check_options(Toy(crop_px=-1))
+
+
+def test_flags_a_preset_supplies_default_to_none_and_say_so():
+    parser = _parser(preset_fields=("epochs", "augment"), types={"lr": lambda text: float(text) / 2})
+    assert "passes over the data (default: the preset's)" in parser.format_help()
+    args = parser.parse_args([])
+    assert args.epochs is None and args.augment is None and args.lr == 1e-3 and args.input == "depth"
+    assert parser.parse_args(["--epochs", "4", "--no-augment", "--lr", "1"]).augment is False
+    assert parser.parse_args(["--lr", "1"]).lr == 0.5

@@ -13,7 +13,8 @@ objects.
   evaluation;
 * :mod:`.strategies`: the selection rules (random, Core-set, Graph Density, Gissin's
   discriminative AL, VAAL, Learning Loss, DAL);
-* :mod:`.loop`: the arguments, the presets and the resumable loop;
+* :mod:`.args`: the presets and the arguments (also the command's flags);
+* :mod:`.loop`: the resumable loop;
 * :mod:`.curves`: the learning curves' metrics, intervals, areas and plot (the loop's and the report's);
 * :mod:`.report`: results/active_learning.*; :mod:`.cli`: ``graspbench active-learn``.
 

@@ -1,5 +1,5 @@
-"""The pool-based loop: presets, arguments, one trial of one strategy round by round, resumable,
-and the summary of every trial in an output folder.
+"""The pool-based loop: one trial of one strategy round by round, resumable, and the summary of
+every trial in an output folder (its settings: :class:`.args.ActiveArgs`).
 
 A trial of a strategy::
 
@@ -26,7 +26,6 @@ import dataclasses
 import functools
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,212 +36,16 @@ from tqdm import tqdm
 from .. import __version__
 from ..data.generate import LabelSettings
 from ..io import reading, write_atomic
+from ..options import flag_name
 from ..parallel import run_tasks
 from ..planners.dataset import GraspDataset
 from ..planners.train import load_checkpoint
 from ..versions import experiment_version, is_current
+from .args import ACTIVE_FREE, ActiveArgs
 from .curves import METRICS, interval, plot_curves, trial_aucs
-from .networks import SUPPORTED_MODELS
 from .pool import PoolData, prepare
-from .strategies import STRATEGIES, select
-from .training import INPUT_CHANNELS, evaluate, labelled_dataset, round_epochs, save_model, train_round
-
-PRESETS: dict[str, dict] = {
-    # The paper's Cornell setting: 885 images, 80% pool (708) / 20% test (177), 60 initial + 60 per
-    # round, 10 rounds. Cornell holds one object per image: so does Single-v0.
-    "cornell": {
-        "env": "GraspBench/Single-v0",
-        "pool_scenes": 708,
-        "test_scenes": 177,
-        "sim_test_scenes": 60,
-        "initial": 60,
-        "per_round": 60,
-        "rounds": 10,
-        "epochs": 15,
-    },
-    # The paper's Jacquard subset: 1200 pool images, 300 test, a large initial pool (one image per
-    # object: 300), 100 per round.
-    "jacquard": {
-        "env": "GraspBench/Single-v0",
-        "pool_scenes": 1200,
-        "test_scenes": 300,
-        "sim_test_scenes": 60,
-        "initial": 300,
-        "per_round": 100,
-        "rounds": 8,
-        "epochs": 10,
-    },
-    # Every strategy, one trial, well under 20 minutes on 2 cores: the loop end to end, not a finding.
-    "quick": {
-        "env": "GraspBench/Single-v0",
-        "pool_scenes": 96,
-        "test_scenes": 24,
-        "sim_test_scenes": 12,
-        "initial": 16,
-        "per_round": 16,
-        "rounds": 3,
-        "epochs": 6,
-    },
-    # For the tests: seconds.
-    "tiny": {
-        "env": "GraspBench/Single-v0",
-        "pool_scenes": 8,
-        "test_scenes": 2,
-        "sim_test_scenes": 1,
-        "initial": 2,
-        "per_round": 2,
-        "rounds": 2,
-        "epochs": 1,
-        "crop_px": 48,
-        "candidates_per_object": 2,
-    },
-}
-
-# Settings that do not change results: a run may be resumed or extended with other values.
-_FREE = ("strategy", "trials", "out", "data_dir", "workers", "threads", "progress")
-
-
-@dataclass
-class ActiveArgs:
-    strategy: str = "dal"
-    """strategies to run, comma-separated (random, coreset, graph-density, gissin, vaal, learning-loss, dal), or all"""
-    preset: str = "quick"
-    """cornell, jacquard, quick or tiny: the defaults of every field below it"""
-    trials: int = 1
-    """trials per strategy: trial t draws its initial pool and initialisations from (seed, t)"""
-    out: str = "runs/active"
-    """results folder; an existing one is resumed (other strategies and more trials may be added)"""
-    data_dir: str | None = None
-    """pool, annotations and test set; None: ~/.cache/graspbench/active/PRESET (shared by runs of a preset)"""
-    env: str = "GraspBench/Single-v0"
-    """environment id or spec file: the pool uses its train objects, the test set its test objects"""
-    pool_scenes: int = 96
-    """scenes rendered into the unlabelled pool"""
-    test_scenes: int = 24
-    """labelled scenes of test objects; Top-1 rectangle accuracy is measured on all of them"""
-    sim_test_scenes: int = 12
-    """test scenes on which the top-1 grasp is executed in the simulator each round (~0.3 s each); 0: none"""
-    initial: int = 16
-    """scenes in the initial labelled pool, drawn at random"""
-    per_round: int = 16
-    """k: scenes selected and labelled per round"""
-    rounds: int = 3
-    """selection rounds after the initial pool"""
-    model: str = "ggcnn"
-    """ggcnn (the paper's backbone) or ggcnn2"""
-    input: str = "depth"
-    """depth, rgb or rgbd"""
-    epochs: int = 6
-    """passes over the labelled scenes each round (GG-CNN is retrained from scratch every round)"""
-    min_steps: int = 0
-    """at least this many optimiser steps per round (epochs are raised for small labelled pools); 0: epochs decide"""
-    batch_size: int = 8
-    """labelled windows per step (DAL adds as many whole labelled and unlabelled images)"""
-    lr: float = 1e-3
-    """Adam learning rate of GG-CNN"""
-    crop_px: int | None = 112
-    """GG-CNN's loss on windows of this size around labels (as graspbench train); None: whole images"""
-    alpha: float = 0.1
-    """DAL: L = L_grasp + alpha * L_BCE (the paper: 0.1; 0 to 0.5 works)"""
-    discriminator_lr: float = 1e-2
-    """DAL: SGD learning rate of the discriminator (momentum 0.9)"""
-    label_noise_deg: float = 0.0
-    """the noisy annotator: every training label's angle moved by uniform(-x, x) degrees (the paper's Fig. 8: 45)"""
-    candidates_per_object: int = 8
-    """the labeller's antipodal candidates executed per object"""
-    seed: int = 0
-    """seeds initial pools, initialisations, batch orders and selections"""
-    pool_seed: int = 300_000
-    """pool scene i is the scene of seed pool_seed + i (validation sets start at 100000, benchmark episodes at 0)"""
-    test_seed: int = 200_000
-    """test scene i is the scene of seed test_seed + i, on test objects"""
-    workers: int = 1
-    """processes: trials and strategies run side by side (rendering and labelling too)"""
-    threads: int = 1
-    """torch threads per process"""
-    progress: bool = True
-    """show progress bars and a line per round"""
-
-    @classmethod
-    def from_preset(cls, preset: str = "quick", **overrides) -> "ActiveArgs":
-        """The preset's settings, with every override that is not None."""
-        if preset not in PRESETS:
-            raise ValueError(f"--preset {preset!r} is not a preset; choose one of {', '.join(PRESETS)}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - fields)
-        if unknown:
-            raise ValueError(f"ActiveArgs has no field(s) {unknown}")
-        values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-        return cls(preset=preset, **values)
-
-    @property
-    def strategies(self) -> list[str]:
-        names = (
-            list(STRATEGIES)
-            if self.strategy.strip() == "all"
-            else [s.strip() for s in self.strategy.split(",") if s.strip()]
-        )
-        unknown = [s for s in names if s not in STRATEGIES]
-        if unknown or not names:
-            raise ValueError(
-                f"--strategy {self.strategy!r}: {', '.join(unknown) or 'none given'} is not a strategy; "
-                f"choose from {', '.join(STRATEGIES)} (comma-separated) or all"
-            )
-        return names
-
-    @property
-    def data_path(self) -> Path:
-        return Path(self.data_dir) if self.data_dir else Path.home() / ".cache" / "graspbench" / "active" / self.preset
-
-    def check(self) -> None:
-        self.strategies  # noqa: B018  (validates)
-        for name in (
-            "trials",
-            "pool_scenes",
-            "test_scenes",
-            "initial",
-            "per_round",
-            "epochs",
-            "batch_size",
-            "candidates_per_object",
-            "workers",
-            "threads",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
-        for name in ("rounds", "sim_test_scenes", "min_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
-        if self.initial + self.rounds * self.per_round > self.pool_scenes:
-            raise ValueError(
-                f"--initial {self.initial} + --rounds {self.rounds} x --per-round {self.per_round} labels "
-                f"do not fit a pool of --pool-scenes {self.pool_scenes}: raise --pool-scenes or lower "
-                f"the others"
-            )
-        if self.sim_test_scenes > self.test_scenes:
-            raise ValueError(f"--sim-test-scenes {self.sim_test_scenes} exceeds --test-scenes {self.test_scenes}")
-        if self.model not in SUPPORTED_MODELS:
-            raise ValueError(
-                f"--model {self.model!r}: active learning splits the encoder of "
-                f"{' or '.join(SUPPORTED_MODELS)} only; choose one of them"
-            )
-        if self.input not in INPUT_CHANNELS:
-            raise ValueError(f"--input {self.input!r} is not one of {', '.join(INPUT_CHANNELS)}")
-        if self.crop_px is not None and self.crop_px < 24:
-            raise ValueError(f"--crop-px must be at least 24 pixels (GG-CNN's encoder strides 12), got {self.crop_px}")
-        if not 0 <= self.alpha <= 10:
-            raise ValueError(f"--alpha must be in [0, 10] (the paper: 0.1), got {self.alpha}")
-        if not 0 <= self.label_noise_deg <= 90:
-            raise ValueError(
-                f"--label-noise-deg must be in [0, 90] degrees (the paper: 45), got {self.label_noise_deg}"
-            )
-        for name in ("lr", "discriminator_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"--{_flag(name)} must be positive, got {getattr(self, name)}")
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
+from .strategies import select
+from .training import evaluate, labelled_dataset, round_epochs, save_model, train_round
 
 
 def initial_pool(pool_scenes: int, initial: int, seed: int, trial: int) -> list[int]:
@@ -284,7 +87,6 @@ _POOL_INPUTS: dict = {}
 
 
 def _pool_inputs(data: PoolData, kind: str):
-
     key = (str(data.root), data.scenes, kind)
     if key not in _POOL_INPUTS:
         _POOL_INPUTS.clear()
@@ -396,7 +198,7 @@ def _trial_task(task: dict) -> list[dict]:
 
 def _check_run(args: ActiveArgs) -> None:
     """OUT/run.json: every trial in a folder shares the settings that change results."""
-    settings = {k: v for k, v in dataclasses.asdict(args).items() if k not in _FREE}
+    settings = {k: v for k, v in dataclasses.asdict(args).items() if k not in ACTIVE_FREE}
     path = Path(args.out) / "run.json"
     if path.exists():
         with reading(path, "an active-learning run's settings (JSON)", "delete it, or choose another --out"):
@@ -407,7 +209,7 @@ def _check_run(args: ActiveArgs) -> None:
         if changed:
             k = changed[0]
             raise ValueError(
-                f"{args.out} holds a run with other settings ({_flag(k)} was {old.get(k)!r}, now "
+                f"{args.out} holds a run with other settings ({flag_name(k)} was {old.get(k)!r}, now "
                 f"{settings.get(k)!r}); resume it with the same settings or choose another --out"
             )
 
@@ -574,7 +376,6 @@ def _run_settings(out, data_dir: str | None, threads: int) -> ActiveArgs:
 
 @functools.lru_cache(maxsize=2)
 def _cached_test_set(out: str, data_dir: str | None, threads: int):
-
     torch.set_num_threads(threads)
     args = _run_settings(out, data_dir, threads)
     return _test_set(args)[1], args.sim_test_scenes

@@ -28,8 +28,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from .. import __version__
+from ..data.generate import _env, generate_dataset, label_scene, spec_mapping
+from ..data.store import read_scene, write_index, write_metadata
 from ..io import read_npz, reading, write_atomic, write_npz
+from ..parallel import run_tasks
+from ..planners.dataset import model_input
 
 POOL_FIX = "delete the data folder's pool/ to render it again"
 # Keys of pool.json that must match for a pool folder to be reused (the scene count may grow).
@@ -46,11 +52,9 @@ def render_pool_scene(task: dict) -> dict:
     ``task``: ``spec`` (a spec mapping), ``seed``, ``scene``, ``out`` (the data folder). Runs in
     worker processes, so it takes plain data.
     """
+    start = time.perf_counter()
     # The labeller's own environment (same constructor arguments, same cache): the pool image is
     # then, bit for bit, the image the labeller stores for the same seed.
-    from ..data.generate import _env
-
-    start = time.perf_counter()
     env = _env(json.dumps(task["spec"], sort_keys=True))
     observation, _ = env.reset(seed=task["seed"] + task["scene"])
     depth = observation["depth"]
@@ -91,8 +95,6 @@ class PoolData:
 
     def inputs(self, kind: str = "depth") -> np.ndarray:
         """(N, C, H, W) float32 network inputs of every pool scene, normalised as GraspDataset does."""
-        from ..planners.dataset import model_input
-
         images = []
         for index in range(self.scenes):
             scene = read_npz(pool_scene_path(self.root, index), "a rendered pool scene", POOL_FIX)
@@ -109,11 +111,6 @@ class PoolData:
             scene -> {"trials", "core_s"}, what labelling each scene cost (recorded when it was
             first labelled).
         """
-        from tqdm import tqdm
-
-        from ..data.generate import label_scene
-        from ..data.store import read_scene, write_index
-
         indices = sorted(int(i) for i in indices)
         outside = [i for i in indices if not 0 <= i < self.scenes]
         if outside:
@@ -183,13 +180,6 @@ def prepare(
         workers: processes rendering and labelling side by side.
         progress: show progress bars.
     """
-    from tqdm import tqdm
-
-    from .. import __version__
-    from ..data.generate import generate_dataset, spec_mapping
-    from ..data.store import write_metadata
-    from ..parallel import run_tasks
-
     root = Path(root)
     spec = spec_mapping(env, "train")
     labelling = dataclasses.asdict(settings)

@@ -22,17 +22,24 @@ Shalev-Shwartz's discriminative active learning are scikit-activeml's (``RandomS
 * ``learning-loss``: Yoo & Kweon; the unlabelled scenes with the highest predicted loss.
 * ``dal``: Wei et al.; the unlabelled scenes whose "labelled" probability, from the
   discriminator on the shared encoder, is lowest.
+
+scikit-activeml (and scikit-learn under it) is imported inside the functions that use it: importing
+it takes about 2 s, and every graspbench command imports this module (active-learn's flags name the
+strategies), most of them to select nothing.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.spatial.distance import cdist
 
 from . import networks
+from .training import train_vaal
 
 STRATEGIES = ("random", "coreset", "graph-density", "gissin", "vaal", "learning-loss", "dal")
 GRAPH_NEIGHBOURS = 10  # Google's graph_density default
@@ -57,7 +64,7 @@ def _check(pool_size: int, labelled, k: int) -> None:
 
 def random_selection(pool_size: int, labelled, k: int, seed: int) -> list[int]:
     """k unlabelled indices uniformly at random (scikit-activeml's RandomSampling)."""
-    from skactiveml.pool import RandomSampling
+    from skactiveml.pool import RandomSampling  # lazily: see the module docstring
 
     _check(pool_size, labelled, k)
     X = np.arange(pool_size, dtype=float)[:, None]
@@ -70,7 +77,7 @@ def random_selection(pool_size: int, labelled, k: int, seed: int) -> list[int]:
 def k_center_greedy(features: np.ndarray, labelled, k: int, seed: int) -> list[int]:
     """Core-set's k-center greedy, euclidean (scikit-activeml's CoreSet): the first pick is the
     point farthest from the labelled ones, each next one the farthest from those and the picks."""
-    from skactiveml.pool import CoreSet
+    from skactiveml.pool import CoreSet  # lazily: see the module docstring
 
     _check(len(features), labelled, k)
     query = CoreSet(random_state=seed).query(
@@ -87,8 +94,6 @@ def graph_density(features: np.ndarray, labelled, k: int, neighbours: int = GRAP
     over its number of edges. Repeatedly the unlabelled node of highest density is picked and its
     density subtracted from its neighbours', so that the next pick comes from elsewhere.
     """
-    from scipy.spatial.distance import cdist
-
     features = np.asarray(features, dtype=float)
     n = len(features)
     _check(n, labelled, k)
@@ -119,8 +124,7 @@ def gissin_discriminative(
     """Gissin & Shalev-Shwartz's discriminative AL (scikit-activeml's DiscriminativeAL with an
     MLP discriminator): ``k`` picks in up to ``sub_batches`` sub-batches, each chosen by a fresh
     discriminator that treats the earlier sub-batches as labelled."""
-    import warnings
-
+    # lazily: see the module docstring
     from skactiveml.classifier import SklearnClassifier
     from skactiveml.pool import DiscriminativeAL
     from sklearn.exceptions import ConvergenceWarning
@@ -184,8 +188,6 @@ def select(
     Returns:
         (picked pool indices in the order chosen, {"select_s": seconds}).
     """
-    from .training import train_vaal
-
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
     started = time.perf_counter()
