@@ -69,7 +69,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_benchmark(args) -> int:
-    from .bench.report import REFERENCE, benchmark, comparison_text, leaderboard, shown
+    from .bench.compare import REFERENCE, comparison_text, shown
+    from .bench.report import benchmark
+    from .bench.summary import leaderboard
 
     agents = args.agents.split(",") if args.agents else None
     reference = None if args.reference == "none" else Path(args.reference) if args.reference else REFERENCE
@@ -104,8 +106,8 @@ def cmd_benchmark(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .bench.report import leaderboard, summary_table
     from .bench.runner import load_agent, run_episodes
+    from .bench.summary import leaderboard, summary_table
 
     attempts = run_episodes(args.env, load_agent(args.agent), args.episodes, args.seed, progress=not args.quiet)
     summary = summary_table(attempts)
