@@ -14,7 +14,8 @@ from .common import env_argument
 
 
 def cmd_generate(args) -> int:
-    from ..data.generate import LabelSettings, generate_dataset
+    from ..data.candidates import LabelSettings
+    from ..data.generate import generate_dataset
 
     settings = LabelSettings(candidates_per_object=args.candidates_per_object)
     summary = generate_dataset(
