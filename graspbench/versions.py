@@ -36,7 +36,21 @@ from . import __version__
 
 PACKAGE = Path(__file__).parent
 
-NOT_MEASURING = tuple(PACKAGE_NOT_MEASURING) + ("versions.py", "active/curves.py", "ivfp/cli.py")
+NOT_MEASURING = tuple(PACKAGE_NOT_MEASURING) + (
+    "versions.py",
+    "active/curves.py",
+    "ivfp/cli.py",
+    "bench/summary.py",  # these three were bench/report.py
+    "bench/compare.py",
+    "bench/plots.py",
+    "cli/__init__.py",  # the package cli/ was cli.py
+    "cli/__main__.py",
+    "cli/common.py",
+    "cli/bench.py",
+    "cli/data.py",
+    "cli/train.py",
+    "cli/perf.py",
+)
 """Modules (relative to the package) that only drive, report or plot, left out of every
 experiment's version: the package's list and the modules added since it was written."""
 

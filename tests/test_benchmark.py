@@ -7,16 +7,10 @@ import io
 import pandas as pd
 import pytest
 
-from graspbench.bench.report import (
-    REFERENCE,
-    bars,
-    benchmark,
-    compare,
-    comparison_text,
-    protocols_markdown,
-    summary_table,
-)
+from graspbench.bench.compare import REFERENCE, compare, comparison_text
+from graspbench.bench.report import bars, benchmark, protocols_markdown
 from graspbench.bench.runner import read_records, run_sweep
+from graspbench.bench.summary import summary_table
 from graspbench.cli import main
 from graspbench.io import FileFormatError
 

@@ -11,10 +11,9 @@ from graspbench.planners.dataset import (
     OPENING_SCALE_PX,
     GraspDataset,
     collate,
-    normalise_depth,
-    normalise_rgb,
     split_scenes,
 )
+from graspbench.planners.inputs import normalise_depth, normalise_rgb
 
 SIZE = 64  # images are SIZE x SIZE; the centre is at (31.5, 31.5)
 HALF_PI = np.pi / 2

@@ -14,6 +14,7 @@ from graspbench.bench import report
 from graspbench.bench.catalogue import agent_names, make_agent
 from graspbench.bench.metrics import Rate, summarize_picks
 from graspbench.bench.runner import run_episodes
+from graspbench.bench.summary import leaderboard, summary_table
 from graspbench.envs.spec import ENVS_DIR
 from graspbench.grasp import Grasp
 
@@ -69,7 +70,7 @@ def test_units_per_hour_on_hand_computed_records():
     # Two episodes resampled: both episode 0 (2 successes in 32 s), both episode 1 (in 16 s), or one each.
     assert s["uph"].interval == pytest.approx((3600 * 2 / 32, 3600 * 2 / 16))
     assert s["sr"] == Rate(2, 3) and s["seconds_per_pick"] == pytest.approx(8.0)
-    row = report.summary_table(records).iloc[0]
+    row = summary_table(records).iloc[0]
     assert row["uph"] == pytest.approx(300) and row["sr"] == pytest.approx(2 / 3, abs=1e-4)
     assert (row["uph_ci_low"], row["uph_ci_high"]) == pytest.approx((225, 450))
     # One episode has no interval: a bootstrap would only repeat it.
@@ -92,7 +93,7 @@ def test_clutter_summaries_keep_their_columns():
             "top_level": None,
         }
     )
-    assert "split" not in report.summary_table(attempts)
+    assert "split" not in summary_table(attempts)
     assert report.SUITES["default"] == (report.ENVS, 20, None)
 
 
@@ -300,7 +301,7 @@ def test_a_tiny_binpick_benchmark_end_to_end(tiny_bin, agents_dir, tmp_path, mon
     assert "seen objects (train split)" in text and "units per hour (UPH)" in text and "| centroid |" in text
     assert (out / "rates.png").is_file() and (out / "ctpg.png").is_file()
     assert not comparison and not bar_rows
-    assert "SR" in report.leaderboard(summary)
+    assert "SR" in leaderboard(summary)
 
 
 def test_table1_puts_the_paper_beside_and_checks_the_bars_on_seen_objects():

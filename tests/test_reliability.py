@@ -119,7 +119,8 @@ def test_a_truncated_block_is_redone_when_resumed(tmp_path, capsys):
 
 
 def test_a_damaged_scene_is_remade_when_a_dataset_is_resumed(tmp_path, capsys):
-    from graspbench.data.generate import LabelSettings, generate_dataset
+    from graspbench.data.candidates import LabelSettings
+    from graspbench.data.generate import generate_dataset
     from graspbench.data.store import read_scene, scene_path
 
     settings = LabelSettings(candidates_per_object=1, surface_points=100)

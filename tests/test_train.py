@@ -7,7 +7,7 @@ import torch
 from test_dataset import SCENE0_LABELS, SCENE1_LABELS, SCENE2_LABELS, _scene, _write_dataset
 
 from graspbench.cli import main
-from graspbench.data.generate import LabelSettings
+from graspbench.data.candidates import LabelSettings
 from graspbench.planners.models import build_model
 from graspbench.planners.train import TrainArgs, load_checkpoint, train
 

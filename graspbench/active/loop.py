@@ -34,7 +34,7 @@ import torch
 from tqdm import tqdm
 
 from .. import __version__
-from ..data.generate import LabelSettings
+from ..data.candidates import LabelSettings
 from ..io import reading, write_atomic
 from ..options import flag_name
 from ..parallel import run_tasks

@@ -35,7 +35,7 @@ from ..data.generate import _env, generate_dataset, label_scene, spec_mapping
 from ..data.store import read_scene, write_index, write_metadata
 from ..io import read_npz, reading, write_atomic, write_npz
 from ..parallel import run_tasks
-from ..planners.dataset import model_input
+from ..planners.inputs import model_input
 
 POOL_FIX = "delete the data folder's pool/ to render it again"
 # Keys of pool.json that must match for a pool folder to be reused (the scene count may grow).

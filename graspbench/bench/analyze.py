@@ -36,7 +36,7 @@ recorded grasps before the attempt gives the very scene and image the planner sa
 every outcome against the records and says so where one differs (the environment's spec changed,
 or the records were made with overrides of it). The verified grasps are the dataset labeller's
 (:mod:`graspbench.data.generate`): antipodal candidates sampled on the objects' meshes with the
-default :class:`~graspbench.data.generate.LabelSettings`, each executed on the scene rebuilt from its
+default :class:`~graspbench.data.candidates.LabelSettings`, each executed on the scene rebuilt from its
 poses. They are tried in order of distance from the failed grasp's centre until one succeeds, so
 the nearest is found for the cost of the trials up to it. The candidates are a sample: the nearest
 verified grasp is an upper bound on how far the closest grasp that works was.

@@ -180,7 +180,7 @@ def perf_planners(repeats: int = 30, size_px: int = 224) -> list[dict]:
     each network with the input its paper uses."""
     import torch
 
-    from ..planners.dataset import model_input
+    from ..planners.inputs import model_input
     from ..planners.models import build_model, for_inference
     from ..planners.postprocess import PostProcess, grasps_from_maps, maps_to_numpy
     from ..planners.train import INPUT_CHANNELS

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ..data.generate import LabelSettings, image_grasp, sample_candidates, try_grasp
+from ..data.candidates import LabelSettings, image_grasp, sample_candidates
+from ..data.generate import try_grasp
 from ..envs import make_env
 from ..envs.base import grasp_to_pose
 from ..grasp import Grasp, wrap_angle

@@ -1,5 +1,9 @@
-"""``graspbench benchmark`` and ``graspbench evaluate``: sweeps, the summary table, plots, report.md,
-and the comparison of a run with the committed reference (``results/benchmark/``)."""
+"""``graspbench benchmark``: the suites, a suite's sweep, its bars, and report.md.
+
+What a run writes comes from the modules beside it: the summary table and the leaderboard
+(:mod:`graspbench.bench.summary`), the comparison with a reference (:mod:`graspbench.bench.compare`),
+the plots (:mod:`graspbench.bench.plots`) and the results by object family
+(:mod:`graspbench.bench.families`)."""
 
 from __future__ import annotations
 
@@ -9,19 +13,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import read_csv, save_figure, write_atomic
+from ..io import write_atomic
 from .catalogue import PAPERS_SUFFIX, agent_names, planner_protocol
+from .compare import REFERENCE, compare, comparison_markdown, read_summary, shown
 from .families import NOVEL_ENVS, beside_default_markdown, family_markdown, family_table, novel_bars
-from .metrics import UPH_BOOTSTRAP_SEED, UPH_RESAMPLES, Rate, summarize, summarize_picks
-from .runner import PICKS_PER_TRIAL, env_entry, picks_targets, run_sweep, task_of
+from .metrics import UPH_BOOTSTRAP_SEED, UPH_RESAMPLES
+from .plots import plot_ctpg, plot_rates
+from .runner import PICKS_PER_TRIAL, env_entry, run_sweep, task_of
+from .summary import RATES, by_split, is_pick, objects_of, summary_table, with_interval
 
 ENVS = ["GraspBench/Single-v0", "GraspBench/Pile-v0", "GraspBench/Packed-v0", "GraspBench/Stacked-v0"]
 # The IVFP paper's Table I (Murray et al.): seen objects are the train split, unseen the test split.
 IVFP_ENVS = [("GraspBench/BinPick-v1", "train"), ("GraspBench/BinPick-v1", "test")]
 NOVEL_SUITE_ENVS = list(NOVEL_ENVS)
 IVFP_AGENTS = ["centroid", "random-mask", "clear-grasp", "il", "il-free", "il-vitl", "rl20", "rl50", "rl-free20"]
-OBJECTS = {"train": "seen", "test": "unseen", "all": "all"}
-"""what the IVFP paper calls the objects of each object split"""
 SUITES = {
     # name: (environments, episodes per agent and environment, agents: None = every shipped one)
     "quick": (["GraspBench/Single-v0", "GraspBench/Pile-v0"], 5, ["random", "heuristic"]),
@@ -37,9 +42,6 @@ SUITES = {
     # a table by family and the default suite's rates beside (bench/families.py).
     "novel": (NOVEL_SUITE_ENVS, 100, None),
 }
-RATES = [("gsr", "grasp success"), ("removal_rate", "object removal"), ("collision_rate", "collision")]
-# Target picking's: success rate in percent, units per hour in picks per hour (not a proportion).
-PICK_RATES = [("sr", "success rate (SR)"), ("uph", "units per hour (UPH)"), ("collision_rate", "collision")]
 PICK_NOTE = [
     "Target picking (IVFP, Murray et al.): one record per pick of a target, every grasp tried on it (probes,",
     "releases, retries) included; an episode is a trial of picks in one bin. Seen objects: the train split;",
@@ -55,69 +57,6 @@ MAKE_WEIGHTS = {
 }
 SUITE_BUDGET_MIN = 15  # the default suite's time bar, on 2 cores
 SUITE_BAR = f"default suite within {SUITE_BUDGET_MIN} min on 2 cores"
-# The reference a run is compared with: the committed leaderboard (results/README.md says how it is made).
-REFERENCE = Path(__file__).resolve().parents[2] / "results" / "benchmark"
-AGREEMENT_RULE = "agree: the run's and the reference's 95% intervals overlap, for every rate"
-
-
-def summary_table(attempts: pd.DataFrame) -> pd.DataFrame:
-    """One row per agent and environment, every rate with its 95% interval; target picking (pick
-    records) one row per agent, environment and object split, with its success rate (SR) and units
-    per hour (UPH) instead of the clutter rates."""
-    picks = _is_pick(attempts)
-    rows = _clutter_rows(attempts[~picks]) + _pick_rows(attempts[picks])
-    return pd.DataFrame(rows).round(4)
-
-
-def _is_pick(table: pd.DataFrame) -> pd.Series:
-    """Which rows of attempt records or of a summary are target picking's: their environment's task says."""
-    return table["env"].map(picks_targets).astype(bool)
-
-
-def _by_split(table: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
-    """Target picking's rows by environment and object split, in order of appearance."""
-    picks = _is_pick(table)
-    return list(table[picks].groupby(["env", "split"], sort=False)) if picks.any() else []
-
-
-def _pick_rows(picks: pd.DataFrame) -> list[dict]:
-    if picks.empty:
-        return []
-    rows = []
-    for (agent, env, split), group in picks.groupby(["agent", "env", "split"], sort=False):
-        s = summarize_picks(group)
-        row = {"agent": agent, "env": env, "split": split, "episodes": s["episodes"], "attempts": s["picks"]}
-        for key in ("sr", "collision_rate", "multi_pick_rate", "uph"):
-            low, high = s[key].interval
-            row[key] = s[key].value
-            row[f"{key.removesuffix('_rate')}_ci_low"] = low
-            row[f"{key.removesuffix('_rate')}_ci_high"] = high
-        row.update(
-            seconds_per_pick=s["seconds_per_pick"],
-            probes_per_pick=s["probes_per_pick"],
-            retries_per_pick=s["retries_per_pick"],
-            ctpg_ms=s["planning_ms"],
-            sim_errors=0,
-        )
-        rows.append(row)
-    return rows
-
-
-def _clutter_rows(attempts: pd.DataFrame) -> list[dict]:
-    rows = []
-    for (agent, env), group in attempts.groupby(["agent", "env"], sort=False):
-        s = summarize(group)
-        row = {"agent": agent, "env": env, "episodes": s["episodes"], "attempts": s["attempts"]}
-        for key in ("gsr", "removal_rate", "collision_rate", "multi_pick_rate", "top_level_rate"):
-            rate: Rate | None = s.get(key)
-            low, high = rate.interval if rate else (float("nan"), float("nan"))
-            row[key] = rate.value if rate else float("nan")
-            row[f"{key.removesuffix('_rate')}_ci_low"] = low
-            row[f"{key.removesuffix('_rate')}_ci_high"] = high
-        row["ctpg_ms"] = s["planning_ms"]
-        row["sim_errors"] = s["sim_errors"]
-        rows.append(row)
-    return rows
 
 
 def benchmark(
@@ -196,7 +135,7 @@ def benchmark(
     elif discarded:
         note += f" (a fresh run: it replaced the {discarded} blocks an earlier run had left in {out})"
     # The bars are clutter removal's; target picking's (the IVFP paper's Table I) are not measured here yet.
-    clutter = summary[~_is_pick(summary)]
+    clutter = summary[~is_pick(summary)]
     bar_rows = bars(clutter, seconds if suite == "default" and not resumed else None) if len(clutter) else []
     if suite == "default" and resumed:
         bar_rows.append((SUITE_BAR, "a resumed run times only its rest", "not measured"))
@@ -228,89 +167,6 @@ def benchmark(
     return summary, bar_rows, comparison
 
 
-def shown(path) -> str:
-    """A path as a reader would type it: relative to the working folder when inside it."""
-    path = Path(path).resolve()
-    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
-
-
-def read_summary(path) -> pd.DataFrame:
-    """A benchmark's summary.csv (to compare with); a damaged or foreign file fails naming it."""
-    rates = [column for key, _ in RATES for column in (key, *_interval_columns(key))]
-    return read_csv(
-        path,
-        "a graspbench benchmark summary",
-        "give --reference a folder written by `graspbench benchmark`, or restore it with "
-        "`git checkout results/benchmark`",
-        ["agent", "env", "episodes", *rates],
-        ["episodes", *rates],
-    )
-
-
-def compare(summary: pd.DataFrame, reference: pd.DataFrame) -> list[dict]:
-    """For every agent and environment of ``summary``, whether its grasp success, object removal
-    and collision rates agree with ``reference``'s (see AGREEMENT_RULE). Rows: env, agent, ``run``
-    and ``reference`` (their summary rows; the reference's None where it has no such pair) and
-    ``disagree`` (the titles of the rates that do not agree; None without a reference row).
-    Target picking's rows are not compared: the reference is clutter removal's."""
-    rows = []
-    for _, run in summary[~_is_pick(summary)].iterrows():
-        match = reference[(reference["agent"] == run["agent"]) & (reference["env"] == run["env"])]
-        ref = None if match.empty else match.iloc[0]
-        disagree = None if ref is None else [title for key, title in RATES if not _overlap(run, ref, key)]
-        rows.append({"env": run["env"], "agent": run["agent"], "run": run, "reference": ref, "disagree": disagree})
-    return rows
-
-
-def _interval_columns(key: str) -> tuple[str, str]:
-    """The summary's columns of a rate's interval: gsr -> gsr_ci_low, gsr_ci_high."""
-    ci = key.removesuffix("_rate")
-    return f"{ci}_ci_low", f"{ci}_ci_high"
-
-
-def _overlap(a, b, key: str) -> bool:
-    """Whether two summary rows' 95% intervals of a rate overlap."""
-    low, high = _interval_columns(key)
-    return a[low] <= b[high] and b[low] <= a[high]
-
-
-def _versus(row: dict, key: str, unit: str = "") -> str:
-    """A comparison row's rate: the run's, then the reference's, each with its interval."""
-    reference = "-" if row["reference"] is None else _with_interval(row["reference"], key, unit)
-    return f"{_with_interval(row['run'], key, unit)} vs {reference}"
-
-
-def comparison_text(rows: list[dict], reference_path) -> str:
-    """The comparison as terminal lines: one per agent and environment, rates in percent with
-    their intervals, run vs reference; then how many agree."""
-    if not rows:
-        return ""
-    lines = [f"against the reference {reference_path} ({AGREEMENT_RULE}):"]
-    for r in rows:
-        rates = " | ".join(f"{title.split()[-1]} {_versus(r, key)}" for key, title in RATES)
-        lines.append(f"  {r['env'].split('/')[-1]:11s} {r['agent']:15s} {rates} -> {_verdict(r)}")
-    lines.append(_comparison_summary(rows))
-    return "\n".join(lines)
-
-
-def _verdict(row: dict) -> str:
-    if row["disagree"] is None:
-        return "not in the reference"
-    return f"DISAGREES ({', '.join(row['disagree'])})" if row["disagree"] else "agrees"
-
-
-def _comparison_summary(rows: list[dict]) -> str:
-    compared = [r for r in rows if r["disagree"] is not None]
-    differing = [
-        f"{r['agent']} on {r['env'].split('/')[-1]} ({', '.join(r['disagree'])})" for r in compared if r["disagree"]
-    ]
-    text = f"{len(compared) - len(differing)} of {len(compared)} agent-environment pairs agree with the reference"
-    episodes = sorted({int(r[side]["episodes"]) for r in compared for side in ("run", "reference")})
-    if len(episodes) > 1:
-        text += f" (episodes per pair: {', '.join(map(str, episodes))}: fewer episodes, wider intervals)"
-    return text + (f"; disagreeing: {'; '.join(differing)}" if differing else "")
-
-
 def write_reports(
     attempts: pd.DataFrame,
     summary: pd.DataFrame,
@@ -323,8 +179,8 @@ def write_reports(
 ) -> None:
     write_atomic(out / "attempts.csv", attempts.to_csv(index=False))
     write_atomic(out / "summary.csv", summary.to_csv(index=False))
-    _plot_rates(summary, out / "rates.png")
-    _plot_ctpg(summary, out / "ctpg.png")
+    plot_rates(summary, out / "rates.png")
+    plot_ctpg(summary, out / "ctpg.png")
     write_atomic(out / "report.md", report_markdown(summary, note, bar_rows, comparison, reference_path, sections))
 
 
@@ -338,7 +194,7 @@ def bars(summary: pd.DataFrame, suite_seconds: float | None = None) -> list[tupl
         return None if match.empty else match.iloc[0]
 
     def pct(r, key):
-        return _with_interval(r, key, "%")
+        return with_interval(r, key, "%")
 
     def verdict(ok):
         return "met" if ok else "MISSED"
@@ -440,53 +296,16 @@ def protocols_markdown(summary: pd.DataFrame) -> list[str]:
             continue
         r = match.iloc[0]
         parts.append(
-            f"| {r['env']} | {r['agent']} | {_with_interval(r, 'gsr')} | {_with_interval(r, 'collision_rate')} | "
-            f"{_with_interval(p, 'gsr')} | {_with_interval(p, 'collision_rate')} | {100 * (r['gsr'] - p['gsr']):+.1f} |"
+            f"| {r['env']} | {r['agent']} | {with_interval(r, 'gsr')} | {with_interval(r, 'collision_rate')} | "
+            f"{with_interval(p, 'gsr')} | {with_interval(p, 'collision_rate')} | {100 * (r['gsr'] - p['gsr']):+.1f} |"
         )
     return parts + [""]
-
-
-def _with_interval(r, key: str, unit: str = "") -> str:
-    """A summary row's rate in percent with its interval, e.g. 95.2% [77.3, 99.2]."""
-    ci = key.removesuffix("_rate")
-    return f"{100 * r[key]:.1f}{unit} [{100 * r[ci + '_ci_low']:.1f}, {100 * r[ci + '_ci_high']:.1f}]"
-
-
-def leaderboard(summary: pd.DataFrame) -> str:
-    """The summary as a text table, best grasp success first in each environment (target
-    picking: best success rate first, for each object split)."""
-    picks = _is_pick(summary)
-    lines = []
-    for env, group in summary[~picks].groupby("env", sort=False):
-        lines.append(f"{env}")
-        for _, r in group.sort_values("gsr", ascending=False).iterrows():
-            top = f"  top-level first {100 * r['top_level_rate']:5.1f}%" if pd.notna(r["top_level_rate"]) else ""
-            lines.append(
-                f"  {r['agent']:18s} success {100 * r['gsr']:5.1f}% [{100 * r['gsr_ci_low']:5.1f}, "
-                f"{100 * r['gsr_ci_high']:5.1f}]  removal {100 * r['removal_rate']:5.1f}%  collision "
-                f"{100 * r['collision_rate']:5.1f}%{top}  {r['ctpg_ms']:7.1f} ms  ({r['attempts']} attempts)"
-            )
-    for (env, split), group in _by_split(summary):
-        lines.append(f"{env}, {_objects(split)}")
-        for _, r in group.sort_values("sr", ascending=False).iterrows():
-            lines.append(
-                f"  {r['agent']:18s} SR {100 * r['sr']:5.1f}% [{100 * r['sr_ci_low']:5.1f}, "
-                f"{100 * r['sr_ci_high']:5.1f}]  UPH {r['uph']:6.1f} [{r['uph_ci_low']:6.1f}, "
-                f"{r['uph_ci_high']:6.1f}]  {r['seconds_per_pick']:5.1f} s/pick  "
-                f"{r['probes_per_pick']:.2f} probes/pick  {r['ctpg_ms']:7.1f} ms  ({r['attempts']} picks)"
-            )
-    return "\n".join(lines)
-
-
-def _objects(split: str) -> str:
-    """An object split as the IVFP paper names it: seen objects (train split)."""
-    return f"{OBJECTS[split]} objects ({split} split)" if split in OBJECTS else f"{split} split"
 
 
 def report_markdown(
     summary: pd.DataFrame, note: str, bar_rows=(), comparison=(), reference_path=None, sections=()
 ) -> str:
-    picks = _is_pick(summary)
+    picks = is_pick(summary)
     parts = ["# graspbench leaderboard", "", note, ""]
     if (~picks).any() or not picks.any():
         parts += [
@@ -510,22 +329,7 @@ def report_markdown(
             + [f"| {bar} | {measured} | {verdict} |" for bar, measured, verdict in bar_rows]
             + [""]
         )
-    if comparison:
-        parts += [
-            "## Against the reference",
-            "",
-            f"Each rate of this run vs {reference_path}; {AGREEMENT_RULE}.",
-            _comparison_summary(comparison) + ".",
-            "",
-            "| environment | agent | grasp success | object removal | collision | verdict |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
-        parts += [
-            f"| {r['env']} | {r['agent']} | "
-            + " | ".join(_versus(r, key, "%") for key, _ in RATES)
-            + f" | {_verdict(r)} |"
-            for r in comparison
-        ] + [""]
+    parts += comparison_markdown(comparison, reference_path)
     for env, group in summary[~picks].groupby("env", sort=False):
         parts += [
             f"## {env}",
@@ -534,16 +338,16 @@ def report_markdown(
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for _, r in group.sort_values("gsr", ascending=False).iterrows():
-            top = _with_interval(r, "top_level_rate") if pd.notna(r["top_level_rate"]) else "-"
+            top = with_interval(r, "top_level_rate") if pd.notna(r["top_level_rate"]) else "-"
             parts.append(
-                f"| {r['agent']} | {_with_interval(r, 'gsr')} | {_with_interval(r, 'removal_rate')} | "
-                f"{_with_interval(r, 'collision_rate')} | {100 * r['multi_pick_rate']:.1f} | {top} | "
+                f"| {r['agent']} | {with_interval(r, 'gsr')} | {with_interval(r, 'removal_rate')} | "
+                f"{with_interval(r, 'collision_rate')} | {100 * r['multi_pick_rate']:.1f} | {top} | "
                 f"{r['ctpg_ms']:.1f} | {r['attempts']} |"
             )
         parts.append("")
-    for (env, split), group in _by_split(summary):
+    for (env, split), group in by_split(summary):
         parts += [
-            f"## {env}, {_objects(split)}",
+            f"## {env}, {objects_of(split)}",
             "",
             "| agent | success rate (SR) | units per hour (UPH) | seconds per pick | probes per pick | "
             "retries per pick | collision | multi-pick | planning ms | picks |",
@@ -552,77 +356,11 @@ def report_markdown(
         for _, r in group.sort_values("sr", ascending=False).iterrows():
             uph = f"{r['uph']:.1f} [{r['uph_ci_low']:.1f}, {r['uph_ci_high']:.1f}]"
             parts.append(
-                f"| {r['agent']} | {_with_interval(r, 'sr')} | {uph} | {r['seconds_per_pick']:.1f} | "
-                f"{r['probes_per_pick']:.2f} | {r['retries_per_pick']:.2f} | {_with_interval(r, 'collision_rate')} | "
+                f"| {r['agent']} | {with_interval(r, 'sr')} | {uph} | {r['seconds_per_pick']:.1f} | "
+                f"{r['probes_per_pick']:.2f} | {r['retries_per_pick']:.2f} | {with_interval(r, 'collision_rate')} | "
                 f"{100 * r['multi_pick_rate']:.1f} | {r['ctpg_ms']:.1f} | {r['attempts']} |"
             )
         parts.append("")
     parts += list(sections)  # e.g. the novel suite's table by object family (bench/families.py)
     parts += ["![rates](rates.png)", "", "![ctpg](ctpg.png)", ""]
     return "\n".join(parts)
-
-
-def _plot_rates(summary: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # One column of panels per environment (per environment and object split in target picking).
-    picks = _is_pick(summary)
-    columns = [
-        (env.split("/")[-1], summary[~picks & (summary["env"] == env)], RATES)
-        for env in dict.fromkeys(summary.loc[~picks, "env"])
-    ]
-    columns += [
-        (f"{env.split('/')[-1]} {OBJECTS.get(split, split)}", group, PICK_RATES)
-        for (env, split), group in _by_split(summary)
-    ]
-    fig, axes = plt.subplots(len(RATES), len(columns), figsize=(4 * len(columns), 2.8 * len(RATES)), squeeze=False)
-    for j, (name, group, rates) in enumerate(columns):
-        for i, (key, title) in enumerate(rates):
-            ci = key.removesuffix("_rate")
-            scale = 1 if key == "uph" else 100  # units per hour are not a proportion
-            values = scale * group[key]
-            # An interval that cannot be computed (UPH of one episode) is drawn as none.
-            errors = [
-                (scale * (group[key] - group[f"{ci}_ci_low"])).fillna(0),
-                (scale * (group[f"{ci}_ci_high"] - group[key])).fillna(0),
-            ]
-            ax = axes[i][j]
-            ax.bar(group["agent"], values, yerr=errors, capsize=3, color="tab:blue" if i < 2 else "tab:red")
-            if key != "uph":
-                ax.set_ylim(0, 100)
-            ax.set_title(f"{name}: {title}", fontsize=9)
-            ax.set_ylabel("picks per hour" if key == "uph" else "%")
-            ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
-def _plot_ctpg(summary: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    picks = _is_pick(summary)
-    series = [(env.split("/")[-1], group, "gsr") for env, group in summary[~picks].groupby("env", sort=False)]
-    series += [
-        (f"{env.split('/')[-1]} {OBJECTS.get(split, split)}", group, "sr") for (env, split), group in _by_split(summary)
-    ]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, group, key in series:
-        ax.scatter(group["ctpg_ms"], 100 * group[key], label=label)
-        for _, r in group.iterrows():
-            ax.annotate(r["agent"], (r["ctpg_ms"], 100 * r[key]), fontsize=6, xytext=(3, 2), textcoords="offset points")
-    ax.set_xscale("log")
-    if picks.any():
-        ax.set_xlabel("computation time per grasp, per pick in target picking (ms, log)")
-        ax.set_ylabel("grasp success, success rate in target picking (%)")
-    else:
-        ax.set_xlabel("computation time per grasp (ms, log)")
-        ax.set_ylabel("grasp success (%)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    save_figure(fig, path)

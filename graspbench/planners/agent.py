@@ -12,7 +12,7 @@ from ..agents.protocol import camera_from_info
 from ..agents.scripted import FailedGrasps
 from ..clearance import LOWEST_FINGERTIP_Z_M, MAX_GRASP_DEPTH_M
 from ..grasp import Grasp
-from .dataset import model_input
+from .inputs import model_input
 from .models import for_inference
 from .postprocess import PostProcess, grasps_from_maps, maps_to_numpy, plan_clear
 from .train import load_checkpoint

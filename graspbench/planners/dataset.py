@@ -1,5 +1,6 @@
 """The torch Dataset that GG-CNN-family trainers read: a dataset folder (docs/dataset_format.md) in,
-normalised images and dense ground-truth maps out.
+normalised images (:mod:`graspbench.planners.inputs`, as an agent's when it plans) and dense
+ground-truth maps out.
 
 Splits:
 
@@ -40,12 +41,11 @@ from torch.utils.data import Dataset
 from ..data.store import FORMAT, SCENE_FIX, read_index, read_metadata
 from ..grasp import GraspRectangle
 from ..io import FileFormatError, reading
+from .inputs import model_input, normalise_depth
 from .train_args import INPUTS, POSITIVES
 
 OPENING_SCALE_PX = 150.0  # GG-CNN / GR-ConvNet: opening maps hold opening_px / 150 (REFERENCE, Post-processing)
 CENTRE_FRACTION = 1 / 3  # GG-CNN ground truth: only the centre third along the closing axis is filled
-DEPTH_CLIP_M = 1.0  # GG-CNN input: depth minus its mean, clipped to [-1, 1] (REFERENCE, Inputs)
-RGB_SCALE = 255.0  # GG-CNN input: uint8 colour / 255 before subtracting the mean (REFERENCE, Inputs)
 DEFAULT_ROTATIONS_DEG = (0.0, 90.0, 180.0, 270.0)  # the public GG-CNN repos' rotations (REFERENCE, Inputs)
 DEFAULT_ZOOM_RANGE = (0.5, 1.0)  # the public GG-CNN repos' zoom (REFERENCE, Inputs)
 DEFAULT_FLIP_PROBABILITY = 0.5  # top-down scenes have no handedness, so mirrored ones are as likely
@@ -64,45 +64,6 @@ _CROP_STREAM = 2
 _OUTSIDE_FILL = {"segmentation": -1, "priority": 0.0}
 _IMAGE_KEYS = ("rgb", "depth", "depth_noisy", "segmentation", "priority")
 _LABEL_FIELDS = ("label_u", "label_v", "label_angle", "label_opening_px", "label_jaw_size_px", "label_success")
-
-
-def normalise_depth(depth_m: np.ndarray) -> np.ndarray:
-    """GG-CNN's depth input: metres minus the image mean, clipped to [-1, 1].
-
-    Args:
-        depth_m: (H, W) depth in metres.
-
-    Returns:
-        (H, W) float32.
-    """
-    depth = depth_m.astype(np.float64)
-    return np.clip(depth - depth.mean(), -DEPTH_CLIP_M, DEPTH_CLIP_M).astype(np.float32)
-
-
-def normalise_rgb(rgb: np.ndarray) -> np.ndarray:
-    """GG-CNN's colour input: / 255 minus the per-channel image mean, channels first.
-
-    Args:
-        rgb: (H, W, 3) uint8.
-
-    Returns:
-        (3, H, W) float32.
-    """
-    colour = rgb.astype(np.float64) / RGB_SCALE
-    colour -= colour.mean(axis=(0, 1))
-    return colour.transpose(2, 0, 1).astype(np.float32)
-
-
-def model_input(kind: str, depth_m: np.ndarray | None = None, rgb: np.ndarray | None = None) -> np.ndarray:
-    """A network's (C, H, W) float32 input: normalised depth, rgb, or depth then rgb (``kind``)."""
-    channels = []
-    if kind in ("depth", "rgbd"):
-        channels.append(normalise_depth(depth_m)[None])
-    if kind in ("rgb", "rgbd"):
-        channels.append(normalise_rgb(rgb))
-    if not channels:
-        raise ValueError(f"input {kind!r} is not one of {INPUTS}")
-    return np.concatenate(channels)
 
 
 def rasterize_rectangles(
@@ -228,7 +189,7 @@ class GraspDataset(Dataset):
     Items are dicts of tensors:
 
     * ``x`` (C, H, W) float32: depth (1 channel), rgb (3) or rgbd (depth then rgb, 4), normalised
-      as in GG-CNN (:func:`normalise_depth`, :func:`normalise_rgb`).
+      as in GG-CNN (:mod:`graspbench.planners.inputs`).
     * ``q``, ``cos2``, ``sin2``, ``opening`` (1, H, W) float32: for every kept positive label, the
       centre third of its rectangle along the closing axis (full jaw size across) holds 1,
       cos 2a, sin 2a and opening_px / OPENING_SCALE_PX; 0 elsewhere. Overlaps: later labels (in

@@ -1,0 +1,56 @@
+"""The ``graspbench`` command: subcommands assembled from each room's functions.
+
+Each command imports what it runs inside its function: ``graspbench --help`` and the light
+commands must not pay for torch (seconds, 20 s on a loaded machine) or Ray.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..options import positive_int
+from . import bench, data, perf, train
+from .common import env_argument
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graspbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench.add_parsers(sub)
+    data.add_parsers(sub)
+    train.add_parsers(sub)
+    perf.add_parsers(sub)
+
+    from ..ivfp.cli import add_parser as add_ivfp_parser
+
+    add_ivfp_parser(sub, positive_int, env_argument)
+
+    from ..active.cli import add_parser as add_active_parser
+
+    add_active_parser(sub, env_argument)
+    return parser
+
+
+def main(argv=None) -> int:
+    import graspbench  # noqa: F401  (registers the environments)
+
+    from ..preflight import check_args, interrupted_line, owning_output
+
+    args = build_parser().parse_args(argv)
+    try:
+        check_args(args)  # ordinary mistakes cost one line, before any work starts
+        with owning_output(args):
+            return args.func(args)
+    except KeyboardInterrupt:
+        print(f"\n{interrupted_line(args)}", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as error:
+        print(f"graspbench: error: {error}", file=sys.stderr)
+        return 2
+    except RuntimeError as error:
+        # A work item of a sweep failed in a worker process: say what went wrong there, in one line.
+        if isinstance(error.__cause__, (ValueError, FileNotFoundError)):
+            print(f"graspbench: error: {error.__cause__}", file=sys.stderr)
+            return 2
+        raise
