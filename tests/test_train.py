@@ -145,6 +145,8 @@ def test_the_best_checkpoint_is_chosen_by_simulated_success(tmp_path):
     assert history["val_sim_success"].isna().tolist() == [True, False, False]  # epoch 2, and the last
     assert history["val_sim_success"].dropna().between(0, 1).all()
     executed = history.dropna(subset=["val_sim_success"])
-    chosen = executed.loc[executed[["val_sim_success", "val_top1"]].apply(tuple, axis=1).idxmax()]
-    assert best["epoch"] == chosen["epoch"] and best["val_sim_success"] == chosen["val_sim_success"]
+    # Ranked by the lower simulated success of the two protocols, then rectangle top-1.
+    lower = executed[["val_sim_success", "val_sim_success_papers"]].min(axis=1)
+    chosen = executed.loc[pd.concat([lower, executed["val_top1"]], axis=1).apply(tuple, axis=1).idxmax()]
+    assert best["epoch"] == chosen["epoch"] and best["val_sim_success_papers"] == chosen["val_sim_success_papers"]
     assert torch.load(tmp_path / "run" / "best.pt", weights_only=False)["epoch"] == chosen["epoch"]

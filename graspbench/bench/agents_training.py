@@ -92,6 +92,8 @@ def write_agents_readme() -> None:
             val, seconds = checkpoint["val"], checkpoint.get("train_seconds")
             total_s += seconds or 0.0
             simulated = f"{100 * val['val_sim_success']:.1f}%" if "val_sim_success" in val else "-"
+            if "val_sim_success_papers" in val:
+                simulated += f" ({100 * val['val_sim_success_papers']:.1f}%)"
             trained = (
                 f"{checkpoint['dataset_fingerprint']} | {simulated} / {100 * val['val_top1']:.1f}% / "
                 f"{100 * val['val_top5']:.1f}% | {checkpoint['epoch']} of {t['epochs']} | "
@@ -113,7 +115,8 @@ def write_agents_readme() -> None:
         "weights are made by `graspbench train-agents` (all of them, resumable; `--agents a,b` for some), which",
         "trains each with the `train:` section of its YAML on datasets made by `make datasets` (docs/datasets.md)",
         "and keeps the epoch whose top-1 grasps succeed most often when executed on the validation scenes",
-        "(simulated success, then rectangle top-1 to break ties).",
+        "(simulated success, then rectangle top-1 to break ties). Simulated success is the lower of the",
+        "planner's (free-space check) and the papers' protocol's (the network's best peak alone, in brackets).",
         f"The training time of the weights below, one torch thread each: {total_s / 3600:.1f} hours in all, on",
         "the datasets each row's fingerprint names (docs/datasets.md says how far `make datasets` got and what",
         "it costs). The whole retraining from nothing, measured on the 2-core machine in 2026-11: `make datasets`",

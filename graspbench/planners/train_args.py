@@ -38,7 +38,8 @@ class TrainArgs:
     """a separate validation dataset (e.g. test objects); None: 20% of the scenes of `data`"""
     sim_val_data: str | None = None
     """datasets (comma-separated, e.g. the *-val sets of test objects) whose scenes the planner's grasp
-    is executed on after every epoch; the checkpoint with the highest simulated success is kept"""
+    is executed on after every epoch, with and without the free-space check; the checkpoint whose lower
+    simulated success of the two is highest is kept"""
     sim_val_scenes: int = field(default=25, metadata=POSITIVE)
     """scenes of each sim_val_data dataset executed per validation (the first ones)"""
     sim_val_every: int = field(default=1, metadata=POSITIVE)
