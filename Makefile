@@ -5,7 +5,7 @@ VENV  := .venv
 STAMP := $(VENV)/.installed
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: benchmark test setup datasets agents ivfp ivfp-policy active-learning
+.PHONY: benchmark test setup datasets agents ivfp ivfp-policy ivfp-pile active-learning
 benchmark: $(STAMP)
 	$(VENV)/bin/graspbench benchmark --out runs/benchmark
 
@@ -73,6 +73,9 @@ ivfp-policy: ivfp
 	$(IVFP) train-policy --data $(DATA)/ivfp-seen --out runs/ivfp_policy
 	cp runs/ivfp_policy/best.pt agents/weights/ivfp-il.pt
 	cp runs/ivfp_classifier/interactive-2.0s.pt agents/weights/ivfp-classifier.pt
+	# The learner's ceiling first: the simulator's truth as the reward (issue 27).
+	$(IVFP) reinforce --init agents/weights/ivfp-il.pt --out runs/ivfp_rl_truth --reward truth \
+	  --iterations 50 --workers $(WORKERS) --quiet
 	$(IVFP) reinforce --init agents/weights/ivfp-il.pt --out runs/ivfp_rl --reward classifier:agents/weights/ivfp-classifier.pt \
 	  --iterations 50 --workers $(WORKERS) --quiet
 	cp runs/ivfp_rl/policy_iter_020.pt agents/weights/ivfp-rl20.pt
@@ -83,6 +86,12 @@ ivfp-policy: ivfp
 	$(IVFP) table1 --workers $(WORKERS) --quiet
 	$(VENV)/bin/graspbench perf policies --quiet --json results/perf_policies.json
 	$(IVFP) table2 --bins 20 --workers $(WORKERS) --quiet
+
+# IVFP's learner on a second bandit (docs/ivfp.md): Pile-v0, where the grasp decides the outcome,
+# from an untrained policy with the truth as the reward. About half an hour on one core.
+ivfp-pile: $(STAMP)
+	$(IVFP) reinforce --env graspbench.ivfp.clutter_bandit:pile --init untrained --reward truth \
+	  --iterations 30 --keep 10,30 --workers $(WORKERS) --out runs/ivfp_rl_pile --quiet
 
 # Issue 12 (docs/active_learning.md): the Cornell-like experiments, every strategy x 5 trials, DAL's
 # "same data" check, a GG-CNN on the whole pool and the noisy annotator, then their report into
