@@ -3,6 +3,7 @@ and reading files with errors that name the file, what is wrong and what to do."
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -39,16 +40,41 @@ def save_checkpoint(path, payload) -> None:
     write_atomic(path, buffer.getvalue())
 
 
-def read_run_state(path, what: str, fix: str, fields=("meta", "state_dict", "optimiser", "history")) -> dict:
-    """The state a resumable training run left in ``path`` (a :func:`save_checkpoint` dict with
-    ``fields``); a damaged or foreign file fails as :func:`reading` says, naming ``what`` and ``fix``."""
+def read_checkpoint_dict(path, what: str, fix: str, accept, why: str, weights_only: bool = False) -> dict:
+    """The dict a checkpoint file holds (``torch.load`` on the CPU); a damaged file, one that holds
+    no dict or one that ``accept(checkpoint)`` refuses fails as :func:`reading` says, naming
+    ``what`` it should be, ``why`` it is not and ``fix``. The one loader of the checkpoints whose
+    files say what they are."""
     import torch  # see save_checkpoint
 
     with reading(path, what, fix):
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(state, dict) or not set(fields) <= set(state):
-            raise ValueError("fields missing")
-    return state
+        checkpoint = torch.load(path, map_location="cpu", weights_only=weights_only)
+        if not isinstance(checkpoint, dict) or not accept(checkpoint):
+            raise ValueError(why)
+    return checkpoint
+
+
+def read_run_state(path, what: str, fix: str, fields=("meta", "state_dict", "optimiser", "history")) -> dict:
+    """The state a resumable training run left in ``path`` (a :func:`save_checkpoint` dict with
+    ``fields``); a damaged or foreign file fails as :func:`reading` says, naming ``what`` and ``fix``."""
+    return read_checkpoint_dict(path, what, fix, lambda state: set(fields) <= set(state), "fields missing")
+
+
+def write_description(path, description: dict, same, read=None) -> None:
+    """A collection's description (its dataset.json) written as JSON, never half-written. A run
+    that resumes a collection must agree with the description already there on every key of
+    ``same``, or the collection would mix two kinds of items: a ValueError says which differs.
+    ``read(path)`` reads the existing one (default: the plain JSON), e.g. to check its kind first.
+    The one check of the scene datasets and the collections of probed picks."""
+    path = Path(path)
+    if path.exists():
+        existing = read(path) if read is not None else json.loads(path.read_text())
+        for key in same:
+            if existing.get(key) != description.get(key):
+                raise ValueError(
+                    f"{path} was made with a different {key}; use a new --out folder or the same arguments to resume"
+                )
+    write_atomic(path, json.dumps(description, indent=1, sort_keys=True))
 
 
 def write_npz(path, arrays: dict) -> None:

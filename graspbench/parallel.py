@@ -19,6 +19,8 @@ import multiprocessing
 import os
 import reprlib
 
+from .options import positive_int
+
 EXECUTORS = ("serial", "local", "ray")
 
 # Tasks queued per worker beyond the one it is running: enough that a worker never idles while the
@@ -33,6 +35,19 @@ TASK_REPR_MAX_CHARS = 80
 _task_repr = reprlib.Repr()
 _task_repr.maxstring = TASK_REPR_MAX_CHARS
 _task_repr.maxother = TASK_REPR_MAX_CHARS
+
+
+def add_executor_flags(parser) -> None:
+    """The flags of a command whose work items go through :func:`run_tasks`: --workers,
+    --executor and --address, passed on by :func:`executor_options`."""
+    parser.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local")
+    parser.add_argument("--address", help="Ray cluster address (default: start a local one)")
+
+
+def executor_options(args) -> dict:
+    """:func:`run_tasks`' workers, executor and address, as the flags of :func:`add_executor_flags` gave them."""
+    return {"workers": args.workers, "executor": args.executor, "address": args.address}
 
 
 def run_tasks(fn, tasks, executor="local", workers=None, address=None):

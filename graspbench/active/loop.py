@@ -216,12 +216,10 @@ def _check_run(args: ActiveArgs) -> None:
     write_atomic(path, json.dumps({"settings": settings, "graspbench_version": __version__}, indent=1))
 
 
-def run(args: ActiveArgs) -> dict:
-    """Prepare the data, run every (strategy, trial) to its last round, summarise; returns the summary."""
-    args.check()
-    torch.set_num_threads(args.threads)
-    _check_run(args)
-    data = prepare(
+def _prepare(args: ActiveArgs, workers: int, progress: bool) -> PoolData:
+    """The pool and test scenes ``args`` name (:func:`prepare`: made if missing), the same for a
+    run and for the evaluation of its rounds."""
+    return prepare(
         args.data_path,
         args.env,
         args.pool_scenes,
@@ -229,9 +227,17 @@ def run(args: ActiveArgs) -> dict:
         args.pool_seed,
         args.test_seed,
         LabelSettings(candidates_per_object=args.candidates_per_object),
-        workers=args.workers,
-        progress=args.progress,
+        workers=workers,
+        progress=progress,
     )
+
+
+def run(args: ActiveArgs) -> dict:
+    """Prepare the data, run every (strategy, trial) to its last round, summarise; returns the summary."""
+    args.check()
+    torch.set_num_threads(args.threads)
+    _check_run(args)
+    data = _prepare(args, workers=args.workers, progress=args.progress)
     jobs = [(s, t) for s in args.strategies for t in range(args.trials)]
     if args.workers == 1:
         total = len(jobs) * (args.rounds + 1)
@@ -395,15 +401,5 @@ def _test_set(args: ActiveArgs):
     """The prepared pool and the labelled test set of ``args`` (made if missing)."""
     args.check()
     torch.set_num_threads(args.threads)
-    data = prepare(
-        args.data_path,
-        args.env,
-        args.pool_scenes,
-        args.test_scenes,
-        args.pool_seed,
-        args.test_seed,
-        LabelSettings(candidates_per_object=args.candidates_per_object),
-        workers=1,
-        progress=False,
-    )
+    data = _prepare(args, workers=1, progress=False)
     return data, GraspDataset(data.test, input=args.input, scenes=range(data.test_scenes))

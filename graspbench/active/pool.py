@@ -30,9 +30,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .. import __version__
 from ..data.generate import _env, generate_dataset, label_scene, spec_mapping
-from ..data.store import read_scene, write_index, write_metadata
+from ..data.store import dataset_description, read_scene, write_index, write_metadata
 from ..io import read_npz, reading, write_atomic, write_npz
 from ..parallel import run_tasks
 from ..planners.inputs import model_input
@@ -183,13 +182,7 @@ def prepare(
     root = Path(root)
     spec = spec_mapping(env, "train")
     labelling = dataclasses.asdict(settings)
-    description = {
-        "graspbench_version": __version__,
-        "env": env,
-        "spec": spec,
-        "seed": pool_seed,
-        "labelling": labelling,
-    }
+    description = dataset_description(env, spec, pool_seed, labelling=labelling)
     path = root / "pool" / "pool.json"
     render_core_s, existing = 0.0, {}
     if path.exists():
@@ -223,17 +216,7 @@ def prepare(
         path, json.dumps({**description, "scenes": scenes, "render_core_s": render_core_s}, indent=1, sort_keys=True)
     )
     # The annotated scenes form an ordinary dataset, so GraspDataset reads them.
-    write_metadata(
-        root / "labels",
-        {
-            "graspbench_version": __version__,
-            "env": env,
-            "spec": spec,
-            "seed": pool_seed,
-            "scenes": scenes,
-            "labelling": labelling,
-        },
-    )
+    write_metadata(root / "labels", {**description, "scenes": scenes})
     if progress:
         print(f"test set: {test_scenes} labelled scenes of test objects in {root / 'test'}")
     generate_dataset(

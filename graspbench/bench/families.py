@@ -134,6 +134,13 @@ def novel_bars(table: pd.DataFrame) -> list[tuple[str, str, str]]:
     def gsr(agent, fam):
         return pooled["gsr"].get((agent, fam), float("nan"))
 
+    def counted(bar, checked, what, short, listed=None):
+        """A bar every one of ``checked`` cases must meet: how many did and the first ``listed`` of
+        those ``short`` of it (all of them when None)."""
+        named = ", ".join(short[:listed]) + (" ..." if listed is not None and len(short) > listed else "")
+        measured = f"{checked - len(short)} of {checked} {what}" + (f"; short: {named}" if short else "")
+        return bar, measured, "met" if not short else "MISSED"
+
     bar = "every novel family: best learned planner's grasp success >= the heuristic's"
     if not learned or "heuristic" not in agents:
         rows.append((bar, "-", "not measured"))
@@ -143,27 +150,13 @@ def novel_bars(table: pd.DataFrame) -> list[tuple[str, str, str]]:
             for fam in families
             if max(gsr(a, fam) for a in learned) < gsr("heuristic", fam)
         ]
-        rows.append(
-            (
-                bar,
-                f"{len(families) - len(short)} of {len(families)} families"
-                + (f"; short: {', '.join(short)}" if short else ""),
-                "met" if not short else "MISSED",
-            )
-        )
+        rows.append(counted(bar, len(families), "families", short))
     bar = "every novel family: every learned planner >= random + 20 points"
     if not learned or "random" not in agents:
         rows.append((bar, "-", "not measured"))
     else:
         short = [f"{a} on {fam}" for a in learned for fam in families if not gsr(a, fam) >= gsr("random", fam) + 0.20]
-        rows.append(
-            (
-                bar,
-                f"{len(learned) * len(families) - len(short)} of {len(learned) * len(families)} pairs"
-                + (f"; short: {', '.join(short[:8])}{' ...' if len(short) > 8 else ''}" if short else ""),
-                "met" if not short else "MISSED",
-            )
-        )
+        rows.append(counted(bar, len(learned) * len(families), "pairs", short, listed=8))
     bar = "novel suite: slips <= 10% of each learned planner's attempts"
     if not learned:
         rows.append((bar, "-", "not measured"))

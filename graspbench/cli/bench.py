@@ -13,7 +13,7 @@ from pathlib import Path
 import gymnasium as gym
 
 from ..options import positive_int
-from ..parallel import EXECUTORS
+from ..parallel import add_executor_flags, executor_options
 from .common import env_argument, write_csv
 
 
@@ -66,9 +66,7 @@ def cmd_benchmark(args) -> int:
         summary, bar_rows, comparison = benchmark(
             args.suite,
             args.out,
-            executor=args.executor,
-            workers=args.workers,
-            address=args.address,
+            **executor_options(args),
             seed=args.seed,
             agents=agents,
             progress=not args.quiet,
@@ -167,9 +165,7 @@ def add_parsers(sub) -> None:
     )
     p.add_argument("--agents", help="comma-separated agents instead of the suite's")
     p.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i, for every agent alike")
-    p.add_argument("--executor", choices=EXECUTORS, default="local")
-    p.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
-    p.add_argument("--address", help="Ray cluster address (default: start a local one)")
+    add_executor_flags(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_benchmark)
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 
+from ..envs.spec import add_split_flag
 from ..options import positive_int
-from ..parallel import EXECUTORS
+from ..parallel import add_executor_flags, executor_options
 from .common import env_argument
 
 
@@ -24,9 +25,7 @@ def cmd_generate(args) -> int:
         args.out,
         seed=args.seed,
         split=args.split,
-        workers=args.workers,
-        executor=args.executor,
-        address=args.address,
+        **executor_options(args),
         settings=settings,
         progress=not args.quiet,
         vary=args.vary,
@@ -66,16 +65,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--env", type=env_argument, required=True, help="environment id or spec file: the kind of scene")
     p.add_argument("--scenes", type=positive_int, required=True)
     p.add_argument("--out", required=True, help="dataset folder; an existing one is resumed")
-    p.add_argument(
-        "--split",
-        choices=["train", "test", "all"],
-        default="train",
-        help="which objects of the set (train for training data, test for held-out validation)",
-    )
+    add_split_flag(p, "which objects of the set (train for training data, test for held-out validation)")
     p.add_argument("--seed", type=int, default=0, help="scene i is built with seed + i")
-    p.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
-    p.add_argument("--executor", choices=EXECUTORS, default="local")
-    p.add_argument("--address", help="Ray cluster address (default: start a local one)")
+    add_executor_flags(p)
     p.add_argument(
         "--candidates-per-object",
         type=positive_int,

@@ -30,9 +30,7 @@ def cmd_perf(args) -> int:
         f"{m['resets']} resets of {m['env']}: resident memory {m['rss_before_mb']:.0f} -> {m['rss_after_mb']:.0f} MB "
         f"(+{m['growth_mb']:.1f} MB), {m['reset_ms']:.1f} ms per reset"
     )
-    if args.json:
-        write_json(args.json, results)
-    return 0
+    return _reported(args, results)
 
 
 def cmd_perf_datagen(args) -> int:
@@ -47,9 +45,7 @@ def cmd_perf_datagen(args) -> int:
         f"{r['verified_successes_per_core_hour']:.0f} verified successes per core-hour "
         f"({r['successes_per_object']:.2f} successes per object)"
     )
-    if args.json:
-        write_json(args.json, r)
-    return 0
+    return _reported(args, r)
 
 
 def cmd_perf_demonstrations(args) -> int:
@@ -63,9 +59,7 @@ def cmd_perf_demonstrations(args) -> int:
         f"x{r['overhead_ratio']:.2f} ({100 * r['physics_share']:.0f}% inside stepSimulation); filling the bin "
         f"{r['fill_s_per_pick']:.3f} s per pick; {r['core_s_per_demonstration']:.3f} core-seconds per demonstration"
     )
-    if args.json:
-        write_json(args.json, r)
-    return 0
+    return _reported(args, r)
 
 
 def cmd_perf_planners(args) -> int:
@@ -77,9 +71,7 @@ def cmd_perf_planners(args) -> int:
             f"{r['name']:10s} {r['input']:5s} {r['params']:>9,d} parameters  {r['ctpg_ms']:7.2f} ms per grasp "
             f"(network {r['network_ms']:.2f} ms)"
         )
-    if args.json:
-        write_json(args.json, rows)
-    return 0
+    return _reported(args, rows)
 
 
 def cmd_perf_policies(args) -> int:
@@ -92,8 +84,13 @@ def cmd_perf_policies(args) -> int:
             f"({r['plan_cpu_ms']:.2f} ms of CPU), network and choice alone {r['network_ms']:.2f} ms -> "
             f"x{r['ratio_to_network']:.2f}"
         )
+    return _reported(args, rows)
+
+
+def _reported(args, figures) -> int:
+    """Write a measurement's figures where --json asks; the command's exit status."""
     if args.json:
-        write_json(args.json, rows)
+        write_json(args.json, figures)
     return 0
 
 
@@ -104,30 +101,30 @@ def add_parsers(sub) -> None:
     q = perf.add_parser("sim", help="grasp trials against the physics floor, render time, reset memory")
     q.add_argument("--trials", type=positive_int, default=30)
     q.add_argument("--resets", type=positive_int, default=1000)
-    q.add_argument("--json", help="write the figures to this file")
-    q.add_argument("--quiet", action="store_true")
-    q.set_defaults(func=cmd_perf)
+    _measured_by(q, cmd_perf)
     q = perf.add_parser("datagen", help="dataset generation throughput on one core")
     q.add_argument("--scenes", type=positive_int, default=8)
     q.add_argument("--env", default="GraspBench/Pile-v0", help="environment id or spec file whose scenes are labelled")
-    q.add_argument("--json", help="write the figures to this file")
-    q.add_argument("--quiet", action="store_true")
-    q.set_defaults(func=cmd_perf_datagen)
+    _measured_by(q, cmd_perf_datagen)
     q = perf.add_parser(
         "demonstrations", help="what one IVFP demonstration (pick, probe, film, extraction) costs on one core"
     )
     q.add_argument("--bins", type=positive_int, default=3)
-    q.add_argument("--json", help="write the figures to this file")
-    q.add_argument("--quiet", action="store_true")
-    q.set_defaults(func=cmd_perf_demonstrations)
+    _measured_by(q, cmd_perf_demonstrations)
     q = perf.add_parser("planners", help="parameters and computation time per grasp of every network (one core)")
     q.add_argument("--repeats", type=positive_int, default=30)
-    q.add_argument("--json", help="write the figures to this file")
-    q.set_defaults(func=cmd_perf_planners)
+    _measured_by(q, cmd_perf_planners, progress=False)
     q = perf.add_parser(
         "policies", help="planning time per grasp of the IVFP policy agents, free space or not (one core)"
     )
     q.add_argument("--bins", type=positive_int, default=3)
-    q.add_argument("--json", help="write the figures to this file")
-    q.add_argument("--quiet", action="store_true")
-    q.set_defaults(func=cmd_perf_policies)
+    _measured_by(q, cmd_perf_policies)
+
+
+def _measured_by(parser, command, progress: bool = True) -> None:
+    """The flags every measurement has after its own: --json, and --quiet where it shows progress;
+    ``command`` runs it."""
+    parser.add_argument("--json", help="write the figures to this file")
+    if progress:
+        parser.add_argument("--quiet", action="store_true")
+    parser.set_defaults(func=command)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from .. import __version__
 from ..envs.base import scene_models
 from ..envs.clutter import ClutterRemovalEnv
 from ..envs.spec import EnvSpec, resolve_spec
@@ -35,7 +34,7 @@ from ..sim.gripper import FINGER_WIDTH_M, Gripper
 from ..sim.objects import scaled
 from ..sim.scenes import SceneRecord, rebuild_scene
 from .candidates import Candidate, LabelSettings, image_grasp, sample_candidates
-from .store import scene_path, write_index, write_metadata, write_scene
+from .store import dataset_description, scene_path, write_index, write_metadata, write_scene
 
 
 @dataclass
@@ -281,17 +280,7 @@ def generate_dataset(
     Scenes already in ``out`` are skipped, so running the same command again resumes.
     """
     spec = spec_mapping(env, split, vary)
-    write_metadata(
-        out,
-        {
-            "graspbench_version": __version__,
-            "env": env,
-            "spec": spec,
-            "seed": seed,
-            "scenes": scenes,
-            "labelling": dataclasses.asdict(settings),
-        },
-    )
+    write_metadata(out, dataset_description(env, spec, seed, scenes=scenes, labelling=dataclasses.asdict(settings)))
     tasks = task_list(spec, seed, scenes, settings, out)
     start, trials, busy_s = time.perf_counter(), 0, 0.0
     try:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import read_csv, read_npz, reading, write_atomic, write_npz
+from .. import __version__
+from ..io import read_csv, read_npz, reading, write_atomic, write_description, write_npz
 
 FORMAT = 1
 INDEX_COLUMNS = [
@@ -44,18 +45,16 @@ def read_scene(root, index: int) -> dict:
     return read_npz(path, "a readable scene file", SCENE_FIX)
 
 
+def dataset_description(env: str, spec: dict, seed: int, **more) -> dict:
+    """What the dataset.json of every collection of scenes (labelled datasets, active learning's
+    pool, IVFP's probed picks) records of them: the graspbench that made them, the environment (its
+    id and resolved spec) and the seed of the first scene, then ``more``."""
+    return {"graspbench_version": __version__, "env": env, "spec": spec, "seed": seed, **more}
+
+
 def write_metadata(root, metadata: dict) -> None:
     """Write dataset.json, or check that an existing one describes the same dataset (resume)."""
-    path = Path(root) / "dataset.json"
-    metadata = {"format": FORMAT, **metadata}
-    if path.exists():
-        existing = json.loads(path.read_text())
-        for key in ("env", "spec", "seed", "labelling"):
-            if existing.get(key) != metadata.get(key):
-                raise ValueError(
-                    f"{path} was made with a different {key}; use a new --out folder or the same arguments to resume"
-                )
-    write_atomic(path, json.dumps(metadata, indent=1, sort_keys=True))
+    write_description(Path(root) / "dataset.json", {"format": FORMAT, **metadata}, ("env", "spec", "seed", "labelling"))
 
 
 def read_metadata(root) -> dict:

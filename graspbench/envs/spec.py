@@ -338,6 +338,13 @@ def resolve_spec(env: str | Path, **overrides) -> EnvSpec:
     return load_spec(spec_file(env), **overrides)
 
 
+def add_split_flag(parser, help: str) -> None:
+    """--split: the objects (``scene.split``) a command's scenes take instead of the spec's, the
+    train objects unless it says otherwise; the commands that make scenes (generate, ivfp collect,
+    ivfp calibrate) share it."""
+    parser.add_argument("--split", choices=SPLITS, default="train", help=help)
+
+
 def _merge(base: dict, overrides: dict) -> dict:
     merged = dict(base)
     for key, value in overrides.items():

@@ -58,7 +58,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from ..bench.metrics import Rate
-from ..io import reading, save_checkpoint, write_atomic
+from ..io import read_checkpoint_dict, reading, save_checkpoint, write_atomic
 from ..options import differing_options
 from ..versions import experiment_version
 from .picks import CLASSES, read_bin, read_index, read_metadata
@@ -391,20 +391,25 @@ def load_classifier(path) -> ProbeClassifier:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"classifier checkpoint {path} does not exist; {CHECKPOINT_FIX}")
+    required = {
+        "state_dict",
+        "model_config",
+        "classes",
+        "probe_s",
+        "frame_px",
+        "frame_times_s",
+        "frame_indices",
+        "args",
+    }
+    checkpoint = read_checkpoint_dict(
+        path,
+        "an IVFP classifier checkpoint",
+        CHECKPOINT_FIX,
+        lambda checkpoint: required <= set(checkpoint),
+        "fields missing: not written by `graspbench ivfp train-classifier`",
+        weights_only=True,
+    )
     with reading(path, "an IVFP classifier checkpoint", CHECKPOINT_FIX):
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        required = {
-            "state_dict",
-            "model_config",
-            "classes",
-            "probe_s",
-            "frame_px",
-            "frame_times_s",
-            "frame_indices",
-            "args",
-        }
-        if not isinstance(checkpoint, dict) or not required <= set(checkpoint):
-            raise ValueError("fields missing: not written by `graspbench ivfp train-classifier`")
         model = ProbeVideoNet(**checkpoint["model_config"])
         model.load_state_dict(checkpoint["state_dict"])
     return ProbeClassifier(model, checkpoint)

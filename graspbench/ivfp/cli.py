@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..envs.spec import add_split_flag
 from ..io import write_atomic
+from ..parallel import add_executor_flags, executor_options
 from .calibrate import PICKS_PER_TRIAL, calibrate, ordering_checks, scripted_agents
 from .classifier import (
     ClassifierArgs,
@@ -44,9 +46,7 @@ def cmd_collect(args) -> int:
         seed=args.seed,
         split=args.split,
         after_probe=args.after_probe,
-        workers=args.workers,
-        executor=args.executor,
-        address=args.address,
+        **executor_options(args),
         settings=DemonstratorSettings(careless_rate=args.careless_rate, aim=args.aim),
         progress=not args.quiet,
     )
@@ -75,12 +75,7 @@ def add_parser(sub, positive_int, env_id) -> None:
     )
     q.add_argument("--picks-per-bin", type=positive_int, default=12, help="the paper: 12 picks per trial")
     q.add_argument("--out", required=True, help="collection folder; an existing one is resumed")
-    q.add_argument(
-        "--split",
-        choices=["train", "test", "all"],
-        default="train",
-        help="train objects (the paper's seen) or test objects (unseen)",
-    )
+    add_split_flag(q, "train objects (the paper's seen) or test objects (unseen)")
     q.add_argument("--seed", type=int, default=0, help="bin i is filled with seed + i")
     q.add_argument(
         "--after-probe",
@@ -96,9 +91,7 @@ def add_parser(sub, positive_int, env_id) -> None:
         help="the demonstrator's careful aim: among sampled points (the shipped collections) or the clear "
         "grasp deepest in the target (every pixel checked against the depth image)",
     )
-    q.add_argument("--workers", type=positive_int, help="worker processes (default: one per core)")
-    q.add_argument("--executor", choices=["local", "ray", "serial"], default="local")
-    q.add_argument("--address", help="Ray cluster address (default: start a local one)")
+    add_executor_flags(q)
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_collect)
     q = group.add_parser(
@@ -123,12 +116,10 @@ def add_classifier_commands(subparsers) -> None:
     """Register ``train-classifier`` (one flag per ClassifierArgs field), ``evaluate-classifier`` and
     ``table3`` (the training fields, the same for every row)."""
     p = subparsers.add_parser("train-classifier", help="train the probe-video classifier C_phi on probed picks")
-    add_dataclass_flags(p, ClassifierArgs, skip=("progress",), required=("data", "out"))
+    add_trainer_flags(p, ClassifierArgs, ("data", "out"), cmd_train_classifier)
     p.add_argument(
         "--passive", action="store_true", help="the passive baseline: frame 0 only (the same as --probe-s 0)"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_train_classifier)
 
     p = subparsers.add_parser("evaluate-classifier", help="metrics of a trained classifier on a collection")
     p.add_argument("checkpoint")
@@ -183,14 +174,20 @@ def add_policy_commands(group) -> None:
     p = group.add_parser(
         "train-policy", help="imitate the demonstrator's successful picks: the IVFP policy (Q_width, Q_grasp)"
     )
-    add_dataclass_flags(p, PolicyArgs, skip=("progress",), required=("data", "out"))
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_train_policy)
+    add_trainer_flags(p, PolicyArgs, ("data", "out"), cmd_train_policy)
 
 
 def cmd_train_policy(args) -> int:
     train_policy(dataclass_values(args, PolicyArgs, progress=not args.quiet))
     return 0
+
+
+def add_trainer_flags(parser, cls, required, command, quiet_help: str = "no progress bars") -> None:
+    """A trainer's command: one flag per field of its options dataclass ``cls`` (``required``
+    must be given) and --quiet for its ``progress``; ``command`` runs it."""
+    add_dataclass_flags(parser, cls, skip=("progress",), required=required)
+    parser.add_argument("--quiet", action="store_true", help=quiet_help)
+    parser.set_defaults(func=command)
 
 
 def field_docs(cls) -> dict[str, str]:
@@ -271,9 +268,7 @@ def dataclass_values(args, cls, **extra):
 def add_reinforce_commands(group) -> None:
     """Register ``reinforce``: one flag per ReinforceArgs field (the update's options included)."""
     p = group.add_parser("reinforce", help="improve a policy from its own probed grasps (REINFORCE, contextual bandit)")
-    add_dataclass_flags(p, ReinforceArgs, skip=("progress",), required=("init", "out"))
-    p.add_argument("--quiet", action="store_true", help="no progress bars, no line per iteration")
-    p.set_defaults(func=cmd_reinforce)
+    add_trainer_flags(p, ReinforceArgs, ("init", "out"), cmd_reinforce, "no progress bars, no line per iteration")
 
 
 def cmd_reinforce(args) -> int:
@@ -347,7 +342,7 @@ def add_calibrate_commands(group, positive_int, env_id) -> None:
     p.add_argument("--trials", type=positive_int, default=20, help="bins per agent, 12 picks each (20: 240 picks)")
     p.add_argument("--picks-per-trial", type=positive_int, default=PICKS_PER_TRIAL)
     p.add_argument("--seed", type=int, default=900000, help="bin i is filled with seed + i")
-    p.add_argument("--split", choices=["train", "test", "all"], default="train", help="train: the paper's seen objects")
+    add_split_flag(p, "train: the paper's seen objects")
     p.add_argument(
         "--agents",
         default="centroid,random,random-5cm,demonstrator,demonstrator-sampled,clear-grasp",

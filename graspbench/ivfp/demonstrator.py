@@ -22,10 +22,10 @@ import numpy as np
 from scipy import ndimage
 from tqdm import tqdm
 
-from .. import __version__
 from ..agents.picking import clear_aim
 from ..clearance import footprint_heights
 from ..data.generate import spec_mapping
+from ..data.store import dataset_description
 from ..envs.binpick import BinPickEnv
 from ..grasp import Grasp
 from ..io import write_atomic
@@ -269,16 +269,15 @@ def collect(
             )
     write_metadata(
         out,
-        {
-            "graspbench_version": __version__,
-            "env": env,
-            "spec": spec,
-            "seed": seed,
-            "bins": bins,
-            "picks_per_bin": picks_per_bin,
-            "after_probe": after_probe,
-            "demonstrator": dataclasses.asdict(settings),
-        },
+        dataset_description(
+            env,
+            spec,
+            seed,
+            bins=bins,
+            picks_per_bin=picks_per_bin,
+            after_probe=after_probe,
+            demonstrator=dataclasses.asdict(settings),
+        ),
     )
     _record_code_version(out)
     tasks = [

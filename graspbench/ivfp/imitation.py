@@ -33,11 +33,20 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from .. import __version__
-from ..io import read_run_state, save_checkpoint, save_figure, write_atomic
-from ..options import check_resume
+from ..io import save_checkpoint, save_figure, write_atomic
 from ..versions import experiment_version
 from .picks import read_bin, read_index, read_metadata
-from .policy import GROUPS, INPUTS, GraspPolicy, cell_centres_px, policy_payload, prepare, stack, to_tensors
+from .policy import (
+    GROUPS,
+    INPUTS,
+    GraspPolicy,
+    cell_centres_px,
+    policy_payload,
+    prepare,
+    resume_training,
+    stack,
+    to_tensors,
+)
 
 COLLECT_FIX = "collect demonstrations with `graspbench ivfp collect`"
 
@@ -313,18 +322,17 @@ def train_policy(args: PolicyArgs, demos: Demonstrations | None = None) -> dict:
     )
     optimiser = torch.optim.AdamW(policy.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     history, best, start_epoch = [], None, 0
-    last = out / "last.pt"
-    if last.exists():
-        state = read_run_state(last, "an IVFP policy training state", f"delete it to train {out} from the start")
-        check_resume(
-            state["meta"]["args"],
-            meta["args"],
-            f"--out {out}",
-            IMITATION_FREE,
-            inputs=(("the data", state["meta"]["fingerprint"], meta["fingerprint"]),),
-        )
-        policy.load_state_dict(state["state_dict"])
-        optimiser.load_state_dict(state["optimiser"])
+    state = resume_training(
+        out,
+        meta,
+        "an IVFP policy training state",
+        f"delete it to train {out} from the start",
+        IMITATION_FREE,
+        ("the data", "fingerprint"),
+        policy,
+        optimiser,
+    )
+    if state is not None:
         history, best, start_epoch = state["history"], state["best"], len(state["history"])
         if args.progress and start_epoch < args.epochs:
             print(f"{out}: resuming after epoch {start_epoch}")
@@ -379,7 +387,7 @@ def train_policy(args: PolicyArgs, demos: Demonstrations | None = None) -> dict:
             best = dict(row)
             save_checkpoint(out / "best.pt", policy_payload(policy, **meta, epoch=epoch + 1, val=best))
         save_checkpoint(
-            last,
+            out / "last.pt",
             {
                 **policy_payload(policy, **meta, epoch=epoch + 1),
                 "meta": meta,

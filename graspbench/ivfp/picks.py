@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import read_csv, read_npz, reading, write_atomic, write_npz
+from ..io import read_csv, read_npz, reading, write_atomic, write_description, write_npz
 from ..outcomes import PICK_CLASSES, PICK_OUTCOMES
 
 FORMAT = 1
@@ -61,16 +61,12 @@ def read_bin(root, index: int) -> dict:
 
 def write_metadata(root, metadata: dict) -> None:
     """Write dataset.json, or check that an existing one describes the same collection (resume)."""
-    path = Path(root) / "dataset.json"
-    metadata = {"format": FORMAT, "kind": "ivfp-picks", **metadata}
-    if path.exists():
-        existing = read_metadata(root)
-        for key in ("env", "spec", "seed", "after_probe"):
-            if existing.get(key) != metadata.get(key):
-                raise ValueError(
-                    f"{path} was made with a different {key}; use a new --out folder or the same arguments to resume"
-                )
-    write_atomic(path, json.dumps(metadata, indent=1, sort_keys=True))
+    write_description(
+        Path(root) / "dataset.json",
+        {"format": FORMAT, "kind": "ivfp-picks", **metadata},
+        ("env", "spec", "seed", "after_probe"),
+        read=lambda _: read_metadata(root),  # also refuses a folder that holds another kind of dataset
+    )
 
 
 def read_metadata(root) -> dict:

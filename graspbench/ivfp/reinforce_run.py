@@ -30,12 +30,11 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from .. import __version__
-from ..io import read_run_state, reading, save_checkpoint, save_figure, write_atomic
-from ..options import check_resume
+from ..io import reading, save_checkpoint, save_figure, write_atomic
 from ..parallel import EXECUTORS
 from ..versions import experiment_version
 from .bandit import Reward, collect_iteration, env_source, env_widths_m, make_bandit_env, ray_session
-from .policy import GraspPolicy, policy_from_checkpoint, policy_payload, read_checkpoint
+from .policy import GraspPolicy, policy_from_checkpoint, policy_payload, read_checkpoint, resume_training
 from .reinforce import REPLAY_KEYS, StateValue, UpdateOptions, adapt_kl_coef, reinforce_update
 
 UNTRAINED = "untrained"
@@ -218,22 +217,20 @@ def reinforce(args: ReinforceArgs) -> list[dict]:
         groups.append({"params": state_value.parameters(), "lr": args.value_lr})
     optimiser = torch.optim.Adam(groups, lr=args.lr)
     history: list[dict] = []
-    last = out / "last.pt"
-    if last.exists():
-        state = read_run_state(last, "an IVFP REINFORCE state", f"delete {out} (or choose another --out) to start over")
-        check_resume(
-            state["meta"]["args"],
-            meta["args"],
-            f"--out {out}",
-            REINFORCE_FREE,
-            {**dataclasses.asdict(ReinforceArgs()), "keep": list(ReinforceArgs().keep)},
-            inputs=(("the --init policies", state["meta"]["init_sha256"], meta["init_sha256"]),),
-            fix="choose another --out",
-        )
-        policy.load_state_dict(state["state_dict"])
+    state = resume_training(
+        out,
+        meta,
+        "an IVFP REINFORCE state",
+        f"delete {out} (or choose another --out) to start over",
+        REINFORCE_FREE,
+        ("the --init policies", "init_sha256"),
+        policy,
+        optimiser,
+        defaults={**dataclasses.asdict(ReinforceArgs()), "keep": list(ReinforceArgs().keep)},
+    )
+    if state is not None:
         if state_value is not None:
             state_value.load_state_dict(state["state_value"])
-        optimiser.load_state_dict(state["optimiser"])
         history = state["history"]
         if args.progress and len(history) < args.iterations:
             print(f"{out}: resuming after iteration {len(history)}")

@@ -186,29 +186,24 @@ def _raw_set(name: str, split: str) -> tuple[ObjectModel, ...]:
         return tuple(_random_urdfs(split))
     if name in ("procedural", "blocks"):
         kinds = ("box",) if name == "blocks" else PROCEDURAL_KINDS
-        folder = procedural_set(seed=0, count=PROCEDURAL_SET_SIZE, kinds=kinds)
-        manifest = json.loads((folder / "manifest.json").read_text())
-        return tuple(
-            ObjectModel(
-                f"{name}/{o['file'][:-4]}", str(folder / o["file"]), tuple(o["extents_m"]), rgba=tuple(o["rgba"])
-            )
-            for i, o in enumerate(manifest["objects"])
-            if _in_split(i, split)
-        )
+        return _manifest_set(name, procedural_set(seed=0, count=PROCEDURAL_SET_SIZE, kinds=kinds), split)
     if name == "novel":  # everyday families no training set uses, at real size (sim/novel.py)
-        folder = novel_set(cache_dir())
-        manifest = json.loads((folder / "manifest.json").read_text())
-        return tuple(
-            ObjectModel(
-                f"novel/{o['file'][:-4]}", str(folder / o["file"]), tuple(o["extents_m"]), rgba=tuple(o["rgba"])
-            )
-            for i, o in enumerate(manifest["objects"])
-            if _in_split(i, split)
-        )
+        return _manifest_set(name, novel_set(cache_dir()), split)
     folder = Path(name).expanduser()
     if not folder.is_dir():
         raise ValueError(f"object set {name!r} is neither one of {BUILTIN_SETS} nor an existing folder")
     return tuple(_user_folder(folder, split))
+
+
+def _manifest_set(name: str, folder: Path, split: str) -> tuple[ObjectModel, ...]:
+    """The ``split`` of a generated set (procedural or novel): the objects its manifest.json lists,
+    named ``name/FILE``."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return tuple(
+        ObjectModel(f"{name}/{o['file'][:-4]}", str(folder / o["file"]), tuple(o["extents_m"]), rgba=tuple(o["rgba"]))
+        for i, o in enumerate(manifest["objects"])
+        if _in_split(i, split)
+    )
 
 
 def _random_urdfs(split: str) -> list[ObjectModel]:

@@ -270,17 +270,31 @@ def _place_on_top(scene: Scene, model: ObjectModel, rng) -> None:
     if not others:
         return _place_upright(scene, model, rng, spread_m=scene.workspace_m / 2 - 0.07)
     top_areas = np.array([np.prod(np.subtract(*c.getAABB(b))[:2]) for b in others])
-    body = scene.add(model, [0, 0, 0], [0, 0, 0, 1])
-    stacked_tries = 0
-    for _ in range(PLACEMENT_TRIES):
+
+    def aim(_attempt):
         below = others[int(rng.choice(len(others), p=top_areas / top_areas.sum()))]
         (x, y, _), _ = scene.world.pose(below)
         dx, dy = rng.uniform(-0.01, 0.01, size=2)
-        _put(scene, body, x + dx, y + dy, c.getAABB(below)[1][2] + 0.003, rng.uniform(-np.pi, np.pi))
+        return below, x + dx, y + dy, rng.uniform(-np.pi, np.pi)
+
+    _settle_on(scene, model, aim)
+
+
+def _settle_on(scene: Scene, model: ObjectModel, aim) -> None:
+    """Place ``model`` on a support and let it settle there; placed again, up to STACKING_TRIES
+    times, while it slides or rolls off, and left out when no try finds room. ``aim(attempt)``
+    draws each try's support body, the object's (x, y) and its yaw. Objects on objects and objects
+    on plates are stacked alike."""
+    c = scene.world.client
+    body = scene.add(model, [0, 0, 0], [0, 0, 0, 1])
+    settled = 0
+    for attempt in range(PLACEMENT_TRIES):
+        support, x, y, yaw = aim(attempt)
+        _put(scene, body, x, y, c.getAABB(support)[1][2] + 0.003, yaw)
         if _free(scene, body, margin_m=0.0):
             scene.settle(max_time_s=1.0)
-            stacked_tries += 1
-            if c.getContactPoints(body, below) or stacked_tries == STACKING_TRIES:
+            settled += 1
+            if c.getContactPoints(body, support) or settled == STACKING_TRIES:
                 return
     scene.remove(body)
 
@@ -345,20 +359,14 @@ def _place_plate(scene: Scene, model: ObjectModel, rng) -> int | None:
 def _place_on_plate(scene: Scene, model: ObjectModel, bases: list[int], first: int, rng) -> None:
     """Upright on plate ``bases[first]`` (on any of ``bases`` after half the tries), its centre
     within the middle 70% of the plate's length and 60% of its width."""
-    c = scene.world.client
-    body = scene.add(model, [0, 0, 0], [0, 0, 0, 1])
-    tries = 0
-    for attempt in range(PLACEMENT_TRIES):
+
+    def aim(attempt):
         plate = bases[first] if attempt < PLACEMENT_TRIES // 2 else bases[int(rng.integers(len(bases)))]
         length, width, _ = scene.objects[plate].extents_m
         (x, y, _), q = scene.world.pose(plate)
         yaw = 2 * np.arctan2(q[2], q[3])  # the plate lies flat: its orientation is a yaw
         along, across = rng.uniform(-0.35, 0.35) * length, rng.uniform(-0.3, 0.3) * width
         px, py = x + along * np.cos(yaw) - across * np.sin(yaw), y + along * np.sin(yaw) + across * np.cos(yaw)
-        _put(scene, body, px, py, c.getAABB(plate)[1][2] + 0.003, rng.uniform(-np.pi, np.pi))
-        if _free(scene, body, margin_m=0.0):
-            scene.settle(max_time_s=1.0)
-            tries += 1
-            if c.getContactPoints(body, plate) or tries == STACKING_TRIES:
-                return
-    scene.remove(body)
+        return plate, px, py, rng.uniform(-np.pi, np.pi)
+
+    _settle_on(scene, model, aim)

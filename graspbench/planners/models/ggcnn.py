@@ -73,6 +73,17 @@ def transposed_up_layer(in_channels: int, out_channels: int, kernel_size: int = 
     )
 
 
+def transposed_up_layers(in_channels: int = GGCNN2_DILATED_FILTERS) -> list[nn.Module]:
+    """The upsampling of the MLGSL and MTG-CNN networks (GG-CNN2's own is bilinear): two 3x3
+    stride-2 transposed convolutions (16 filters) with ReLU, back to full size from 1/4."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for _ in range(GGCNN2_UP_LAYERS):
+        layers += [transposed_up_layer(channels, GGCNN2_FILTERS), nn.ReLU(inplace=True)]
+        channels = GGCNN2_FILTERS
+    return layers
+
+
 class GGCNN(nn.Module):
     """GG-CNN, the generative grasping CNN of Morrison, Corke and Leitner (RSS 2018).
 

@@ -17,19 +17,20 @@ GRCONVNET_DROPOUT = 0.1
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int) -> nn.Sequential:
     """Convolution, BatchNorm, ReLU. Even kernels with stride 2 and padding k/2 - 1 halve H, W exactly."""
-    padding = (kernel_size - stride + 1) // 2
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
+    return _bn_relu(nn.Conv2d, in_channels, out_channels, kernel_size, stride)
 
 
 def deconv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, stride: int) -> nn.Sequential:
     """Transposed convolution, BatchNorm, ReLU; multiplies H, W by exactly ``stride``."""
+    return _bn_relu(nn.ConvTranspose2d, in_channels, out_channels, kernel_size, stride)
+
+
+def _bn_relu(conv, in_channels: int, out_channels: int, kernel_size: int, stride: int) -> nn.Sequential:
+    """``conv`` (a convolution or a transposed one) followed by BatchNorm and ReLU, padded
+    alike: the encoder's and the decoder's layers mirror each other."""
     padding = (kernel_size - stride + 1) // 2
     return nn.Sequential(
-        nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding),
+        conv(in_channels, out_channels, kernel_size, stride=stride, padding=padding),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
     )

@@ -5,14 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .common import GraspHeads, GraspMaps, SpatialAttention, check_choice, check_input, check_input_channels
-from .ggcnn import (
-    GGCNN2_DILATED_FILTERS,
-    GGCNN2_FILTERS,
-    GGCNN2_UP_LAYERS,
-    ggcnn2_dilated_layers,
-    ggcnn2_down_layers,
-    transposed_up_layer,
-)
+from .ggcnn import GGCNN2_FILTERS, ggcnn2_dilated_layers, ggcnn2_down_layers, transposed_up_layers
 
 SAM_PLACEMENTS = ("none", "down", "up", "all")
 """Where SAM blocks go: nowhere, after each downsampling layer, after each upsampling layer, or
@@ -61,14 +54,9 @@ class MLGSLFCN(nn.Module):
 
         down = with_attention(ggcnn2_down_layers(self.input_channels), sam in ("down", "all"))
         dilated = with_attention(ggcnn2_dilated_layers(GGCNN2_FILTERS), sam == "all")
-        up: list[nn.Module] = []
-        channels = GGCNN2_DILATED_FILTERS
-        for _ in range(GGCNN2_UP_LAYERS):
-            up += [transposed_up_layer(channels, GGCNN2_FILTERS), nn.ReLU(inplace=True)]
-            channels = GGCNN2_FILTERS
-        up = with_attention(up, sam in ("up", "all"))
+        up = with_attention(transposed_up_layers(), sam in ("up", "all"))
         self.body = nn.Sequential(*down, *dilated, *up)
-        self.heads = GraspHeads(channels)
+        self.heads = GraspHeads(GGCNN2_FILTERS)
 
     def forward(self, x: Tensor) -> GraspMaps:
         """Predict grasp maps for a (B, C, H, W) image; q is the logit map MLGSL's softmax reads."""

@@ -5,14 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .common import GraspHeads, GraspMaps, check_bool, check_choice, check_input, check_input_channels, match_size
-from .ggcnn import (
-    GGCNN2_DILATED_FILTERS,
-    GGCNN2_FILTERS,
-    GGCNN2_UP_LAYERS,
-    ggcnn2_dilated_layers,
-    ggcnn2_down_layers,
-    transposed_up_layer,
-)
+from .ggcnn import GGCNN2_FILTERS, ggcnn2_dilated_layers, ggcnn2_down_layers, transposed_up_layers
 
 AUX_TASKS = ("depth", "saliency")
 """What the auxiliary branch learns: depth reconstruction (depth normalised to [0, 1]) or the
@@ -21,12 +14,7 @@ object's saliency mask. The architecture is the same; the choice tells the loss 
 
 def second_half() -> list[nn.Module]:
     """One branch of the second half: two dilated convs (32) and two 3x3 stride-2 transposed convs (16)."""
-    layers = ggcnn2_dilated_layers(GGCNN2_FILTERS)
-    channels = GGCNN2_DILATED_FILTERS
-    for _ in range(GGCNN2_UP_LAYERS):
-        layers += [transposed_up_layer(channels, GGCNN2_FILTERS), nn.ReLU(inplace=True)]
-        channels = GGCNN2_FILTERS
-    return layers
+    return ggcnn2_dilated_layers(GGCNN2_FILTERS) + transposed_up_layers()
 
 
 class MTGCNN(nn.Module):
