@@ -1,6 +1,8 @@
 """graspbench: a simulation benchmark for planar parallel-jaw grasping."""
 
 import functools
+import hashlib
+from pathlib import Path
 
 __version__ = "0.1.0"
 
@@ -27,9 +29,6 @@ def code_version() -> str:
     beside stored measurements: a fix to the simulator changes simulated metrics, and numbers made
     by different code must not be compared unawares. A hash of the code, not a git commit: commits
     of documents or results change nothing measured."""
-    import hashlib
-    from pathlib import Path
-
     digest = hashlib.sha256()
     package = Path(__file__).parent
     for path in sorted(package.rglob("*.py")):

@@ -3,12 +3,25 @@ and reading files with errors that name the file, what is wrong and what to do."
 
 from __future__ import annotations
 
+import fcntl
+import functools
+import hashlib
+import inspect
+import io
 import json
 import os
 import re
+import sys
 import tempfile
+import zipfile
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+import numpy as np
+
+# torch, pandas and matplotlib are imported in the functions that use them, not here: io sits under
+# every room, and the command line, the scripted agents and the benchmark's workers import it, most
+# of them never writing a checkpoint, reading a CSV or drawing a figure.
 
 
 def write_atomic(path, data: bytes | str) -> None:
@@ -30,9 +43,6 @@ def write_atomic(path, data: bytes | str) -> None:
 def save_checkpoint(path, payload) -> None:
     """A torch checkpoint (``torch.save`` of ``payload``), never half-written: the one checkpoint
     writer of every trainer."""
-    import io
-
-    # torch only where a checkpoint is written: io sits under every room, most never load torch.
     import torch
 
     buffer = io.BytesIO()
@@ -45,7 +55,7 @@ def read_checkpoint_dict(path, what: str, fix: str, accept, why: str, weights_on
     no dict or one that ``accept(checkpoint)`` refuses fails as :func:`reading` says, naming
     ``what`` it should be, ``why`` it is not and ``fix``. The one loader of the checkpoints whose
     files say what they are."""
-    import torch  # see save_checkpoint
+    import torch
 
     with reading(path, what, fix):
         checkpoint = torch.load(path, map_location="cpu", weights_only=weights_only)
@@ -79,10 +89,6 @@ def write_description(path, description: dict, same, read=None) -> None:
 
 def write_npz(path, arrays: dict) -> None:
     """Arrays into a compressed npz, never half-written."""
-    import io
-
-    import numpy as np
-
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     write_atomic(path, buffer.getvalue())
@@ -141,8 +147,6 @@ def reading(path, what: str, fix: str):
 
 def read_npz(path, what: str, fix: str) -> dict:
     """Every array of an npz file (no pickles); a damaged one fails with a FileFormatError naming it."""
-    import numpy as np
-
     with reading(path, what, fix), np.load(path, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
 
@@ -181,8 +185,6 @@ def checksum_path(path) -> Path:
 
 
 def _rows_and_digest(data: bytes) -> str:
-    import hashlib
-
     lines = data.count(b"\n")
     return f"{lines} lines {hashlib.sha256(data).hexdigest()}"
 
@@ -212,8 +214,6 @@ def damage(path) -> str | None:
 
 def zip_damage(path) -> str | None:
     """Why an npz (a zip: every member's CRC-32 and a directory written last) is not whole; None if it is."""
-    import zipfile
-
     if not Path(path).is_file():
         return "missing"
     try:
@@ -227,8 +227,6 @@ def zip_damage(path) -> str | None:
 def remove_damaged(path, reason: str | None, what: str) -> bool:
     """Whether ``path`` can be reused: when ``reason`` says it is damaged, say so in one line,
     delete it (and its checksum) and return False, so that it is made again."""
-    import sys
-
     path = Path(path)
     if reason is None:
         return True
@@ -257,9 +255,6 @@ def own_folder(folder, command: str = "graspbench"):
     in the folder is read or deleted. Another live run's lock is refused with a FolderBusyError
     naming its PID; the lock of a run that died (the kernel drops its ``flock``) is taken over with
     a line saying so. Re-entrant within one process; released (and the file removed) at the end."""
-    import fcntl
-    import sys
-
     folder = Path(folder).resolve()
     if folder in _held:
         _held[folder][1] += 1
@@ -331,8 +326,6 @@ def remove_temporaries(folder) -> list[Path]:
 def owns_out_folder(command: str, parameter: str = "out"):
     """Decorate a function that writes a resumable folder (its argument ``parameter``) so that it
     runs inside :func:`own_folder`."""
-    import functools
-    import inspect
 
     def decorate(fn):
         signature = inspect.signature(fn)

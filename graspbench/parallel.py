@@ -14,10 +14,17 @@ Results come back in completion order, not task order: pair them up by the task 
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import multiprocessing
 import os
+import pickle
 import reprlib
+import signal
+import sys
+import threading
+import time
+from multiprocessing.connection import wait as wait_ready
 
 from .options import positive_int
 
@@ -112,8 +119,6 @@ def _run_local(fn, tasks, workers):
     # and share nothing but pipes.
     if not tasks:
         return
-    from multiprocessing.connection import wait as wait_ready
-
     context = multiprocessing.get_context(START_METHOD)
     pool = []
     finished = False
@@ -184,9 +189,6 @@ class _Worker:
 
 def _worker_loop(connection, fn, parent_pid):
     """A worker process: dies with its parent, leaves Ctrl-C to it, runs ``fn`` on every task sent."""
-    import pickle
-    import signal
-
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers on Ctrl-C
     while True:
@@ -214,14 +216,7 @@ def die_with_parent(parent_pid: int) -> None:
     """Have the kernel kill this process when its parent dies (Linux: PR_SET_PDEATHSIG), however
     the parent ends: SIGKILL, the out-of-memory killer, a scheduler. Elsewhere a thread watches
     the parent instead."""
-    import signal
-    import sys
-    import threading
-    import time
-
     if sys.platform.startswith("linux"):
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
             if os.getppid() != parent_pid:  # the parent died before the request took effect

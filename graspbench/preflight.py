@@ -8,6 +8,8 @@ import os
 from contextlib import nullcontext
 from pathlib import Path
 
+from .io import own_folder
+
 # What --out names, per command (subcommands as "dataset show"). Commands not listed: a name with a
 # file suffix is a file, anything else a folder.
 OUT_KINDS = {
@@ -77,8 +79,6 @@ def owning_output(args):
     """The context a command runs in: for a command with a resumable --out folder, holding it
     (:func:`graspbench.io.own_folder`), so that a second run into it is refused before it deletes
     or redoes anything."""
-    from .io import own_folder
-
     command, out = command_name(args), getattr(args, "out", None)
     if command in RESUMABLE and isinstance(out, str) and out:
         return own_folder(out, command)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import sys
 from pathlib import Path
 
 from . import NOT_MEASURING as PACKAGE_NOT_MEASURING
@@ -225,8 +226,6 @@ def changed_definitions(experiment: str, other_package) -> tuple[list[str], list
 
 
 if __name__ == "__main__":
-    import sys
-
     if len(sys.argv) == 3:  # python -m graspbench.versions EXPERIMENT OTHER_PACKAGE_DIR
         gone, added = changed_definitions(sys.argv[1], sys.argv[2])
         print(f"only in {sys.argv[2]}: {gone}\nonly here: {added}")

@@ -44,6 +44,7 @@ verified grasp is an upper bound on how far the closest grasp that works was.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,10 +116,6 @@ def cause_of(outcome: str, on_object: bool, first_contact: str | None = None) ->
 def warn_unknown_outcomes(records: pd.DataFrame, path) -> list[str]:
     """Say in one line which outcome codes of the records this graspbench does not know (they are
     counted as ``other: CODE``); returns them."""
-    import sys
-
-    from ..sim.gripper import Outcome
-
     known = {outcome.value for outcome in Outcome} | {"sim_error"}
     unknown = sorted(set(records["outcome"].astype(str)) - known)
     if unknown:
@@ -459,6 +456,8 @@ def draw_gallery(records: pd.DataFrame, shown: list, snapshots: dict, nearest: d
     """A grid of crops of the image each failed grasp was planned on: the fingers' footprints (a
     finger of the first contact filled) and the closing axis in red, the nearest verified grasp in
     green dashed where it was computed."""
+    # matplotlib here, not at the head: the Agg backend must be chosen before pyplot is imported,
+    # and importing this module (warn_unknown_outcomes, the causes) must not switch the caller's.
     import matplotlib
 
     matplotlib.use("Agg")

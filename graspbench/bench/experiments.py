@@ -7,12 +7,20 @@ trained in ``runs/NAME/...`` (resumable) and summarised as ``results/NAME.csv`` 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
 
 from ..io import read_csv, reading, save_figure, write_atomic
-from ..planners.train import TrainArgs, train
+from ..planners.dataset import GraspDataset, split_scenes
+from ..planners.models import build_model
+from ..planners.offline import simulated_top1
+from ..planners.postprocess import PostProcess
+from ..planners.train import TrainArgs, load_state, train
+from .metrics import Rate
 
 SINGLE, STACKED = "data/single-train", "data/stacked-train"
 # Validation on the held-out scenes of test objects: what the papers' claims are about, and a
@@ -150,16 +158,6 @@ def simulated_final(args: TrainArgs) -> dict:
     the best peak whose fingers land on free space (``sim_top1_success``), which hides much of a
     weaker network's error. The rectangle metric is lenient when an object has labels at many
     angles; the simulator is not."""
-    import json
-
-    import torch
-
-    from ..planners.dataset import GraspDataset, split_scenes
-    from ..planners.models import build_model
-    from ..planners.offline import simulated_top1
-    from ..planners.postprocess import PostProcess
-    from ..planners.train import load_state
-
     cache = Path(args.out) / "sim_final.json"
     if cache.exists() and "net_top1_success" in (cached := json.loads(cache.read_text())):
         return cached
@@ -188,13 +186,12 @@ def simulated_final(args: TrainArgs) -> dict:
 
 def _plot(name: str, curves: dict, table: pd.DataFrame, path: Path) -> None:
     """The validation Top-1 per epoch beside the final models' simulated success, with intervals."""
+    # matplotlib here, not at the head: the Agg backend must be chosen before pyplot is imported,
+    # and importing this module must not switch the caller's.
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
-
-    from .metrics import Rate
 
     fig, (curve, bars) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [1, 1.3]})
     for label, history in curves.items():

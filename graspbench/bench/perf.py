@@ -9,6 +9,7 @@ graspbench's own Python. Render time and the memory growth over many resets are 
 
 from __future__ import annotations
 
+import tempfile
 import time
 
 import numpy as np
@@ -17,8 +18,14 @@ from tqdm import tqdm
 from ..agents import HeuristicAgent
 from ..envs import make_env
 from ..outcomes import Outcome
+from ..planners.inputs import model_input
 from ..sim.gripper import Gripper
 from ..sim.scenes import rebuild_scene
+from ..sim.world import World
+
+# What only some measurements use is imported in their functions: torch with the planners (perf
+# planners, perf policies) and pandas with the dataset writer and the runner (perf datagen, perf
+# policies). perf sim measures the simulator, its resident memory included (rss_before_mb).
 
 OBJECT_KINDS = {"boxes": "blocks", "meshes": "random_urdfs"}
 
@@ -131,8 +138,6 @@ def perf_datagen(
     The floor: ``floor_steps`` bare physics steps on the first scene with the hand parked, measured
     in the same run, so that ``scene_in_floor_steps`` (one scene's cost in such steps) compares
     runs on a machine whose load changes."""
-    import tempfile
-
     from ..data.generate import generate_dataset
 
     env = make_env(env_id, scene={"split": "train"})
@@ -180,7 +185,6 @@ def perf_planners(repeats: int = 30, size_px: int = 224) -> list[dict]:
     each network with the input its paper uses."""
     import torch
 
-    from ..planners.inputs import model_input
     from ..planners.models import build_model, for_inference
     from ..planners.postprocess import PostProcess, grasps_from_maps, maps_to_numpy
     from ..planners.train import INPUT_CHANNELS
@@ -238,8 +242,6 @@ def perf_demonstrations(
         demonstrate: the demonstrator, ``demonstrate(env, observation, rng) -> Grasp``
             (:func:`graspbench.ivfp.demonstrator.demonstrate`; passed in: bench sits below ivfp).
     """
-    from ..sim.world import World
-
     env = make_env(env_id, scene={"split": "train"})
     floor_world = World(solver_iterations=env.bench_spec.solver_iterations)
     pick_s, floor_s, steps, physics_s, fill_s, outcomes = [], [], [], [], [], []

@@ -12,6 +12,8 @@ from .summary import OBJECTS, PICK_RATES, RATES, by_split, is_pick
 
 
 def plot_rates(summary: pd.DataFrame, path: Path) -> None:
+    # matplotlib in the functions that draw, not at the head: the Agg backend must be chosen before
+    # pyplot is imported, and importing bench.report (its suites and tables) must not switch the caller's.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,6 +52,7 @@ def plot_rates(summary: pd.DataFrame, path: Path) -> None:
 
 
 def plot_ctpg(summary: pd.DataFrame, path: Path) -> None:
+    # matplotlib here: see plot_rates
     import matplotlib
 
     matplotlib.use("Agg")

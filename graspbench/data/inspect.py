@@ -75,6 +75,8 @@ def print_info(info: dict) -> None:
 def show_labels(root, scene: int, out: str) -> None:
     """The scene's image with every label drawn as its rectangle, coloured by outcome, beside the
     depth, segmentation and priority maps."""
+    # matplotlib here, not at the head: `dataset info` imports this module and draws nothing, and
+    # the Agg backend must be chosen before pyplot is imported.
     import matplotlib
 
     matplotlib.use("Agg")

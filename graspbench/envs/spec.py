@@ -17,7 +17,7 @@ import yaml
 
 from ..io import reading
 from ..sim.camera import DepthNoise
-from ..sim.gripper import GripperSpec
+from ..sim.gripper import FINGER_LENGTH_M, GripperSpec
 from ..sim.objects import SPLITS
 from ..sim.probe import ProbeSpec, WristCameraSpec
 from ..sim.scenes import SCENE_KINDS
@@ -264,8 +264,6 @@ FINGER_TRAVEL_M = 0.04  # each finger's joint limit in assets/gripper/parallel_j
 
 def check_gripper(gripper: GripperSpec) -> None:
     """Every field of the gripper section: positive, finite and within what the hand can do."""
-    from ..sim.gripper import FINGER_LENGTH_M
-
     _within("gripper.max_opening_m", gripper.max_opening_m, 0.001, 2 * FINGER_TRAVEL_M, " m (the URDF's finger travel)")
     for name in (
         "finger_force_n",

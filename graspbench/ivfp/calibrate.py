@@ -18,6 +18,7 @@ import pandas as pd
 from ..agents.picking import CENTROID_WIDTH_M, CentroidAgent, ClearGraspAgent, RandomMaskAgent
 from ..bench.metrics import summarize_picks
 from ..bench.runner import PICKS_PER_TRIAL, run_episodes
+from ..envs import make_env
 from ..io import write_atomic
 from ..parallel import run_tasks
 from .demonstrator import DemonstratorAgent, DemonstratorSettings
@@ -55,8 +56,6 @@ class CalibrationTask:
 
 
 def _run_agent(task: CalibrationTask) -> str:
-    from ..envs import make_env
-
     widths = make_env(task.env).bench_spec.pick.widths_m
     agent = scripted_agents(widths)[task.agent]()
     picks = run_episodes(

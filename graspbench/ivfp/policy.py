@@ -50,6 +50,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..agents.protocol import camera_from_info
+from ..clearance import clear_for_widths
 from ..io import read_checkpoint_dict, read_run_state, reading
 from ..options import check_resume
 
@@ -387,9 +389,6 @@ class GraspPolicy(nn.Module):
                     "a policy acting on free space needs the environment's info with the observation "
                     "(camera, grasp_depth_m, fingertip_clearance_m): pass info, or set free_space=False"
                 )
-            from ..agents.protocol import camera_from_info
-            from ..clearance import clear_for_widths
-
             camera, depth_m = camera_from_info(observation, info), np.asarray(observation["depth"])
             target = np.asarray(observation["target_mask"], bool)
             px_m = float(camera.metres_per_pixel(np.median(depth_m[target])))

@@ -11,11 +11,20 @@ Two measures side by side, because graspbench's labels were verified in simulati
 
 from __future__ import annotations
 
-import torch
+import dataclasses
 
+import torch
+from tqdm import tqdm
+
+from ..data.generate import stored_record, try_grasp
+from ..data.store import read_metadata, read_scene
+from ..envs.base import grasp_to_pose
+from ..envs.spec import load_spec
 from ..grasp import Grasp
 from ..outcomes import Outcome
-from .postprocess import PostProcess, grasps_from_maps, maps_to_numpy
+from ..sim.camera import Camera
+from ..sim.world import World
+from .postprocess import PostProcess, grasps_from_maps, maps_to_numpy, plan_clear
 
 
 def predict_grasps(model, x: torch.Tensor, settings: PostProcess) -> list[list[Grasp]]:
@@ -72,18 +81,6 @@ def simulated_top1(
     """Execute each image's top-1 grasp in the simulator on its stored scene, chosen as a
     :class:`~graspbench.agents.NetworkAgent` chooses it (with ``check_clearance``: the best of the
     ``candidates`` best peaks whose fingers land on free space). ``scenes``: only the first N."""
-    import dataclasses
-
-    from tqdm import tqdm
-
-    from ..data.generate import stored_record, try_grasp
-    from ..data.store import read_metadata, read_scene
-    from ..envs.base import grasp_to_pose
-    from ..envs.spec import load_spec
-    from ..sim.camera import Camera
-    from ..sim.world import World
-    from .postprocess import plan_clear
-
     spec = load_spec(read_metadata(dataset.root)["spec"])
     settings = dataclasses.replace(settings, top_k=candidates if check_clearance else 1)
     world = World(solver_iterations=spec.solver_iterations)

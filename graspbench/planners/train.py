@@ -249,7 +249,9 @@ def _resumable(meta: dict) -> dict:
 
 
 def _plot(history: list[dict], path: Path, title: str) -> None:
-    import matplotlib  # here: the backend must be chosen before pyplot is imported
+    # matplotlib here, not at the head: the Agg backend must be chosen before pyplot is imported, and
+    # benchmark workers import this module (a network agent's load_checkpoint) and draw nothing.
+    import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -22,10 +22,18 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pybullet
+import pybullet_data
+import trimesh
+from pybullet_utils import bullet_client
 
 from ..io import write_atomic
 from .novel import novel_set
@@ -207,8 +215,6 @@ def _manifest_set(name: str, folder: Path, split: str) -> tuple[ObjectModel, ...
 
 
 def _random_urdfs(split: str) -> list[ObjectModel]:
-    import pybullet_data
-
     root = Path(pybullet_data.getDataPath()) / "random_urdfs"
     models = []
     for folder in sorted(root.iterdir()):
@@ -267,8 +273,6 @@ def _user_folder(folder: Path, split: str) -> list[ObjectModel]:
 
 def _urdf_meshes(urdf: Path) -> set[Path]:
     """The mesh files a URDF references (resolved), as PyBullet finds them: beside the URDF."""
-    import xml.etree.ElementTree as ElementTree
-
     try:
         root = ElementTree.parse(urdf).getroot()
     except ElementTree.ParseError as error:
@@ -279,9 +283,6 @@ def _urdf_meshes(urdf: Path) -> set[Path]:
 
 def _urdf_extents(path: Path) -> tuple[float, float, float]:
     """Extents of a URDF, measured by loading it once into a throwaway server."""
-    import pybullet
-    from pybullet_utils import bullet_client
-
     client = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
     try:
         body = client.loadURDF(str(path))
@@ -343,8 +344,6 @@ def convex_parts(mesh_path: Path) -> Path:
 
 def _read_mesh_parts(path: Path) -> list:
     """The parts of a mesh file: an OBJ's ``o``/``g`` groups, the whole mesh of other formats."""
-    import trimesh
-
     try:
         parts = read_obj_parts(path) if path.suffix.lower() == ".obj" else [trimesh.load(path, force="mesh")]
     except Exception as error:  # trimesh and the OBJ parser fail in many ways on a damaged file
@@ -359,12 +358,6 @@ def _read_mesh_parts(path: Path) -> list:
 
 def _decompose(mesh_path: Path, parts: list, out: Path) -> list:
     """CoACD's convex parts of the union of ``parts``, computed in a child process."""
-    import subprocess
-    import sys
-    import tempfile
-
-    import trimesh
-
     mesh = trimesh.util.concatenate(parts)
     log_path = out.with_suffix(".log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -396,8 +389,6 @@ def _decompose(mesh_path: Path, parts: list, out: Path) -> list:
 
 def box_model(extents_m, folder: Path, name: str = "box") -> ObjectModel:
     """A box of the given size as an ObjectModel (for hand-built scenes and tests)."""
-    import trimesh
-
     path = Path(folder) / f"{name}.obj"
     write_atomic(path, obj_text([trimesh.creation.box(extents_m)]))
     extents = tuple(float(e) for e in extents_m)
@@ -437,8 +428,6 @@ def procedural_set(seed: int, count: int, kinds=PROCEDURAL_KINDS) -> Path:
 
 def _procedural_parts(kind: str, rng: np.random.Generator) -> list:
     """Convex trimesh parts of one object, centred on its bounding box."""
-    import trimesh
-
     u = rng.uniform
     if kind == "box":
         parts = [trimesh.creation.box(u([0.02, 0.02, 0.02], [0.065, 0.10, 0.07]))]

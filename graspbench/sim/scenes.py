@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .objects import ObjectModel
+from .plates import plate_models
 
 SCENE_KINDS = ("single", "pile", "packed", "stacked", "bin", "plates")
 SUPPORT_KINDS = ("stacked", "bin", "plates")  # scenes where objects rest on others: the support graph is reported
@@ -324,8 +325,6 @@ def _build_plates(scene: Scene, models: list[ObjectModel], rng) -> None:
     **Support.** Objects on a plate rest on it: the plate is not top-level until they are gone
     (``info["top_level"]``); an object that slid off onto the table is top-level.
     """
-    from .plates import plate_models
-
     plates = plate_models()
     n_plates = (len(models) + 1) // 2
     bases = [

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 
+import torch
 from torch import nn
 
 from .common import GraspMaps, count_parameters
@@ -84,6 +85,4 @@ def for_inference(model: nn.Module) -> nn.Module:
     """Evaluation mode in channels-last memory: oneDNN then skips re-laying out every activation,
     which makes these few-channel networks 2-3 times faster on a CPU. Feed it channels-last inputs
     (``x.to(memory_format=torch.channels_last)``)."""
-    import torch
-
     return model.eval().to(memory_format=torch.channels_last)
