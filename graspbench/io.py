@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .options import check_resume
+
 # torch, pandas and matplotlib are imported in the functions that use them, not here: io sits under
 # every room, and the command line, the scripted agents and the benchmark's workers import it, most
 # of them never writing a checkpoint, reading a CSV or drawing a figure.
@@ -68,6 +70,32 @@ def read_run_state(path, what: str, fix: str, fields=("meta", "state_dict", "opt
     """The state a resumable training run left in ``path`` (a :func:`save_checkpoint` dict with
     ``fields``); a damaged or foreign file fails as :func:`reading` says, naming ``what`` and ``fix``."""
     return read_checkpoint_dict(path, what, fix, lambda state: set(fields) <= set(state), "fields missing")
+
+
+def resume_training(
+    out: Path, meta: dict, what: str, fix: str, free, data: tuple[str, str], policy, optimiser, defaults=None
+) -> dict | None:
+    """Resume a policy trainer (imitation, REINFORCE) that stopped part-way: the state it left in
+    ``out/last.pt``, ``policy`` and ``optimiser`` loaded from it, or None for a fresh run. The saved
+    run must have had ``meta``'s arguments but for ``free`` (:func:`~graspbench.options.check_resume`,
+    with ``defaults``) and read the same input: ``data`` is what it is and its fingerprint's key in
+    ``meta``. ``what`` and ``fix`` name the state file when it is damaged."""
+    last = out / "last.pt"
+    if not last.exists():
+        return None
+    state = read_run_state(last, what, fix)
+    name, key = data
+    check_resume(
+        state["meta"]["args"],
+        meta["args"],
+        f"--out {out}",
+        free,
+        defaults,
+        inputs=((name, state["meta"][key], meta[key]),),
+    )
+    policy.load_state_dict(state["state_dict"])
+    optimiser.load_state_dict(state["optimiser"])
+    return state
 
 
 def write_description(path, description: dict, same, read=None) -> None:

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from .. import __version__
-from ..io import save_checkpoint, save_figure, write_atomic
+from ..io import resume_training, save_checkpoint, save_figure, write_atomic
 from ..versions import experiment_version
 from .picks import read_bin, read_index, read_metadata
 from .policy import (
@@ -43,7 +43,6 @@ from .policy import (
     cell_centres_px,
     policy_payload,
     prepare,
-    resume_training,
     stack,
     to_tensors,
 )

@@ -52,8 +52,7 @@ from torch.nn import functional as F
 
 from ..agents.protocol import camera_from_info
 from ..clearance import clear_for_widths
-from ..io import read_checkpoint_dict, read_run_state, reading
-from ..options import check_resume
+from ..io import read_checkpoint_dict, reading
 
 INPUTS = ("rgbd", "rgb")
 """What the policy sees besides the target mask: RGB and relative heights, or RGB only (the paper)."""
@@ -476,32 +475,6 @@ def read_checkpoint(path) -> dict:
         lambda checkpoint: checkpoint.get("kind") == CHECKPOINT_KIND,
         "not written by `graspbench ivfp train-policy` or `reinforce`",
     )
-
-
-def resume_training(
-    out: Path, meta: dict, what: str, fix: str, free, data: tuple[str, str], policy, optimiser, defaults=None
-) -> dict | None:
-    """Resume a policy trainer (imitation, REINFORCE) that stopped part-way: the state it left in
-    ``out/last.pt``, ``policy`` and ``optimiser`` loaded from it, or None for a fresh run. The saved
-    run must have had ``meta``'s arguments but for ``free`` (:func:`~graspbench.options.check_resume`,
-    with ``defaults``) and read the same input: ``data`` is what it is and its fingerprint's key in
-    ``meta``. ``what`` and ``fix`` name the state file when it is damaged."""
-    last = out / "last.pt"
-    if not last.exists():
-        return None
-    state = read_run_state(last, what, fix)
-    name, key = data
-    check_resume(
-        state["meta"]["args"],
-        meta["args"],
-        f"--out {out}",
-        free,
-        defaults,
-        inputs=((name, state["meta"][key], meta[key]),),
-    )
-    policy.load_state_dict(state["state_dict"])
-    optimiser.load_state_dict(state["optimiser"])
-    return state
 
 
 def policy_from_checkpoint(checkpoint: dict, source: str) -> GraspPolicy:

@@ -30,11 +30,11 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from .. import __version__
-from ..io import reading, save_checkpoint, save_figure, write_atomic
+from ..io import reading, resume_training, save_checkpoint, save_figure, write_atomic
 from ..parallel import EXECUTORS
 from ..versions import experiment_version
 from .bandit import Reward, collect_iteration, env_source, env_widths_m, make_bandit_env, ray_session
-from .policy import GraspPolicy, policy_from_checkpoint, policy_payload, read_checkpoint, resume_training
+from .policy import GraspPolicy, policy_from_checkpoint, policy_payload, read_checkpoint
 from .reinforce import REPLAY_KEYS, StateValue, UpdateOptions, adapt_kl_coef, reinforce_update
 
 UNTRAINED = "untrained"
