@@ -13,7 +13,7 @@ The IVFP paper's baselines (Murray et al., section V.E) and a geometric ceiling:
 
 The shipped ones are ``agents/{centroid,random-mask,clear-grasp}.yaml``. Every agent converts its
 width to the action's opening in pixels at the grasp point's depth from the camera in ``info``, as
-a calibrated robot would (the same as ``BinPickEnv.width_to_opening_px``).
+a calibrated robot would (the same as ``GraspEnv.width_to_opening_px``).
 """
 
 from __future__ import annotations

@@ -199,8 +199,8 @@ def bars(summary: pd.DataFrame, suite_seconds: float | None = None) -> list[tupl
     def verdict(ok):
         return "met" if ok else "MISSED"
 
-    papers = summary[summary["agent"].str.endswith(PAPERS_SUFFIX)]
-    summary = summary[summary["agent"] == summary["agent"].map(planner_protocol)]
+    as_papers = summary["agent"].str.endswith(PAPERS_SUFFIX)
+    papers, summary = summary[as_papers], summary[~as_papers]
     rows = []
     for env, key, threshold in (
         ("GraspBench/Single-v0", "gsr", 0.95),

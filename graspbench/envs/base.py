@@ -208,6 +208,12 @@ class GraspEnv(gym.Env):
 
     # --- conversions ------------------------------------------------------------------------------
 
+    def width_to_opening_px(self, width_m: float, u: float, v: float) -> float:
+        """The opening (pixels) of a grasp at pixel (u, v) that opens the hand ``width_m`` wide, at
+        the depth seen there (BinPick's pre-grasp widths, the bandit's actions)."""
+        depth = float(self._frame.depth_m[int(round(v)), int(round(u))])
+        return width_m / float(self.camera.metres_per_pixel(depth))
+
     def action_to_grasp(self, action) -> Grasp:
         """A Grasp in pixels from an action in [-1, 1]^4; raises ValueError on a bad action."""
         action = np.asarray(action, dtype=np.float64)

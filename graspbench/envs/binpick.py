@@ -232,11 +232,6 @@ class BinPickEnv(GraspEnv):
             return grasp
         return Grasp(grasp.u, grasp.v, 0.0, grasp.opening_px, grasp.depth_m, grasp.quality)
 
-    def width_to_opening_px(self, width_m: float, u: float, v: float) -> float:
-        """The action opening (pixels) that selects a pre-grasp width at pixel (u, v)."""
-        depth = float(self._frame.depth_m[int(round(v)), int(round(u))])
-        return width_m / float(self.camera.metres_per_pixel(depth))
-
     # --- internals --------------------------------------------------------------------------------
 
     def _choose_target(self) -> int | None:

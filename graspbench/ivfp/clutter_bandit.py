@@ -52,9 +52,7 @@ class ClutterBandit:
         return self._with_target(observation), reward, terminated, truncated, info
 
     def width_to_opening_px(self, width_m: float, u: float, v: float) -> float:
-        """The opening (pixels) of a pre-grasp width at pixel (u, v), at the depth seen there."""
-        depth_m = float(self._observation["depth"][int(round(v)), int(round(u))])
-        return width_m / float(self.env.camera.metres_per_pixel(depth_m))
+        return self.env.width_to_opening_px(width_m, u, v)
 
     def close(self):
         self.env.close()
