@@ -354,3 +354,33 @@ def test_normalisation_helpers():
     rgb[0, 0] = 255
     assert np.allclose(normalise_rgb(rgb)[:, 0, 0], 0.75) and normalise_rgb(rgb).shape == (3, 2, 2)
     assert np.allclose(normalise_depth(np.array([[0.0, 4.0]])), [[-1.0, 1.0]])
+
+
+def test_binned_quality(tmp_path):
+    # A 20 x 4 px bar 5 cm tall along u, its grasp across it (angle about 90 degrees, 10 px opening),
+    # seen from 1 m above the table (100 px per metre there); a stored collision elsewhere at angle 0.
+    labels = [(32, 32, HALF_PI - 0.01, 10, 4, "success", True), (32, 12, 0.0, 10, 4, "collision", False)]
+    arrays = _scene(0, labels, [(30, 34, 22, 42, 0.05)])
+    arrays["depth"][:] = np.where(arrays["segmentation"] >= 0, 0.95, 1.0)
+    arrays["intrinsics"] = np.array([[100.0, 0, 31.5], [0, 100.0, 31.5], [0, 0, 1]])
+    arrays["extrinsics"] = np.array([[1.0, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 1.0], [0, 0, 0, 1]])
+    arrays["label_position_m"][:, 2] = 0.04
+    _write_dataset(tmp_path, {0: arrays})
+    item = GraspDataset(tmp_path, angle_bins=4, **_no_augmentation())[0]
+    target, weight = item["q_bins"].numpy(), item["q_bins_weight"].numpy()
+    assert target.shape == weight.shape == (4, SIZE, SIZE)
+    # Bins: [-90, -45), [-45, 0), [0, 45), [45, 90) degrees. The positive writes 1 in its bin; turned to
+    # -22.5 or 22.5 degrees its fingers land on the bar (known to fail); at -67.5 they clear it, which
+    # does not make it a grasp (unknown).
+    assert target[:, 32, 32].tolist() == [0, 0, 0, 1] and weight[:, 32, 32].tolist() == [0, 1, 1, 1]
+    # The stored collision is known to fail in its bin; the background is 0 in every bin, known.
+    assert weight[2, 12, 32] == 1 and target[:, 12, 32].sum() == 0
+    assert weight[:, 60, 60].tolist() == [1] * 4 and target[:, 60, 60].sum() == 0
+    # The failures move with the image: after a quarter turn the positive is at -0.6 degrees (bin 1)
+    # and the failing bins are 3 (67.5) and 0 (112.5, i.e. -67.5).
+    turned = GraspDataset(tmp_path, angle_bins=4, **_no_augmentation(rotations_deg=(90.0,)))[0]
+    u, v = int(round(turned["label_uv"][0, 0].item())), int(round(turned["label_uv"][0, 1].item()))
+    assert turned["q_bins"][:, v, u].tolist() == [0, 1, 0, 0]
+    assert turned["q_bins_weight"][:, v, u].tolist() == [1, 1, 0, 1]
+    with pytest.raises(ValueError, match="angle_bins"):
+        GraspDataset(tmp_path, angle_bins=1)

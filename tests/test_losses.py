@@ -326,3 +326,26 @@ def test_padding_labels_contribute_nothing(name, options):
     assert with_padding == pytest.approx(plain, rel=1e-6)
     for g1, g2 in zip(plain_grads, padding_grads):
         assert torch.allclose(g1, g2, atol=1e-7)
+
+
+def test_binned_quality_by_hand():
+    # Two angle bins, [-90, 0) and [0, 90) degrees. Label A (angle 0) is in bin 1, B (45 degrees) too.
+    maps = _maps(q=0.0, cos2=0.0, sin2=0.0, opening=0.0)
+    maps.q = torch.zeros(1, 2, H, W, requires_grad=True)
+    batch = _batch(LABELS)
+    # imgmse: the q term is the mean over the known (pixel, bin) pairs only: 1 in bin 1 at A (off
+    # by 1), 0 in bin 0 at A and B (exact); everything else unknown.
+    target, weight = torch.zeros(1, 2, H, W), torch.zeros(1, 2, H, W)
+    target[0, 1, A[0], A[1]] = 1.0
+    weight[0, 1, A[0], A[1]] = weight[0, 0, A[0], A[1]] = weight[0, 0, B[0], B[1]] = 1.0
+    batch.update(q_bins=target, q_bins_weight=weight)
+    assert imgmse(maps, batch)["q"].item() == pytest.approx(1 / 3)
+    # MLGSL: a softmax over the 32 (bin, pixel) pairs, read at each label's pixel in its own bin.
+    with torch.no_grad():
+        maps.q[0, 1, A[0], A[1]] = math.log(5.0)  # sum of exp = 5 + 31 = 36
+    # -log P(A, bin 1) = log(36 / 5); -log P(B, bin 1) = log 36
+    assert mlgsl(maps, batch)["pixel"].item() == pytest.approx((math.log(36 / 5) + math.log(36)) / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="angle bin"):
+        make_loss("pixmse")(maps, batch)
+    with pytest.raises(ValueError, match="angle_bins=2"):
+        imgmse(maps, _batch(LABELS))

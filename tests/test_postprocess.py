@@ -147,9 +147,21 @@ def test_rejects_bad_settings_and_shapes():
     with pytest.raises(ValueError, match="softmax"):
         PostProcess(quality="sigmoid")
     with pytest.raises(ValueError):
-        grasps_from_maps(np.zeros((2, H, W)), *angle_maps(0.0), np.zeros((H, W)))
+        grasps_from_maps(np.zeros((2, 2, H, W)), *angle_maps(0.0), np.zeros((H, W)))
     with pytest.raises(ValueError, match="cos2"):
         grasps_from_maps(np.zeros((H, W)), np.zeros((H, W + 1)), np.zeros((H, W)), np.zeros((H, W)))
+
+
+def test_angle_bins_choose_the_peak_and_bound_the_angle():
+    # 4 bins of 45 degrees: [-90, -45), [-45, 0), [0, 45), [45, 90). The regressed angle is 30 degrees.
+    q = np.zeros((4, H, W))
+    q[1] = 0.9 * blob(40, 25)  # the best pixel's best bin, [-45, 0): 30 degrees is outside it
+    q[2] = 0.5 * blob(70, 40)  # a weaker peak whose bin holds 30 degrees
+    _, cos2, sin2, opening = maps(blob(40, 25), angle_deg=30.0).values()
+    best, second = grasps_from_maps(q, cos2, sin2, opening, settings=PostProcess(smoothing_sigma_px=0.0))[:2]
+    assert (best.u, best.v, best.quality) == (40, 25, pytest.approx(0.9))
+    assert math.degrees(best.angle_rad) == pytest.approx(-22.5)  # the bin's centre, not the regression
+    assert (second.u, second.v) == (70, 40) and math.degrees(second.angle_rad) == pytest.approx(30.0, abs=0.1)
 
 
 def test_normalized_quality_reads_softplus_relative_to_the_best():

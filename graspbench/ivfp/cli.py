@@ -284,13 +284,15 @@ def add_table1_commands(group) -> None:
         "--bench", default="runs/ivfp_bench", help="the ivfp suite's records; blocks already there are reused"
     )
     p.add_argument("--out", default="results", help="folder of ivfp.csv, .png and .md")
+    p.add_argument("--agents", help="comma-separated agents instead of the ivfp suite's (default: all of them)")
     p.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_table1)
 
 
 def cmd_table1(args) -> int:
-    table1(args.bench, args.out, args.workers, not args.quiet)
+    agents = [name.strip() for name in args.agents.split(",")] if args.agents else None
+    table1(args.bench, args.out, args.workers, not args.quiet, agents)
     return 0
 
 

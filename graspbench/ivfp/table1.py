@@ -41,10 +41,16 @@ OBJECTS = {"train": "seen", "test": "unseen"}
 
 
 def table1(
-    bench: str = "runs/ivfp_bench", out: str = "results", workers: int | None = None, progress: bool = True
+    bench: str = "runs/ivfp_bench",
+    out: str = "results",
+    workers: int | None = None,
+    progress: bool = True,
+    agents: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Run (or resume) the ivfp suite into ``bench`` and write Table I into ``out``."""
-    summary, _, _ = benchmark("ivfp", out=bench, workers=workers, progress=progress, resume=True, reference=None)
+    """Run (or resume) the ivfp suite (or only ``agents`` of it) into ``bench`` and write Table I into ``out``."""
+    summary, _, _ = benchmark(
+        "ivfp", out=bench, workers=workers, agents=agents, progress=progress, resume=True, reference=None
+    )
     table = table_rows(summary)
     out = Path(out)
     write_atomic(out / "ivfp.csv", table.to_csv(index=False, float_format="%.4f"))

@@ -38,9 +38,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..clearance import fingers_blocked, height_map, table_view
 from ..data.store import FORMAT, SCENE_FIX, read_index, read_metadata
 from ..grasp import GraspRectangle
 from ..io import FileFormatError, reading
+from ..sim.camera import Camera
 from .inputs import model_input, normalise_depth
 from .train_args import INPUTS, POSITIVES
 
@@ -50,6 +52,7 @@ DEFAULT_ROTATIONS_DEG = (0.0, 90.0, 180.0, 270.0)  # the public GG-CNN repos' ro
 DEFAULT_ZOOM_RANGE = (0.5, 1.0)  # the public GG-CNN repos' zoom (REFERENCE, Inputs)
 DEFAULT_FLIP_PROBABILITY = 0.5  # top-down scenes have no handedness, so mirrored ones are as likely
 DENSE_KEYS = ("x", "q", "cos2", "sin2", "opening", "priority", "depth_target", "saliency")
+BINNED_KEYS = ("q_bins", "q_bins_weight")  # items of a dataset with angle bins (issue 26, item 5)
 LABEL_KEYS = ("label_uv", "label_angle", "label_opening_px", "label_jaw_size_px")
 
 # A pixel centre exactly on a rectangle's edge is inside; cos/sin of multiples of pi/2 are not
@@ -64,6 +67,18 @@ _CROP_STREAM = 2
 _OUTSIDE_FILL = {"segmentation": -1, "priority": 0.0}
 _IMAGE_KEYS = ("rgb", "depth", "depth_noisy", "segmentation", "priority")
 _LABEL_FIELDS = ("label_u", "label_v", "label_angle", "label_opening_px", "label_jaw_size_px", "label_success")
+# What the free-space check of a grasp turned into another angle bin reads from a scene file.
+_CLEARANCE_FIELDS = ("intrinsics", "extrinsics", "label_position_m")
+
+
+def angle_bin(angle_rad, bins: int) -> np.ndarray:
+    """The bin of each grasp angle when [-pi/2, pi/2) is cut into ``bins`` equal bins (0 first)."""
+    return (np.floor(np.mod(np.asarray(angle_rad) + np.pi / 2, np.pi) / (np.pi / bins)).astype(np.int64)) % bins
+
+
+def bin_centre_rad(index, bins: int) -> np.ndarray:
+    """The angle at the centre of bin ``index`` (see :func:`angle_bin`)."""
+    return -np.pi / 2 + (np.asarray(index) + 0.5) * np.pi / bins
 
 
 def rasterize_rectangles(
@@ -199,6 +214,16 @@ class GraspDataset(Dataset):
     * ``label_uv`` (K, 2), ``label_angle`` (K,), ``label_opening_px`` (K,),
       ``label_jaw_size_px`` (K,) float32: the kept positive labels; ``label_count``: K (int);
       ``scene``: the scene index (int). Batch items with :func:`collate`.
+    * with ``angle_bins`` K > 0, also ``q_bins`` and ``q_bins_weight`` (K, H, W) float32: a quality
+      per angle bin (:func:`angle_bin`), over the same centre thirds as ``q``, and where it is known.
+      A kept positive writes 1 in its bin. A grasp known to fail there writes 0 in its bin: a stored
+      label that is not a positive, and each kept positive turned to another bin's centre angle
+      whose fingers would come down on something in the depth image (the planners' own
+      free-space check, :func:`graspbench.clearance.fingers_blocked`, at the label's fingertip
+      height). Pixels no label covers are 0 in every bin, like ``q``. A positive's pixels are unknown
+      (weight 0) in the other bins unless a failing grasp says otherwise: a grasp that holds at one
+      angle says nothing about the others. This is what lets a network say "this angle collides
+      here", which a single ``q`` per pixel cannot (docs/planners.md, fix 11).
 
     With ``augment``, each item is flipped horizontally (with probability ``flip``), rotated
     counter-clockwise as displayed by one of ``rotations_deg`` (uniformly), then zoomed in by a
@@ -225,6 +250,7 @@ class GraspDataset(Dataset):
         zoom_range: tuple[float, float] = DEFAULT_ZOOM_RANGE,
         flip: float = DEFAULT_FLIP_PROBABILITY,
         crop_px: int | None = None,
+        angle_bins: int = 0,
     ):
         """Open a dataset folder.
 
@@ -246,6 +272,8 @@ class GraspDataset(Dataset):
             crop_px: training only: a square window of this size, around a random positive label,
                 instead of the whole image. The networks are fully convolutional, so they train on
                 windows (4 times cheaper at half the side) and still run on whole images.
+            angle_bins: K > 0 adds the binned quality targets ``q_bins`` and ``q_bins_weight``;
+                0: none.
 
         Raises:
             ValueError: for an unknown argument value, a folder that is not a dataset, or scenes
@@ -265,6 +293,10 @@ class GraspDataset(Dataset):
         if crop_px is not None and crop_px < 8:
             raise ValueError(f"crop_px must be at least 8 pixels, got {crop_px}")
         self.crop_px = crop_px
+        if isinstance(angle_bins, bool) or not isinstance(angle_bins, int) or angle_bins < 0 or angle_bins == 1:
+            raise ValueError(f"angle_bins must be 0 (no binned quality) or at least 2, got {angle_bins!r}")
+        self.angle_bins = angle_bins
+        self._failing: dict[int, _Labels] = {}  # per scene: the grasps known to fail, before augmentation
         if len(rotations_deg) == 0:
             raise ValueError("rotations_deg must hold at least one angle (use (0,) for no rotation)")
 
@@ -306,6 +338,7 @@ class GraspDataset(Dataset):
         scene = self.scenes[index]
         arrays = self._read_scene(scene)
         labels = self._kept_labels(arrays, scene)
+        failing = self._failing_grasps(arrays, scene) if self.angle_bins else None
         images = {key: arrays[key] for key in _IMAGE_KEYS if key in arrays}
         shape = images["depth"].shape
         if self.augment:
@@ -315,6 +348,7 @@ class GraspDataset(Dataset):
                 key: _resample(image, rows, cols, outside, _OUTSIDE_FILL.get(key)) for key, image in images.items()
             }
             labels = augmentation.labels(labels, shape)
+            failing = None if failing is None else augmentation.labels(failing, shape)
 
         x = model_input(self.input, images["depth_noisy" if self.noisy_depth else "depth"], images.get("rgb"))
 
@@ -353,6 +387,9 @@ class GraspDataset(Dataset):
             "label_count": len(labels.angle),
             "scene": scene,
         }
+        if self.angle_bins:
+            target, weight = binned_quality(shape, labels, failing, self.angle_bins)
+            item["q_bins"], item["q_bins_weight"] = tensor(target), tensor(weight)
         return self._crop(item, scene) if self.crop_px else item
 
     def _crop(self, item: dict, scene: int) -> dict:
@@ -366,7 +403,11 @@ class GraspDataset(Dataset):
         centre = centre + rng.uniform(-size / 4, size / 4, size=2)
         left = int(np.clip(round(centre[0] - size / 2), 0, width - size))
         top = int(np.clip(round(centre[1] - size / 2), 0, height - size))
-        out = {key: item[key][:, top : top + size, left : left + size] for key in DENSE_KEYS}
+        out = {
+            key: item[key][:, top : top + size, left : left + size]
+            for key in (*DENSE_KEYS, *BINNED_KEYS)
+            if key in item
+        }
         uv = item["label_uv"] - torch.tensor([left, top], dtype=torch.float32)
         inside = (uv >= -0.5).all(dim=1) & (uv < size - 0.5).all(dim=1)
         out["label_uv"] = uv[inside]
@@ -384,6 +425,8 @@ class GraspDataset(Dataset):
             keys.append("rgb")
         if self.positives == "collision_free":
             keys.append("label_collision_free")
+        if self.angle_bins:
+            keys.extend(_CLEARANCE_FIELDS)
         return keys
 
     def _read_scene(self, scene: int) -> dict:
@@ -397,11 +440,14 @@ class GraspDataset(Dataset):
                 )
             return {key: data[key] for key in self._required_keys()}
 
-    def _kept_labels(self, arrays: dict, scene: int) -> _Labels:
+    def _positive(self, arrays: dict) -> np.ndarray:
         positive = arrays["label_success"].astype(bool)
         if self.positives == "collision_free":
             positive &= arrays["label_collision_free"].astype(bool)
-        keep = np.flatnonzero(positive)
+        return positive
+
+    def _kept_labels(self, arrays: dict, scene: int) -> _Labels:
+        keep = np.flatnonzero(self._positive(arrays))
         if self.labels_per_image is not None and len(keep) > self.labels_per_image:
             rng = np.random.default_rng([self.seed, scene, _LABEL_SUBSET_STREAM])
             # Sorted, so overlapping rectangles overwrite in file order whatever the draw.
@@ -412,6 +458,38 @@ class GraspDataset(Dataset):
             opening_px=arrays["label_opening_px"][keep].astype(np.float64),
             jaw_size_px=arrays["label_jaw_size_px"][keep].astype(np.float64),
         )
+
+    def _failing_grasps(self, arrays: dict, scene: int) -> _Labels:
+        """The stored labels that are not positives, and every positive turned to another bin's
+        centre angle that the free-space check rules out (computed once per scene)."""
+        if scene not in self._failing:
+            positive = self._positive(arrays)
+            labels = _Labels(
+                uv=np.stack([arrays["label_u"], arrays["label_v"]], axis=1).astype(np.float64),
+                angle=arrays["label_angle"].astype(np.float64),
+                opening_px=arrays["label_opening_px"].astype(np.float64),
+                jaw_size_px=arrays["label_jaw_size_px"].astype(np.float64),
+            )
+            depth_m = arrays["depth"]
+            camera = Camera(arrays["intrinsics"], arrays["extrinsics"], depth_m.shape[1], depth_m.shape[0])
+            surface_m = camera.heights_m(depth_m)
+            free_space = height_map(camera.orthographic_heights(depth_m))
+            turned = []
+            for i in np.flatnonzero(positive):
+                (u, v), fingertip_z_m = labels.uv[i], float(arrays["label_position_m"][i, 2])
+                row, col = int(round(v)), int(round(u))
+                view = table_view(camera, u, v, float(depth_m[row, col]), float(surface_m[row, col]))
+                own = angle_bin(labels.angle[i], self.angle_bins)
+                for angle in bin_centre_rad(np.arange(self.angle_bins), self.angle_bins):
+                    if angle_bin(angle, self.angle_bins) != own and fingers_blocked(
+                        free_space, view.u, view.v, angle, labels.opening_px[i] * view.scale, view.px_m, fingertip_z_m
+                    ):
+                        turned.append((i, angle))
+            index = np.array([i for i, _ in turned] + list(np.flatnonzero(~positive)), dtype=np.int64)
+            failing = labels.select(index)
+            failing.angle[: len(turned)] = [angle for _, angle in turned]
+            self._failing[scene] = failing
+        return self._failing[scene]
 
     def _draw_augmentation(self, scene: int) -> _Augmentation:
         rng = np.random.default_rng([self.seed, scene, _AUGMENT_STREAM, self.epoch])
@@ -433,7 +511,7 @@ def collate(batch: Sequence[dict]) -> dict:
         (B, Kmax, ...), with ``label_mask`` (B, Kmax) bool true on real labels; ``label_count``
         and ``scene`` as (B,) int64 tensors.
     """
-    out = {key: torch.stack([item[key] for item in batch]) for key in DENSE_KEYS}
+    out = {key: torch.stack([item[key] for item in batch]) for key in (*DENSE_KEYS, *BINNED_KEYS) if key in batch[0]}
     counts = [item["label_count"] for item in batch]
     k_max = max(counts, default=0)
     out["label_mask"] = torch.zeros(len(batch), k_max, dtype=torch.bool)
@@ -447,6 +525,31 @@ def collate(batch: Sequence[dict]) -> dict:
     out["label_count"] = torch.tensor(counts, dtype=torch.int64)
     out["scene"] = torch.tensor([item["scene"] for item in batch], dtype=torch.int64)
     return out
+
+
+def binned_quality(
+    shape: tuple[int, int], positives: _Labels, failing: _Labels, bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(target, weight), each (bins, H, W): see ``q_bins`` in :class:`GraspDataset`."""
+
+    def covered(labels: _Labels, in_bin: np.ndarray) -> np.ndarray:
+        rectangles = [
+            GraspRectangle(u, v, angle, opening * CENTRE_FRACTION, jaw)
+            for (u, v), angle, opening, jaw in zip(
+                labels.uv[in_bin], labels.angle[in_bin], labels.opening_px[in_bin], labels.jaw_size_px[in_bin]
+            )
+        ]
+        return rasterize_rectangles(shape, rectangles, np.ones(len(rectangles)))[0] > 0
+
+    target = np.zeros((bins, *shape), dtype=np.float32)
+    weight = np.ones((bins, *shape), dtype=np.float32)
+    weight[:, covered(positives, np.ones(len(positives.angle), dtype=bool))] = 0.0
+    positive_bins, failing_bins = angle_bin(positives.angle, bins), angle_bin(failing.angle, bins)
+    for b in range(bins):
+        weight[b, covered(failing, failing_bins == b)] = 1.0
+        holds = covered(positives, positive_bins == b)  # a verified success outranks a failure nearby
+        target[b, holds], weight[b, holds] = 1.0, 1.0
+    return target, weight
 
 
 def _resample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, outside: np.ndarray, fill) -> np.ndarray:

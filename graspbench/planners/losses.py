@@ -43,6 +43,7 @@ Losses (``LOSSES``):
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Mapping
 
 import torch
@@ -64,6 +65,7 @@ MLGSL_LOG_EPS = 1e-4
 SMOOTH_L1_BETA = 1.0  # GR-ConvNet uses torch's default smooth-L1 (beta 1)
 AUXILIARY_TARGETS = ("depth_target", "saliency")
 MAP_KEYS = ("q", "cos2", "sin2", "opening")
+BINNED_LOSSES = ("imgmse", "mlgsl", "mlgsl_log")  # the losses with a form for a q per angle bin
 
 
 # ----------------------------------------------------------------------------------------------
@@ -105,13 +107,15 @@ class _Labels:
     """The batch's sparse labels, gathered for maps of shape (B, 1, H, W)."""
 
     def __init__(self, batch: Mapping[str, torch.Tensor], like: torch.Tensor):
-        height, width = like.shape[-2:]
+        bins, height, width = like.shape[-3:]
         uv = _target(batch, "label_uv", like)
         self.mask = batch["label_mask"].to(like.device, torch.bool)
         u = torch.floor(uv[..., 0] + 0.5).long().clamp(0, width - 1)
         v = torch.floor(uv[..., 1] + 0.5).long().clamp(0, height - 1)
         self.index = v * width + u  # (B, K) into the flattened image
         angle = _target(batch, "label_angle", like)
+        # Into the flattened (bins, H, W) quality: the pixel in the label's angle bin (bin 0 if one).
+        self.quality_index = self.index + height * width * _angle_bin(angle, bins)
         self.cos2 = torch.cos(2 * angle)
         self.sin2 = torch.sin(2 * angle)
         self.opening = _target(batch, "label_opening_px", like) / OPENING_SCALE_PX
@@ -132,8 +136,27 @@ class _Labels:
         }
 
 
+def _angle_bin(angle: torch.Tensor, bins: int) -> torch.Tensor:
+    """:func:`graspbench.planners.dataset.angle_bin` in torch."""
+    return (torch.floor(torch.remainder(angle + math.pi / 2, math.pi) / (math.pi / bins)).long()) % bins
+
+
+def _quality_mse(maps, batch) -> torch.Tensor:
+    """ImgMSE's q term: the mean squared error against ``q``; with a q per angle bin, against
+    ``q_bins`` over the (pixel, bin) pairs whose ``q_bins_weight`` is 1 (where the label is known)."""
+    if maps.q.shape[1] == 1:
+        return _mse(maps.q, _target(batch, "q", maps.q))
+    if "q_bins" not in batch or batch["q_bins"].shape[1] != maps.q.shape[1]:
+        raise ValueError(
+            f"the network has {maps.q.shape[1]} angle bins but the batch has no q_bins with as many: "
+            f"make the dataset with GraspDataset(..., angle_bins={maps.q.shape[1]})"
+        )
+    target, weight = _target(batch, "q_bins", maps.q), _target(batch, "q_bins_weight", maps.q)
+    return (weight * (maps.q - target).square()).sum() / weight.sum().clamp(min=1.0)
+
+
 def _log_pixel_probability(q: torch.Tensor, pixel_term: str) -> torch.Tensor:
-    """(B, 1, H, W) quality output -> (B, H*W) log P(p | Q) over the pixels of each image."""
+    """(B, K, H, W) quality output -> (B, K*H*W) log P(p | Q) over the (bin,) pixels of each image."""
     flat = q.flatten(1)
     if pixel_term == "softmax":
         return F.log_softmax(flat, dim=1)
@@ -145,7 +168,7 @@ def _log_pixel_probability(q: torch.Tensor, pixel_term: str) -> torch.Tensor:
 
 def _pixel_term(maps, labels: _Labels, pixel_term: str) -> torch.Tensor:
     log_p = _log_pixel_probability(maps.q, pixel_term)
-    return labels.mean(-torch.gather(log_p, 1, labels.index))
+    return labels.mean(-torch.gather(log_p, 1, labels.quality_index))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -159,6 +182,8 @@ def imgmse(maps, batch) -> Terms:
 
         L_X = 1/N sum (X - X_gt)^2
 
+    With a q per angle bin, L_q is the mean over the known (pixel, bin) pairs instead (``q_bins``).
+
     Args:
         maps: network output with ``q, cos2, sin2, opening`` (B, 1, H, W).
         batch: collated batch with the dense targets of the same names.
@@ -166,7 +191,8 @@ def imgmse(maps, batch) -> Terms:
     Returns:
         Terms ``q``, ``cos2``, ``sin2``, ``opening``.
     """
-    return {key: _mse(getattr(maps, key), _target(batch, key, maps.q)) for key in MAP_KEYS}
+    terms = {key: _mse(getattr(maps, key), _target(batch, key, maps.q)) for key in MAP_KEYS[1:]}
+    return {"q": _quality_mse(maps, batch), **terms}
 
 
 def pixmse(maps, batch) -> Terms:
@@ -391,6 +417,10 @@ class Loss:
         self.auxiliary_target = auxiliary_target
 
     def __call__(self, maps, batch) -> Terms:
+        if maps.q.shape[1] > 1 and self.name not in BINNED_LOSSES:
+            raise ValueError(
+                f"loss {self.name!r} has no form for a q per angle bin; use one of {BINNED_LOSSES} or angle_bins 0"
+            )
         terms = LOSSES[self.name](maps, batch, **self.options)
         if self.auxiliary_target is not None:
             terms.update(auxiliary(maps, batch, self.auxiliary_target))

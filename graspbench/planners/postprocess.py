@@ -15,7 +15,10 @@ The public GG-CNN / GR-ConvNet post-processing (REFERENCE, "Post-processing"), w
    If no peak passes the threshold, the best peaks below it are returned anyway: a planner must
    always answer, and the caller can read their low ``quality`` or, with a depth image, rule some
    out;
-5. optionally (:func:`first_clear`, what a careful robot does with a depth image): the best of
+5. with a q per angle bin (``angle_bins`` K > 0), steps 1 and 4 take, at each pixel, the best of
+   its bins, and the angle is the regressed one if it falls in the best bin, else that bin's
+   centre: the bin says which angles are free here, cos/sin refine within it;
+6. optionally (:func:`first_clear`, what a careful robot does with a depth image): the best of
    those peaks whose fingers and palm come down on free space and that has something between its
    fingers (:mod:`graspbench.clearance`), widening the opening or turning the grasp if that frees
    them.
@@ -43,7 +46,7 @@ from ..clearance import (
     table_view,
 )
 from ..grasp import Grasp, wrap_angle
-from .dataset import OPENING_SCALE_PX
+from .dataset import OPENING_SCALE_PX, angle_bin, bin_centre_rad
 
 QUALITY_MODES = ("raw", "softmax", "normalized")
 
@@ -95,7 +98,7 @@ def grasps_from_maps(q, cos2, sin2, opening, priority=None, settings: PostProces
 
     Args:
         q, cos2, sin2, opening: (H, W) arrays, or tensors of shape (1, 1, H, W) / (1, H, W), raw
-            network outputs (no activation).
+            network outputs (no activation); q may also be (K, H, W), a quality per angle bin.
         priority: predicted priority map of the same shape (GP-Net), or None.
         settings: :class:`PostProcess`; the defaults if None.
 
@@ -106,24 +109,30 @@ def grasps_from_maps(q, cos2, sin2, opening, priority=None, settings: PostProces
         threshold, the best peaks below it.
     """
     settings = PostProcess() if settings is None else settings
-    q, cos2, sin2, opening = (
-        _image(x, name) for x, name in ((q, "q"), (cos2, "cos2"), (sin2, "sin2"), (opening, "opening"))
-    )
+    q = _quality_stack(q)
+    cos2, sin2, opening = (_image(x, name) for x, name in ((cos2, "cos2"), (sin2, "sin2"), (opening, "opening")))
     for x, name in ((cos2, "cos2"), (sin2, "sin2"), (opening, "opening")):
-        if x.shape != q.shape:
-            raise ValueError(f"{name} has shape {x.shape}, q has {q.shape}")
+        if x.shape != q.shape[1:]:
+            raise ValueError(f"{name} has shape {x.shape}, q has {q.shape[1:]}")
 
-    quality = quality_map(q, priority, settings)
+    scores = bin_quality(q, priority, settings)
+    quality = scores.max(axis=0)
     rows, cols = _peaks(quality, settings)
     grasps = []
     for r, c in zip(rows, cols):
         # The other maps are only read at the peaks: smooth them there, not everywhere.
         c2, s2, w = (_smoothed_at(x, r, c, settings.smoothing_sigma_px) for x in (cos2, sin2, opening))
+        angle = wrap_angle(np.arctan2(s2, c2) / 2)
+        bins = len(scores)
+        if bins > 1:
+            best = int(np.argmax(scores[:, r, c]))
+            if angle_bin(angle, bins) != best:
+                angle = float(bin_centre_rad(best, bins))
         grasps.append(
             Grasp(
                 u=float(c),
                 v=float(r),
-                angle_rad=wrap_angle(np.arctan2(s2, c2) / 2),
+                angle_rad=angle,
                 opening_px=float(w * OPENING_SCALE_PX),
                 quality=float(quality[r, c]),
             )
@@ -132,9 +141,15 @@ def grasps_from_maps(q, cos2, sin2, opening, priority=None, settings: PostProces
 
 
 def quality_map(q, priority=None, settings: PostProcess | None = None) -> np.ndarray:
-    """The smoothed (H, W) score the peaks are picked on (see :class:`PostProcess`)."""
+    """The smoothed (H, W) score the peaks are picked on (see :class:`PostProcess`): with angle bins,
+    each pixel's best bin."""
+    return bin_quality(_quality_stack(q), priority, settings).max(axis=0)
+
+
+def bin_quality(q, priority=None, settings: PostProcess | None = None) -> np.ndarray:
+    """The smoothed (K, H, W) score of each angle bin (K = 1 without bins)."""
     settings = PostProcess() if settings is None else settings
-    q = _image(q, "q")
+    q = _quality_stack(q)
     if settings.quality == "raw":
         score = q
     elif settings.quality == "softmax":
@@ -143,10 +158,11 @@ def quality_map(q, priority=None, settings: PostProcess | None = None) -> np.nda
         score = np.logaddexp(0.0, q)  # softplus
     if priority is not None and settings.use_priority:
         priority = _image(priority, "priority")
-        if priority.shape != q.shape:
-            raise ValueError(f"priority has shape {priority.shape}, q has {q.shape}")
+        if priority.shape != q.shape[1:]:
+            raise ValueError(f"priority has shape {priority.shape}, q has {q.shape[1:]}")
         score = score * np.clip(priority, 0.0, None)
-    score = _smooth(score, settings.smoothing_sigma_px)
+    if settings.smoothing_sigma_px > 0:
+        score = gaussian_filter(score, (0, settings.smoothing_sigma_px, settings.smoothing_sigma_px))
     if settings.quality != "raw":
         best = score.max()
         score = score / best if best > 0 else score
@@ -162,14 +178,30 @@ def maps_to_numpy(maps, index: int = 0) -> dict[str, np.ndarray | None]:
         index: which image of the batch.
 
     Returns:
-        ``{"q", "cos2", "sin2", "opening", "priority"}`` as (H, W) float arrays (``priority``
+        ``{"q", "cos2", "sin2", "opening", "priority"}`` as (H, W) float arrays (q (K, H, W) with
+        K angle bins; ``priority``
         None when the maps have none), so ``grasps_from_maps(**maps_to_numpy(maps, i))`` works.
     """
-    out = {}
-    for key in ("q", "cos2", "sin2", "opening", "priority"):
+    q = _quality_stack(maps.q[index])
+    out = {"q": q[0] if len(q) == 1 else q}
+    for key in ("cos2", "sin2", "opening", "priority"):
         value = getattr(maps, key, None)
         out[key] = None if value is None else _image(value[index], key)
     return out
+
+
+def _quality_stack(q) -> np.ndarray:
+    """A (K, H, W) float64 array of one image's quality, K = 1 without angle bins."""
+    if hasattr(q, "detach"):
+        q = q.detach().cpu().numpy()
+    q = np.asarray(q, dtype=np.float64)
+    while q.ndim > 3 and q.shape[0] == 1:
+        q = q[0]
+    if q.ndim == 2:
+        q = q[None]
+    if q.ndim != 3:
+        raise ValueError(f"q must be one image, (H, W), (1, 1, H, W) or (K, H, W) with angle bins; got shape {q.shape}")
+    return q
 
 
 def _image(x, name: str) -> np.ndarray:
@@ -196,10 +228,6 @@ def _smoothed_at(x: np.ndarray, row: int, col: int, sigma: float) -> float:
     du = np.arange(left, left + window.shape[1]) - col
     weights = np.exp(-(dv[:, None] ** 2 + du[None, :] ** 2) / (2 * sigma**2))
     return float((weights * window).sum() / weights.sum())
-
-
-def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
-    return gaussian_filter(x, sigma) if sigma > 0 else x
 
 
 def _peaks(quality: np.ndarray, settings: PostProcess) -> tuple[np.ndarray, np.ndarray]:

@@ -91,7 +91,7 @@ def train(args: TrainArgs) -> dict:
         args.auxiliary = "saliency" if options.get("aux") == "saliency" else "depth_target"
     loss_fn = make_loss(args.loss, **({"auxiliary": args.auxiliary} if args.auxiliary else {}))
 
-    common = {"input": args.input, "positives": args.positives, "seed": args.seed}
+    common = {"input": args.input, "positives": args.positives, "seed": args.seed, "angle_bins": args.angle_bins}
     train_sets, val_sets = [], []
     for root in args.data_roots:
         train_scenes, val_scenes = (None, None) if args.val_data else split_scenes(root, seed=args.seed)
@@ -113,7 +113,7 @@ def train(args: TrainArgs) -> dict:
     train_set, val_set = ConcatDataset(train_sets), ConcatDataset(val_sets)
 
     torch.manual_seed(args.seed)
-    model = build_model(args.model, INPUT_CHANNELS[args.input], **options)
+    model = build_model(args.model, INPUT_CHANNELS[args.input], angle_bins=args.angle_bins, **options)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
     settings = postprocess_for(args.loss)
     meta = {

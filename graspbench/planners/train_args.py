@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..options import check_options, positive_int
+from ..options import check_options, non_negative_int, positive_int
 
 INPUTS = ("depth", "rgb", "rgbd")
 """what a network sees: depth, colour, or both"""
@@ -59,6 +59,10 @@ class TrainArgs:
     command line): whole images"""
     auxiliary: str | None = None
     """MTG-CNN's auxiliary target: depth_target or saliency (set automatically from the model)"""
+    angle_bins: int = field(default=0, metadata={"type": non_negative_int})
+    """K > 1: a quality per angle bin, trained on where each angle is known to hold or fail (the
+    free-space check's failures included), so the network alone can avoid colliding angles
+    (docs/planners.md, fix 12); 0: one quality per pixel, as in the papers"""
     model_options: dict = field(default_factory=dict)
     """extra constructor arguments of the model, e.g. {"sam": "all"} or {"cgc": false}"""
     threads: int = 0

@@ -38,12 +38,15 @@ MODELS: dict[str, type[nn.Module]] = {
 """Model name -> class; the name is also ``model.config["name"]``."""
 
 
-def build_model(name: str, input_channels: int, **config) -> nn.Module:
+def build_model(name: str, input_channels: int, angle_bins: int = 0, **config) -> nn.Module:
     """Build a registered grasp network.
 
     Args:
         name: a key of ``MODELS``.
         input_channels: 1 (depth), 3 (RGB) or 4 (RGB-D).
+        angle_bins: K > 0 gives the q head K channels, a quality per angle bin (the targets
+            ``q_bins`` of :class:`~graspbench.planners.dataset.GraspDataset`); 0: one q per pixel, as
+            in the papers.
         **config: the model's own options (see each class), e.g. ``sam="down"`` for
             ``mlgsl_fcn`` or ``gpp=False`` for ``gpnet``.
 
@@ -62,7 +65,13 @@ def build_model(name: str, input_channels: int, **config) -> nn.Module:
     if unknown:
         options = ", ".join(accepted) if accepted else "none"
         raise ValueError(f"model {name!r} has no option(s) {', '.join(unknown)}; its options: {options}")
-    return cls(input_channels=input_channels, **config)
+    if isinstance(angle_bins, bool) or not isinstance(angle_bins, int) or angle_bins < 0 or angle_bins == 1:
+        raise ValueError(f"angle_bins must be 0 (one q per pixel) or at least 2, got {angle_bins!r}")
+    model = cls(input_channels=input_channels, **config)
+    if angle_bins:
+        model.heads.q = nn.Conv2d(model.heads.q.in_channels, angle_bins, kernel_size=1)
+        model.config["angle_bins"] = angle_bins
+    return model
 
 
 __all__ = [

@@ -21,7 +21,8 @@ class GraspMaps:
 
     Attributes:
         q: grasp quality, the raw network output with no activation; each loss decides how to read
-            it (a regression target, or logits of a softmax over pixels for MLGSL).
+            it (a regression target, or logits of a softmax over pixels for MLGSL). (B, K, H, W)
+            for a model built with K ``angle_bins``: a quality per angle bin.
         cos2: cos(2 * angle) of the closing axis.
         sin2: sin(2 * angle) of the closing axis.
         opening: gripper opening in pixels divided by 150 (``graspbench.planners.dataset.OPENING_SCALE_PX``).
