@@ -373,9 +373,9 @@ def test_binned_quality(tmp_path):
     # -22.5 or 22.5 degrees its fingers land on the bar (known to fail); at -67.5 they clear it, which
     # does not make it a grasp (unknown).
     assert target[:, 32, 32].tolist() == [0, 0, 0, 1] and weight[:, 32, 32].tolist() == [0, 1, 1, 1]
-    # The stored collision is known to fail in its bin; the background is 0 in every bin, known.
-    assert weight[2, 12, 32] == 1 and target[:, 12, 32].sum() == 0
-    assert weight[:, 60, 60].tolist() == [1] * 4 and target[:, 60, 60].sum() == 0
+    # The stored collision is known to fail in its bin; the background is 0 in every bin, a bin weighing 1/4.
+    assert weight[:, 12, 32].tolist() == [0.25, 0.25, 1, 0.25] and target[:, 12, 32].sum() == 0
+    assert weight[:, 60, 60].tolist() == [0.25] * 4 and target[:, 60, 60].sum() == 0
     # The failures move with the image: after a quarter turn the positive is at -0.6 degrees (bin 1)
     # and the failing bins are 3 (67.5) and 0 (112.5, i.e. -67.5).
     turned = GraspDataset(tmp_path, angle_bins=4, **_no_augmentation(rotations_deg=(90.0,)))[0]

@@ -128,7 +128,7 @@ def write_agents_readme() -> None:
         "| --- | --- | --- | --- | --- | --- | --- |",
         *rows,
         "",
-        "## Target picking (BinPick-v0)",
+        "## Target picking (BinPick-v1)",
         "",
         "The IVFP agents (docs/ivfp.md): their weights are made by `graspbench ivfp` commands, not by",
         "train-agents, and copied here as docs/ivfp.md says; an agent whose weights are missing is left out of",

@@ -231,7 +231,7 @@ def _median_ms(fn, repeats: int, clock=time.perf_counter) -> float:
 
 
 def perf_demonstrations(
-    demonstrate, bins: int = 3, picks_per_bin: int = 12, env_id: str = "GraspBench/BinPick-v0", progress: bool = True
+    demonstrate, bins: int = 3, picks_per_bin: int = 12, env_id: str = "GraspBench/BinPick-v1", progress: bool = True
 ) -> dict:
     """What one demonstration of ``graspbench ivfp collect`` costs on one core (the demonstrator's
     choice, approach, close, probe with its film, extraction, settling), against the floor: the
@@ -292,7 +292,7 @@ def perf_policies(
     bins: int = 3,
     repeats: int = 10,
     agents: tuple[str, ...] = IVFP_POLICY_AGENTS,
-    env_id: str = "GraspBench/BinPick-v0",
+    env_id: str = "GraspBench/BinPick-v1",
     progress: bool = True,
 ) -> list[dict]:
     """Planning time per grasp of the IVFP policy agents on one core (torch with one thread), on

@@ -7,7 +7,7 @@ where it stopped when asked to (``resume=True``); otherwise a sweep starts afres
 is always reset with seed ``seed + i``, so every agent meets exactly the same scenes and
 comparisons are paired.
 
-In a target-picking environment (task ``pick``: a spec with a ``pick:`` section, BinPick-v0) an
+In a target-picking environment (task ``pick``: a spec with a ``pick:`` section, BinPick-v1) an
 episode is a trial as the IVFP paper's: a new bin, then ``picks_per_trial`` picks of the targets
 the environment names, the bin carried on between them. Each pick is one record
 (:class:`~graspbench.outcomes.PickRecord`); each clutter-removal attempt one
@@ -295,7 +295,7 @@ def picks_targets(env_id: str) -> bool:
 
 def env_entry(entry: str | tuple[str, str]) -> tuple[str, str | None]:
     """A sweep's environment: an id or spec file, or (id or spec file, object split), e.g.
-    ("GraspBench/BinPick-v0", "train") for the IVFP paper's seen objects; the split None: the spec's."""
+    ("GraspBench/BinPick-v1", "train") for the IVFP paper's seen objects; the split None: the spec's."""
     if isinstance(entry, str):
         return entry, None
     env_id, split = entry

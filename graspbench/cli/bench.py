@@ -143,7 +143,7 @@ def add_parsers(sub) -> None:
         choices=["quick", "default", "full", "ivfp", "novel"],
         default="default",
         help="quick: 2 environments, 2 agents, 5 episodes; default: 4 x every agent x 20; full: x 100; "
-        "ivfp: BinPick-v0 seen and unseen x the IVFP agents x 20 trials of 12 picks (docs/ivfp.md); "
+        "ivfp: BinPick-v1 seen and unseen x the IVFP agents x 20 trials of 12 picks (docs/ivfp.md); "
         "novel: NovelSingle-v0 and NovelPile-v0 (object families no training set uses, at real "
         "size) x every agent x 100, with results by family",
     )

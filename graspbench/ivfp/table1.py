@@ -137,7 +137,7 @@ def markdown(table: pd.DataFrame, bench) -> str:
         "# IVFP: the paper's Table I in simulation (Murray et al.)",
         "",
         f"`graspbench ivfp table1` (the `ivfp` benchmark suite, records in `{bench}`): 20 trials of 12 picks per "
-        "method and object set on BinPick-v0, every method on the same bins. SR with its 95% Wilson interval, UPH "
+        "method and object set on BinPick-v1, every method on the same bins. SR with its 95% Wilson interval, UPH "
         "with a 95% bootstrap interval over trials; graspbench / paper.",
         "",
         "| method | objects | picks | SR [95%] | paper SR | UPH [95%] | paper UPH | collisions | probes / pick "

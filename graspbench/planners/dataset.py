@@ -220,7 +220,8 @@ class GraspDataset(Dataset):
       label that is not a positive, and each kept positive turned to another bin's centre angle
       whose fingers would come down on something in the depth image (the planners' own
       free-space check, :func:`graspbench.clearance.fingers_blocked`, at the label's fingertip
-      height). Pixels no label covers are 0 in every bin, like ``q``. A positive's pixels are unknown
+      height). Pixels no positive covers are 0 in every bin, like ``q``, weighing 1 / K
+      a bin (1 in a failing grasp's bin). A positive's pixels are unknown
       (weight 0) in the other bins unless a failing grasp says otherwise: a grasp that holds at one
       angle says nothing about the others. This is what lets a network say "this angle collides
       here", which a single ``q`` per pixel cannot (docs/planners.md, fix 11).
@@ -530,26 +531,29 @@ def collate(batch: Sequence[dict]) -> dict:
 def binned_quality(
     shape: tuple[int, int], positives: _Labels, failing: _Labels, bins: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(target, weight), each (bins, H, W): see ``q_bins`` in :class:`GraspDataset`."""
+    """(target, weight), each (bins, H, W): see ``q_bins`` in :class:`GraspDataset`. Where no
+    positive covers a pixel, its bins weigh 1 / bins each (a failing grasp's bin 1): the background
+    weighs against a grasp's one bin as it weighs against ``q`` in the papers' single map, instead
+    of drowning it bins times over."""
 
-    def covered(labels: _Labels, in_bin: np.ndarray) -> np.ndarray:
+    def covered(labels: _Labels) -> np.ndarray:
+        """(bins, H, W): where a label of each bin covers the pixel."""
         rectangles = [
             GraspRectangle(u, v, angle, opening * CENTRE_FRACTION, jaw)
-            for (u, v), angle, opening, jaw in zip(
-                labels.uv[in_bin], labels.angle[in_bin], labels.opening_px[in_bin], labels.jaw_size_px[in_bin]
-            )
+            for (u, v), angle, opening, jaw in zip(labels.uv, labels.angle, labels.opening_px, labels.jaw_size_px)
         ]
-        return rasterize_rectangles(shape, rectangles, np.ones(len(rectangles)))[0] > 0
+        label_bins = angle_bin(labels.angle, bins)
+        maps = []
+        for k in range(bins):
+            in_bin = [r for r, b in zip(rectangles, label_bins) if b == k]
+            maps.append(rasterize_rectangles(shape, in_bin, np.ones(len(in_bin)))[0] > 0)
+        return np.stack(maps)
 
-    target = np.zeros((bins, *shape), dtype=np.float32)
-    weight = np.ones((bins, *shape), dtype=np.float32)
-    weight[:, covered(positives, np.ones(len(positives.angle), dtype=bool))] = 0.0
-    positive_bins, failing_bins = angle_bin(positives.angle, bins), angle_bin(failing.angle, bins)
-    for b in range(bins):
-        weight[b, covered(failing, failing_bins == b)] = 1.0
-        holds = covered(positives, positive_bins == b)  # a verified success outranks a failure nearby
-        target[b, holds], weight[b, holds] = 1.0, 1.0
-    return target, weight
+    holds, fails = covered(positives), covered(failing)
+    weight = np.zeros((bins, *shape), dtype=np.float32)
+    weight[:, ~holds.any(axis=0)] = 1.0 / bins
+    weight[fails | holds] = 1.0
+    return holds.astype(np.float32), weight  # a verified success outranks a failure nearby
 
 
 def _resample(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, outside: np.ndarray, fill) -> np.ndarray:
