@@ -76,12 +76,13 @@ ivfp-policy: ivfp
 	# The learner's ceiling first: the simulator's truth as the reward (issue 27).
 	$(IVFP) reinforce --init agents/weights/ivfp-il.pt --out runs/ivfp_rl_truth --reward truth \
 	  --iterations 50 --workers $(WORKERS) --quiet
+	cp runs/ivfp_rl_truth/policy_iter_050.pt agents/weights/ivfp-rl-truth50.pt
 	$(IVFP) reinforce --init agents/weights/ivfp-il.pt --out runs/ivfp_rl --reward classifier:agents/weights/ivfp-classifier.pt \
 	  --iterations 50 --workers $(WORKERS) --quiet
 	cp runs/ivfp_rl/policy_iter_020.pt agents/weights/ivfp-rl20.pt
 	cp runs/ivfp_rl/policy_iter_050.pt agents/weights/ivfp-rl50.pt
 	$(IVFP) reinforce --init agents/weights/ivfp-il.pt --out runs/ivfp_rl_free --free-space \
-	  --reward classifier:agents/weights/ivfp-classifier.pt --iterations 50 --workers $(WORKERS) --quiet
+	  --reward classifier:agents/weights/ivfp-classifier.pt --iterations 20 --keep 20 --workers $(WORKERS) --quiet
 	cp runs/ivfp_rl_free/policy_iter_020.pt agents/weights/ivfp-rl-free20.pt
 	$(IVFP) table1 --workers $(WORKERS) --quiet
 	$(VENV)/bin/graspbench perf policies --quiet --json results/perf_policies.json
