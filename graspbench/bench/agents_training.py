@@ -179,8 +179,8 @@ def _target_picking_row(name: str, spec: dict) -> str:
         if "iteration" in checkpoint:  # reinforce's: its arguments are in its meta
             args = checkpoint["meta"]["args"]
             origin = (
-                f"`graspbench ivfp reinforce{' --free-space' if args.get('free_space') else ''}` from {args['init']}, "
-                f"reward {args['reward']}, iteration {checkpoint['iteration']}"
+                f"`graspbench ivfp reinforce{' --free-space' if args.get('free_space') else ''}` from {args['init']} "
+                f"on {args.get('env', 'GraspBench/BinPick-v0')}, reward {args['reward']}, iteration {checkpoint['iteration']}"
             )
         else:
             args = checkpoint.get("args", {})
