@@ -220,11 +220,11 @@ class GraspDataset(Dataset):
       label that is not a positive, and each kept positive turned to another bin's centre angle
       whose fingers would come down on something in the depth image (the planners' own
       free-space check, :func:`graspbench.clearance.fingers_blocked`, at the label's fingertip
-      height). Pixels no positive covers are 0 in every bin, like ``q``, weighing 1 / K
-      a bin (1 in a failing grasp's bin). A positive's pixels are unknown
-      (weight 0) in the other bins unless a failing grasp says otherwise: a grasp that holds at one
-      angle says nothing about the others. This is what lets a network say "this angle collides
-      here", which a single ``q`` per pixel cannot (docs/planners.md, fix 11).
+      height). Pixels no positive covers are 0 in every bin, like ``q``, each bin weighing 1 / K
+      (a failing grasp's bin 1). A positive's pixels are unknown (weight 0) in its other bins unless
+      a failing grasp covers them: a grasp that holds at one angle says nothing about the others.
+      This is what lets a network say "this angle collides here", which one ``q`` per pixel cannot
+      (docs/planners.md, fixes 11 and 12).
 
     With ``augment``, each item is flipped horizontally (with probability ``flip``), rotated
     counter-clockwise as displayed by one of ``rotations_deg`` (uniformly), then zoomed in by a
