@@ -84,6 +84,7 @@ def fingers_clear(
     fingertip_z_m: float,
     lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M,
     clearance_m: float = 0.003,
+    palm: bool = True,
 ) -> bool:
     """Do the fingers and the palm of a top-down grasp at pixel (u, v) come down on free space?
 
@@ -95,29 +96,12 @@ def fingers_clear(
             raises it, to ``lowest_fingertip_z_m`` (``GripperSpec.fingertip_clearance_m``).
         clearance_m: what lies under the fingers must be this much lower than the fingertips, or
             on the table.
+        palm: False checks the fingers alone, without the palm's far larger footprint: what a grasp
+            turned to another angle meets first, cheap enough to ask for every label in a dataset.
     """
     fingertip_z_m = max(fingertip_z_m, lowest_fingertip_z_m)
     clearance_m = min(clearance_m, fingertip_z_m - TABLE_TOLERANCE_M)
-    return footprint_clear(heights_m, u, v, angle_rad, opening_px, px_m, fingertip_z_m, clearance_m)
-
-
-def fingers_blocked(
-    heights_m: np.ndarray,
-    u: float,
-    v: float,
-    angle_rad: float,
-    opening_px: float,
-    px_m: float,
-    fingertip_z_m: float,
-    lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M,
-    clearance_m: float = 0.003,
-) -> bool:
-    """Would a finger of a top-down grasp come down on something? The first half of
-    :func:`fingers_clear` (arguments alike), without the palm's far larger footprint: what a grasp
-    turned to another angle meets first, cheap enough to ask for every label in a dataset."""
-    fingertip_z_m = max(fingertip_z_m, lowest_fingertip_z_m)
-    clearance_m = min(clearance_m, fingertip_z_m - TABLE_TOLERANCE_M)
-    return not highest_under("fingers", heights_m, u, v, angle_rad, opening_px, px_m) < fingertip_z_m - clearance_m
+    return footprint_clear(heights_m, u, v, angle_rad, opening_px, px_m, fingertip_z_m, clearance_m, palm)
 
 
 def fingertip_z(
@@ -286,14 +270,15 @@ def footprint_clear(
     px_m: float,
     fingertip_z: float,
     clearance_m: float = 0.003,
+    palm: bool = True,
 ) -> bool:
     """Would a top-down grasp at pixel (u, v) come down on free space? Both finger footprints
-    must be lower than the fingertips and the palm's lower than its underside, by ``clearance_m``,
-    in a height map (world z per pixel). Blind to what the camera cannot see."""
+    must be lower than the fingertips and (with ``palm``) the palm's lower than its underside, by
+    ``clearance_m``, in a height map (world z per pixel). Blind to what the camera cannot see."""
     # Most grasps that are not clear put a finger on something, and the fingers' window is a fraction of the palm's.
     if not highest_under("fingers", heights_m, u, v, angle_rad, opening_px, px_m) < fingertip_z - clearance_m:
         return False
-    return bool(
+    return not palm or bool(
         highest_under("palm", heights_m, u, v, angle_rad, opening_px, px_m)
         < fingertip_z + FINGER_LENGTH_M - clearance_m
     )

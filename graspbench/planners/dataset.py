@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..clearance import fingers_blocked, height_map, table_view
+from ..clearance import fingers_clear, height_map, table_view
 from ..data.store import FORMAT, SCENE_FIX, read_index, read_metadata
 from ..grasp import GraspRectangle
 from ..io import FileFormatError, reading
@@ -219,7 +219,7 @@ class GraspDataset(Dataset):
       A kept positive writes 1 in its bin. A grasp known to fail there writes 0 in its bin: a stored
       label that is not a positive, and each kept positive turned to another bin's centre angle
       whose fingers would come down on something in the depth image (the planners' own
-      free-space check, :func:`graspbench.clearance.fingers_blocked`, at the label's fingertip
+      free-space check, :func:`graspbench.clearance.fingers_clear` with ``palm=False``, at the label's fingertip
       height). Pixels no positive covers are 0 in every bin, like ``q``, each bin weighing 1 / K
       (a failing grasp's bin 1). A positive's pixels are unknown (weight 0) in its other bins unless
       a failing grasp covers them: a grasp that holds at one angle says nothing about the others.
@@ -482,8 +482,9 @@ class GraspDataset(Dataset):
                 view = table_view(camera, u, v, float(depth_m[row, col]), float(surface_m[row, col]))
                 own = angle_bin(labels.angle[i], self.angle_bins)
                 for angle in bin_centre_rad(np.arange(self.angle_bins), self.angle_bins):
-                    if angle_bin(angle, self.angle_bins) != own and fingers_blocked(
-                        free_space, view.u, view.v, angle, labels.opening_px[i] * view.scale, view.px_m, fingertip_z_m
+                    opening_px = labels.opening_px[i] * view.scale
+                    if angle_bin(angle, self.angle_bins) != own and not fingers_clear(
+                        free_space, view.u, view.v, angle, opening_px, view.px_m, fingertip_z_m, palm=False
                     ):
                         turned.append((i, angle))
             index = np.array([i for i, _ in turned] + list(np.flatnonzero(~positive)), dtype=np.int64)
