@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from graspbench.bench.compare import REFERENCE, compare, comparison_text
-from graspbench.bench.report import bars, benchmark, protocols_markdown
+from graspbench.bench.metrics import repeats_failure
+from graspbench.bench.report import bars, benchmark, priority_bars, protocols_markdown
 from graspbench.bench.runner import read_records, run_sweep
 from graspbench.bench.summary import summary_table
 from graspbench.cli import main
@@ -131,9 +132,86 @@ def test_bars_say_met_missed_or_not_measured():
     assert "mlgsl 20.0%" in rows[3][1] and "+20.0 points" in rows[4][1]
     table = "\n".join(protocols_markdown(summary))
     assert (
-        "| GraspBench/Pile-v0 | mlgsl | 80.0 [49.0, 94.3] | 20.0 [5.7, 51.0] | 100.0 [72.2, 100.0] | 0.0 [0.0, 27.8] | -20.0 |"
-        in table
+        "| GraspBench/Pile-v0 | mlgsl | 80.0 [49.0, 94.3] | 20.0 [5.7, 51.0] | 100.0 [72.2, 100.0] | 0.0 [0.0, 27.8] "
+        "| - | -20.0 |" in table  # records without grasp centres: no new collisions to count
     )
+
+
+def test_a_collision_that_repeats_a_failed_grasp_is_not_new():
+    # One episode: a collision at (10, 10), the same grasp 2 px away, a success there (a success is
+    # no failure to repeat), a collision 5 px from the first failure, then one beside that new one.
+    episode = pd.DataFrame(
+        {
+            "env": "GraspBench/Pile-v0",
+            "agent": "a@papers",
+            "seed": 0,
+            "episode": 0,
+            "attempt": [1, 2, 3, 4, 5],
+            "u": [10.0, 12.0, 30.0, 10.0, 13.0],
+            "v": [10.0, 10.0, 30.0, 15.0, 17.0],
+            "outcome": ["collision", "collision", "success", "collision", "collision"],
+            "success": [0, 0, 1, 0, 0],
+            "collision": [1, 1, 0, 1, 1],
+            "removed": [0, 0, 1, 0, 0],
+            "objects_at_start": 3,
+            "top_level": None,
+            "planning_ms": 1.0,
+        }
+    )
+    assert repeats_failure(episode).tolist() == [False, True, False, False, True]
+    # The same grasps in another episode are new again: an episode's memory is its own.
+    other = episode.assign(episode=1, attempt=[1, 2, 3, 4, 5])
+    assert (
+        repeats_failure(pd.concat([episode, other], ignore_index=True)).tolist()
+        == [False, True, False, False, True] * 2
+    )
+    row = summary_table(episode).iloc[0]
+    assert row["collision_rate"] == 0.8 and row["new_collision_rate"] == 0.4
+
+
+def test_priority_bars_need_the_intervals_apart():
+    def stacks(agent, top_level):
+        n = len(top_level)
+        return pd.DataFrame(
+            {
+                "env": "GraspBench/PriorityStacks-v0",
+                "agent": agent,
+                "seed": 0,
+                "episode": range(n),
+                "attempt": 1,
+                "outcome": "success",
+                "success": 1,
+                "collision": 0,
+                "removed": 1,
+                "objects_at_start": 4,
+                "top_level": top_level,
+                "planning_ms": 1.0,
+            }
+        )
+
+    summary = summary_table(
+        pd.concat(
+            [
+                stacks("random", [1] * 40 + [0] * 60),
+                stacks("ggcnn", [1] * 70 + [0] * 30),
+                stacks("gpnet", [1] * 82 + [0] * 18),  # +12 points, but the intervals overlap
+            ]
+        )
+    )
+    rows = priority_bars(summary)
+    assert [verdict for _, _, verdict in rows] == ["met", "MISSED"]
+    assert "+12.0 points" in rows[1][1]
+    assert summary.set_index("agent").loc["gpnet", "first_top_level_rate"] == 0.82
+    wide = summary_table(
+        pd.concat(
+            [
+                stacks("random", [1] * 70 + [0] * 30),
+                stacks("ggcnn", [1] * 50 + [0] * 50),
+                stacks("gpnet", [1] * 95 + [0] * 5),
+            ]
+        )
+    )
+    assert [verdict for _, _, verdict in priority_bars(wide)] == ["MISSED", "met"]
 
 
 def test_a_changed_agent_is_evaluated_again(tmp_path):

@@ -57,11 +57,40 @@ def summarize(attempts: pd.DataFrame) -> dict:
         "planning_ms": float(valid["planning_ms"].mean()) if n else float("nan"),
         "sim_errors": int(errors.sum()),
     }
-    # Of the attempts aimed at an object (stacked scenes), how many aimed at one with nothing on it.
+    if {"u", "v"} <= set(valid.columns):
+        new = valid["collision"].astype(bool) & ~repeats_failure(valid)
+        summary["new_collision_rate"] = Rate(int(new.sum()), n)
+    # Of the attempts aimed at an object (stacked scenes), how many aimed at one with nothing on it;
+    # and of each episode's first attempts, when every support still carries its load.
     aimed = valid[valid["top_level"].notna()] if "top_level" in valid else valid.iloc[:0]
     if len(aimed):
         summary["top_level_rate"] = Rate(int(aimed["top_level"].astype(bool).sum()), len(aimed))
+        first = aimed[aimed["attempt"] == 1]
+        summary["first_top_level_rate"] = Rate(int(first["top_level"].astype(bool).sum()), len(first))
     return summary
+
+
+REPEAT_RADIUS_PX = 4.0
+"""a grasp centred this close to an earlier failed one of its episode tries the same grasp again"""
+
+
+def repeats_failure(attempts: pd.DataFrame, radius_px: float = REPEAT_RADIUS_PX) -> pd.Series:
+    """Which attempts aim within ``radius_px`` of an earlier failed attempt of the same episode.
+
+    A failed grasp that disturbs nothing leaves the simulated scene as it was, and a planner that
+    remembers nothing sees the same image and tries the same grasp until the episode ends; a real
+    robot's failure usually moves the pile. Counting collisions without these repeats separates
+    how often a planner chooses a colliding grasp from how long the protocol lets it insist."""
+    repeat = pd.Series(False, index=attempts.index)
+    keys = [k for k in ("agent", "env", "seed", "episode") if k in attempts]
+    for _, episode in attempts.sort_values("attempt").groupby(keys, sort=False):
+        failed = np.empty((0, 2))
+        for index, row in episode.iterrows():
+            uv = np.array([row["u"], row["v"]], float)
+            repeat[index] = bool(len(failed)) and bool((np.hypot(*(failed - uv).T) < radius_px).any())
+            if not row["success"]:
+                failed = np.vstack([failed, uv])
+    return repeat
 
 
 UPH_RESAMPLES = 2000

@@ -26,6 +26,9 @@ ENVS = ["GraspBench/Single-v0", "GraspBench/Pile-v0", "GraspBench/Packed-v0", "G
 # The IVFP paper's Table I (Murray et al.): seen objects are the train split, unseen the test split.
 IVFP_ENVS = [("GraspBench/BinPick-v1", "train"), ("GraspBench/BinPick-v1", "test")]
 NOVEL_SUITE_ENVS = list(NOVEL_ENVS)
+PRIORITY_ENV = "GraspBench/PriorityStacks-v0"
+# GP-Net's claim is gpnet against ggcnn; gpnet-nogpp is the same network without its priority head.
+PRIORITY_AGENTS = ["random", "heuristic", "ggcnn", "gpnet-nogpp", "gpnet"]
 IVFP_AGENTS = ["centroid", "random-mask", "clear-grasp", "il", "il-free", "il-vitl", "rl20", "rl50", "rl-free20"]
 SUITES = {
     # name: (environments, episodes per agent and environment, agents: None = every shipped one)
@@ -41,6 +44,8 @@ SUITES = {
     # Generalisation (issue 26): object families no training set uses, at real size; the report adds
     # a table by family and the default suite's rates beside (bench/families.py).
     "novel": (NOVEL_SUITE_ENVS, 100, None),
+    # Stacks whose supports stay visible (issue 26, docs/novel.md): whether grasp priority matters.
+    "priority": ([PRIORITY_ENV], 50, PRIORITY_AGENTS),
 }
 PICK_NOTE = [
     "Target picking (IVFP, Murray et al.): one record per pick of a target, every grasp tried on it (probes,",
@@ -145,8 +150,11 @@ def benchmark(
     families = family_table(attempts)  # empty unless the run met novel objects
     if suite == "novel":
         bar_rows = novel_bars(families)
+    if suite == "priority":
+        bar_rows = priority_bars(clutter)
     sections = (
         protocols_markdown(summary)
+        + first_attempts_markdown(summary)
         + family_markdown(families)
         + beside_default_markdown(
             summary, reference_summary, shown(Path(reference) / "summary.csv") if reference is not None else None
@@ -184,6 +192,10 @@ def write_reports(
     write_atomic(out / "report.md", report_markdown(summary, note, bar_rows, comparison, reference_path, sections))
 
 
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
 def bars(summary: pd.DataFrame, suite_seconds: float | None = None) -> list[tuple[str, str, str]]:
     """The benchmark's bars as (bar, measured, verdict) rows; a bar whose agents or environments
     are not in ``summary`` is "not measured". Verdicts compare point estimates; the intervals are
@@ -195,9 +207,6 @@ def bars(summary: pd.DataFrame, suite_seconds: float | None = None) -> list[tupl
 
     def pct(r, key):
         return with_interval(r, key, "%")
-
-    def verdict(ok):
-        return "met" if ok else "MISSED"
 
     as_papers = summary["agent"].str.endswith(PAPERS_SUFFIX)
     papers, summary = summary[as_papers], summary[~as_papers]
@@ -272,6 +281,57 @@ def bars(summary: pd.DataFrame, suite_seconds: float | None = None) -> list[tupl
     return rows
 
 
+def priority_bars(summary: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Issue 26's bars on PriorityStacks-v0: aiming matters there (random's top-level first <= 60%),
+    and GP-Net's grasp priority shows (gpnet >= ggcnn + 10 points, the intervals apart)."""
+
+    def row(agent):
+        match = summary[(summary["agent"] == agent) & (summary["env"] == PRIORITY_ENV)]
+        return None if match.empty or pd.isna(match.iloc[0]["top_level_rate"]) else match.iloc[0]
+
+    rows = []
+    bar = "PriorityStacks-v0: random's top-level first <= 60%"
+    random = row("random")
+    rows.append(
+        (bar, "-", "not measured")
+        if random is None
+        else (bar, with_interval(random, "top_level_rate", "%"), verdict(random["top_level_rate"] <= 0.60))
+    )
+    bar = "PriorityStacks-v0: top-level first, gpnet >= ggcnn + 10 points with the intervals apart"
+    gpnet, ggcnn = row("gpnet"), row("ggcnn")
+    if gpnet is None or ggcnn is None:
+        rows.append((bar, "-", "not measured"))
+    else:
+        gain = gpnet["top_level_rate"] - ggcnn["top_level_rate"]
+        apart = gpnet["top_level_ci_low"] > ggcnn["top_level_ci_high"]
+        measured = (
+            f"gpnet {with_interval(gpnet, 'top_level_rate', '%')} vs ggcnn "
+            f"{with_interval(ggcnn, 'top_level_rate', '%')} ({100 * gain:+.1f} points)"
+        )
+        rows.append((bar, measured, verdict(gain >= 0.10 and apart)))
+    return rows
+
+
+def first_attempts_markdown(summary: pd.DataFrame) -> list[str]:
+    """Top-level first on each episode's first attempt, where every support still carries its load;
+    later attempts at a support left bare count as top-level and blur the comparison."""
+    rows = summary[summary["first_top_level_rate"].notna()] if "first_top_level_rate" in summary else summary.iloc[:0]
+    if rows.empty:
+        return []
+    parts = [
+        "## Top-level first, first attempts",
+        "",
+        "| environment | agent | top-level first, every attempt | first attempt of an episode |",
+        "| --- | --- | --- | --- |",
+    ]
+    for _, r in rows.iterrows():
+        parts.append(
+            f"| {r['env']} | {r['agent']} | {with_interval(r, 'top_level_rate')} | "
+            f"{with_interval(r, 'first_top_level_rate')} |"
+        )
+    return parts + [""]
+
+
 def protocols_markdown(summary: pd.DataFrame) -> list[str]:
     """Every network agent run both ways, side by side (issue 26): as the benchmark runs it (the best
     of its peaks whose fingers land on free space, as deep as that space allows) and as the papers do
@@ -285,10 +345,13 @@ def protocols_markdown(summary: pd.DataFrame) -> list[str]:
         "",
         "Each network as the benchmark runs it, and as its paper does (`NAME@papers`: the network's best",
         "peak, no free-space check, the fingertips the environment's fixed depth below the surface).",
-        "From the check: the points of grasp success the benchmark's free-space check adds.",
+        "From the check: the points of grasp success the benchmark's free-space check adds. New collisions:",
+        "those at least 4 px from every earlier failed grasp of the episode; a failed grasp that moves nothing",
+        "is tried again, image unchanged, until the episode ends, which a real pile rarely allows.",
         "",
-        "| environment | agent | grasp success | collision | papers' grasp success | papers' collision | from the check |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| environment | agent | grasp success | collision | papers' grasp success | papers' collision "
+        "| papers' new collisions | from the check |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for _, p in papers.iterrows():
         match = summary[(summary["agent"] == planner_protocol(p["agent"])) & (summary["env"] == p["env"])]
@@ -297,9 +360,15 @@ def protocols_markdown(summary: pd.DataFrame) -> list[str]:
         r = match.iloc[0]
         parts.append(
             f"| {r['env']} | {r['agent']} | {with_interval(r, 'gsr')} | {with_interval(r, 'collision_rate')} | "
-            f"{with_interval(p, 'gsr')} | {with_interval(p, 'collision_rate')} | {100 * (r['gsr'] - p['gsr']):+.1f} |"
+            f"{with_interval(p, 'gsr')} | {with_interval(p, 'collision_rate')} | "
+            f"{_maybe(p, 'new_collision_rate')} | {100 * (r['gsr'] - p['gsr']):+.1f} |"
         )
     return parts + [""]
+
+
+def _maybe(r, key: str) -> str:
+    """A rate with its interval, or - where the records could not give it."""
+    return with_interval(r, key) if pd.notna(r.get(key)) else "-"
 
 
 def report_markdown(
@@ -338,7 +407,7 @@ def report_markdown(
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for _, r in group.sort_values("gsr", ascending=False).iterrows():
-            top = with_interval(r, "top_level_rate") if pd.notna(r["top_level_rate"]) else "-"
+            top = _maybe(r, "top_level_rate")
             parts.append(
                 f"| {r['agent']} | {with_interval(r, 'gsr')} | {with_interval(r, 'removal_rate')} | "
                 f"{with_interval(r, 'collision_rate')} | {100 * r['multi_pick_rate']:.1f} | {top} | "

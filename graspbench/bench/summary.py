@@ -12,6 +12,15 @@ from .runner import picks_targets
 RATES = [("gsr", "grasp success"), ("removal_rate", "object removal"), ("collision_rate", "collision")]
 # Target picking's: success rate in percent, units per hour in picks per hour (not a proportion).
 PICK_RATES = [("sr", "success rate (SR)"), ("uph", "units per hour (UPH)"), ("collision_rate", "collision")]
+CLUTTER_RATES = (
+    "gsr",
+    "removal_rate",
+    "collision_rate",
+    "multi_pick_rate",
+    "top_level_rate",
+    "new_collision_rate",  # collisions that do not repeat a failed grasp (metrics.repeats_failure)
+    "first_top_level_rate",  # top-level first on each episode's first attempt
+)
 OBJECTS = {"train": "seen", "test": "unseen", "all": "all"}
 """what the IVFP paper calls the objects of each object split"""
 
@@ -64,7 +73,7 @@ def _clutter_rows(attempts: pd.DataFrame) -> list[dict]:
     for (agent, env), group in attempts.groupby(["agent", "env"], sort=False):
         s = summarize(group)
         row = {"agent": agent, "env": env, "episodes": s["episodes"], "attempts": s["attempts"]}
-        for key in ("gsr", "removal_rate", "collision_rate", "multi_pick_rate", "top_level_rate"):
+        for key in CLUTTER_RATES:
             rate: Rate | None = s.get(key)
             low, high = rate.interval if rate else (float("nan"), float("nan"))
             row[key] = rate.value if rate else float("nan")

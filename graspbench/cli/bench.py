@@ -140,12 +140,13 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("benchmark", help="every shipped agent on every environment: the leaderboard")
     p.add_argument(
         "--suite",
-        choices=["quick", "default", "full", "ivfp", "novel"],
+        choices=["quick", "default", "full", "ivfp", "novel", "priority"],
         default="default",
         help="quick: 2 environments, 2 agents, 5 episodes; default: 4 x every agent x 20; full: x 100; "
         "ivfp: BinPick-v1 seen and unseen x the IVFP agents x 20 trials of 12 picks (docs/ivfp.md); "
         "novel: NovelSingle-v0 and NovelPile-v0 (object families no training set uses, at real "
-        "size) x every agent x 100, with results by family",
+        "size) x every agent x 100, with results by family; priority: PriorityStacks-v0 (supports "
+        "stay visible) x random, heuristic, ggcnn, gpnet-nogpp, gpnet x 50",
     )
     p.add_argument(
         "--out",
