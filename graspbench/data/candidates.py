@@ -82,6 +82,7 @@ def sample_candidates(
     sin_horizontal = np.sin(np.radians(settings.horizontal_tolerance_deg))
     max_width = gripper.max_opening_m - 2 * settings.margin_m
     surface_m, heights = camera.heights_m(depth_m), camera.orthographic_heights(depth_m)
+    free_space = height_map(heights)  # once a scene: the filter costs as much as a candidate's check
     for index, (model, position, orientation) in enumerate(zip(record.models, record.positions, record.orientations)):
         points, normals = _surface_samples(model, position, orientation, settings.surface_points, rng)
         axis = points[None, :, :] - points[:, None, :]  # pair (i, j): from i to j
@@ -102,7 +103,7 @@ def sample_candidates(
                 camera,
                 depth_m,
                 surface_m,
-                heights,
+                free_space,
                 gripper,
                 settings.max_depth_m,
             )
@@ -119,14 +120,14 @@ def _as_executed(
     camera,
     depth_m: np.ndarray,
     surface_m: np.ndarray,
-    heights_m: np.ndarray,
+    free_space: np.ndarray,
     gripper: GripperSpec,
     max_depth_m: float | None,
 ) -> Candidate | None:
     """The candidate as the environment would execute its image grasp (None outside the image):
     same centre pixel, angle and opening, the fingertips where a planner puts them
-    (:func:`graspbench.clearance.fingertip_z` on the orthographic ``heights_m``) and
-    ``grasp_to_pose`` converts them."""
+    (:func:`graspbench.clearance.fingertip_z` on ``free_space``, the :func:`height_map` of the
+    orthographic heights) and ``grasp_to_pose`` converts them."""
     grasp = image_grasp(camera, depth_m, candidate)
     if grasp is None:
         return None
@@ -134,7 +135,7 @@ def _as_executed(
         row, col = int(round(grasp.v)), int(round(grasp.u))
         view = table_view(camera, grasp.u, grasp.v, float(depth_m[row, col]), float(surface_m[row, col]))
         z = fingertip_z(
-            height_map(heights_m),
+            free_space,
             view.u,
             view.v,
             grasp.angle_rad,
