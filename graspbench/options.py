@@ -86,7 +86,8 @@ def add_options(parser: argparse.ArgumentParser, cls, skip=(), required=(), type
     field's docstring, its default the field's; those in ``required`` must be given.
 
     A bool that defaults to False is a switch (``--augment``), one that defaults to True a switch
-    that turns it off (``--no-augment``). ``X | None`` takes X's type. A field of another type
+    that turns it off (``--no-augment``). ``X | None`` takes X's type; ``tuple[X, ...]`` numbers
+    separated by commas (``--keep 20,50``). A field of another type
     (a dict, a list) needs its own flag: put it in ``skip``. ``types`` gives a field's flag a type
     the dataclass's module cannot import (one defined in a higher layer), by field name.
 
@@ -112,6 +113,15 @@ def add_options(parser: argparse.ArgumentParser, cls, skip=(), required=(), type
                 action="store_false" if default else "store_true",
                 default=None if f.name in preset_fields else default,
                 help=help_text,
+            )
+            continue
+        if typing.get_origin(kind) is tuple:  # numbers, comma-separated: --keep 20,50
+            parser.add_argument(
+                f.metadata.get("flag") or flag_name(f.name),
+                dest=f.name,
+                type=_numbers(typing.get_args(kind)[0], flag_name(f.name)),
+                default=default,
+                help=f"{help_text} (comma-separated; default: {','.join(map(str, default))})".replace("%", "%%"),
             )
             continue
         if kind not in (int, float, str):
@@ -153,6 +163,18 @@ def options_from(args: argparse.Namespace, cls, **values):
     names = {f.name for f in dataclasses.fields(cls)}
     parsed = {name: getattr(args, name) for name in names if hasattr(args, name)}
     return cls(**{**parsed, **values})
+
+
+def _numbers(kind, flag: str):
+    """An argparse type: numbers of ``kind`` separated by commas, as a tuple."""
+
+    def convert(text: str) -> tuple:
+        try:
+            return tuple(kind(k) for k in text.split(",") if k.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} {text!r}: give numbers separated by commas, e.g. 20,50") from None
+
+    return convert
 
 
 def _scalar(hint):

@@ -31,6 +31,8 @@ class Toy:
     """rotations and flips"""
     verbose: bool = False
     """say more"""
+    keep: tuple[int, ...] = (20, 50)
+    """checkpoints to keep"""
     extra: dict = field(default_factory=dict)
     """no flag of its own"""
 
@@ -49,14 +51,16 @@ def test_the_docstring_under_each_field_is_its_help():
 
 
 def test_flags_parse_back_into_the_dataclass():
-    args = _parser().parse_args(["--epochs", "5", "--no-augment", "--verbose", "--crop-px", "32", "--input", "rgb"])
-    options = options_from(args, Toy, extra={"a": 1})
-    assert options == Toy(epochs=5, lr=1e-3, input="rgb", crop_px=32, augment=False, verbose=True, extra={"a": 1})
+    argv = ["--epochs", "5", "--no-augment", "--verbose", "--crop-px", "32", "--input", "rgb", "--keep", "10,30"]
+    options = options_from(_parser().parse_args(argv), Toy, extra={"a": 1})
+    assert options == Toy(
+        epochs=5, lr=1e-3, input="rgb", crop_px=32, augment=False, verbose=True, keep=(10, 30), extra={"a": 1}
+    )
     assert options_from(_parser().parse_args([]), Toy) == Toy()
 
 
 def test_bad_values_and_missing_required_flags_are_refused():
-    for argv in (["--epochs", "0"], ["--input", "ir"], ["--crop-px", "-1"]):
+    for argv in (["--epochs", "0"], ["--input", "ir"], ["--crop-px", "-1"], ["--keep", "20,x"]):
         with pytest.raises(SystemExit):
             _parser().parse_args(argv)
     with pytest.raises(SystemExit):

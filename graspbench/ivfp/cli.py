@@ -4,13 +4,8 @@ turned into a call of the module that does the work."""
 
 from __future__ import annotations
 
-import argparse
-import ast
 import dataclasses
-import inspect
 import json
-import textwrap
-import typing
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +13,7 @@ import pandas as pd
 
 from ..envs.spec import add_split_flag
 from ..io import write_atomic
+from ..options import add_options, options_from
 from ..parallel import add_executor_flags, executor_options
 from .calibrate import PICKS_PER_TRIAL, calibrate, ordering_checks, scripted_agents
 from .classifier import (
@@ -136,13 +132,13 @@ def add_classifier_commands(subparsers) -> None:
     p.add_argument("--unseen", required=True, help="collection with the test objects")
     p.add_argument("--out", default="results", help="folder of ivfp_classifier.csv, .png and .md")
     p.add_argument("--runs", default="runs/ivfp_classifier", help="folder of the checkpoints; trained ones are reused")
-    add_dataclass_flags(p, ClassifierArgs, skip=TABLE3_SKIP)
+    add_options(p, ClassifierArgs, skip=TABLE3_SKIP)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_table3)
 
 
 def cmd_train_classifier(args) -> int:
-    classifier_args = dataclass_values(args, ClassifierArgs, progress=not args.quiet)
+    classifier_args = options_from(args, ClassifierArgs, progress=not args.quiet)
     if args.passive:
         classifier_args.probe_s = 0.0
     train_classifier(classifier_args)
@@ -178,91 +174,16 @@ def add_policy_commands(group) -> None:
 
 
 def cmd_train_policy(args) -> int:
-    train_policy(dataclass_values(args, PolicyArgs, progress=not args.quiet))
+    train_policy(options_from(args, PolicyArgs, progress=not args.quiet))
     return 0
 
 
 def add_trainer_flags(parser, cls, required, command, quiet_help: str = "no progress bars") -> None:
     """A trainer's command: one flag per field of its options dataclass ``cls`` (``required``
     must be given) and --quiet for its ``progress``; ``command`` runs it."""
-    add_dataclass_flags(parser, cls, skip=("progress",), required=required)
+    add_options(parser, cls, skip=("progress",), required=required)
     parser.add_argument("--quiet", action="store_true", help=quiet_help)
     parser.set_defaults(func=command)
-
-
-def field_docs(cls) -> dict[str, str]:
-    """The docstring under each field of a dataclass (and of the dataclasses it extends), by name."""
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
-        for node, after in zip(body, body[1:]):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant)
-            ):
-                docs[node.target.id] = " ".join(str(after.value.value).split())
-    return docs
-
-
-def add_dataclass_flags(parser, cls, skip=(), required=()) -> None:
-    """One flag per field of the options dataclass ``cls``, its help the field's docstring (each
-    option written once): ``--name`` for a field ``name``, ``--no-name`` for a boolean that
-    defaults to True, comma-separated numbers for a tuple. (Issue 25's options helper will do this
-    for every command; this is the IVFP one until it exists.)"""
-    docs, defaults = field_docs(cls), cls()
-    hints = typing.get_type_hints(cls)
-    for field in dataclasses.fields(cls):
-        if field.name in skip:
-            continue
-        name, default, kind = field.name.replace("_", "-"), getattr(defaults, field.name), hints[field.name]
-        text = docs.get(field.name, "")
-        if kind is bool:
-            flag = f"--no-{name}" if default else f"--{name}"
-            parser.add_argument(
-                flag,
-                dest=field.name,
-                action="store_false" if default else "store_true",
-                help=f"turn off: {text}" if default else text,
-            )
-            continue
-        arguments = [a for a in typing.get_args(kind) if a is not type(None)]
-        if typing.get_origin(kind) is tuple:
-            convert = _numbers(arguments[0], name)
-            parser.add_argument(
-                f"--{name}",
-                dest=field.name,
-                type=convert,
-                default=default,
-                help=f"{text} (comma-separated; default {','.join(map(str, default))})",
-            )
-            continue
-        convert = arguments[0] if arguments else kind
-        if field.name in required:
-            parser.add_argument(f"--{name}", dest=field.name, type=convert, required=True, help=text)
-        else:
-            parser.add_argument(
-                f"--{name}", dest=field.name, type=convert, default=default, help=f"{text} (default {default})"
-            )
-
-
-def _numbers(kind, name: str):
-    def convert(text: str):
-        try:
-            return tuple(kind(k) for k in text.split(",") if k.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"--{name} {text!r}: give numbers separated by commas, e.g. 20,50"
-            ) from None
-
-    return convert
-
-
-def dataclass_values(args, cls, **extra):
-    """The options dataclass ``cls`` from parsed flags (:func:`add_dataclass_flags`)."""
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}, **extra)
 
 
 def add_reinforce_commands(group) -> None:
@@ -272,7 +193,7 @@ def add_reinforce_commands(group) -> None:
 
 
 def cmd_reinforce(args) -> int:
-    reinforce(dataclass_values(args, ReinforceArgs, progress=not args.quiet))
+    reinforce(options_from(args, ReinforceArgs, progress=not args.quiet))
     return 0
 
 
