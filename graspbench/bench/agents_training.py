@@ -119,9 +119,10 @@ def write_agents_readme() -> None:
         "planner's (free-space check) and the papers' protocol's (the network's best peak alone, in brackets).",
         f"The training time of the weights below, one torch thread each: {total_s / 3600:.1f} hours in all, on",
         "the datasets each row's fingerprint names (docs/datasets.md says how far `make datasets` got and what",
-        "it costs). The whole retraining from nothing, measured on the 2-core machine in 2026-11: `make datasets`",
-        "1 h 50 min (docs/datasets.md), then `make agents` as two `train-agents --threads 1` processes side by",
-        "side 1 h 42 min of wall time (2.6 hours of one-thread training): about 3.5 hours.",
+        "it costs). Measured on the 2-core machine (2026-12-06): these weights, two `train-agents --threads 1`",
+        "processes side by side, 48 min of wall time on round 1 of `make datasets` with single-train's round 2",
+        "(3,250 scenes). `make datasets` from nothing was not timed with issue 26's labeller; from the seconds",
+        "its rounds so far took a scene, about 5 hours on 2 cores (docs/datasets.md).",
         "",
         "| agent | class | trained with | dataset fingerprint | validation simulated success / top-1 / top-5 "
         "| best epoch | training time |",
