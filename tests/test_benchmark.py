@@ -199,7 +199,7 @@ def test_priority_bars_need_the_intervals_apart():
         )
     )
     rows = priority_bars(summary)
-    assert [verdict for _, _, verdict in rows] == ["met", "MISSED"]
+    assert [verdict for _, _, verdict in rows] == ["met", "MISSED", "not measured"]  # no @papers runs
     assert "+12.0 points" in rows[1][1]
     assert summary.set_index("agent").loc["gpnet", "first_top_level_rate"] == 0.82
     wide = summary_table(
@@ -211,7 +211,7 @@ def test_priority_bars_need_the_intervals_apart():
             ]
         )
     )
-    assert [verdict for _, _, verdict in priority_bars(wide)] == ["MISSED", "met"]
+    assert [verdict for _, _, verdict in priority_bars(wide)] == ["MISSED", "met", "not measured"]
 
 
 def test_a_changed_agent_is_evaluated_again(tmp_path):

@@ -9,9 +9,9 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from graspbench.grasp import wrap_angle
+from graspbench.grasp import check_grasp, wrap_angle
 from graspbench.planners.dataset import OPENING_SCALE_PX
-from graspbench.planners.postprocess import PostProcess, grasps_from_maps, maps_to_numpy, quality_map
+from graspbench.planners.postprocess import MIN_OPENING_PX, PostProcess, grasps_from_maps, maps_to_numpy, quality_map
 
 H, W = 64, 96  # rows, columns
 ROWS, COLS = np.mgrid[0:H, 0:W]
@@ -56,6 +56,13 @@ def test_angle_near_the_wrap_is_not_averaged_to_zero():
     best = grasps_from_maps(blob(40, 25), cos2, sin2, np.full((H, W), 0.3))[0]
     assert abs(math.degrees(wrap_angle(best.angle_rad - math.pi / 2))) < 3
     assert -math.pi / 2 <= best.angle_rad < math.pi / 2
+
+
+def test_an_opening_regressed_below_zero_becomes_the_narrowest_valid_one():
+    # A regression head may undershoot at a thin object's pixel; the grasp must still be executable.
+    (grasp,) = grasps_from_maps(**maps(blob(40, 25), opening_px=-0.3))
+    assert grasp.opening_px == MIN_OPENING_PX > 0
+    check_grasp(grasp, W, H)  # raises on an opening of 0 or less
 
 
 def test_peaks_closer_than_min_distance_give_one_grasp():

@@ -146,7 +146,7 @@ def add_parsers(sub) -> None:
         "ivfp: BinPick-v1 seen and unseen x the IVFP agents x 20 trials of 12 picks (docs/ivfp.md); "
         "novel: NovelSingle-v0 and NovelPile-v0 (object families no training set uses, at real "
         "size) x every agent x 100, with results by family; priority: PriorityStacks-v0 (supports "
-        "stay visible) x random, heuristic, ggcnn, gpnet-nogpp, gpnet x 50",
+        "stay visible) x random, heuristic, ggcnn, gpnet-nogpp, gpnet (the networks also as their papers run them) x 50",
     )
     p.add_argument(
         "--out",

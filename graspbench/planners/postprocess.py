@@ -9,7 +9,8 @@ The public GG-CNN / GR-ConvNet post-processing (REFERENCE, "Post-processing"), w
    the angle is atan2(sin, cos) / 2. The public repos smooth the decoded angle map instead, which
    is wrong where it wraps at +-pi/2: the average of +88 and -88 degrees is 0 degrees, a grasp at
    right angles to both;
-3. opening_px = opening * OPENING_SCALE_PX (150), the opening map smoothed likewise;
+3. opening_px = opening * OPENING_SCALE_PX (150), the opening map smoothed likewise, and no narrower
+   than MIN_OPENING_PX (a regression may undershoot zero at a thin object's pixel);
 4. peaks: local maxima of the quality within a square window of half-size ``min_distance_px``
    (``scipy.ndimage.maximum_filter``), above ``threshold``, best first, at most ``top_k``.
    If no peak passes the threshold, the best peaks below it are returned anyway: a planner must
@@ -49,6 +50,10 @@ from ..grasp import Grasp, wrap_angle
 from .dataset import OPENING_SCALE_PX, angle_bin, bin_centre_rad
 
 QUALITY_MODES = ("raw", "softmax", "normalized")
+
+MIN_OPENING_PX = 1.0
+"""the narrowest opening a decoded grasp asks for: a hand opens at least as far as closed, and a
+negative opening would be refused as invalid (it stopped a benchmark sweep: dal@papers, Packed-v0)"""
 
 
 @dataclass
@@ -133,7 +138,7 @@ def grasps_from_maps(q, cos2, sin2, opening, priority=None, settings: PostProces
                 u=float(c),
                 v=float(r),
                 angle_rad=angle,
-                opening_px=float(w * OPENING_SCALE_PX),
+                opening_px=max(float(w * OPENING_SCALE_PX), MIN_OPENING_PX),
                 quality=float(quality[r, c]),
             )
         )
