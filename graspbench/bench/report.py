@@ -17,7 +17,7 @@ from ..io import write_atomic
 from .catalogue import PAPERS_SUFFIX, agent_names, planner_protocol
 from .compare import REFERENCE, compare, comparison_markdown, read_summary, shown
 from .families import NOVEL_ENVS, beside_default_markdown, family_markdown, family_table, novel_bars
-from .metrics import UPH_BOOTSTRAP_SEED, UPH_RESAMPLES
+from .metrics import REPEAT_RADIUS_PX, UPH_BOOTSTRAP_SEED, UPH_RESAMPLES
 from .plots import plot_ctpg, plot_rates
 from .runner import PICKS_PER_TRIAL, env_entry, run_sweep, task_of
 from .summary import RATES, by_split, is_pick, objects_of, summary_table, with_interval
@@ -28,7 +28,7 @@ IVFP_ENVS = [("GraspBench/BinPick-v1", "train"), ("GraspBench/BinPick-v1", "test
 NOVEL_SUITE_ENVS = list(NOVEL_ENVS)
 PRIORITY_ENV = "GraspBench/PriorityStacks-v0"
 # GP-Net's claim is gpnet against ggcnn; gpnet-nogpp is the same network without its priority head.
-# As the papers run them too: the free-space check alone steers a grasp off a loaded plate.
+# Also as the papers run them: what the network alone prefers, without the free-space check.
 PRIORITY_NETWORKS = ["ggcnn", "gpnet-nogpp", "gpnet"]
 PRIORITY_AGENTS = ["random", "heuristic", *PRIORITY_NETWORKS, *(n + PAPERS_SUFFIX for n in PRIORITY_NETWORKS)]
 IVFP_AGENTS = ["centroid", "random-mask", "clear-grasp", "il", "il-free", "il-vitl", "rl20", "rl50", "rl-free20"]
@@ -351,7 +351,7 @@ def protocols_markdown(summary: pd.DataFrame) -> list[str]:
         "Each network as the benchmark runs it, and as its paper does (`NAME@papers`: the network's best",
         "peak, no free-space check, the fingertips the environment's fixed depth below the surface).",
         "From the check: the points of grasp success the benchmark's free-space check adds. New collisions:",
-        "those at least 4 px from every earlier failed grasp of the episode; a failed grasp that moves nothing",
+        f"those at least {REPEAT_RADIUS_PX:g} px from every earlier failed grasp of the episode; a failed grasp that moves nothing",
         "is tried again, image unchanged, until the episode ends, which a real pile rarely allows.",
         "",
         "| environment | agent | grasp success | collision | papers' grasp success | papers' collision "
