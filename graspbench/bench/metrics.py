@@ -84,12 +84,10 @@ def repeats_failure(attempts: pd.DataFrame, radius_px: float = REPEAT_RADIUS_PX)
     repeat = pd.Series(False, index=attempts.index)
     keys = [k for k in ("agent", "env", "seed", "episode") if k in attempts]
     for _, episode in attempts.sort_values("attempt").groupby(keys, sort=False):
-        failed = np.empty((0, 2))
-        for index, row in episode.iterrows():
-            uv = np.array([row["u"], row["v"]], float)
-            repeat[index] = bool(len(failed)) and bool((np.hypot(*(failed - uv).T) < radius_px).any())
-            if not row["success"]:
-                failed = np.vstack([failed, uv])
+        uv, failed = episode[["u", "v"]].to_numpy(float), ~episode["success"].to_numpy(bool)
+        # Attempt j repeats i < j when i failed within the radius: the strict lower triangle.
+        near = np.hypot(*(uv[:, None, :] - uv[None, :, :]).transpose(2, 0, 1)) < radius_px
+        repeat[episode.index] = (np.tril(near, k=-1) & failed[None, :]).any(axis=1)
     return repeat
 
 

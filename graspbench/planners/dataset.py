@@ -480,9 +480,8 @@ class GraspDataset(Dataset):
                 (u, v), fingertip_z_m = labels.uv[i], float(arrays["label_position_m"][i, 2])
                 row, col = int(round(v)), int(round(u))
                 view = table_view(camera, u, v, float(depth_m[row, col]), float(surface_m[row, col]))
-                own = angle_bin(labels.angle[i], self.angle_bins)
+                own, opening_px = angle_bin(labels.angle[i], self.angle_bins), labels.opening_px[i] * view.scale
                 for angle in bin_centre_rad(np.arange(self.angle_bins), self.angle_bins):
-                    opening_px = labels.opening_px[i] * view.scale
                     if angle_bin(angle, self.angle_bins) != own and not fingers_clear(
                         free_space, view.u, view.v, angle, opening_px, view.px_m, fingertip_z_m, palm=False
                     ):
