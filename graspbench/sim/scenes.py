@@ -309,9 +309,8 @@ def _build_plates(scene: Scene, models: list[ObjectModel], rng) -> None:
     **Task description.** REGRAD-like stacks in which the supporting objects stay largely visible,
     so that a planner which does not prefer top-level objects often aims at a supporting one (GP-Net's
     grasp-priority claim). ``(len(models) + 1) // 2`` plates are drawn from the plate set
-    (:func:`graspbench.sim.plates.plate_models`: boxes 9-15 cm long, 5-9 cm wide, 1-3 cm high,
-    too long to grasp across their long side; graspable across their short side where it is under
-    the 7.5 cm the open hand passes around, not at all otherwise) and lie flat with random yaw,
+    (:func:`graspbench.sim.plates.plate_models`: boxes 12-16 cm long, 5-6.5 cm wide, 2-4 cm high,
+    too long to grasp across their long side, a good grasp across their short side) and lie flat with random yaw,
     wholly inside the workspace, none touching another. The objects are then placed upright with
     random yaw on the plates in turn (every plate carries one before any carries two), their
     centres within the middle 70% of the plate's length and 60% of its width, on another plate when
