@@ -65,6 +65,23 @@ def test_novel_single_resets_and_a_heuristic_grasp_runs():
     env.close()
 
 
+def test_the_heuristic_grasps_a_ring_too_wide_for_the_hand_by_its_rim():
+    """A torus over 8.5 cm across: its centroid is the hole and no grasp across it fits the 8 cm
+    hand, so the heuristic must find the rim (one finger in the hole) and lift it."""
+    env = graspbench.make_env("GraspBench/NovelSingle-v0")
+    agent = HeuristicAgent()
+    for seed in range(100):  # the first seed that drops a wide ring (the novel set is fixed)
+        observation, info = env.reset(seed=seed)
+        (model,) = env.scene.objects.values()
+        if family(model.name) == "ring" and min(model.extents_m[:2]) > 0.085:
+            break
+    agent.reset(seed)
+    grasp = agent.act(observation, info)
+    assert env.camera.heights_m(observation["depth"])[round(grasp.v), round(grasp.u)] > 0.01  # on the rim, not the hole
+    assert env.step_grasp(grasp)[-1]["outcome"] == "success"
+    env.close()
+
+
 def test_the_novel_suite_is_declared():
     envs, episodes, agents = SUITES["novel"]
     assert envs == ["GraspBench/NovelSingle-v0", "GraspBench/NovelPile-v0"] and agents is None

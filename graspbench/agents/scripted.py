@@ -79,8 +79,11 @@ class HeuristicAgent:
     From the height map, objects are tried from the highest down (an object: the pixels near a
     peak, connected to it). On each, grasp at its centroid across its minor axis, and among angles
     near the minor axis pick the narrowest whose two finger footprints and palm land on free space;
-    the opening is the object's width across the closing axis plus a margin. The first object with
-    such a grasp is taken; if none has one, the highest object at full opening.
+    the opening is the object's width across the closing axis plus a margin. An object with no such
+    grasp at its centroid (a ring's hole, a bowl wider than the hand) is tried at points of its own
+    (:meth:`_rim_grasp`): the section of it around each point, at every angle, one finger inside
+    a hollow if need be. The first object with a clear grasp is taken; if none has one, the
+    highest object at full opening. A clear grasp that failed already in the episode is not tried again.
     """
 
     name: str = "heuristic"
@@ -99,6 +102,10 @@ class HeuristicAgent:
     """objects tried per plan, from the highest down"""
     min_object_px: int = 30
     """smaller regions are not objects (a 2 cm object covers ~200 px in the benchmark's camera)"""
+    rim_spacing_m: float = 0.008
+    """points of an object tried when its centroid has no clear grasp are this far apart"""
+    rim_angles: int = 12
+    """angles tried at each of those points, evenly over 180 degrees"""
 
     def __post_init__(self):
         self.failures = FailedGrasps()
@@ -183,5 +190,53 @@ class HeuristicAgent:
             ) and not self.failures.tried(grasp, px_m):
                 best, best_width = grasp, width_px
         if best is None:
+            best = self._rim_grasp(points, np.array([u, v]), free_space, px_m, fingertip_z, info)
+        if best is None:
             return Grasp(float(u), float(v), minor_angle, float(max_opening_px)), fingertip_z, False
         return best, fingertip_z, True
+
+    def _rim_grasp(self, points, centroid, free_space, px_m, fingertip_z, info) -> Grasp | None:
+        """The narrowest clear grasp on the section of the object around one of its own points.
+
+        ``points`` are the object's pixels as offsets from ``centroid``. At each point of a grid
+        over them (spacing ``rim_spacing_m``) and each of ``rim_angles`` angles, the fingers close on
+        the run of object pixels along the closing axis that holds the point (gaps of a pixel or two
+        are the same run; a wider gap, such as a ring's hole, ends it), plus the margin each side.
+        """
+        step_px = max(1, round(self.rim_spacing_m / px_m))
+        seeds = points[np.unique(np.floor(points / step_px), axis=0, return_index=True)[1]]  # one per grid cell
+        half_jaw_px = FINGER_WIDTH_M / px_m / 2
+        max_opening_px = info["max_opening_m"] / px_m
+        best, best_width = None, np.inf
+        for seed in seeds:
+            offsets = points - seed
+            for angle in np.linspace(-np.pi / 2, np.pi / 2, self.rim_angles, endpoint=False):
+                axis = np.array([np.cos(angle), -np.sin(angle)])
+                along = np.sort((offsets @ axis)[np.abs(offsets @ np.array([axis[1], -axis[0]])) <= half_jaw_px])
+                # The run of pixels that holds the seed (its own projection is 0).
+                breaks = np.flatnonzero(np.diff(along) > 2.0)
+                starts, ends = np.r_[along[:1], along[breaks + 1]], np.r_[along[breaks], along[-1:]]
+                run = np.flatnonzero((starts <= 0) & (ends >= 0))
+                if not len(run):
+                    continue
+                low, high = starts[run[0]], ends[run[0]]
+                opening_px = high - low + 2 * self.margin_m / px_m
+                if opening_px > max_opening_px or high - low >= best_width:
+                    continue
+                centre = centroid + seed + axis * (low + high) / 2
+                if not (0 <= centre[0] <= free_space.shape[1] - 1 and 0 <= centre[1] <= free_space.shape[0] - 1):
+                    continue  # an object at the image's edge
+                grasp = Grasp(float(centre[0]), float(centre[1]), float(angle), float(opening_px))
+                if fingers_clear(
+                    free_space,
+                    grasp.u,
+                    grasp.v,
+                    grasp.angle_rad,
+                    grasp.opening_px,
+                    px_m,
+                    fingertip_z,
+                    info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
+                    self.clearance_m,
+                ) and not self.failures.tried(grasp, px_m):
+                    best, best_width = grasp, high - low
+        return best
