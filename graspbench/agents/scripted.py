@@ -96,6 +96,8 @@ class HeuristicAgent:
     often as 25 mm in packed scenes (chosen on seeds 1020-1059, not the benchmark's)"""
     margin_m: float = 0.012
     """free space between each finger and the object when the fingers arrive"""
+    min_margin_m: float = 0.004
+    """an object this close to the hand's opening is still grasped, the hand fully open"""
     clearance_m: float = 0.003
     """finger footprints must be this much lower than the fingertips"""
     max_objects: int = 5
@@ -106,6 +108,8 @@ class HeuristicAgent:
     """points of an object tried when its centroid has no clear grasp are this far apart"""
     rim_angles: int = 12
     """angles tried at each of those points, evenly over 180 degrees"""
+    min_section_fill: float = 0.75
+    """share of the pads' rectangle on the object that a section there must fill"""
 
     def __post_init__(self):
         self.failures = FailedGrasps()
@@ -172,8 +176,8 @@ class HeuristicAgent:
                 continue
             low, high = along[in_strip].min(), along[in_strip].max()
             width_px = high - low
-            opening_px = width_px + 2 * self.margin_m / px_m
-            if opening_px > max_opening_px or width_px >= best_width:
+            opening_px = min(width_px + 2 * self.margin_m / px_m, max_opening_px)
+            if width_px + 2 * self.min_margin_m / px_m > max_opening_px or width_px >= best_width:
                 continue
             centre = np.array([u, v]) + axis * (low + high) / 2
             grasp = Grasp(float(centre[0]), float(centre[1]), angle, float(opening_px))
@@ -222,6 +226,10 @@ class HeuristicAgent:
                 low, high = starts[run[0]], ends[run[0]]
                 opening_px = high - low + 2 * self.margin_m / px_m
                 if opening_px > max_opening_px or high - low >= best_width:
+                    continue
+                # The pads must meet a whole section, not pinch a corner (a triangle fills half its box).
+                in_run = np.count_nonzero((along >= low) & (along <= high))
+                if in_run < self.min_section_fill * (high - low + 1) * 2 * half_jaw_px:
                     continue
                 centre = centroid + seed + axis * (low + high) / 2
                 if not (0 <= centre[0] <= free_space.shape[1] - 1 and 0 <= centre[1] <= free_space.shape[0] - 1):
