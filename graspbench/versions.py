@@ -149,7 +149,13 @@ def measured_modules(experiment: str) -> list[Path]:
     graspbench, transitively, minus :data:`NOT_MEASURING`."""
     if experiment not in EXPERIMENTS:
         raise ValueError(f"no experiment {experiment!r}; one of {', '.join(EXPERIMENTS)}")
-    todo, seen = ["", *EXPERIMENTS[experiment]], set()
+    return modules_imported(EXPERIMENTS[experiment])
+
+
+def modules_imported(entries) -> list[Path]:
+    """The files of ``entries`` (modules relative to the package) and of everything they import from
+    graspbench, transitively, minus :data:`NOT_MEASURING`."""
+    todo, seen = ["", *entries], set()
     while todo:
         name = todo.pop()
         if name in seen:
@@ -190,8 +196,13 @@ def experiment_version(experiment: str) -> str:
     """``"0.1.0+active.1a2b3c4d"``: the package version and a hash of the code ``experiment``
     measures with (see the module's docstring), computed once per process, at its first call (about a
     second: commands call it as they start, so that it describes the code they run)."""
-    digests = sorted(d for path in measured_modules(experiment) for d in definition_digests(path))
-    return f"{__version__}+{experiment}.{hashlib.sha256(''.join(digests).encode()).hexdigest()[:8]}"
+    return f"{__version__}+{experiment}.{code_hash(measured_modules(experiment))}"
+
+
+def code_hash(paths) -> str:
+    """A short hash of the definitions in ``paths`` (see the module's docstring: code, not files)."""
+    digests = sorted(d for path in paths for d in definition_digests(path))
+    return hashlib.sha256("".join(digests).encode()).hexdigest()[:8]
 
 
 def is_current(experiment: str, stored: str | None) -> bool:

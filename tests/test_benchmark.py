@@ -10,7 +10,7 @@ import pytest
 from graspbench.bench.compare import REFERENCE, compare, comparison_text
 from graspbench.bench.metrics import repeats_failure
 from graspbench.bench.report import bars, benchmark, priority_bars, protocols_markdown
-from graspbench.bench.runner import read_records, run_sweep
+from graspbench.bench.runner import inputs_fingerprint, read_records, run_sweep
 from graspbench.bench.summary import summary_table
 from graspbench.cli import main
 from graspbench.io import FileFormatError
@@ -223,6 +223,20 @@ def test_a_changed_agent_is_evaluated_again(tmp_path):
         ["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False, resume=True
     )
     assert len(list((tmp_path / "out" / "attempts").glob("*.csv"))) == 2
+
+
+def test_an_edited_planner_is_evaluated_again(tmp_path, monkeypatch):
+    """A planner's code is an input of its records like its weights: the same YAML and weights with
+    edited code must not reuse the blocks recorded before the edit."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    planner = tmp_path / "my_planner_module.py"
+    planner.write_text("from graspbench.agents import HeuristicAgent\n\n\nclass Planner(HeuristicAgent):\n    pass\n")
+    spec = tmp_path / "mine.yaml"
+    spec.write_text("class: my_planner_module:Planner\n")
+    before = inputs_fingerprint("GraspBench/Single-v0", str(spec))
+    assert inputs_fingerprint("GraspBench/Single-v0", str(spec)) == before
+    planner.write_text(planner.read_text().replace("pass", "margin_m: float = 0.02"))
+    assert inputs_fingerprint("GraspBench/Single-v0", str(spec)) != before
 
 
 def test_a_resumed_sweep_says_so(tmp_path):

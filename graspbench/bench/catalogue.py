@@ -3,11 +3,14 @@ agent (``make_agent``), beside the runner that evaluates them."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 from pathlib import Path
 
 import yaml
 
+from .. import versions
 from ..agents import Agent
 from ..envs.spec import TASKS  # an agent's task (a spec's ``task``, clutter_removal unless it says) is an environment's
 from ..io import reading
@@ -88,6 +91,25 @@ def agent_files(name_or_spec: str) -> list[Path]:
     """The files an agent is made from: its YAML and, for trained ones, its weights."""
     path = agent_spec_path(name_or_spec)
     return [path] + [weights for weights in _weights(_read_spec(path), path) if weights.is_file()]
+
+
+def agent_code_version(name_or_spec: str) -> str:
+    """A short hash of the code an agent acts with and the simulator that measures it: the module of
+    its ``class`` and what it imports from graspbench, with the environments and the runner
+    (``versions.code_hash``: definitions, not files); a class outside graspbench adds its module's
+    source. An edited planner, hand or scene changes it, so the benchmark's stored blocks of
+    episodes are not reused for it."""
+    class_name = str(_read_spec(agent_spec_path(name_or_spec)).get("class", ""))
+    module = BUILTIN_CLASSES.get(class_name, class_name).partition(":")[0]
+    entries, outside = ["envs", "bench.runner"], b""
+    if module == "graspbench" or module.startswith("graspbench."):
+        entries.append(module.removeprefix("graspbench").lstrip("."))
+    elif module:
+        found = importlib.util.find_spec(module)
+        if found is not None and found.origin and Path(found.origin).is_file():
+            outside = Path(found.origin).read_bytes()
+    version = versions.code_hash(versions.modules_imported(entries))
+    return hashlib.sha256(version.encode() + outside).hexdigest()[:8] if outside else version
 
 
 def make_agent(name_or_spec: str) -> Agent:

@@ -42,7 +42,7 @@ from ..io import (
 )
 from ..outcomes import MOTIONS, AttemptRecord, Outcome, PickRecord, flags
 from ..parallel import run_tasks
-from .catalogue import agent_files, agent_spec_path, make_agent
+from .catalogue import agent_code_version, agent_files, agent_spec_path, make_agent
 
 COLUMNS = AttemptRecord.columns()
 EPISODES_PER_TASK = 5
@@ -273,10 +273,11 @@ def _run_task(task: dict) -> str:
 
 
 def inputs_fingerprint(env_id: str, agent: str) -> str:
-    """A short hash of the files an agent's records in an environment depend on besides the seeds:
-    the environment's spec, the agent's YAML and its weights. A block recorded with other files (an
-    agent retrained, a spec edited) is not reused."""
-    digest = hashlib.sha256()
+    """A short hash of what an agent's records in an environment depend on besides the seeds: the
+    environment's spec, the agent's YAML and its weights, and the code of the agent and of the
+    simulator (``agent_code_version``). A block recorded with other inputs (an agent retrained or
+    edited, a spec or the simulator changed) is not reused."""
+    digest = hashlib.sha256(agent_code_version(agent).encode())
     for path in [spec_file(env_id), *agent_files(agent)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:8]
