@@ -245,7 +245,7 @@ def test_flags_left_out_take_the_presets_values():
     from graspbench.cli import build_parser
 
     def parsed(*argv):
-        return active_args(build_parser().parse_args(["active-learn", "--preset", "tiny", *argv]))
+        return active_args(build_parser("active-learn").parse_args(["active-learn", "--preset", "tiny", *argv]))
 
     assert parsed() == ActiveArgs.from_preset("tiny") and parsed().crop_px == 48
     given = parsed("--epochs", "3", "--crop-px", "64", "--quiet", "--trials", "2")

@@ -17,12 +17,12 @@ LAYERS = [
         "options",
         "preflight",
     ),  # types, files, executors, vocabulary, options, checks
+    ("versions",),  # what code a result was measured with: read from the package's files, imports no room
     ("sim", "clearance"),  # the simulator and the footprint geometry on the hand's dimensions
     ("envs",),
     ("data",),
     ("planners", "agents"),
     ("bench",),
-    ("versions",),  # what each experiment measures with: read from the package's files, imports none of them
     ("ivfp", "active"),
     ("cli",),
 ]

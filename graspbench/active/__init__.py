@@ -21,3 +21,9 @@ objects.
 Rows record the active experiment's code version (:func:`graspbench.versions.experiment_version`):
 only the code that evaluates a round, so an edit elsewhere marks no row stale.
 """
+
+COMMAND_HELP = {
+    "active-learn": "pool-based active learning with the simulator as the annotator (DAL)",
+    "active-report": "issue 12's active-learning results (AUC, claims table) into results/",
+}
+"""the ``graspbench`` commands of this room and their one-line help, listed without importing it"""

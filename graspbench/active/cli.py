@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..options import add_options, non_negative_int
+from . import COMMAND_HELP
 from .args import PRESET_FIELDS, ActiveArgs
 from .loop import reevaluate, run, same_data
 from .report import add_parser as add_report_parser
@@ -49,7 +50,7 @@ def add_parser(sub, env_id) -> None:
     an environment id."""
     p = sub.add_parser(
         "active-learn",
-        help="pool-based active learning with the simulator as the annotator (DAL)",
+        help=COMMAND_HELP["active-learn"],
         description="Label pool scenes round by round, chosen by a strategy, and retrain GG-CNN "
         "(docs/active_learning.md). A flag left out whose default is \"the preset's\" takes --preset's value.",
     )

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..io import write_atomic
 from ..versions import EQUIVALENT
+from . import COMMAND_HELP
 from .curves import METRIC_NAMES, METRICS, interval, plot_curves, trial_aucs
 
 PAPER = {
@@ -300,7 +301,7 @@ def noisy_lines(rounds: pd.DataFrame, noisy_rounds: pd.DataFrame, metrics: list,
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("active-report", help="issue 12's active-learning results (AUC, claims table) into results/")
+    p = sub.add_parser("active-report", help=COMMAND_HELP["active-report"])
     p.add_argument("run", help="an active-learn run folder (every strategy to compare, DAL and random at least)")
     p.add_argument("--whole-pool", help="the run of a GG-CNN trained on the whole pool (--initial POOL --rounds 0)")
     p.add_argument("--noisy", help="the run with --label-noise-deg 45")

@@ -18,3 +18,6 @@ One job a module:
 
 The probe and the wrist camera are simulation: ``graspbench/sim/probe.py``.
 """
+
+COMMAND_HELP = {"ivfp": "target picking with interactive visual failure prediction (IVFP)"}
+"""the ``graspbench`` commands of this room and their one-line help, listed without importing it"""

@@ -15,6 +15,7 @@ from ..envs.spec import add_split_flag
 from ..io import write_atomic
 from ..options import add_options, options_from
 from ..parallel import add_executor_flags, executor_options
+from . import COMMAND_HELP
 from .calibrate import PICKS_PER_TRIAL, calibrate, ordering_checks, scripted_agents
 from .classifier import (
     ClassifierArgs,
@@ -60,7 +61,7 @@ def cmd_summary(args) -> int:
 
 
 def add_parser(sub, positive_int, env_id) -> None:
-    p = sub.add_parser("ivfp", help="target picking with interactive visual failure prediction (IVFP)")
+    p = sub.add_parser("ivfp", help=COMMAND_HELP["ivfp"])
     group = p.add_subparsers(dest="ivfp_command", required=True)
     q = group.add_parser("collect", help="demonstrations in dense bins: pick, probe film, extraction outcome")
     q.add_argument(
