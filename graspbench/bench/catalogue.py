@@ -105,7 +105,10 @@ def agent_code_version(name_or_spec: str) -> str:
     if module == "graspbench" or module.startswith("graspbench."):
         entries.append(module.removeprefix("graspbench").lstrip("."))
     elif module:
-        found = importlib.util.find_spec(module)
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):  # make_agent says what is wrong with the class, by name
+            found = None
         if found is not None and found.origin and Path(found.origin).is_file():
             outside = Path(found.origin).read_bytes()
     version = versions.code_hash(versions.modules_imported(entries))
