@@ -242,9 +242,8 @@ def test_an_edited_planner_is_evaluated_again(tmp_path, monkeypatch):
 def test_a_plugin_that_does_not_import_fails_naming_its_class(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text("class: no_such_package.planner:Planner\n")
-    with pytest.raises(
-        RuntimeError, match="no_such_package.planner:Planner' cannot be imported"
-    ):  # the CLI prints the cause
+    # A worker's error arrives wrapped; the command line prints its cause.
+    with pytest.raises(RuntimeError, match="no_such_package.planner:Planner' cannot be imported"):
         run_sweep(["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False)
 
 
