@@ -181,17 +181,7 @@ class HeuristicAgent:
                 continue
             centre = np.array([u, v]) + axis * (low + high) / 2
             grasp = Grasp(float(centre[0]), float(centre[1]), angle, float(opening_px))
-            if fingers_clear(
-                free_space,
-                grasp.u,
-                grasp.v,
-                angle,
-                grasp.opening_px,
-                px_m,
-                fingertip_z,
-                info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
-                self.clearance_m,
-            ) and not self.failures.tried(grasp, px_m):
+            if self._untried_and_clear(grasp, free_space, px_m, fingertip_z, info):
                 best, best_width = grasp, width_px
         if best is None:
             best = self._rim_grasp(points, np.array([u, v]), free_space, px_m, fingertip_z, info)
@@ -235,16 +225,20 @@ class HeuristicAgent:
                 if not (0 <= centre[0] <= free_space.shape[1] - 1 and 0 <= centre[1] <= free_space.shape[0] - 1):
                     continue  # an object at the image's edge
                 grasp = Grasp(float(centre[0]), float(centre[1]), float(angle), float(opening_px))
-                if fingers_clear(
-                    free_space,
-                    grasp.u,
-                    grasp.v,
-                    grasp.angle_rad,
-                    grasp.opening_px,
-                    px_m,
-                    fingertip_z,
-                    info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
-                    self.clearance_m,
-                ) and not self.failures.tried(grasp, px_m):
+                if self._untried_and_clear(grasp, free_space, px_m, fingertip_z, info):
                     best, best_width = grasp, high - low
         return best
+
+    def _untried_and_clear(self, grasp: Grasp, free_space, px_m: float, fingertip_z: float, info: dict) -> bool:
+        """Whether ``grasp`` comes down on free space and has not failed already in this episode."""
+        return fingers_clear(
+            free_space,
+            grasp.u,
+            grasp.v,
+            grasp.angle_rad,
+            grasp.opening_px,
+            px_m,
+            fingertip_z,
+            info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
+            self.clearance_m,
+        ) and not self.failures.tried(grasp, px_m)
