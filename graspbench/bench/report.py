@@ -300,8 +300,7 @@ def priority_bars(summary: pd.DataFrame) -> list[tuple[str, str, str]]:
         if random is None
         else (bar, with_interval(random, "top_level_rate", "%"), verdict(random["top_level_rate"] <= 0.60))
     )
-    for protocol in ("", PAPERS_SUFFIX):
-        name = {"": "", PAPERS_SUFFIX: ", papers' protocol"}[protocol]
+    for protocol, name in (("", ""), (PAPERS_SUFFIX, ", papers' protocol")):
         bar = f"PriorityStacks-v0{name}: top-level first, gpnet >= ggcnn + 10 points with the intervals apart"
         gpnet, ggcnn = row("gpnet" + protocol), row("ggcnn" + protocol)
         if gpnet is None or ggcnn is None:
