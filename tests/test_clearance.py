@@ -17,7 +17,8 @@ from graspbench.clearance import (
     something_between,
 )
 from graspbench.grasp import Grasp
-from graspbench.planners.postprocess import first_clear
+from graspbench.planners.dataset import OPENING_SCALE_PX
+from graspbench.planners.postprocess import PostProcess, first_clear, plan_clear
 
 PX_M = 0.001
 
@@ -97,6 +98,27 @@ def test_first_clear_passes_over_a_better_peak_that_would_close_on_the_bare_tabl
     # Lower than the fingertips' floor, the stick would pass under them: nothing to close on anywhere.
     assert not something_between(heights, 100.0, 100.0, np.pi / 2, 20.0, PX_M, lowest_fingertip_z_m=0.005)
     assert something_between(heights, 100.0, 100.0, np.pi / 2, 20.0, PX_M, lowest_fingertip_z_m=0.003)
+
+
+def test_a_planner_whose_peaks_all_collide_searches_the_object_and_grasps_a_ring_across_its_rim():
+    # A ring 10 cm across and 2 cm tall, its hole 6 cm: too wide for the 8 cm hand. The network's one
+    # peak is in the hole, where the fingers close on nothing or, opened fully, come down on the ring.
+    rows, cols = np.indices((200, 200))
+    radius_px = np.hypot(rows - 100.0, cols - 100.0)
+    heights = np.where((radius_px >= 30) & (radius_px <= 50), 0.02, 0.0)
+    maps = {
+        "q": np.exp(-(radius_px**2) / (2 * 8.0**2)),
+        "cos2": np.ones((200, 200)),
+        "sin2": np.zeros((200, 200)),
+        "opening": np.full((200, 200), 30.0 / OPENING_SCALE_PX),
+    }
+    plan = dict(depth_m=0.5 - heights, camera=camera_over(heights), max_opening_m=0.08, grasp_depth_m=0.01)
+    peak = plan_clear(maps, PostProcess(), **plan, grid_spacing_px=0)
+    assert (peak.u, peak.v) == (100.0, 100.0)  # kept as it is: it will collide
+    chosen = plan_clear(maps, PostProcess(), **plan)
+    assert 30 <= np.hypot(chosen.u - 100, chosen.v - 100) <= 50  # on the ring, the fingers across its section
+    assert fingers_clear(height_map(heights), chosen.u, chosen.v, chosen.angle_rad, chosen.opening_px, PX_M, 0.01)
+    assert something_between(heights, chosen.u, chosen.v, chosen.angle_rad, chosen.opening_px, PX_M)
 
 
 def boxes(shape, count, sizes_px, seed):

@@ -14,7 +14,7 @@ from ..clearance import LOWEST_FINGERTIP_Z_M, MAX_GRASP_DEPTH_M
 from ..grasp import Grasp
 from .inputs import model_input
 from .models import for_inference
-from .postprocess import PostProcess, grasps_from_maps, maps_to_numpy, plan_clear
+from .postprocess import GRID_SPACING_PX, PostProcess, grasps_from_maps, maps_to_numpy, plan_clear
 from .train import load_checkpoint
 
 
@@ -35,6 +35,9 @@ class NetworkAgent:
         max_grasp_depth_m: with the clearance check, the chosen grasp's fingertips go as deep as
             the free space allows, at most this far below the surface at its centre
             (:func:`~graspbench.clearance.fingertip_z`); None: the environment's fixed depth.
+        grid_spacing_px: with the clearance check, when no peak will do, the pixels this far apart
+            on the objects are weighed the same way (:func:`~graspbench.planners.postprocess.plan_clear`);
+            0: the best peak, colliding as it is.
     """
 
     def __init__(
@@ -46,6 +49,7 @@ class NetworkAgent:
         check_clearance: bool = True,
         candidates: int = 10,
         max_grasp_depth_m: float | None = MAX_GRASP_DEPTH_M,
+        grid_spacing_px: int = GRID_SPACING_PX,
     ):
         torch.set_num_threads(threads)
         model, meta = load_checkpoint(
@@ -56,6 +60,7 @@ class NetworkAgent:
         model_input, settings = meta["input"], meta["postprocess"]
         self.model, self.name, self.input = for_inference(model), name, model_input
         self.check_clearance, self.max_grasp_depth_m = check_clearance, max_grasp_depth_m
+        self.grid_spacing_px = grid_spacing_px
         top_k = candidates if check_clearance else 1
         self.settings = PostProcess(**{**settings, "top_k": top_k, **(postprocess or {})})
 
@@ -84,6 +89,7 @@ class NetworkAgent:
             info.get("fingertip_clearance_m", LOWEST_FINGERTIP_Z_M),
             skip=lambda g: self.failures.tried(g, px_m),
             max_depth_m=self.max_grasp_depth_m,
+            grid_spacing_px=self.grid_spacing_px,
         )
         self.failures.last = within_hand(self.failures.last, observation["depth"], camera, info["max_opening_m"])
         return self.failures.last

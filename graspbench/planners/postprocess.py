@@ -22,7 +22,7 @@ The public GG-CNN / GR-ConvNet post-processing (REFERENCE, "Post-processing"), w
 6. optionally (:func:`first_clear`, what a careful robot does with a depth image): the best of
    those peaks whose fingers and palm come down on free space and that has something between its
    fingers (:mod:`graspbench.clearance`), widening the opening or turning the grasp if that frees
-   them.
+   them; if none will do, the same over a grid of pixels on the objects (:func:`plan_clear`).
 
 Unlike ``skimage.feature.peak_local_max`` as the repos call it, peaks near the image border are
 kept (objects may lie there).
@@ -122,7 +122,11 @@ def grasps_from_maps(q, cos2, sin2, opening, priority=None, settings: PostProces
 
     scores = bin_quality(q, priority, settings)
     quality = scores.max(axis=0)
-    rows, cols = _peaks(quality, settings)
+    return _decoded(*_peaks(quality, settings), scores, quality, cos2, sin2, opening, settings)
+
+
+def _decoded(rows, cols, scores, quality, cos2, sin2, opening, settings: PostProcess) -> list[Grasp]:
+    """The grasps at pixels (rows, cols), read from the maps as :func:`grasps_from_maps` reads them."""
     grasps = []
     for r, c in zip(rows, cols):
         # The other maps are only read at the peaks: smooth them there, not everywhere.
@@ -256,6 +260,13 @@ def _peaks(quality: np.ndarray, settings: PostProcess) -> tuple[np.ndarray, np.n
     return np.array([k[0] for k in kept]), np.array([k[1] for k in kept])
 
 
+GRID_SPACING_PX = 6
+"""the spacing of the pixels a planner with a depth image falls back on when no peak's fingers land
+on free space (about 8 mm: a ring's section or a bowl's rim holds one); 0: no fallback search"""
+
+MAX_GRID_GRASPS = 300
+"""the most of those pixels weighed, best quality first"""
+
 MAX_PEAKS = 100
 """the most peaks of one image a planner with a depth check weighs (about one per 20 x 20 pixels)"""
 
@@ -271,6 +282,25 @@ def planner_candidates(maps: dict, settings: PostProcess) -> list[Grasp]:
     return strong + [g for g in peaks if g.quality <= settings.threshold]
 
 
+def grid_candidates(
+    maps: dict, settings: PostProcess, heights_m: np.ndarray, floor_m: float, spacing_px: int = GRID_SPACING_PX
+) -> list[Grasp]:
+    """Every ``spacing_px``-th pixel (both ways) where something stands higher than ``floor_m``, read
+    from the maps as a peak would be, best quality first (at most MAX_GRID_GRASPS). Peaks sit where
+    the network saw graspable objects in training; on a ring wider than the hand or a bowl they sit
+    in the hole, and the grasps that would hold (one finger in the hollow, across the rim) lie on
+    the slope of the quality map, at no peak."""
+    q = _quality_stack(maps["q"])
+    scores = bin_quality(q, maps.get("priority"), settings)
+    quality = scores.max(axis=0)
+    on_grid = np.zeros(quality.shape, dtype=bool)
+    on_grid[spacing_px // 2 :: spacing_px, spacing_px // 2 :: spacing_px] = True
+    rows, cols = np.nonzero(on_grid & (heights_m > floor_m))
+    order = np.argsort(-quality[rows, cols], kind="stable")[:MAX_GRID_GRASPS]
+    cos2, sin2, opening = (_image(maps[k], k) for k in ("cos2", "sin2", "opening"))
+    return _decoded(rows[order], cols[order], scores, quality, cos2, sin2, opening, settings)
+
+
 def plan_clear(
     maps: dict,
     settings: PostProcess,
@@ -281,21 +311,20 @@ def plan_clear(
     lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M,
     skip=None,
     max_depth_m: float | None = MAX_GRASP_DEPTH_M,
+    grid_spacing_px: int = GRID_SPACING_PX,
 ) -> Grasp:
     """A network planner's grasp on one image: :func:`first_clear` over :func:`planner_candidates`,
     the weak peaks weighed last (what the network agents and the simulated validation execute),
-    the fingertips as deep as free space allows (:func:`~graspbench.clearance.fingertip_z`)."""
-    return first_clear(
-        planner_candidates(maps, settings),
-        depth_m,
-        camera,
-        max_opening_m,
-        grasp_depth_m,
-        skip=skip,
-        lowest_fingertip_z_m=lowest_fingertip_z_m,
-        threshold=settings.threshold,
-        max_depth_m=max_depth_m,
-    )
+    the fingertips as deep as free space allows (:func:`~graspbench.clearance.fingertip_z`). If
+    no peak will do, the same over :func:`grid_candidates` (``grid_spacing_px`` 0: not); if none
+    of those either, the best peak as it is."""
+    check = dict(skip=skip, lowest_fingertip_z_m=lowest_fingertip_z_m, max_depth_m=max_depth_m, fallback=False)
+    peaks = planner_candidates(maps, settings)
+    grasp = first_clear(peaks, depth_m, camera, max_opening_m, grasp_depth_m, threshold=settings.threshold, **check)
+    if grasp is None and grid_spacing_px > 0:
+        grid = grid_candidates(maps, settings, camera.heights_m(depth_m), lowest_fingertip_z_m, grid_spacing_px)
+        grasp = first_clear(grid, depth_m, camera, max_opening_m, grasp_depth_m, **check) if grid else None
+    return peaks[0] if grasp is None else grasp
 
 
 def first_clear(
@@ -310,14 +339,15 @@ def first_clear(
     lowest_fingertip_z_m: float = LOWEST_FINGERTIP_Z_M,
     threshold: float = -np.inf,
     max_depth_m: float | None = None,
-) -> Grasp:
+    fallback: bool = True,
+) -> Grasp | None:
     """The first grasp (best first) whose finger footprints and palm land on free space in the
     depth image (read in its orthographic view, where a footprint has the same shape at every depth
     and place) and that has something between its fingers (:func:`~graspbench.clearance.something_between`),
     at the first of the ``widen`` factors of its opening that frees them (never past
     the gripper's maximum); if none does at its own angle, the first that does turned by the next
     of ``turns_deg``; if none does at any turn, the first that does at the widest opening, turned
-    likewise; the first grasp as it is if none does at all. ``skip(grasp) -> bool`` rules out
+    likewise; the first grasp as it is if none does at all (None if not ``fallback``). ``skip(grasp) -> bool`` rules out
     candidates (as turned and widened), e.g. grasps that already failed on this scene. Grasps whose
     quality is not above ``threshold`` are weighed, the same way, only when none above it will do,
     and only those with something higher than the fingertips' floor within the widest opening's
@@ -381,7 +411,7 @@ def first_clear(
                         )
                     if candidate is not None:
                         return candidate
-    return grasps[0]
+    return grasps[0] if fallback else None
 
 
 def _view(grasp: Grasp, depth_m: np.ndarray, surface_m: np.ndarray, camera, max_opening_m: float) -> TableView:
