@@ -218,11 +218,16 @@ def test_a_changed_agent_is_evaluated_again(tmp_path):
     spec = tmp_path / "mine.yaml"
     spec.write_text("class: heuristic\n")
     run_sweep(["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False)
+    run_sweep(["GraspBench/Single-v0"], ["random"], 1, tmp_path / "out", executor="serial", progress=False, resume=True)
+    before = {path.name for path in (tmp_path / "out" / "attempts").glob("*.csv")}
     spec.write_text("class: heuristic\nmargin_m: 0.02\n")  # as if retrained: its records are stale
-    run_sweep(
+    again = run_sweep(
         ["GraspBench/Single-v0"], [str(spec)], 1, tmp_path / "out", executor="serial", progress=False, resume=True
     )
-    assert len(list((tmp_path / "out" / "attempts").glob("*.csv"))) == 2
+    after = {path.name for path in (tmp_path / "out" / "attempts").glob("*.csv")}
+    assert again.attrs["resumed_blocks"] == 0  # recorded anew,
+    [stale] = before - after  # and the stale block is gone once the sweep is done;
+    assert "__mine-" in stale and any("__random-" in name for name in after)  # another agent's stays
 
 
 def test_an_edited_planner_is_evaluated_again(tmp_path, monkeypatch):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import re
 import time
 from pathlib import Path
 
@@ -47,6 +48,8 @@ from .catalogue import agent_code_version, agent_files, agent_spec_path, make_ag
 COLUMNS = AttemptRecord.columns()
 EPISODES_PER_TASK = 5
 BLOCK_PATTERN = "*__seed*__?????-?????.csv"  # the name of a block's records, see run_sweep
+BLOCK_NAME = re.compile(r"^(?P<who>.+)-[0-9a-f]{8}__seed(?P<seed>\d+)__\d{5}-\d{5}\.csv$")
+"""a block's name: environment and agent (``who``), the fingerprint of their inputs, the seed, the episodes"""
 # What the summary is computed from: a file of records without them cannot be summarised.
 REQUIRED_COLUMNS = [
     "env",
@@ -323,14 +326,13 @@ def run_sweep(
     Finished blocks of episodes are kept in ``out/attempts/``. With ``resume``, the blocks found
     there are reused when the environment specs and agents are the same (see ``inputs_fingerprint``);
     without it, the blocks of an earlier sweep are deleted first, so every record is made now. The
-    records carry ``attrs``: ``resumed_blocks`` (reused) and ``discarded_blocks`` (deleted).
+    records carry ``attrs``: ``resumed_blocks`` (reused) and ``discarded_blocks`` (deleted). Once
+    a resumed sweep is complete, the blocks of its environments and agents recorded with other
+    inputs (an edited planner, new weights) are deleted too: no sweep can reuse them.
     """
     folder = Path(out) / "attempts"
     folder.mkdir(parents=True, exist_ok=True)
-    discarded = [] if resume else sorted(folder.glob(BLOCK_PATTERN))
-    for path in discarded:
-        path.unlink()
-        checksum_path(path).unlink(missing_ok=True)
+    discarded = [] if resume else _deleted(sorted(folder.glob(BLOCK_PATTERN)))
     tasks = []
     for entry in envs:
         env_id, split = env_entry(entry)
@@ -362,6 +364,26 @@ def run_sweep(
         for _ in run_tasks(_run_task, todo, executor=executor, workers=workers, address=address):
             bar.update()
     attempts = pd.concat([read_records(t["path"]) for t in tasks], ignore_index=True)
+    if resume:
+        discarded = _deleted(_superseded(folder, [Path(t["path"]).name for t in tasks]))
     attempts.attrs["resumed_blocks"] = len(tasks) - len(todo)  # a timing of this sweep covers only the rest
     attempts.attrs["discarded_blocks"] = len(discarded)
     return attempts
+
+
+def _deleted(blocks: list[Path]) -> list[Path]:
+    for path in blocks:
+        path.unlink()
+        checksum_path(path).unlink(missing_ok=True)
+    return blocks
+
+
+def _superseded(folder: Path, names: list[str]) -> list[Path]:
+    """The blocks in ``folder`` of the same environments, agents and seed as ``names`` but another
+    fingerprint of their inputs."""
+    ours = {(m["who"], m["seed"]) for m in map(BLOCK_NAME.match, names) if m}
+    return [
+        path
+        for path in sorted(folder.glob(BLOCK_PATTERN))
+        if path.name not in names and (m := BLOCK_NAME.match(path.name)) and (m["who"], m["seed"]) in ours
+    ]
