@@ -113,6 +113,12 @@ def grasps_from_maps(q, cos2, sin2, opening, priority=None, settings: PostProces
         ``quality`` the smoothed quality (Q* with priority) there. When no peak is above the
         threshold, the best peaks below it.
     """
+    return _grasps_at(_peaks, q, cos2, sin2, opening, priority, settings)
+
+
+def _grasps_at(pixels, q, cos2, sin2, opening, priority=None, settings: PostProcess | None = None) -> list[Grasp]:
+    """The grasps at the pixels ``pixels(quality, settings) -> (rows, cols)`` picks on the smoothed
+    quality map, each read from the maps as :func:`grasps_from_maps` describes."""
     settings = PostProcess() if settings is None else settings
     q = _quality_stack(q)
     cos2, sin2, opening = (_image(x, name) for x, name in ((cos2, "cos2"), (sin2, "sin2"), (opening, "opening")))
@@ -122,11 +128,7 @@ def grasps_from_maps(q, cos2, sin2, opening, priority=None, settings: PostProces
 
     scores = bin_quality(q, priority, settings)
     quality = scores.max(axis=0)
-    return _decoded(*_peaks(quality, settings), scores, quality, cos2, sin2, opening, settings)
-
-
-def _decoded(rows, cols, scores, quality, cos2, sin2, opening, settings: PostProcess) -> list[Grasp]:
-    """The grasps at pixels (rows, cols), read from the maps as :func:`grasps_from_maps` reads them."""
+    rows, cols = pixels(quality, settings)
     grasps = []
     for r, c in zip(rows, cols):
         # The other maps are only read at the peaks: smooth them there, not everywhere.
@@ -290,15 +292,15 @@ def grid_candidates(
     the network saw graspable objects in training; on a ring wider than the hand or a bowl they sit
     in the hole, and the grasps that would hold (one finger in the hollow, across the rim) lie on
     the slope of the quality map, at no peak."""
-    q = _quality_stack(maps["q"])
-    scores = bin_quality(q, maps.get("priority"), settings)
-    quality = scores.max(axis=0)
-    on_grid = np.zeros(quality.shape, dtype=bool)
-    on_grid[spacing_px // 2 :: spacing_px, spacing_px // 2 :: spacing_px] = True
-    rows, cols = np.nonzero(on_grid & (heights_m > floor_m))
-    order = np.argsort(-quality[rows, cols], kind="stable")[:MAX_GRID_GRASPS]
-    cos2, sin2, opening = (_image(maps[k], k) for k in ("cos2", "sin2", "opening"))
-    return _decoded(rows[order], cols[order], scores, quality, cos2, sin2, opening, settings)
+
+    def on_grid(quality: np.ndarray, _) -> tuple[np.ndarray, np.ndarray]:
+        grid = np.zeros(quality.shape, dtype=bool)
+        grid[spacing_px // 2 :: spacing_px, spacing_px // 2 :: spacing_px] = True
+        rows, cols = np.nonzero(grid & (heights_m > floor_m))
+        order = np.argsort(-quality[rows, cols], kind="stable")[:MAX_GRID_GRASPS]
+        return rows[order], cols[order]
+
+    return _grasps_at(on_grid, **maps, settings=settings)
 
 
 def plan_clear(
